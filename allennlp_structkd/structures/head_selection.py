@@ -1,0 +1,73 @@
+"""
+Head selection for biaffine dependency parsers (Dozat & Manning 2017), exact and batched.
+
+Conventions shared with :mod:`allennlp_structkd.structures.second_order`:
+
+* position 0 is the artificial root; words are positions ``1..len``;
+* ``arc_scores``: ``(B, n, n)`` indexed ``[dependent, head]``;
+* ``label_scores``: ``(B, n, n, R)`` indexed ``[dependent, head, label]``;
+* ``mask``: ``(B, n)`` bool, True for the root **and** the words, True entries first.
+
+Each word independently picks one head among the root and the other words (no self-loops);
+the root picks none. Rows of the root and of padding are all zero in every result.
+"""
+from typing import Tuple
+
+import torch
+
+__all__ = ["arc_mask", "head_log_probs", "head_marginals", "label_marginals", "head_label_marginals"]
+
+
+def arc_mask(mask: torch.Tensor) -> torch.Tensor:
+    """``(B, n, n)`` bool: which ``[dependent, head]`` pairs are possible arcs."""
+    mask = mask.bool()
+    n = mask.size(1)
+    words = mask.clone()
+    words[:, 0] = False
+    no_self = ~torch.eye(n, dtype=torch.bool, device=mask.device)
+    return words.unsqueeze(2) & mask.unsqueeze(1) & no_self.unsqueeze(0)
+
+
+def head_log_probs(arc_scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``log P(head = h | dependent = m)`` ``(B, n, n)``, ``-inf`` where no arc is possible."""
+    if arc_scores.dim() != 3 or arc_scores.size(1) != arc_scores.size(2):
+        raise ValueError(f"arc_scores must be (B, n, n), got shape {tuple(arc_scores.shape)}")
+    if mask.shape != arc_scores.shape[:2]:
+        raise ValueError(f"mask must be {tuple(arc_scores.shape[:2])}, got {tuple(mask.shape)}")
+    possible = arc_mask(mask)
+    log_probs = arc_scores.masked_fill(~possible, float("-inf")).log_softmax(dim=2)
+    # rows with no possible head (root, padding) would be NaN: make them -inf
+    return log_probs.masked_fill(~possible, float("-inf"))
+
+
+def head_marginals(arc_scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``P(head = h | dependent = m)`` ``(B, n, n)``; each word's row sums to 1."""
+    return head_log_probs(arc_scores, mask).exp()
+
+
+def label_marginals(
+    arc_scores: torch.Tensor, label_scores: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """
+    ``P(label = r | dependent = m)`` ``(B, n, R)``, summing over heads:
+    ``sum_h P(h | m) * softmax_r(label_scores[m, h])[r]``.
+    """
+    joint = head_label_marginals(arc_scores, label_scores, mask)
+    return joint.sum(dim=2)
+
+
+def head_label_marginals(
+    arc_scores: torch.Tensor, label_scores: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """``P(head = h, label = r | m)`` ``(B, n, n, R)`` = ``P(h | m) * P(r | m, h)``."""
+    heads = head_marginals(arc_scores, mask)
+    labels = label_scores.log_softmax(dim=3).exp()
+    return heads.unsqueeze(3) * labels
+
+
+def decode_greedy(arc_scores: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Each word's best head independently: ``(heads (B, n) long, 0 at root/padding; log-probs (B, n))``."""
+    log_probs = head_log_probs(arc_scores, mask)
+    best, heads = log_probs.max(dim=2)
+    words = arc_mask(mask).any(dim=2)
+    return heads.masked_fill(~words, 0), best.masked_fill(~words, 0.0)

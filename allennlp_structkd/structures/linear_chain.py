@@ -1,0 +1,272 @@
+"""
+Exact inference for a linear-chain CRF, batched and in log space.
+
+Conventions shared by every function here:
+
+* ``emissions``: ``(B, n, L)`` float, the score of label ``L`` at each position;
+* ``transitions``: ``(L, L)`` float indexed ``[from, to]``;
+* ``mask``: ``(B, n)`` bool whose True entries come first in each row (a row may be all False:
+  the empty sentence, whose only structure is the empty sequence with score 0);
+* ``start`` / ``end``: optional ``(L,)`` scores of the first / last label.
+
+The score of a label sequence ``y`` of length ``m`` is
+``start[y0] + sum_i emissions[i, y_i] + sum_{i>=1} transitions[y_{i-1}, y_i] + end[y_{m-1}]``.
+
+Every function loops over positions (``n`` steps) but never over batch elements.
+``-inf`` scores (forbidden labels or transitions) are allowed; ``+inf`` and NaN are not.
+"""
+from typing import Optional, Tuple
+
+import torch
+
+__all__ = ["sequence_score", "log_partition", "forward_backward", "marginals", "viterbi", "kbest"]
+
+
+def _prepare(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    start: Optional[torch.Tensor],
+    end: Optional[torch.Tensor],
+):
+    if emissions.dim() != 3:
+        raise ValueError(f"emissions must be (B, n, L), got shape {tuple(emissions.shape)}")
+    batch, n, num_labels = emissions.shape
+    if transitions.shape != (num_labels, num_labels):
+        raise ValueError(
+            f"transitions must be ({num_labels}, {num_labels}) to match emissions, "
+            f"got {tuple(transitions.shape)}"
+        )
+    if mask is None:
+        mask = emissions.new_ones(batch, n, dtype=torch.bool)
+    elif mask.shape != (batch, n):
+        raise ValueError(f"mask must be ({batch}, {n}), got {tuple(mask.shape)}")
+    mask = mask.bool()
+    zeros = emissions.new_zeros(num_labels)
+    start = zeros if start is None else start
+    end = zeros if end is None else end
+    return mask, start, end
+
+
+def sequence_score(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    tags: torch.Tensor,
+    mask: Optional[torch.Tensor] = None,
+    start: Optional[torch.Tensor] = None,
+    end: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Score of given label sequences ``tags`` ``(B, n)`` -> ``(B,)`` (0 for empty sentences)."""
+    mask, start, end = _prepare(emissions, transitions, mask, start, end)
+    batch, n, _ = emissions.shape
+    if n == 0:
+        return emissions.new_zeros(batch)
+    tags = tags.long().masked_fill(~mask, 0)
+    fmask = mask.to(emissions.dtype)
+    unary = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)
+    score = (unary * fmask).sum(1)
+    if n > 1:
+        pair = transitions[tags[:, :-1], tags[:, 1:]]
+        score = score + (pair * fmask[:, 1:]).sum(1)
+    lengths = mask.sum(1)
+    nonempty = lengths > 0
+    last = tags.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+    boundary = start[tags[:, 0]] + end[last]
+    return score + torch.where(nonempty, boundary, torch.zeros_like(boundary))
+
+
+def _forward_scores(emissions, transitions, mask, start):
+    """
+    Normalised forward scores: ``(alphas (B, n, L), log_norm (B,))``. ``alphas[:, i]`` is the
+    log-distribution (log-sum-exp 0) of the label at i given the prefix, held constant past the end;
+    ``log_norm`` sums the normalisers up to the last real position, so that
+    ``log Z = log_norm + logsumexp(alphas[last] + end)``. Normalising at every step keeps all values
+    near 0, which is what keeps float32 exact enough on long sentences.
+    """
+    alpha = start.unsqueeze(0) + emissions[:, 0]
+    norm = torch.logsumexp(alpha, dim=1)
+    log_norm = norm
+    alpha = alpha - norm.unsqueeze(1)
+    alphas = [alpha]
+    for i in range(1, emissions.size(1)):
+        step = torch.logsumexp(alpha.unsqueeze(2) + transitions.unsqueeze(0), dim=1) + emissions[:, i]
+        norm = torch.logsumexp(step, dim=1)
+        keep = mask[:, i]
+        alpha = torch.where(keep.unsqueeze(1), step - norm.unsqueeze(1), alpha)
+        log_norm = log_norm + torch.where(keep, norm, torch.zeros_like(norm))
+        alphas.append(alpha)
+    return torch.stack(alphas, dim=1), log_norm
+
+
+def _backward_scores(emissions, transitions, mask, end):
+    """
+    Normalised backward scores ``betas (B, n, L)``: ``betas[:, i]`` is, up to a constant per
+    position, the log-sum of all suffixes after position i given the label at i.
+    """
+    batch, n, num_labels = emissions.shape
+    final = end.unsqueeze(0).expand(batch, num_labels)
+    beta = final
+    betas = [beta]
+    for i in range(n - 2, -1, -1):
+        step = torch.logsumexp(transitions.unsqueeze(0) + (emissions[:, i + 1] + beta).unsqueeze(1), dim=2)
+        step = step - torch.logsumexp(step, dim=1, keepdim=True)
+        # position i is the last one (or padding) when position i + 1 is masked out
+        beta = torch.where(mask[:, i + 1].unsqueeze(1), step, final)
+        betas.append(beta)
+    betas.reverse()
+    return torch.stack(betas, dim=1)
+
+
+def _gather_last(alphas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    lengths = mask.sum(1)
+    index = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, alphas.size(2))
+    return alphas.gather(1, index).squeeze(1)
+
+
+def log_partition(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    mask: Optional[torch.Tensor] = None,
+    start: Optional[torch.Tensor] = None,
+    end: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """``log Z`` ``(B,)``: log-sum-exp of the scores of all label sequences of each sentence."""
+    mask, start, end = _prepare(emissions, transitions, mask, start, end)
+    batch = emissions.size(0)
+    if emissions.size(1) == 0:
+        return emissions.new_zeros(batch)
+    alphas, log_norm = _forward_scores(emissions, transitions, mask, start)
+    log_z = log_norm + torch.logsumexp(_gather_last(alphas, mask) + end.unsqueeze(0), dim=1)
+    return torch.where(mask[:, 0], log_z, torch.zeros_like(log_z))
+
+
+def forward_backward(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    mask: Optional[torch.Tensor] = None,
+    start: Optional[torch.Tensor] = None,
+    end: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    The log-space quantities behind :func:`marginals`:
+    ``(log_z (B,), log_unary (B, n, L), log_pairwise (B, n, L, L))``, the log marginals
+    (``-inf`` past each length and at ``log_pairwise[:, 0]``).
+    """
+    mask, start, end = _prepare(emissions, transitions, mask, start, end)
+    batch, n, num_labels = emissions.shape
+    if n == 0:
+        empty = emissions.new_zeros(batch, 0, num_labels)
+        return emissions.new_zeros(batch), empty, empty.unsqueeze(-1).expand(-1, -1, -1, num_labels)
+    alphas, log_norm = _forward_scores(emissions, transitions, mask, start)
+    betas = _backward_scores(emissions, transitions, mask, end)
+    log_z = log_norm + torch.logsumexp(_gather_last(alphas, mask) + end.unsqueeze(0), dim=1)
+    neg_inf = emissions.new_tensor(float("-inf"))
+    # alphas and betas are normalised per position, so each marginal is normalised locally:
+    # sum_a alpha[i, a] beta[i, a] = Z at every i (and likewise for the pairs).
+    log_unary = alphas + betas
+    log_unary = log_unary - torch.logsumexp(log_unary, dim=2, keepdim=True)
+    log_unary = torch.where(mask.unsqueeze(2), log_unary, neg_inf)
+    # pairwise[i, a, b] ∝ alpha[i-1, a] + T[a, b] + e[i, b] + beta[i, b]
+    log_pair = (
+        alphas[:, :-1].unsqueeze(3)
+        + transitions.view(1, 1, num_labels, num_labels)
+        + (emissions[:, 1:] + betas[:, 1:]).unsqueeze(2)
+    )
+    log_pair = log_pair - torch.logsumexp(log_pair.flatten(2), dim=2).view(batch, n - 1, 1, 1)
+    log_pair = torch.where(mask[:, 1:].view(batch, n - 1, 1, 1), log_pair, neg_inf)
+    log_pair = torch.cat([neg_inf.expand(batch, 1, num_labels, num_labels), log_pair], dim=1)
+    log_z = torch.where(mask[:, 0], log_z, torch.zeros_like(log_z))
+    return log_z, log_unary, log_pair
+
+
+def marginals(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    mask: Optional[torch.Tensor] = None,
+    start: Optional[torch.Tensor] = None,
+    end: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """
+    Exact marginals by the forward-backward algorithm.
+
+    Returns ``(unary (B, n, L), pairwise (B, n, L, L))`` with ``unary[b, i, a] = P(y_i = a)`` and
+    ``pairwise[b, i, a, c] = P(y_{i-1} = a, y_i = c)`` for ``i >= 1``; ``pairwise[:, 0] = 0`` and
+    both are zero past each sentence's length. Differentiable.
+    """
+    _, log_unary, log_pair = forward_backward(emissions, transitions, mask, start, end)
+    return log_unary.exp(), log_pair.exp()
+
+
+def viterbi(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    mask: Optional[torch.Tensor] = None,
+    start: Optional[torch.Tensor] = None,
+    end: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The best label sequence: ``(tags (B, n) long, 0 past each length; scores (B,))``."""
+    tags, scores = kbest(emissions, transitions, mask, 1, start, end)
+    return tags[:, 0], scores[:, 0]
+
+
+def kbest(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    mask: Optional[torch.Tensor] = None,
+    k: int = 1,
+    start: Optional[torch.Tensor] = None,
+    end: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """
+    The exact ``k`` best label sequences (k-best Viterbi).
+
+    Returns ``(tags (B, k, n) long, scores (B, k))``, scores in descending order, tags 0 past each
+    length. Where a sentence has fewer than ``k`` sequences the extra rows score ``-inf`` (their tags
+    are arbitrary). Ties are broken arbitrarily but each sequence appears at most once among the
+    finite-scored rows.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    mask, start, end = _prepare(emissions, transitions, mask, start, end)
+    batch, n, num_labels = emissions.shape
+    device = emissions.device
+    neg_inf = float("-inf")
+    if n == 0:
+        scores = emissions.new_full((batch, k), neg_inf)
+        scores[:, 0] = 0.0
+        return torch.zeros(batch, k, 0, dtype=torch.long, device=device), scores
+    emissions = emissions.detach()
+    transitions = transitions.detach()
+    start, end = start.detach(), end.detach()
+    # alpha[b, label, rank]: the rank-th best prefix score ending in `label` at the current position
+    alpha = emissions.new_full((batch, num_labels, k), neg_inf)
+    alpha[:, :, 0] = start.unsqueeze(0) + emissions[:, 0]
+    # pointers[i][b, label, rank] = previous (label * k + rank) of that prefix
+    identity = (torch.arange(num_labels, device=device).view(num_labels, 1) * k
+                + torch.arange(k, device=device).view(1, k)).unsqueeze(0).expand(batch, -1, -1)
+    pointers = []
+    for i in range(1, n):
+        # candidates[b, prev_label * k + rank, label]
+        candidates = (alpha.unsqueeze(3) + transitions.view(1, num_labels, 1, num_labels)).reshape(
+            batch, num_labels * k, num_labels
+        )
+        best, index = candidates.topk(k, dim=1)  # (B, k, L)
+        step = best.transpose(1, 2) + emissions[:, i].unsqueeze(2)
+        index = index.transpose(1, 2)
+        keep = mask[:, i].view(batch, 1, 1)
+        alpha = torch.where(keep, step, alpha)
+        pointers.append(torch.where(keep, index, identity))
+    final = (alpha + end.view(1, num_labels, 1)).reshape(batch, num_labels * k)
+    scores, index = final.topk(k, dim=1)  # (B, k): label * k + rank at the last real position
+    tags = [index // k]
+    for pointer in reversed(pointers):
+        index = pointer.reshape(batch, num_labels * k).gather(1, index)
+        tags.append(index // k)
+    tags.reverse()
+    tags = torch.stack(tags, dim=2) * mask.unsqueeze(1).long()
+    empty = ~mask[:, 0]
+    if empty.any():
+        empty_scores = emissions.new_full((k,), neg_inf)
+        empty_scores[0] = 0.0
+        scores = torch.where(empty.unsqueeze(1), empty_scores.unsqueeze(0), scores)
+    return tags, scores
