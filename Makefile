@@ -1,0 +1,42 @@
+# One set-up path for a fresh machine and a laptop: `make install` creates .venv/ and installs
+# everything in the right order (AllenNLP 2.10.1 with --no-deps: its own pins cannot be met on
+# Python 3.11). It is idempotent: a stamp file skips the work when no requirement file changed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.structkd-installed
+ALLENNLP_VERSION := 2.10.1
+DATA ?=
+DEMO_DIR ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: install test demo benchmark constraints clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel setuptools
+	$(PIP) install --quiet -c constraints.txt -r requirements.txt -r requirements-dev.txt
+	$(PIP) install --quiet --no-deps allennlp==$(ALLENNLP_VERSION)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -c "import allennlp.commands, allennlp_structkd; print('allennlp-structkd', allennlp_structkd.__version__, 'installed')"
+	@touch $(STAMP)
+
+test: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m allennlp_structkd.demo_job --output $(DEMO_DIR) $(if $(DATA),--data $(DATA),)
+
+benchmark: install
+	$(PY) benchmarks/structures_benchmark.py --output docs/benchmarks.md
+
+constraints:
+	$(PIP) freeze --exclude-editable | grep -vi '^allennlp-structkd' > constraints.txt.new
+	(echo '# Exact versions tested together (Python 3.11, x86_64, CPU). Written by `make constraints` from the venv.'; cat constraints.txt.new) > constraints.txt
+	rm constraints.txt.new
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

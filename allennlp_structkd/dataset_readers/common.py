@@ -1,0 +1,160 @@
+"""
+What every reader of the project shares: several languages at once, stable sentence ids, and
+bad input that names its file and line.
+
+**Several languages.** A reader's ``file_path`` (``train_data_path`` in a config) is either
+
+* a plain path: every sentence gets the reader's ``lang`` (default ``"xx"``), or
+* a JSON object mapping languages to paths, e.g.
+  ``train_data_path: std.manifestJsonMinified({es: "data/esp.train", nl: "data/ned.train"})``
+  or, on the command line, ``-o '{"train_data_path": "{\\"es\\": \\"a.conll\\"}"}'``.
+
+Languages are read in the order given; every instance's ``metadata`` holds ``words``, ``lang``,
+``sentence_id`` (see :func:`sentence_id`), ``file`` and ``line`` (where the sentence starts).
+
+**Bad input.** Errors are :class:`InputError` naming file, line and value. With ``strict: false``
+a bad sentence is skipped instead, with a warning, and the reader logs how many it skipped per file.
+"""
+import hashlib
+import json
+import logging
+import os
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Instance
+from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LANG = "xx"
+
+
+class InputError(ConfigurationError):
+    """Bad input data: names the file, the line (1-based) and the offending value."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.detail = message
+        super().__init__(f"{path}, line {line}: {message}")
+
+
+def sentence_id(lang: str, words: Iterable[str]) -> str:
+    """A stable id for a sentence: the first 16 hex digits of SHA-1 over ``lang`` and the words."""
+    text = lang + "\x1e" + "\x1f".join(words)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def parse_path_map(file_path: str, default_lang: str) -> List[Tuple[str, str]]:
+    """``(lang, path)`` pairs from a plain path or a JSON ``{lang: path}`` object."""
+    text = str(file_path).strip()
+    if text.startswith("{"):
+        try:
+            mapping = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(f"data path looks like JSON but does not parse: {text!r} ({error})")
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise ConfigurationError(f"a JSON data path must map languages to paths, got {text!r}")
+        return [(str(lang), path) for lang, path in mapping.items()]
+    return [(default_lang, str(file_path))]
+
+
+def read_blocks(path: str, is_separator: Callable[[str], bool] = lambda line: not line.strip()) -> Iterator[Tuple[int, List[Tuple[int, str]]]]:
+    """
+    Blank-line separated blocks of a file: ``(first line number, [(line number, text), ...])``,
+    line numbers 1-based, texts without the newline.
+    """
+    with open(path, encoding="utf-8") as handle:
+        block: List[Tuple[int, str]] = []
+        for number, raw in enumerate(handle, start=1):
+            line = raw.rstrip("\n").rstrip("\r")
+            if is_separator(line):
+                if block:
+                    yield block[0][0], block
+                    block = []
+                continue
+            block.append((number, line))
+        if block:
+            yield block[0][0], block
+
+
+class StructKDReader(DatasetReader):
+    """
+    Base of the project's readers: a ``{lang: path}`` map or a plain path, ``strict`` handling of
+    bad sentences, sharding for distributed training and data-loader workers.
+
+    Subclasses implement ``_read_sentences(path, lang)``, yielding instances, raising
+    :class:`InputError` for a bad sentence.
+    """
+
+    def __init__(
+        self,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        lang: str = DEFAULT_LANG,
+        strict: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs)
+        self.token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
+        self.lang = lang
+        self.strict = strict
+
+    def _read(self, file_path: str) -> Iterator[Instance]:
+        sources = parse_path_map(file_path, self.lang)
+        for lang, path in sources:
+            if not os.path.isfile(path):
+                raise ConfigurationError(f"data file for language {lang!r} not found: {path}")
+        # one stream over all languages, sharded once (distributed workers, data-loader workers)
+        stream = (instance for lang, path in sources for instance in self._read_checked(path, lang))
+        yield from self.shard_iterable(stream)
+
+    def _read_checked(self, path: str, lang: str) -> Iterator[Instance]:
+        skipped = 0
+        for item in self._read_sentences(path, lang):
+            if isinstance(item, InputError):
+                if self.strict:
+                    raise item
+                skipped += 1
+                logger.warning("skipping bad sentence (strict: false): %s", item)
+                continue
+            yield item
+        if skipped:
+            logger.warning("skipped %d bad sentence(s) in %s (strict: false)", skipped, path)
+
+    def _read_sentences(self, path: str, lang: str) -> Iterator:
+        """Yield instances, or an :class:`InputError` for a sentence that cannot be read."""
+        raise NotImplementedError
+
+    @staticmethod
+    def metadata(words: List[str], lang: str, path: str, line: int, **extra) -> Dict:
+        return {
+            "words": words,
+            "lang": lang,
+            "sentence_id": sentence_id(lang, words),
+            "file": path,
+            "line": line,
+            **extra,
+        }
+
+    def apply_token_indexers(self, instance: Instance) -> None:
+        instance.fields["tokens"]._token_indexers = self.token_indexers  # type: ignore
+
+
+def check_heads(heads: List[int], path: str, lines: List[int]) -> Optional[InputError]:
+    """Heads (0 = root) must be in range and form a tree rooted at 0 (no cycle)."""
+    n = len(heads)
+    for i, head in enumerate(heads):
+        if not 0 <= head <= n:
+            return InputError(path, lines[i], f"head {head} of word {i + 1} is out of range 0..{n}")
+        if head == i + 1:
+            return InputError(path, lines[i], f"word {i + 1} is its own head")
+    for i in range(n):
+        seen = set()
+        node = i + 1
+        while node != 0:
+            if node in seen:
+                return InputError(path, lines[i], f"gold heads form a cycle through word {node}: heads {heads}")
+            seen.add(node)
+            node = heads[node - 1]
+    return None

@@ -1,0 +1,112 @@
+from typing import Dict, Iterator, List, Optional
+
+from allennlp.data import DatasetReader, Instance
+from allennlp.data.fields import MetadataField, SequenceLabelField, TextField
+from allennlp.data.token_indexers import TokenIndexer
+from allennlp.data.tokenizers import Token
+
+from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader, read_blocks
+from allennlp_structkd.dataset_readers.tag_schemes import (
+    OUTPUT_SCHEMES,
+    TagSchemeError,
+    normalize_scheme,
+    tags_from_spans,
+    spans_from_tags,
+)
+
+
+@DatasetReader.register("structkd_conll_ner")
+class ConllNerReader(StructKDReader):
+    """
+    CoNLL-2002/2003 column NER: one token a line, ``word [pos [chunk]] tag`` separated by spaces
+    or tabs, a blank line between sentences, ``-DOCSTART-`` lines skipped.
+
+    Fields: ``tokens``, ``tags`` (namespace ``labels``, in ``output_scheme``), ``metadata``
+    (see :mod:`allennlp_structkd.dataset_readers.common`; also ``gold_spans``); with
+    ``pos_column`` set, ``pos_tags`` (namespace ``pos``).
+
+    # Parameters
+
+    tag_scheme: the scheme of the file's tags: ``IOB1``, ``IOB2``/``BIO`` or ``BIOES``/``BIOUL``.
+    output_scheme: ``BIO`` or ``BIOES``.
+    num_columns: the number of columns every token line must have; ``None`` takes it from the
+        first token line of each file.
+    pos_column: 0-based index of a PoS column to read as ``pos_tags``, if any.
+    lang, strict, token_indexers: see :class:`StructKDReader`.
+    """
+
+    def __init__(
+        self,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        tag_scheme: str = "IOB2",
+        output_scheme: str = "BIOES",
+        num_columns: Optional[int] = None,
+        pos_column: Optional[int] = None,
+        lang: str = DEFAULT_LANG,
+        strict: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
+        self.tag_scheme = normalize_scheme(tag_scheme)
+        if output_scheme.upper() not in OUTPUT_SCHEMES:
+            raise ValueError(f"output_scheme must be one of {OUTPUT_SCHEMES}, got {output_scheme!r}")
+        self.output_scheme = output_scheme.upper()
+        self.num_columns = num_columns
+        self.pos_column = pos_column
+
+    def _read_sentences(self, path: str, lang: str) -> Iterator:
+        expected = self.num_columns
+        for first_line, block in read_blocks(path):
+            rows = [(number, line.split()) for number, line in block]
+            rows = [(number, cols) for number, cols in rows if cols and cols[0] != "-DOCSTART-"]
+            if not rows:
+                continue
+            if expected is None:
+                expected = len(rows[0][1])
+                if expected < 2:
+                    yield InputError(path, rows[0][0], f"a token line needs at least a word and a tag, got {rows[0][1]!r}")
+                    return
+            bad = next(((n, cols) for n, cols in rows if len(cols) != expected), None)
+            if bad is not None:
+                yield InputError(path, bad[0], f"expected {expected} columns, got {len(bad[1])}: {' '.join(bad[1])!r}")
+                continue
+            words = [cols[0] for _, cols in rows]
+            tags = [cols[-1] for _, cols in rows]
+            try:
+                spans = spans_from_tags(tags, self.tag_scheme)
+            except TagSchemeError as error:
+                yield InputError(path, rows[error.index][0], f"invalid {self.tag_scheme} tag sequence: {error}")
+                continue
+            pos = None
+            if self.pos_column is not None:
+                if not -expected <= self.pos_column < expected - 1:
+                    yield InputError(path, rows[0][0], f"pos_column {self.pos_column} is not a column of {expected}")
+                    return
+                pos = [cols[self.pos_column] for _, cols in rows]
+            yield self.text_to_instance(
+                words,
+                tags_from_spans(spans, len(words), self.output_scheme),
+                pos,
+                lang=lang,
+                path=path,
+                line=first_line,
+                gold_spans=spans,
+            )
+
+    def text_to_instance(  # type: ignore[override]
+        self,
+        words: List[str],
+        tags: Optional[List[str]] = None,
+        pos_tags: Optional[List[str]] = None,
+        lang: str = DEFAULT_LANG,
+        path: str = "",
+        line: int = 0,
+        **extra,
+    ) -> Instance:
+        tokens = TextField([Token(w) for w in words])
+        fields = {"tokens": tokens, "metadata": MetadataField(self.metadata(words, lang, path, line, **extra))}
+        if tags is not None:
+            fields["tags"] = SequenceLabelField(tags, tokens, label_namespace="labels")
+        if pos_tags is not None:
+            fields["pos_tags"] = SequenceLabelField(pos_tags, tokens, label_namespace="pos")
+        return Instance(fields)

@@ -1,0 +1,78 @@
+from typing import Dict, Iterator, List, Optional
+
+from allennlp.data import DatasetReader, Instance
+from allennlp.data.fields import MetadataField, SequenceLabelField, TextField
+from allennlp.data.token_indexers import TokenIndexer
+from allennlp.data.tokenizers import Token
+
+from allennlp_structkd.dataset_readers.common import (
+    DEFAULT_LANG,
+    InputError,
+    StructKDReader,
+    check_heads,
+    read_blocks,
+)
+
+
+@DatasetReader.register("structkd_ptb_dependency")
+class PtbDependencyReader(StructKDReader):
+    """
+    Penn Treebank dependency files (``.dp``): ``word TAB postag TAB head`` per line, a blank line
+    between sentences, heads 1-based with 0 for the root, no relation labels.
+
+    Fields: ``tokens``, ``xpos`` (namespace ``xpos``; also given as ``upos``, namespace ``pos``, so
+    that models read PoS from one place), ``head_indices`` (namespace ``head_index_tags``),
+    ``metadata``. Relation labels do not exist in this format: models report UAS only.
+    """
+
+    def __init__(
+        self,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        lang: str = "en",
+        strict: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
+
+    def _read_sentences(self, path: str, lang: str) -> Iterator:
+        for first_line, block in read_blocks(path):
+            words, tags, heads, lines, error = [], [], [], [], None
+            for number, line in block:
+                columns = line.split("\t")
+                if len(columns) != 3:
+                    error = InputError(path, number, f"expected 3 tab-separated columns (word, tag, head), got {len(columns)}: {line!r}")
+                    break
+                word, tag, head = columns
+                try:
+                    heads.append(int(head))
+                except ValueError:
+                    error = InputError(path, number, f"head {head!r} is not a number")
+                    break
+                words.append(word)
+                tags.append(tag)
+                lines.append(number)
+            if error is None:
+                error = check_heads(heads, path, lines)
+            if error is not None:
+                yield error
+                continue
+            yield self.text_to_instance(words, tags, heads, lang=lang, path=path, line=first_line)
+
+    def text_to_instance(  # type: ignore[override]
+        self,
+        words: List[str],
+        tags: Optional[List[str]] = None,
+        heads: Optional[List[int]] = None,
+        lang: str = "en",
+        path: str = "",
+        line: int = 0,
+    ) -> Instance:
+        tokens = TextField([Token(w) for w in words])
+        fields = {"tokens": tokens}
+        if tags is not None:
+            fields["xpos"] = SequenceLabelField(tags, tokens, label_namespace="xpos")
+            fields["upos"] = SequenceLabelField(tags, tokens, label_namespace="pos")
+        if heads is not None:
+            fields["head_indices"] = SequenceLabelField(heads, tokens, label_namespace="head_index_tags")
+        fields["metadata"] = MetadataField(self.metadata(words, lang, path, line, upos=tags, heads=heads))
+        return Instance(fields)

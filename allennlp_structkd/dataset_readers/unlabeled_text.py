@@ -1,0 +1,49 @@
+from typing import Dict, Iterator, List, Optional
+
+from allennlp.data import DatasetReader, Instance
+from allennlp.data.fields import MetadataField, TextField
+from allennlp.data.token_indexers import TokenIndexer
+from allennlp.data.tokenizers import Token
+
+from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader
+
+
+@DatasetReader.register("structkd_unlabeled_text")
+class UnlabeledTextReader(StructKDReader):
+    """
+    Unlabeled sentences for transfer sets: one sentence a line, tokens separated by whitespace.
+    Blank lines are skipped; a line longer than ``max_tokens`` tokens is an error (or a skip with
+    ``strict: false``). Fields: ``tokens``, ``metadata`` (``unlabeled: True``).
+    """
+
+    def __init__(
+        self,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        max_tokens: Optional[int] = None,
+        lang: str = DEFAULT_LANG,
+        strict: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
+        self.max_tokens = max_tokens
+
+    def _read_sentences(self, path: str, lang: str) -> Iterator:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                words = line.split()
+                if not words:
+                    continue
+                if self.max_tokens is not None and len(words) > self.max_tokens:
+                    yield InputError(path, number, f"{len(words)} tokens, more than max_tokens={self.max_tokens}")
+                    continue
+                yield self.text_to_instance(words, lang=lang, path=path, line=number)
+
+    def text_to_instance(  # type: ignore[override]
+        self, words: List[str], lang: str = DEFAULT_LANG, path: str = "", line: int = 0
+    ) -> Instance:
+        return Instance(
+            {
+                "tokens": TextField([Token(w) for w in words]),
+                "metadata": MetadataField(self.metadata(words, lang, path, line, unlabeled=True)),
+            }
+        )

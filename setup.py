@@ -1,0 +1,37 @@
+"""
+allennlp-structkd. AllenNLP 2.10.1 itself pins torch<1.13 and cannot be resolved on Python 3.11, so
+`make install` installs it with --no-deps after the requirements below; see README "Install".
+"""
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def requirements(name):
+    with open(os.path.join(here, name)) as handle:
+        lines = (line.split("#")[0].strip() for line in handle)
+        return [line for line in lines if line and not line.startswith("-")]
+
+
+version = {}
+with open(os.path.join(here, "allennlp_structkd", "version.py")) as handle:
+    exec(handle.read(), version)
+
+setup(
+    name="allennlp-structkd",
+    version=version["VERSION"],
+    description="Structural knowledge distillation for AllenNLP: exact structured inference, KD losses, spaCy shipping",
+    long_description=open(os.path.join(here, "README.md"), encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    install_requires=requirements("requirements.txt"),
+    extras_require={"dev": requirements("requirements-dev.txt")},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
