@@ -1,0 +1,49 @@
+"""
+Defaults for the environment variables that ``training_configs/`` read with ``std.extVar``.
+
+AllenNLP hands every environment variable to jsonnet as an external variable, and jsonnet has no
+default for a missing one; so importing this package (``--include-package allennlp_structkd`` or a
+``.allennlp_plugins`` file, both of which happen before the config is parsed) sets each variable
+below that is not already set. The defaults point at the project's own small fixtures, so every
+config trains as written on any machine; set a variable (or use ``-o``) to train on real data:
+
+    NER_TRAIN='{"es": "/data/conll2002/esp.train", "nl": "/data/conll2002/ned.train"}' \\
+        allennlp train training_configs/teachers/crf_tagger.jsonnet -s out --include-package allennlp_structkd
+"""
+import json
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "data")
+CONFIGS = os.path.join(REPO, "training_configs")
+
+
+def _fixture(name: str) -> str:
+    return os.path.join(FIXTURES, name)
+
+
+DEFAULTS = {
+    # sequence labeling (CoNLL column files; a path or a JSON {lang: path} map)
+    "NER_TRAIN": json.dumps({"es": _fixture("toy_ner_es.train"), "nl": _fixture("toy_ner_nl.train")}),
+    "NER_DEV": json.dumps({"es": _fixture("toy_ner_es.dev"), "nl": _fixture("toy_ner_nl.dev")}),
+    "NER_TRAIN_ES": _fixture("toy_ner_es.train"),
+    "NER_DEV_ES": _fixture("toy_ner_es.dev"),
+    "NER_TRAIN_NL": _fixture("toy_ner_nl.train"),
+    "NER_DEV_NL": _fixture("toy_ner_nl.dev"),
+    "NER_UNLABELED": json.dumps({"es": _fixture("toy_unlabeled_es.txt"), "nl": _fixture("toy_unlabeled_nl.txt")}),
+    # teachers: a model archive, or a teacher config that is trained once and cached
+    "TEACHER_ES": os.path.join(CONFIGS, "teachers", "crf_tagger_es.jsonnet"),
+    "TEACHER_NL": os.path.join(CONFIGS, "teachers", "crf_tagger_nl.jsonnet"),
+    "TEACHER": os.path.join(CONFIGS, "teachers", "crf_tagger.jsonnet"),
+    "MAXENT_TEACHER": os.path.join(CONFIGS, "teachers", "maxent_tagger.jsonnet"),
+    # training length and size knobs, small by default so that configs run in seconds
+    "STRUCTKD_EPOCHS": "5",
+    "STRUCTKD_TEACHER_EPOCHS": "8",
+    "STRUCTKD_SEED": "13",
+    "STRUCTKD_CACHE": "",
+}
+
+
+def apply() -> None:
+    for name, value in DEFAULTS.items():
+        os.environ.setdefault(name, value)

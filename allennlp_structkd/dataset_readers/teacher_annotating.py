@@ -1,0 +1,347 @@
+"""
+The teacher-wrapping reader: any base reader's instances, annotated with what a KD objective
+needs from the teacher of each sentence's language, computed once and cached on disk.
+"""
+import hashlib
+import itertools
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from typing import Dict, Iterable, Iterator, List, Optional
+
+import numpy as np
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from filelock import FileLock
+from allennlp.data import Batch, DatasetReader, Field, Instance, Vocabulary
+from allennlp.data.fields import MetadataField, SequenceLabelField, TensorField, TextField
+from allennlp.data.tokenizers import Token
+from allennlp.models.archival import load_archive
+from allennlp.nn import util as nn_util
+
+from allennlp_structkd.dataset_readers.common import parse_path_map
+from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
+from allennlp_structkd.kd.cache import TeacherCache, default_cache_directory, file_sha256
+from allennlp_structkd.kd.losses import KDLoss
+from allennlp_structkd.structures import linear_chain
+
+logger = logging.getLogger(__name__)
+
+# per target: the dimension (after the batch one) that runs over tokens, or None
+TOKEN_DIM = {
+    "teacher_unary": 0,
+    "teacher_pairwise": 0,
+    "teacher_probs": 0,
+    "teacher_kbest_tags": 1,
+    "teacher_kbest_weights": None,
+    "pseudo_tags": 0,
+}
+
+
+class LabelMapField(Field[torch.Tensor]):
+    """
+    The teacher's labels, by string. Counting vocabulary items adds them to the student's label
+    namespace (so a student trained only on unlabeled data still has every label); the tensor maps
+    teacher label j to the student's index of that label. A student vocabulary that lacks a teacher
+    label is a clear error naming it.
+    """
+
+    __slots__ = ["labels", "namespace", "_indices"]
+
+    def __init__(self, labels: List[str], namespace: str = "labels") -> None:
+        self.labels = list(labels)
+        self.namespace = namespace
+        self._indices: Optional[List[int]] = None
+
+    def count_vocab_items(self, counter: Dict[str, Dict[str, int]]) -> None:
+        for label in self.labels:
+            counter[self.namespace][label] += 1
+
+    def index(self, vocab: Vocabulary) -> None:
+        known = vocab.get_token_to_index_vocabulary(self.namespace)
+        missing = [label for label in self.labels if label not in known]
+        if missing:
+            raise ConfigurationError(
+                f"the student's vocabulary (namespace {self.namespace!r}) lacks teacher labels {missing}; "
+                f"it has {sorted(known)}"
+            )
+        self._indices = [known[label] for label in self.labels]
+
+    def get_padding_lengths(self) -> Dict[str, int]:
+        return {"num_teacher_labels": len(self.labels)}
+
+    def as_tensor(self, padding_lengths: Dict[str, int]) -> torch.Tensor:
+        """``(Lt,)``: student index of each teacher label, padded with -1 (teachers may differ in size)."""
+        length = padding_lengths.get("num_teacher_labels", len(self.labels))
+        return torch.tensor(self._indices + [-1] * (length - len(self._indices)), dtype=torch.long)
+
+    def empty_field(self) -> "LabelMapField":
+        return LabelMapField([], self.namespace)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _referenced_files(value) -> set:
+    """Existing files named in a config (plain paths, or JSON {lang: path} strings)."""
+    if isinstance(value, dict):
+        return set().union(*(_referenced_files(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_referenced_files(v) for v in value)) if value else set()
+    if isinstance(value, str):
+        if value.strip().startswith("{"):
+            try:
+                return _referenced_files(json.loads(value))
+            except json.JSONDecodeError:
+                return set()
+        return {value} if os.path.isfile(value) else set()
+    return set()
+
+
+def ensure_teacher_archive(path: str, cache_directory: str) -> str:
+    """
+    ``path`` itself when it is a model archive; when it is a training config (``.jsonnet`` /
+    ``.json``), the archive of that config trained once with ``allennlp train`` in a subprocess and
+    kept under ``cache_directory/teachers/<hash of the evaluated config>`` (a file lock keeps
+    concurrent runs from training it twice).
+    """
+    if not path.endswith((".jsonnet", ".json")):
+        if not os.path.isfile(path):
+            raise ConfigurationError(f"teacher archive not found: {path}")
+        return path
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"teacher config not found: {path}")
+    params = Params.from_file(path).as_dict(quiet=True)
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode("utf-8"))
+    for data_file in sorted(_referenced_files(params)):  # new data means a new teacher
+        digest.update(file_sha256(data_file).encode("ascii"))
+    digest = digest.hexdigest()[:16]
+    name = os.path.splitext(os.path.basename(path))[0]
+    directory = os.path.join(cache_directory, "teachers", f"{name}-{digest}")
+    archive = os.path.join(directory, "model.tar.gz")
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    with FileLock(directory + ".lock"):
+        if not os.path.isfile(archive):
+            if os.path.isdir(directory):
+                shutil.rmtree(directory)  # an earlier, interrupted training
+            logger.info("training teacher %s into %s (once; later runs reuse it)", path, directory)
+            command = [sys.executable, "-m", "allennlp", "train", path, "-s", directory,
+                       "--include-package", "allennlp_structkd"]
+            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if result.returncode != 0 or not os.path.isfile(archive):
+                raise ConfigurationError(
+                    f"training the teacher from {path} failed (exit {result.returncode}); last output:\n{result.stdout[-3000:]}"
+                )
+    return archive
+
+
+class _Teacher:
+    def __init__(self, archive_path: str, cuda_device: int, cache_directory: str) -> None:
+        archive_path = ensure_teacher_archive(archive_path, cache_directory)
+        self.archive_path = archive_path
+        self.hash = file_sha256(archive_path)
+        archive = load_archive(archive_path, cuda_device=cuda_device)
+        self.model = archive.model
+        self.model.eval()
+        if not hasattr(self.model, "teacher_potentials"):
+            raise ConfigurationError(f"the model in {archive_path} ({type(self.model).__name__}) cannot act as a teacher: no teacher_potentials()")
+        self.labels: List[str] = list(self.model.labels)
+        self.namespace = self.model.label_namespace
+        self.indexers = archive.dataset_reader.token_indexers  # type: ignore[attr-defined]
+        self.cache = TeacherCache(cache_directory, self.hash)
+        self.cuda_device = cuda_device
+
+    def annotate(self, words: List[List[str]], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
+        instances = [Instance({"tokens": TextField([Token(w) for w in ws], self.indexers)}) for ws in words]
+        batch = Batch(instances)
+        batch.index_instances(self.model.vocab)
+        tensors = nn_util.move_to_device(batch.as_tensor_dict(), self.cuda_device)
+        with torch.no_grad():
+            potentials = self.model.teacher_potentials(tensors["tokens"])
+            lengths = potentials.mask.long().sum(1).tolist()
+            for ws, n in zip(words, lengths):
+                if n != len(ws):
+                    raise ConfigurationError(
+                        f"teacher {self.archive_path} sees {n} tokens in a sentence of {len(ws)} words ({' '.join(ws)[:80]!r}): "
+                        "KD works on words; give the teacher a word-level embedder (e.g. pretrained_transformer_mismatched)"
+                    )
+            targets = objective.teacher_targets(potentials)
+            if potentials.is_crf:
+                pseudo, _ = linear_chain.viterbi(potentials.emissions, potentials.transitions, potentials.mask,
+                                                 potentials.start, potentials.end)
+            else:
+                pseudo = potentials.emissions.argmax(dim=2)
+            targets["pseudo_tags"] = pseudo
+        entries = []
+        for b, n in enumerate(lengths):
+            entry = {}
+            for name, value in targets.items():
+                value = value[b]
+                dim = TOKEN_DIM.get(name)
+                if dim is not None:
+                    value = value.narrow(dim, 0, n)
+                entry[name] = value.detach().cpu().numpy()
+            entries.append(entry)
+        return entries
+
+
+@DatasetReader.register("structkd_teacher")
+class TeacherAnnotatingReader(DatasetReader):
+    """
+    Wraps ``base_reader``; sends each instance to the teacher of its ``metadata["lang"]``
+    (``teachers`` maps languages to model archives, or to teacher training configs that are trained
+    once and cached, see :func:`ensure_teacher_archive`; ``default_teacher``, a key of ``teachers``,
+    takes languages without one of their own), and attaches what ``objective`` needs
+    (:meth:`KDLoss.teacher_targets`) as ``TensorField``s named ``teacher_*``, plus
+    ``teacher_label_map`` (labels are matched by string) and ``has_gold``.
+
+    ``file_path`` is what the base reader takes (a path or a JSON ``{lang: path}``), or a JSON
+    object ``{"labeled": ..., "unlabeled": ...}`` whose ``unlabeled`` part (a path or a
+    ``{lang: path}`` map of one-sentence-a-line text) goes through ``unlabeled_reader``. Unlabeled
+    sentences get the teacher's best labels as placeholder ``tags`` with ``has_gold = 0``: the
+    model trains them on the KD loss only and leaves them out of its metrics.
+
+    Teacher outputs are computed in batches of ``batch_size`` sentences under ``torch.no_grad()``
+    and cached (see :mod:`allennlp_structkd.kd.cache`) in ``cache_directory``, so a second epoch or
+    a second run never calls the teacher again. ``python -m allennlp_structkd.annotate`` fills the
+    cache from several worker processes before training.
+    """
+
+    def __init__(
+        self,
+        base_reader: DatasetReader,
+        teachers: Dict[str, str],
+        objective: KDLoss,
+        default_teacher: Optional[str] = None,
+        unlabeled_reader: Optional[DatasetReader] = None,
+        cache_directory: Optional[str] = None,
+        batch_size: int = 64,
+        cuda_device: int = -1,
+        **kwargs,
+    ) -> None:
+        super().__init__(manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs)
+        if not teachers:
+            raise ConfigurationError("structkd_teacher needs at least one teacher archive")
+        if default_teacher is not None and default_teacher not in teachers:
+            raise ConfigurationError(f"default_teacher {default_teacher!r} is not one of the teachers {sorted(teachers)}")
+        self.base_reader = base_reader
+        self.unlabeled_reader = unlabeled_reader or UnlabeledTextReader(token_indexers=getattr(base_reader, "token_indexers", None))
+        self.teacher_paths = dict(teachers)
+        self.default_teacher = default_teacher
+        self.objective = objective
+        self.cache_directory = cache_directory or default_cache_directory()
+        self.batch_size = batch_size
+        self.cuda_device = cuda_device
+        self._teachers: Dict[str, _Teacher] = {}
+        self._by_path: Dict[str, _Teacher] = {}
+        self.teacher_calls = 0  # sentences the teachers actually annotated (cache misses)
+        # Teachers load now, so that a bad archive fails at start-up. Their label sets may differ
+        # (a label one language's training data lacks): the student's labels are their union, and a
+        # teacher gives probability 0 to a label it lacks.
+        self.teacher_labels = sorted(set().union(*(self.teacher(lang).labels for lang in self.teacher_paths)))
+
+    @property
+    def token_indexers(self):
+        return getattr(self.base_reader, "token_indexers", None)
+
+    def teacher(self, lang: str) -> _Teacher:
+        key = lang if lang in self.teacher_paths else self.default_teacher
+        if key is None:
+            raise ConfigurationError(
+                f"no teacher for language {lang!r}: teachers are {sorted(self.teacher_paths)} and no default_teacher is set"
+            )
+        if key not in self._teachers:
+            path = self.teacher_paths[key]
+            if path not in self._by_path:
+                self._by_path[path] = _Teacher(path, self.cuda_device, self.cache_directory)
+            self._teachers[key] = self._by_path[path]
+        return self._teachers[key]
+
+    # -- sharding is done once, by the base readers ---------------------------------------------
+    def _set_worker_info(self, info) -> None:
+        super()._set_worker_info(info)
+        for reader in (self.base_reader, self.unlabeled_reader):
+            reader._set_worker_info(info)
+
+    def _set_distributed_info(self, info) -> None:
+        super()._set_distributed_info(info)
+        for reader in (self.base_reader, self.unlabeled_reader):
+            reader._set_distributed_info(info)
+
+    def apply_token_indexers(self, instance: Instance) -> None:
+        self.base_reader.apply_token_indexers(instance)
+
+    def _sources(self, file_path: str):
+        text = str(file_path).strip()
+        if text.startswith("{"):
+            try:
+                spec = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ConfigurationError(f"data path looks like JSON but does not parse: {text!r} ({error})")
+            if isinstance(spec, dict) and set(spec) <= {"labeled", "unlabeled"} and spec:
+                sources = []
+                for part, reader in (("labeled", self.base_reader), ("unlabeled", self.unlabeled_reader)):
+                    if part in spec:
+                        value = spec[part]
+                        sources.append((reader, json.dumps(value) if isinstance(value, dict) else value))
+                return sources
+        return [(self.base_reader, file_path)]
+
+    def _read(self, file_path: str) -> Iterator[Instance]:
+        stream = itertools.chain.from_iterable(reader.read(path) for reader, path in self._sources(file_path))
+        while True:
+            chunk = list(itertools.islice(stream, self.batch_size))
+            if not chunk:
+                break
+            yield from self._annotate(chunk)
+        for teacher in self._by_path.values():
+            logger.info("teacher %s: %d cached outputs used, %d computed", teacher.archive_path, teacher.cache.hits, teacher.cache.misses)
+
+    def _annotate(self, instances: List[Instance]) -> Iterable[Instance]:
+        signature = self.objective.signature()
+        entries: List[Optional[Dict[str, np.ndarray]]] = [None] * len(instances)
+        by_teacher: Dict[int, List[int]] = {}
+        for i, instance in enumerate(instances):
+            by_teacher.setdefault(id(self.teacher(instance["metadata"]["lang"])), []).append(i)
+        for indices in by_teacher.values():
+            teacher = self.teacher(instances[indices[0]]["metadata"]["lang"])
+            keys = [f"{signature}|{instances[i]['metadata']['sentence_id']}" for i in indices]
+            found = teacher.cache.get_many(keys)
+            missing = [(i, key) for i, key in zip(indices, keys) if key not in found]
+            if missing:
+                computed = teacher.annotate([instances[i]["metadata"]["words"] for i, _ in missing], self.objective)
+                self.teacher_calls += len(missing)
+                teacher.cache.put_many(zip((key for _, key in missing), computed))
+                found.update(zip((key for _, key in missing), computed))
+            for i, key in zip(indices, keys):
+                entries[i] = found[key]
+        for instance, entry in zip(instances, entries):
+            yield self._attach(instance, entry)
+
+    def _attach(self, instance: Instance, entry: Dict[str, np.ndarray]) -> Instance:
+        metadata = instance["metadata"].metadata
+        teacher = self.teacher(metadata["lang"])
+        has_gold = "tags" in instance.fields
+        if has_gold:
+            unknown = sorted(set(instance["tags"].labels) - set(self.teacher_labels))
+            if unknown:
+                raise ConfigurationError(
+                    f"{metadata.get('file')}, line {metadata.get('line')}: gold labels {unknown} are labels of no teacher "
+                    f"(the teachers have {self.teacher_labels})"
+                )
+        else:
+            pseudo = [teacher.labels[int(t)] for t in entry["pseudo_tags"]]
+            instance.add_field("tags", SequenceLabelField(pseudo, instance["tokens"], label_namespace=teacher.namespace))
+        metadata["teacher_labels"] = self.teacher_labels
+        for name, value in entry.items():
+            if name == "pseudo_tags":
+                continue
+            tensor = torch.from_numpy(np.ascontiguousarray(value))
+            instance.add_field(name, TensorField(tensor, padding_value=0, dtype=tensor.dtype))
+        instance.add_field("teacher_label_map", LabelMapField(teacher.labels, teacher.namespace))
+        instance.add_field("has_gold", TensorField(torch.tensor(1 if has_gold else 0, dtype=torch.long)))
+        return instance

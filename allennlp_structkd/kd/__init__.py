@@ -1,0 +1,13 @@
+from allennlp_structkd.kd.losses import (
+    EmissionKD,
+    KDLoss,
+    MixtureKD,
+    PosteriorKD,
+    PosteriorTopWK,
+    StructuralKD,
+    Top1KD,
+    TokenKD,
+    TopKKD,
+    WeightedTopKKD,
+)
+from allennlp_structkd.kd.potentials import Potentials

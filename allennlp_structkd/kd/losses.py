@@ -1,0 +1,354 @@
+"""
+Knowledge-distillation objectives for sequence labeling, as registered, composable pieces.
+
+Each :class:`KDLoss` knows two things:
+
+* :meth:`KDLoss.teacher_targets` — what it needs from a teacher, computed batched under
+  ``torch.no_grad()`` from the teacher's :class:`Potentials` (the teacher-wrapping reader calls it
+  once per sentence and caches the result);
+* :meth:`KDLoss.forward` — the loss of a student given those targets, one value per sentence.
+
+Notation: ``x`` a sentence, ``y`` a label sequence, ``u`` a substructure (a label at a position, or a
+pair of adjacent labels), ``P_t``/``P_s`` teacher/student distributions, ``T`` the temperature.
+The training loss is ``λ·L_KD + (1-λ)·L_gold`` (Algorithm 1 of Wang et al. 2020; λ is the model's
+``kd_weight``, annealed by :class:`~allennlp_structkd.training.callbacks.TeacherAnnealing`).
+
+Temperature. ``temperature_mode: "global"`` divides the teacher's *whole-structure score* by T:
+``P_t^T(y) ∝ exp(Score_t(y)/T)``; for a CRF this is the same as dividing every emission,
+transition, start and end score by T, and the marginals are those of that tempered CRF.
+``temperature_mode: "local"`` (the default) divides *each substructure's teacher logit*, the
+log-marginal ``log P_t(u)``, by T and renormalises over the substructures at that position:
+``P_t^T(u) = softmax_u(log P_t(u) / T)``. For unary marginals ``log P_t(y_i = a) = α_i(a) + β_i(a)
+- log Z``, so local tempering is exactly the original code's ``softmax((α+β)/T)``; global tempering
+is not (it tempers before summing over paths). At ``T = 1`` both are the identity; for a MaxEnt
+teacher they coincide at every T. Top-K objectives only have a global temperature.
+"""
+from typing import Dict, List, Optional
+
+import torch
+from allennlp.common import Registrable
+from allennlp.common.checks import ConfigurationError
+
+from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.structures import linear_chain
+
+Targets = Dict[str, torch.Tensor]
+
+# Which dimensions of each target field index labels (for mapping teacher to student labels);
+# "values" means the entries themselves are label ids.
+LABEL_DIMS = {
+    "teacher_unary": (2,),
+    "teacher_pairwise": (2, 3),
+    "teacher_probs": (2,),
+    "teacher_kbest_tags": "values",
+    "teacher_kbest_weights": (),
+}
+
+
+def _local_temper(probs: torch.Tensor, temperature: float, start_dim: int) -> torch.Tensor:
+    """softmax(log p / T) over the dimensions from ``start_dim`` on; all-zero rows stay zero."""
+    if temperature == 1.0:
+        return probs
+    shape = probs.shape
+    flat = probs.flatten(start_dim)
+    logits = torch.where(flat > 0, flat.clamp(min=1e-45).log() / temperature, torch.full_like(flat, float("-inf")))
+    tempered = logits.softmax(dim=-1).nan_to_num(0.0)
+    return tempered.view(shape)
+
+
+def _masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum over everything but the batch dimension, of the entries where ``mask`` (B, n) holds."""
+    while mask.dim() < values.dim():
+        mask = mask.unsqueeze(-1)
+    return torch.where(mask, values, torch.zeros_like(values)).flatten(1).sum(1)
+
+
+def _cross_entropy(target: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
+    """``-Σ target · log_probs`` with 0·log 0 = 0 (and 0·(-inf) = 0)."""
+    return -torch.where(target > 0, target * log_probs, torch.zeros_like(log_probs))
+
+
+class KDLoss(torch.nn.Module, Registrable):
+    """Base class; see the module docstring."""
+
+    default_implementation = "structural"
+
+    def __init__(self, temperature: float = 1.0, temperature_mode: str = "local") -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ConfigurationError(f"temperature must be > 0, got {temperature}")
+        if temperature_mode not in ("local", "global"):
+            raise ConfigurationError(f"temperature_mode must be 'local' or 'global', got {temperature_mode!r}")
+        self.temperature = float(temperature)
+        self.temperature_mode = temperature_mode
+
+    # -- teacher side ------------------------------------------------------------------------
+    def teacher_targets(self, teacher: Potentials) -> Targets:
+        raise NotImplementedError
+
+    def signature(self) -> str:
+        """Identifies the targets this objective computes (part of the teacher cache key)."""
+        return f"{type(self).__name__}-T{self.temperature:g}-{self.temperature_mode}"
+
+    def _teacher_unary(self, teacher: Potentials, pairwise: bool) -> Targets:
+        teacher = Potentials(*(None if t is None else t.detach() for t in (
+            teacher.emissions, teacher.mask, teacher.transitions, teacher.start, teacher.end)))
+        if self.temperature_mode == "global":
+            teacher = teacher.scaled(1.0 / self.temperature)
+        if teacher.is_crf:
+            unary, pair = linear_chain.marginals(
+                teacher.emissions, teacher.transitions, teacher.mask, teacher.start, teacher.end
+            )
+        else:
+            unary, pair = teacher.unary_marginals(), None
+        if self.temperature_mode == "local":
+            unary = _local_temper(unary, self.temperature, 2)
+            pair = None if pair is None else _local_temper(pair, self.temperature, 2)
+        targets = {"teacher_unary": unary}
+        if pairwise and pair is not None:
+            targets["teacher_pairwise"] = pair
+        return targets
+
+    # -- student side ------------------------------------------------------------------------
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+        """One loss value per sentence, ``(B,)``."""
+        raise NotImplementedError
+
+
+@KDLoss.register("structural")
+class StructuralKD(KDLoss):
+    """
+    Structural KD (Wang et al. 2021, Eq. 3 and 6): the cross-entropy between the teacher's and the
+    student's structure distributions, in its factorised form::
+
+        L = -Σ_y P_t(y|x) log P_s(y|x) = -Σ_u P_t(u|x) · Score_s(u, x) + log Z_s(x)
+
+    * Case 1a, CRF → CRF: ``u`` ranges over labels at each position (emissions, start, end) and
+      pairs of adjacent labels (transitions), with the teacher's exact marginals;
+    * Case 2a, CRF → MaxEnt (Eq. 7): the student factorises over tokens, so only the teacher's
+      unary marginals enter: ``-Σ_i Σ_a P_t(y_i=a) log P_s(y_i=a)``;
+    * Case 3, MaxEnt → CRF (Eq. 8): the teacher's pair marginals are products of its unaries,
+      ``P_t(y_{i-1}=a, y_i=b) = P_t(y_{i-1}=a) P_t(y_i=b)``, never materialised.
+    """
+
+    def teacher_targets(self, teacher: Potentials) -> Targets:
+        with torch.no_grad():
+            return self._teacher_unary(teacher, pairwise=True)
+
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+        unary = targets["teacher_unary"]
+        mask = student.mask
+        if not student.is_crf:
+            return _masked_sum(_cross_entropy(unary, student.emissions.log_softmax(dim=2)), mask)
+        emissions = torch.where(mask.unsqueeze(2), student.emissions, torch.zeros_like(student.emissions))
+        expected = (unary * emissions).flatten(1).sum(1)
+        pairwise = targets.get("teacher_pairwise")
+        if pairwise is not None:
+            expected = expected + torch.einsum("nixy,xy->n", pairwise[:, 1:], student.transitions)
+        elif unary.size(1) > 1:
+            following = unary[:, 1:] * mask[:, 1:].unsqueeze(2).to(unary.dtype)
+            expected = expected + torch.einsum("nix,xy,niy->n", unary[:, :-1], student.transitions, following)
+        lengths = mask.long().sum(1)
+        if student.start is not None:
+            expected = expected + (unary[:, 0] * student.start).sum(1)
+        if student.end is not None:
+            last = unary.gather(1, (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, unary.size(2))).squeeze(1)
+            expected = expected + (last * student.end).sum(1)
+        return student.log_partition() - expected
+
+
+@KDLoss.register("posterior")
+class PosteriorKD(KDLoss):
+    """
+    Posterior distillation (Wang et al. 2020, Eq. 13): match the student's token marginals to the
+    teacher's, ``-Σ_i Σ_a P_t(y_i=a|x) log P_s(y_i=a|x)``; for a CRF student ``P_s(y_i=a|x)`` are its
+    exact marginals (forward-backward), for a MaxEnt student its softmax.
+    """
+
+    def teacher_targets(self, teacher: Potentials) -> Targets:
+        with torch.no_grad():
+            return self._teacher_unary(teacher, pairwise=False)
+
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+        if student.is_crf:
+            _, log_unary, _ = linear_chain.forward_backward(
+                student.emissions, student.transitions, student.mask, student.start, student.end
+            )
+        else:
+            log_unary = student.emissions.log_softmax(dim=2)
+        return _masked_sum(_cross_entropy(targets["teacher_unary"], log_unary), student.mask)
+
+
+@KDLoss.register("token")
+class TokenKD(KDLoss):
+    """
+    Token-level KD (Wang et al. 2020, Eq. 4), MaxEnt → MaxEnt: ``-Σ_i Σ_a q_t(a|x_i) log q_s(a|x_i)``
+    with ``q_t = softmax(teacher logits / T)`` and ``q_s`` the student's softmax over its scores
+    (for a CRF student, over its emission scores).
+    """
+
+    def teacher_targets(self, teacher: Potentials) -> Targets:
+        with torch.no_grad():
+            probs = (teacher.emissions.detach() / self.temperature).softmax(dim=2)
+            return {"teacher_probs": probs * teacher.mask.unsqueeze(2).to(probs.dtype)}
+
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+        return _masked_sum(_cross_entropy(targets["teacher_probs"], student.emissions.log_softmax(dim=2)), student.mask)
+
+
+@KDLoss.register("emission")
+class EmissionKD(TokenKD):
+    """
+    Emission distillation (Wang et al. 2020, Eq. 5): token-level KD on a CRF teacher's and a CRF
+    student's *emission* scores, ignoring transitions: the same formula as :class:`TokenKD` with
+    ``q_t = softmax(teacher emissions / T)``.
+    """
+
+
+@KDLoss.register("top_k")
+class TopKKD(KDLoss):
+    """
+    Top-K distillation (Wang et al. 2020, Eq. 8): the teacher's K best label sequences (exact k-best
+    Viterbi) as pseudo targets, ``-(1/K) Σ_k log P_s(ŷ_k|x)`` (K counts only the sequences that exist).
+    ``k = 1`` is Top-1 pseudo labeling (registered as ``top1``).
+    """
+
+    weighted = False
+
+    def __init__(self, k: int = 5, temperature: float = 1.0, temperature_mode: str = "global") -> None:
+        if temperature_mode != "global":
+            raise ConfigurationError("Top-K objectives only have a global temperature (temperature_mode: 'global')")
+        super().__init__(temperature, temperature_mode)
+        if k < 1:
+            raise ConfigurationError(f"k must be >= 1, got {k}")
+        self.k = k
+
+    def signature(self) -> str:
+        return f"{super().signature()}-k{self.k}"
+
+    def teacher_targets(self, teacher: Potentials) -> Targets:
+        with torch.no_grad():
+            teacher = teacher.scaled(1.0 / self.temperature)
+            if teacher.is_crf:
+                transitions, start, end = teacher.transitions, teacher.start, teacher.end
+                emissions = teacher.emissions
+            else:  # a MaxEnt teacher is a CRF with zero transitions over its log-probabilities
+                emissions = teacher.emissions.log_softmax(dim=2)
+                transitions, start, end = emissions.new_zeros(emissions.size(2), emissions.size(2)), None, None
+            tags, scores = linear_chain.kbest(emissions.detach(), transitions.detach(), teacher.mask, self.k,
+                                              None if start is None else start.detach(),
+                                              None if end is None else end.detach())
+            exists = torch.isfinite(scores)
+            if self.weighted:
+                log_z = linear_chain.log_partition(emissions, transitions, teacher.mask, start, end)
+                weights = (scores - log_z.unsqueeze(1)).exp()
+            else:
+                weights = exists.to(scores.dtype) / exists.sum(1, keepdim=True).clamp(min=1).to(scores.dtype)
+            weights = torch.where(exists, weights, torch.zeros_like(weights))
+            return {"teacher_kbest_tags": tags, "teacher_kbest_weights": weights}
+
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+        weights = targets["teacher_kbest_weights"]
+        log_probs = student.sequence_log_probs(targets["teacher_kbest_tags"].long())
+        return -torch.where(weights > 0, weights * log_probs, torch.zeros_like(log_probs)).sum(1)
+
+
+@KDLoss.register("top_wk")
+class WeightedTopKKD(TopKKD):
+    """
+    Weighted Top-K (Wang et al. 2020, Eq. 9): each of the K best sequences weighted by the
+    teacher's probability of it, ``-Σ_k P_t(ŷ_k|x) log P_s(ŷ_k|x)`` (weights not renormalised, as in
+    the paper: they sum to the teacher's probability mass in its K best).
+    """
+
+    weighted = True
+
+
+@KDLoss.register("top1")
+class Top1KD(TopKKD):
+    """Top-1 pseudo labels: the teacher's Viterbi sequence as gold, ``-log P_s(ŷ|x)``."""
+
+    def __init__(self, temperature: float = 1.0, temperature_mode: str = "global") -> None:
+        super().__init__(1, temperature, temperature_mode)
+
+
+@KDLoss.register("mixture")
+class MixtureKD(KDLoss):
+    """A weighted sum of objectives (weights default to the average): ``Σ_j w_j L_j``."""
+
+    def __init__(self, losses: List[KDLoss], weights: Optional[List[float]] = None) -> None:
+        super().__init__()
+        if not losses:
+            raise ConfigurationError("a mixture needs at least one loss")
+        self.losses = torch.nn.ModuleList(losses)
+        self.weights = weights or [1.0 / len(losses)] * len(losses)
+        if len(self.weights) != len(losses):
+            raise ConfigurationError(f"{len(losses)} losses but {len(self.weights)} weights")
+
+    def signature(self) -> str:
+        return "Mixture(" + ",".join(loss.signature() for loss in self.losses) + ")"
+
+    def teacher_targets(self, teacher: Potentials) -> Targets:
+        targets: Targets = {}
+        for loss in self.losses:
+            for name, value in loss.teacher_targets(teacher).items():
+                if name in targets and not torch.equal(targets[name], value):
+                    raise ConfigurationError(f"mixture components disagree on {name}: use the same temperature")
+                targets[name] = value
+        return targets
+
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+        return sum(w * loss(student, targets) for w, loss in zip(self.weights, self.losses))
+
+
+@KDLoss.register("posterior+top_wk")
+class PosteriorTopWK(MixtureKD):
+    """Pos.+Top-WK of Wang et al. 2020: the average of :class:`PosteriorKD` and :class:`WeightedTopKKD`."""
+
+    def __init__(self, k: int = 5, temperature: float = 1.0) -> None:
+        super().__init__([PosteriorKD(temperature, "global"), WeightedTopKKD(k, temperature, "global")])
+
+
+def check_label_sets(student_labels: List[str], teacher_labels: List[str]) -> None:
+    """The student must have every teacher label, and every student label must be some teacher's."""
+    student_only = sorted(set(student_labels) - set(teacher_labels))
+    teacher_only = sorted(set(teacher_labels) - set(student_labels))
+    if student_only or teacher_only:
+        raise ConfigurationError(
+            "teacher and student label sets differ (labels are matched by string): "
+            f"labels only the student has: {student_only or 'none'}; "
+            f"labels only the teachers have: {teacher_only or 'none'}"
+        )
+
+
+def map_targets_to_student(targets: Targets, label_map: torch.Tensor, num_student_labels: int) -> Targets:
+    """
+    Move targets from each sentence's teacher label order into the student's.
+
+    ``label_map``: ``(B, Lt)`` long, ``label_map[b, j]`` the student index of label j of sentence b's
+    teacher, ``-1`` for padding (teachers of one batch may have different numbers of labels).
+    Student labels that a sentence's teacher lacks get probability 0 from that teacher.
+    """
+    batch, num_teacher = label_map.shape
+    # padding goes to an extra column that is dropped at the end
+    safe_map = torch.where(label_map >= 0, label_map, torch.full_like(label_map, num_student_labels))
+    if num_teacher == num_student_labels and bool(
+        (safe_map == torch.arange(num_student_labels, device=label_map.device)).all()
+    ):
+        return targets
+    result = {}
+    for name, value in targets.items():
+        dims = LABEL_DIMS.get(name, ())
+        if dims == "values":
+            flat = safe_map.gather(1, value.long().reshape(batch, -1).clamp(max=num_teacher - 1))
+            value = flat.view(value.shape).clamp(max=num_student_labels - 1)
+        else:
+            for dim in dims:
+                size = list(value.shape)
+                size[dim] = num_student_labels + 1
+                index_shape = [1] * value.dim()
+                index_shape[0], index_shape[dim] = batch, value.size(dim)
+                index = safe_map[:, : value.size(dim)].reshape(index_shape).expand_as(value)
+                value = value.new_zeros(size).scatter_(dim, index, value).narrow(dim, 0, num_student_labels)
+        result[name] = value
+    return result

@@ -1,0 +1,61 @@
+"""
+What a sequence labeler exposes to knowledge distillation: its scores, and for a CRF its
+transition scores. Teachers and students both describe themselves with :class:`Potentials`.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from allennlp_structkd.structures import linear_chain
+
+
+@dataclass
+class Potentials:
+    """
+    ``emissions``: ``(B, n, L)`` — CRF emission scores, or a MaxEnt model's logits;
+    ``mask``: ``(B, n)`` bool; ``transitions`` ``(L, L)`` ``[from, to]`` and optional
+    ``start``/``end`` ``(L,)``: set for a CRF, None for a MaxEnt (softmax) model.
+    """
+
+    emissions: torch.Tensor
+    mask: torch.Tensor
+    transitions: Optional[torch.Tensor] = None
+    start: Optional[torch.Tensor] = None
+    end: Optional[torch.Tensor] = None
+
+    @property
+    def is_crf(self) -> bool:
+        return self.transitions is not None
+
+    def scaled(self, factor: float) -> "Potentials":
+        """Every score multiplied by ``factor`` (``1 / T`` for a global temperature)."""
+        if factor == 1.0:
+            return self
+        mul = lambda t: None if t is None else t * factor  # noqa: E731
+        return Potentials(self.emissions * factor, self.mask, mul(self.transitions), mul(self.start), mul(self.end))
+
+    def log_partition(self) -> torch.Tensor:
+        """``(B,)``; for a MaxEnt model the sum of per-token log-normalisers."""
+        if self.is_crf:
+            return linear_chain.log_partition(self.emissions, self.transitions, self.mask, self.start, self.end)
+        lse = torch.logsumexp(self.emissions, dim=2)
+        return (lse * self.mask.to(lse.dtype)).sum(1)
+
+    def sequence_log_probs(self, tags: torch.Tensor) -> torch.Tensor:
+        """``log P(y)`` for label sequences ``tags`` ``(B, K, n)`` -> ``(B, K)``."""
+        batch, k, n = tags.shape
+        expand = lambda t: t.unsqueeze(1).expand(batch, k, *t.shape[1:]).reshape(batch * k, *t.shape[1:])  # noqa: E731
+        emissions, mask = expand(self.emissions), expand(self.mask)
+        flat_tags = tags.reshape(batch * k, n)
+        if self.is_crf:
+            scores = linear_chain.sequence_score(emissions, self.transitions, flat_tags, mask, self.start, self.end)
+            return scores.view(batch, k) - self.log_partition().unsqueeze(1)
+        log_probs = emissions.log_softmax(dim=2).gather(2, flat_tags.clamp(min=0).unsqueeze(2)).squeeze(2)
+        return (log_probs * mask.to(log_probs.dtype)).sum(1).view(batch, k)
+
+    def unary_marginals(self) -> torch.Tensor:
+        """``P(y_i = a)`` ``(B, n, L)`` (zeros past each length)."""
+        if self.is_crf:
+            return linear_chain.marginals(self.emissions, self.transitions, self.mask, self.start, self.end)[0]
+        return self.emissions.softmax(dim=2) * self.mask.unsqueeze(2).to(self.emissions.dtype)

@@ -1,0 +1,3 @@
+from allennlp_structkd.models.crf_tagger import CrfTagger
+from allennlp_structkd.models.maxent_tagger import MaxEntTagger
+from allennlp_structkd.models.tagger import SequenceTagger

@@ -1,0 +1,90 @@
+from typing import Optional
+
+import torch
+from allennlp.data import Vocabulary
+from allennlp.models import Model
+from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
+from allennlp.modules.conditional_random_field import allowed_transitions
+from allennlp.nn import InitializerApplicator
+
+from allennlp_structkd.kd.losses import KDLoss
+from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.models.tagger import SequenceTagger
+from allennlp_structkd.structures import linear_chain
+
+# Forbidden transitions get this score rather than -inf: exp() of it is 0 in float32, and unlike
+# -inf it keeps gradients free of NaN.
+FORBIDDEN = -1e4
+
+
+@Model.register("structkd_crf_tagger")
+class CrfTagger(SequenceTagger):
+    """
+    A tagger with a linear-chain CRF decoder: emissions from the shared body, a transition matrix
+    and start/end scores, exact training (``log Z`` by the forward algorithm), Viterbi decoding, and
+    exact per-token marginals as confidences (``probs``) rather than one-hot Viterbi output.
+
+    With a span ``label_encoding`` (BIO, IOB1, BIOES) invalid transitions score ``FORBIDDEN``.
+    Parameters otherwise as :class:`SequenceTagger`.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        text_field_embedder: TextFieldEmbedder,
+        encoder: Optional[Seq2SeqEncoder] = None,
+        label_namespace: str = "labels",
+        label_encoding: Optional[str] = None,
+        dropout: float = 0.0,
+        kd_loss: Optional[KDLoss] = None,
+        kd_weight: float = 1.0,
+        initializer: InitializerApplicator = InitializerApplicator(),
+        **kwargs,
+    ) -> None:
+        super().__init__(vocab, text_field_embedder, encoder, label_namespace, label_encoding, dropout,
+                         kd_loss, kd_weight, initializer, **kwargs)
+        num_labels = self.num_labels
+        self.transitions = torch.nn.Parameter(torch.empty(num_labels, num_labels))
+        self.start_transitions = torch.nn.Parameter(torch.empty(num_labels))
+        self.end_transitions = torch.nn.Parameter(torch.empty(num_labels))
+        torch.nn.init.xavier_normal_(self.transitions)
+        torch.nn.init.normal_(self.start_transitions)
+        torch.nn.init.normal_(self.end_transitions)
+        penalty = torch.full((num_labels + 2, num_labels + 2), FORBIDDEN)
+        if self.label_encoding is not None:
+            encoding = {"BIO": "BIO", "IOB1": "IOB1", "BIOES": "BIOUL", "BIOUL": "BIOUL"}[self.label_encoding]
+            labels = {i: self._as_bioul(label) for i, label in enumerate(self.labels)} if encoding == "BIOUL" else dict(enumerate(self.labels))
+            for i, j in allowed_transitions(encoding, labels):
+                penalty[i, j] = 0.0
+        else:
+            penalty.zero_()
+        # rows/columns num_labels and num_labels + 1 are START and END, as in allennlp
+        self.register_buffer("transition_penalty", penalty[:num_labels, :num_labels].clone(), persistent=False)
+        self.register_buffer("start_penalty", penalty[num_labels, :num_labels].clone(), persistent=False)
+        self.register_buffer("end_penalty", penalty[:num_labels, num_labels + 1].clone(), persistent=False)
+
+    @staticmethod
+    def _as_bioul(label: str) -> str:
+        """allennlp's constraint tables speak BIOUL; our BIOES labels use S- and E-."""
+        if label[:2] == "S-":
+            return "U-" + label[2:]
+        if label[:2] == "E-":
+            return "L-" + label[2:]
+        return label
+
+    def potentials(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:
+        return Potentials(
+            emissions,
+            mask.bool(),
+            self.transitions + self.transition_penalty,
+            self.start_transitions + self.start_penalty,
+            self.end_transitions + self.end_penalty,
+        )
+
+    def decode(self, potentials: Potentials):
+        with torch.no_grad():
+            tags, _ = linear_chain.viterbi(
+                potentials.emissions, potentials.transitions, potentials.mask, potentials.start, potentials.end
+            )
+            probs = potentials.unary_marginals()
+        return tags, probs

@@ -1,0 +1,188 @@
+"""
+The shared body of the project's sequence labelers: embedder → optional encoder → dropout →
+linear scores over labels, the gold and KD losses, decoding and metrics. The decoder (CRF or
+MaxEnt) is what the subclasses add; nothing of a particular KD method lives here beyond the
+``kd_loss`` hook.
+"""
+from typing import Any, Dict, List, Optional
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.models import Model
+from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
+from allennlp.nn import InitializerApplicator, util
+from allennlp.training.metrics import CategoricalAccuracy
+
+from allennlp_structkd.kd.losses import KDLoss, check_label_sets, map_targets_to_student
+from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.training.metrics import SpanF1
+
+SPAN_ENCODINGS = ("BIO", "IOB1", "BIOES", "BIOUL")
+
+
+class SequenceTagger(Model):
+    """
+    # Parameters
+
+    text_field_embedder: embeds ``tokens`` (words, characters, a transformer, ...).
+    encoder: an optional ``Seq2SeqEncoder`` (e.g. a BiLSTM) over the embeddings.
+    label_namespace: the vocabulary namespace of the labels.
+    label_encoding: ``BIO``, ``IOB1``, ``BIOES`` (``BIOUL``) or None; with a span encoding the model
+        reports span F1 (and a CRF forbids invalid transitions).
+    dropout: applied to the embeddings and the encoder output.
+    kd_loss: a :class:`~allennlp_structkd.kd.losses.KDLoss`; used when the batch carries teacher
+        targets (see the ``structkd_teacher`` reader).
+    kd_weight: λ in ``λ·L_KD + (1-λ)·L_gold`` for labeled sentences (unlabeled ones use L_KD only);
+        a ``teacher_annealing`` callback may change it during training.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        text_field_embedder: TextFieldEmbedder,
+        encoder: Optional[Seq2SeqEncoder] = None,
+        label_namespace: str = "labels",
+        label_encoding: Optional[str] = None,
+        dropout: float = 0.0,
+        kd_loss: Optional[KDLoss] = None,
+        kd_weight: float = 1.0,
+        initializer: InitializerApplicator = InitializerApplicator(),
+        **kwargs,
+    ) -> None:
+        super().__init__(vocab, **kwargs)
+        self.label_namespace = label_namespace
+        self.num_labels = vocab.get_vocab_size(label_namespace)
+        if self.num_labels == 0:
+            raise ConfigurationError(f"the vocabulary has no labels in namespace {label_namespace!r}")
+        self.labels: List[str] = [vocab.get_token_from_index(i, label_namespace) for i in range(self.num_labels)]
+        self.text_field_embedder = text_field_embedder
+        self.encoder = encoder
+        output_dim = encoder.get_output_dim() if encoder is not None else text_field_embedder.get_output_dim()
+        if encoder is not None and encoder.get_input_dim() != text_field_embedder.get_output_dim():
+            raise ConfigurationError(
+                f"encoder input dim {encoder.get_input_dim()} != embedder output dim {text_field_embedder.get_output_dim()}"
+            )
+        self.dropout = torch.nn.Dropout(dropout) if dropout > 0 else None
+        self.tag_projection = torch.nn.Linear(output_dim, self.num_labels)
+        if label_encoding is not None and label_encoding.upper() not in SPAN_ENCODINGS:
+            raise ConfigurationError(f"label_encoding must be one of {SPAN_ENCODINGS} or null, got {label_encoding!r}")
+        self.label_encoding = None if label_encoding is None else label_encoding.upper()
+        self.kd_loss = kd_loss
+        self.kd_weight = float(kd_weight)
+        self._labels_checked = False
+        self._accuracy = CategoricalAccuracy()
+        self._span_f1 = SpanF1(vocab, label_namespace) if self.label_encoding else None
+        initializer(self)
+
+    # -- to be provided by the decoder -------------------------------------------------------
+    def potentials(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:
+        raise NotImplementedError
+
+    def decode(self, potentials: Potentials):
+        """``(tags (B, n), probs (B, n, L))``: the best labels and per-token confidences."""
+        raise NotImplementedError
+
+    def gold_loss(self, potentials: Potentials, tags: torch.Tensor) -> torch.Tensor:
+        """``-log P(gold | x)`` per sentence, ``(B,)``."""
+        return -potentials.sequence_log_probs(tags.unsqueeze(1)).squeeze(1)
+
+    # -- the model ---------------------------------------------------------------------------
+    def emissions(self, tokens: TextFieldTensors):
+        mask = util.get_text_field_mask(tokens)
+        embedded = self.text_field_embedder(tokens)
+        if self.dropout is not None:
+            embedded = self.dropout(embedded)
+        encoded = self.encoder(embedded, mask) if self.encoder is not None else embedded
+        if self.dropout is not None:
+            encoded = self.dropout(encoded)
+        return self.tag_projection(encoded), mask
+
+    def teacher_potentials(self, tokens: TextFieldTensors) -> Potentials:
+        """What this model, as a teacher, exposes to KD (see ``structkd_teacher``)."""
+        emissions, mask = self.emissions(tokens)
+        return self.potentials(emissions, mask)
+
+    def forward(  # type: ignore[override]
+        self,
+        tokens: TextFieldTensors,
+        tags: Optional[torch.LongTensor] = None,
+        metadata: Optional[List[Dict[str, Any]]] = None,
+        has_gold: Optional[torch.Tensor] = None,
+        teacher_label_map: Optional[torch.Tensor] = None,
+        **teacher_fields: torch.Tensor,
+    ) -> Dict[str, torch.Tensor]:
+        emissions, mask = self.emissions(tokens)
+        potentials = self.potentials(emissions, mask)
+        predicted, probs = self.decode(potentials)
+        output: Dict[str, Any] = {"logits": emissions, "mask": mask, "tags": predicted, "probs": probs}
+        if metadata is not None:
+            output["words"] = [m["words"] for m in metadata]
+            output["lang"] = [m.get("lang") for m in metadata]
+
+        targets = {k: v for k, v in teacher_fields.items() if k.startswith("teacher_") and v is not None}
+        unknown = set(teacher_fields) - set(targets)
+        if unknown:
+            raise ConfigurationError(f"unexpected inputs to {type(self).__name__}: {sorted(unknown)}")
+        if tags is None and not targets:
+            return output
+
+        batch = emissions.size(0)
+        gold = torch.ones(batch, dtype=torch.bool, device=emissions.device)
+        if has_gold is not None:
+            gold = has_gold.view(-1).bool()
+        if tags is None:
+            gold = torch.zeros_like(gold)
+        per_sentence = emissions.new_zeros(batch)
+        weight = torch.where(gold, emissions.new_tensor(self.kd_weight), emissions.new_tensor(1.0))
+        if tags is not None and gold.any():
+            gold_loss = self.gold_loss(potentials, tags)
+            per_sentence = per_sentence + torch.where(gold, gold_loss, torch.zeros_like(gold_loss))
+            output["gold_loss"] = gold_loss
+        if targets:
+            if self.kd_loss is None:
+                raise ConfigurationError("the batch carries teacher targets but the model has no kd_loss")
+            if teacher_label_map is None:
+                raise ConfigurationError("teacher targets come without a teacher_label_map field")
+            if not self._labels_checked:
+                check_label_sets(self.labels, (metadata or [{}])[0].get("teacher_labels", []))
+                self._labels_checked = True
+            mapped = map_targets_to_student(
+                {k: v.to(emissions.dtype) if v.is_floating_point() else v for k, v in targets.items()},
+                teacher_label_map,
+                self.num_labels,
+            )
+            kd = self.kd_loss(potentials, mapped)
+            output["kd_loss"] = kd
+            per_sentence = torch.where(gold, (1 - weight) * per_sentence, per_sentence) + weight * kd
+        output["loss"] = per_sentence.mean()
+
+        if tags is not None and gold.any():
+            scored = gold.unsqueeze(1) & mask
+            one_hot = torch.nn.functional.one_hot(predicted, self.num_labels).to(emissions.dtype)
+            self._accuracy(one_hot, tags, scored)
+            if self._span_f1 is not None:
+                self._span_f1(predicted[gold], tags[gold], mask[gold])
+        return output
+
+    def make_output_human_readable(self, output_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+        """Label strings, the confidence of each predicted label, and the full per-token distributions."""
+        lengths = output_dict["mask"].long().sum(1).tolist()
+        tags, probs = output_dict["tags"], output_dict["probs"]
+        chosen = probs.gather(2, tags.unsqueeze(2)).squeeze(2).tolist()
+        output_dict["tags"] = [[self.labels[t] for t in row[:n]] for row, n in zip(tags.tolist(), lengths)]
+        output_dict["tag_probs"] = [row[:n] for row, n in zip(chosen, lengths)]
+        output_dict["probs"] = [row[:n].tolist() for row, n in zip(probs, lengths)]
+        output_dict["labels"] = self.labels
+        for key in ("logits", "mask", "gold_loss", "kd_loss"):
+            output_dict.pop(key, None)
+        return output_dict
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = {"accuracy": self._accuracy.get_metric(reset)}
+        if self._span_f1 is not None:
+            span = self._span_f1.get_metric(reset)
+            metrics.update({k: v for k, v in span.items() if k.endswith("overall")})
+        return metrics
+
+    default_predictor = "structkd_tagger"

@@ -1,0 +1,1 @@
+from allennlp_structkd.training import callbacks, metrics  # noqa: F401

@@ -1,0 +1,1 @@
+from allennlp_structkd.training.callbacks.teacher_annealing import TeacherAnnealing

@@ -1,0 +1,56 @@
+// Shared pieces of the project's configs. Data paths and sizes come from environment variables
+// (std.extVar), whose defaults (the project's fixtures) are set when allennlp_structkd is imported:
+// see allennlp_structkd/config_defaults.py. Override any of them, or use `allennlp train -o`.
+local env(name) = std.extVar(name);
+local int_env(name) = std.parseInt(env(name));
+{
+  env:: env,
+  // a data path variable's value: a JSON {lang: path} object, or a plain path
+  path_value(s):: if std.startsWith(s, '{') then std.parseJson(s) else s,
+  int_env:: int_env,
+  seed:: int_env('STRUCTKD_SEED'),
+  epochs:: int_env('STRUCTKD_EPOCHS'),
+  teacher_epochs:: int_env('STRUCTKD_TEACHER_EPOCHS'),
+  cache_directory:: if env('STRUCTKD_CACHE') == '' then null else env('STRUCTKD_CACHE'),
+
+  // CoNLL column NER, read as BIOES (the label set of the papers' students)
+  ner_reader(lang=null):: {
+    type: 'structkd_conll_ner',
+    tag_scheme: 'IOB2',
+    output_scheme: 'BIOES',
+    token_indexers: {
+      tokens: { type: 'single_id', lowercase_tokens: false },
+      token_characters: { type: 'characters', min_padding_length: 3 },
+    },
+  } + (if lang == null then {} else { lang: lang }),
+
+  // words + a character CNN: the papers' students' input (and, larger, a non-transformer teacher)
+  word_char_embedder(word_dim, char_dim, char_filters):: {
+    token_embedders: {
+      tokens: { type: 'embedding', embedding_dim: word_dim, trainable: true },
+      token_characters: {
+        type: 'character_encoding',
+        embedding: { embedding_dim: char_dim },
+        encoder: { type: 'cnn', embedding_dim: char_dim, num_filters: char_filters, ngram_filter_sizes: [3] },
+      },
+    },
+  },
+
+  bilstm(input_dim, hidden_dim):: {
+    type: 'lstm', input_size: input_dim, hidden_size: hidden_dim, bidirectional: true, num_layers: 1,
+  },
+
+  data_loader(batch_size=16):: { batch_sampler: { type: 'bucket', batch_size: batch_size } },
+
+  trainer(epochs, lr=0.01, callbacks=[]):: {
+    optimizer: { type: 'adam', lr: lr },
+    num_epochs: epochs,
+    validation_metric: '+f1-measure-overall',
+    grad_norm: 5.0,
+    cuda_device: -1,
+    callbacks: callbacks,
+    enable_default_callbacks: false,
+  },
+
+  random_seeds(seed):: { random_seed: seed, numpy_seed: seed, pytorch_seed: seed },
+}

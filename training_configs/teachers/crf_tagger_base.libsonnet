@@ -1,0 +1,16 @@
+// A BiLSTM-CRF teacher over words and characters (the stronger, slower model).
+local c = import '../common.libsonnet';
+function(train, dev, lang=null) c.random_seeds(c.seed) + {
+  dataset_reader: c.ner_reader(lang),
+  train_data_path: train,
+  validation_data_path: dev,
+  model: {
+    type: 'structkd_crf_tagger',
+    label_encoding: 'BIOES',
+    dropout: 0.25,
+    text_field_embedder: c.word_char_embedder(64, 16, 48),
+    encoder: c.bilstm(64 + 48, 128),
+  },
+  data_loader: c.data_loader(16),
+  trainer: c.trainer(c.teacher_epochs, 0.005),
+}
