@@ -4,6 +4,7 @@ import pathlib
 import pytest
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+os.environ.setdefault("STRUCTKD_TEST_DATA", str(FIXTURES / "data"))
 
 
 @pytest.fixture
@@ -15,3 +16,26 @@ def write(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def teacher_archive(tmp_path_factory) -> str:
+    """A tiny CRF teacher, trained once per test session (a few seconds)."""
+    from allennlp.commands.train import train_model_from_file
+
+    import allennlp_structkd  # noqa: F401
+
+    directory = tmp_path_factory.mktemp("teacher")
+    train_model_from_file(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(directory / "run"))
+    return str(directory / "run" / "model.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def maxent_teacher_archive(tmp_path_factory) -> str:
+    from allennlp.commands.train import train_model_from_file
+
+    import allennlp_structkd  # noqa: F401
+
+    directory = tmp_path_factory.mktemp("maxent_teacher")
+    train_model_from_file(str(FIXTURES / "configs" / "maxent_tagger.jsonnet"), str(directory / "run"))
+    return str(directory / "run" / "model.tar.gz")

@@ -30,7 +30,7 @@ local int_env(name) = std.parseInt(env(name));
       tokens: { type: 'embedding', embedding_dim: word_dim, trainable: true },
       token_characters: {
         type: 'character_encoding',
-        embedding: { embedding_dim: char_dim },
+        embedding: { embedding_dim: char_dim, vocab_namespace: 'token_characters' },
         encoder: { type: 'cnn', embedding_dim: char_dim, num_filters: char_filters, ngram_filter_sizes: [3] },
       },
     },

@@ -103,7 +103,7 @@ class ConllNerReader(StructKDReader):
         line: int = 0,
         **extra,
     ) -> Instance:
-        tokens = TextField([Token(w) for w in words])
+        tokens = TextField([Token(w) for w in words], self.token_indexers)
         fields = {"tokens": tokens, "metadata": MetadataField(self.metadata(words, lang, path, line, **extra))}
         if tags is not None:
             fields["tags"] = SequenceLabelField(tags, tokens, label_namespace="labels")

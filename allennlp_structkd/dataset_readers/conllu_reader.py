@@ -103,7 +103,7 @@ class ConlluReader(StructKDReader):
         path: str = "",
         line: int = 0,
     ) -> Instance:
-        tokens = TextField([Token(w) for w in words])
+        tokens = TextField([Token(w) for w in words], self.token_indexers)
         fields = {"tokens": tokens}
         if upos is not None:
             fields["upos"] = SequenceLabelField(upos, tokens, label_namespace="pos")

@@ -67,7 +67,7 @@ class PtbDependencyReader(StructKDReader):
         path: str = "",
         line: int = 0,
     ) -> Instance:
-        tokens = TextField([Token(w) for w in words])
+        tokens = TextField([Token(w) for w in words], self.token_indexers)
         fields = {"tokens": tokens}
         if tags is not None:
             fields["xpos"] = SequenceLabelField(tags, tokens, label_namespace="xpos")

@@ -43,7 +43,7 @@ class UnlabeledTextReader(StructKDReader):
     ) -> Instance:
         return Instance(
             {
-                "tokens": TextField([Token(w) for w in words]),
+                "tokens": TextField([Token(w) for w in words], self.token_indexers),
                 "metadata": MetadataField(self.metadata(words, lang, path, line, unlabeled=True)),
             }
         )

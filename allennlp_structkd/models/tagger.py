@@ -69,11 +69,20 @@ class SequenceTagger(Model):
             raise ConfigurationError(f"label_encoding must be one of {SPAN_ENCODINGS} or null, got {label_encoding!r}")
         self.label_encoding = None if label_encoding is None else label_encoding.upper()
         self.kd_loss = kd_loss
-        self.kd_weight = float(kd_weight)
+        # a buffer, so that an archive keeps the λ its weights were last trained with
+        self.register_buffer("_kd_weight", torch.tensor(float(kd_weight)))
         self._labels_checked = False
         self._accuracy = CategoricalAccuracy()
         self._span_f1 = SpanF1(vocab, label_namespace) if self.label_encoding else None
         initializer(self)
+
+    @property
+    def kd_weight(self) -> float:
+        return float(self._kd_weight)
+
+    @kd_weight.setter
+    def kd_weight(self, value: float) -> None:
+        self._kd_weight.fill_(float(value))
 
     # -- to be provided by the decoder -------------------------------------------------------
     def potentials(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:

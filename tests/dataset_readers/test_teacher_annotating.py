@@ -1,0 +1,167 @@
+import copy
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader
+
+import allennlp_structkd  # noqa: F401
+from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
+from allennlp_structkd.kd import cache as cache_module
+from allennlp_structkd.kd.cache import TeacherCache
+from allennlp_structkd.models import CrfTagger
+from tests.conftest import FIXTURES
+
+DATA = FIXTURES / "data"
+TRAIN = json.dumps({"es": str(DATA / "ner_es.conll"), "nl": str(DATA / "ner_nl.conll")})
+BASE = {"type": "structkd_conll_ner", "token_indexers": {"tokens": {"type": "single_id"}}}
+
+
+def make_reader(teacher, cache_dir, objective=None, **extra) -> TeacherAnnotatingReader:
+    params = {
+        "type": "structkd_teacher",
+        "base_reader": copy.deepcopy(BASE),
+        "teachers": {"es": teacher, "nl": teacher},
+        "objective": objective or {"type": "structural"},
+        "cache_directory": str(cache_dir),
+        "batch_size": 2,
+        **extra,
+    }
+    return DatasetReader.from_params(Params(params))
+
+
+def test_annotates_every_instance_with_the_objectives_targets(teacher_archive, tmp_path):
+    reader = make_reader(teacher_archive, tmp_path)
+    instances = list(reader.read(TRAIN))
+    assert len(instances) == 4
+    for instance in instances:
+        n = len(instance["metadata"]["words"])
+        unary = instance["teacher_unary"].tensor
+        pairwise = instance["teacher_pairwise"].tensor
+        assert unary.shape == (n, len(reader.teacher("es").labels))
+        torch.testing.assert_close(unary.sum(-1), torch.ones(n))
+        assert pairwise.shape[:1] == (n,) and (pairwise[0] == 0).all()
+        assert instance["has_gold"].tensor.item() == 1
+        assert instance["metadata"]["teacher_labels"] == reader.teacher_labels
+    assert reader.teacher_calls == 4
+
+
+def test_targets_equal_the_teachers_own_marginals(teacher_archive, tmp_path):
+    from allennlp.models.archival import load_archive
+
+    reader = make_reader(teacher_archive, tmp_path)
+    (first, *_) = list(reader.read(TRAIN))
+    archive = load_archive(teacher_archive)
+    archive.model.eval()
+    instance = archive.dataset_reader.text_to_instance(first["metadata"]["words"])
+    output = archive.model.forward_on_instance(instance)
+    np.testing.assert_allclose(first["teacher_unary"].tensor.numpy(), output["probs"], rtol=1e-5, atol=1e-6)
+
+
+def test_second_epoch_and_second_run_never_call_the_teacher(teacher_archive, tmp_path):
+    reader = make_reader(teacher_archive, tmp_path)
+    first = list(reader.read(TRAIN))
+    calls = reader.teacher_calls
+    second = list(reader.read(TRAIN))
+    assert reader.teacher_calls == calls  # second epoch: all from the cache
+    fresh = make_reader(teacher_archive, tmp_path)  # a second run
+    third = list(fresh.read(TRAIN))
+    assert fresh.teacher_calls == 0
+    for a, b, c in zip(first, second, third):
+        assert torch.equal(a["teacher_unary"].tensor, c["teacher_unary"].tensor)
+        assert torch.equal(a["teacher_pairwise"].tensor, b["teacher_pairwise"].tensor)
+
+
+def test_cache_is_keyed_by_objective_and_temperature(teacher_archive, tmp_path):
+    list(make_reader(teacher_archive, tmp_path).read(TRAIN))
+    hot = make_reader(teacher_archive, tmp_path, {"type": "structural", "temperature": 3.0})
+    tempered = list(hot.read(TRAIN))
+    assert hot.teacher_calls == 4
+    cold = list(make_reader(teacher_archive, tmp_path).read(TRAIN))
+    # a higher temperature flattens the marginals
+    assert tempered[0]["teacher_unary"].tensor.max() < cold[0]["teacher_unary"].tensor.max()
+
+
+def test_a_changed_teacher_is_not_served_from_the_cache(teacher_archive, tmp_path):
+    list(make_reader(teacher_archive, tmp_path).read(TRAIN))
+    # the same model re-archived with a different weight is a different teacher
+    changed = str(tmp_path / "changed.tar.gz")
+    work = tmp_path / "unpacked"
+    shutil.unpack_archive(teacher_archive, work)
+    weights = torch.load(work / "weights.th")
+    weights["transitions"] = weights["transitions"] + 1.0
+    torch.save(weights, work / "weights.th")
+    shutil.make_archive(changed[: -len(".tar.gz")], "gztar", work)
+    reader = make_reader(changed, tmp_path)
+    list(reader.read(TRAIN))
+    assert reader.teacher_calls == 4
+
+
+def test_a_write_killed_midway_leaves_no_entry(tmp_path, monkeypatch):
+    cache = TeacherCache(str(tmp_path), "abc")
+    cache.put_many([("a", {"x": np.ones(2)})])
+    real_encode = cache_module._encode
+    calls = {"n": 0}
+
+    def dying_encode(entry):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real_encode(entry)
+
+    monkeypatch.setattr(cache_module, "_encode", dying_encode)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put_many([("b", {"x": np.zeros(2)}), ("c", {"x": np.zeros(2)})])
+    assert len(cache) == 1 and set(cache.get_many(["a", "b", "c"])) == {"a"}
+
+
+def test_unlabeled_sentences_get_placeholder_tags_and_no_gold(teacher_archive, tmp_path):
+    reader = make_reader(teacher_archive, tmp_path, {"type": "top1"})
+    spec = json.dumps({"labeled": json.loads(TRAIN), "unlabeled": {"es": str(DATA / "unlabeled.txt")}})
+    instances = list(reader.read(spec))
+    assert [i["has_gold"].tensor.item() for i in instances] == [1, 1, 1, 1, 0, 0]
+    unlabeled = instances[-1]
+    assert len(unlabeled["tags"].labels) == len(unlabeled["metadata"]["words"])
+    assert unlabeled["teacher_kbest_tags"].tensor.shape == (1, len(unlabeled["metadata"]["words"]))
+
+
+def test_language_without_teacher_is_a_clear_error(teacher_archive, tmp_path):
+    params = Params({"type": "structkd_teacher", "base_reader": copy.deepcopy(BASE), "teachers": {"es": teacher_archive},
+                     "objective": {"type": "structural"}, "cache_directory": str(tmp_path)})
+    reader = DatasetReader.from_params(params)
+    with pytest.raises(ConfigurationError, match="no teacher for language 'nl'"):
+        list(reader.read(TRAIN))
+    params = Params({"type": "structkd_teacher", "base_reader": copy.deepcopy(BASE), "teachers": {"es": teacher_archive},
+                     "default_teacher": "es", "objective": {"type": "structural"}, "cache_directory": str(tmp_path)})
+    assert len(list(DatasetReader.from_params(params).read(TRAIN))) == 4
+
+
+def test_missing_archive_and_bad_default(tmp_path):
+    with pytest.raises(ConfigurationError, match="not found"):
+        make_reader(str(tmp_path / "nope.tar.gz"), tmp_path)
+    with pytest.raises(ConfigurationError, match="default_teacher"):
+        make_reader("x", tmp_path, default_teacher="de")
+
+
+def test_gold_labels_no_teacher_has_are_an_error(teacher_archive, tmp_path):
+    path = tmp_path / "odd.conll"
+    path.write_text("a B-WEIRD\nb O\n")
+    reader = make_reader(teacher_archive, tmp_path)
+    with pytest.raises(ConfigurationError, match=r"odd.conll, line 1: gold labels \['S-WEIRD'\]"):
+        list(reader.read(json.dumps({"es": str(path)})))
+
+
+def test_teacher_from_a_config_is_trained_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("STRUCTKD_TEST_DATA", str(DATA))
+    config = str(FIXTURES / "configs" / "crf_tagger.jsonnet")
+    reader = make_reader(config, tmp_path)
+    trained = reader.teacher("es").archive_path
+    assert trained.startswith(str(tmp_path)) and os.path.isfile(trained)
+    mtime = os.path.getmtime(trained)
+    again = make_reader(config, tmp_path)
+    assert again.teacher("es").archive_path == trained and os.path.getmtime(trained) == mtime

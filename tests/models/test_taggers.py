@@ -1,0 +1,71 @@
+import json
+
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch, DatasetReader, Vocabulary
+from allennlp.models import Model
+
+import allennlp_structkd  # noqa: F401
+from allennlp_structkd.structures import linear_chain
+from tests.conftest import FIXTURES
+
+DATA = FIXTURES / "data"
+TRAIN = json.dumps({"es": str(DATA / "ner_es.conll"), "nl": str(DATA / "ner_nl.conll")})
+
+
+class TestCrfTagger(ModelTestCase):
+    def setup_method(self):
+        super().setup_method()
+        self.set_up_model(FIXTURES / "configs" / "crf_tagger.jsonnet", TRAIN)
+
+    def test_can_train_save_and_load(self):
+        self.ensure_model_can_train_save_and_load(self.param_file)
+
+    def test_batch_predictions_are_consistent(self):
+        self.ensure_batch_predictions_are_consistent()
+
+    def test_probs_are_the_exact_crf_marginals(self):
+        output = self.model.forward(**self.dataset.as_tensor_dict())
+        potentials = self.model.potentials(output["logits"], output["mask"])
+        unary, _ = linear_chain.marginals(potentials.emissions, potentials.transitions, potentials.mask,
+                                          potentials.start, potentials.end)
+        torch.testing.assert_close(output["probs"], unary)
+        lengths = output["mask"].sum(1)
+        sums = output["probs"].sum(-1)
+        for b, n in enumerate(lengths.tolist()):
+            torch.testing.assert_close(sums[b, :n], torch.ones(n))
+
+    def test_bioes_constraints_are_respected(self):
+        output = self.model.forward(**self.dataset.as_tensor_dict())
+        readable = self.model.make_output_human_readable(output)
+        for tags in readable["tags"]:
+            previous = "O"
+            for tag in tags + ["O"]:
+                if tag[:2] in ("I-", "E-"):
+                    assert previous[:2] in ("B-", "I-") and previous[2:] == tag[2:], tags
+                if previous[:2] in ("B-", "I-"):
+                    assert tag[:2] in ("I-", "E-"), tags
+                previous = tag
+        assert all(0 <= p <= 1 for row in readable["tag_probs"] for p in row)
+
+
+class TestMaxEntTagger(ModelTestCase):
+    def setup_method(self):
+        super().setup_method()
+        self.set_up_model(FIXTURES / "configs" / "maxent_tagger.jsonnet", TRAIN)
+
+    def test_can_train_save_and_load(self):
+        self.ensure_model_can_train_save_and_load(self.param_file)
+
+
+def test_unknown_label_encoding_is_a_clear_error():
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(["O", "B-X"], "labels")
+    params = Params({
+        "type": "structkd_crf_tagger", "label_encoding": "BILOU2",
+        "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 2, "num_embeddings": 3}}},
+    })
+    with pytest.raises(Exception, match="label_encoding"):
+        Model.from_params(vocab=vocab, params=params)
