@@ -36,6 +36,8 @@ DEFAULTS = {
     "TEACHER_NL": os.path.join(CONFIGS, "teachers", "crf_tagger_nl.jsonnet"),
     "TEACHER": os.path.join(CONFIGS, "teachers", "crf_tagger.jsonnet"),
     "MAXENT_TEACHER": os.path.join(CONFIGS, "teachers", "maxent_tagger.jsonnet"),
+    # "ner" (CoNLL column files, BIOES, span F1) or "upos" (CoNLL-U UPOS tagging, accuracy)
+    "STRUCTKD_TASK": "ner",
     # training length and size knobs, small by default so that configs run in seconds
     "STRUCTKD_EPOCHS": "5",
     "STRUCTKD_TEACHER_EPOCHS": "8",

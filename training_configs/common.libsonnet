@@ -13,16 +13,25 @@ local int_env(name) = std.parseInt(env(name));
   teacher_epochs:: int_env('STRUCTKD_TEACHER_EPOCHS'),
   cache_directory:: if env('STRUCTKD_CACHE') == '' then null else env('STRUCTKD_CACHE'),
 
-  // CoNLL column NER, read as BIOES (the label set of the papers' students)
+  // What the taggers read, chosen by STRUCTKD_TASK: 'ner' (CoNLL column files, read as BIOES, the
+  // label set of the papers' students; span F1) or 'upos' (CoNLL-U, UPOS tags; accuracy).
+  task:: env('STRUCTKD_TASK'),
+  label_encoding:: if $.task == 'ner' then 'BIOES' else null,
+  validation_metric:: if $.task == 'ner' then '+f1-measure-overall' else '+accuracy',
   ner_reader(lang=null):: {
-    type: 'structkd_conll_ner',
-    tag_scheme: 'IOB2',
-    output_scheme: 'BIOES',
     token_indexers: {
       tokens: { type: 'single_id', lowercase_tokens: false },
       token_characters: { type: 'characters', min_padding_length: 3 },
     },
-  } + (if lang == null then {} else { lang: lang }),
+  } + (if $.task == 'ner' then {
+         type: 'structkd_conll_ner',
+         tag_scheme: 'IOB2',
+         output_scheme: 'BIOES',
+       } else {
+         type: 'structkd_conllu',
+         read_heads: false,
+         tag_column: 'upos',
+       }) + (if lang == null then {} else { lang: lang }),
 
   // words + a character CNN: the papers' students' input (and, larger, a non-transformer teacher)
   word_char_embedder(word_dim, char_dim, char_filters):: {
@@ -45,7 +54,7 @@ local int_env(name) = std.parseInt(env(name));
   trainer(epochs, lr=0.01, callbacks=[]):: {
     optimizer: { type: 'adam', lr: lr },
     num_epochs: epochs,
-    validation_metric: '+f1-measure-overall',
+    validation_metric: $.validation_metric,
     grad_norm: 5.0,
     cuda_device: -1,
     callbacks: callbacks,

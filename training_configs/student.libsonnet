@@ -16,7 +16,7 @@ function(decoder='crf', objective=null, teachers=null, kd_weight=1.0, anneal_rat
     validation_data_path: c.env('NER_DEV'),
     model: {
       type: if decoder == 'crf' then 'structkd_crf_tagger' else 'structkd_maxent_tagger',
-      label_encoding: 'BIOES',
+      label_encoding: c.label_encoding,
       dropout: 0.1,
       text_field_embedder: c.word_char_embedder(32, 8, 16),
       encoder: c.bilstm(32 + 16, 32),

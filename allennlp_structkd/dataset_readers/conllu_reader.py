@@ -32,6 +32,8 @@ class ConlluReader(StructKDReader):
     # Parameters
 
     use_xpos: also read XPOS. read_heads: read heads and deprels (set False for tagging only).
+    tag_column: ``"upos"`` or ``"xpos"`` to also give that column as ``tags`` (namespace ``labels``),
+        the field the project's taggers train on.
     lang, strict, token_indexers: see :class:`StructKDReader`.
     """
 
@@ -40,6 +42,7 @@ class ConlluReader(StructKDReader):
         token_indexers: Optional[Dict[str, TokenIndexer]] = None,
         use_xpos: bool = False,
         read_heads: bool = True,
+        tag_column: Optional[str] = None,
         lang: str = DEFAULT_LANG,
         strict: bool = True,
         **kwargs,
@@ -47,6 +50,9 @@ class ConlluReader(StructKDReader):
         super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
         self.use_xpos = use_xpos
         self.read_heads = read_heads
+        if tag_column not in (None, "upos", "xpos"):
+            raise ValueError(f"tag_column must be 'upos', 'xpos' or null, got {tag_column!r}")
+        self.tag_column = tag_column
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         for first_line, block in read_blocks(path):
@@ -84,7 +90,7 @@ class ConlluReader(StructKDReader):
             yield self.text_to_instance(
                 [t["form"] for t in tokens],
                 [t["upos"] for t in tokens],
-                [t["xpos"] or "_" for t in tokens] if self.use_xpos else None,
+                [t["xpos"] or "_" for t in tokens] if (self.use_xpos or self.tag_column == "xpos") else None,
                 [t["head"] for t in tokens] if self.read_heads else None,
                 [t["deprel"] for t in tokens] if self.read_heads else None,
                 lang=lang,
@@ -113,5 +119,8 @@ class ConlluReader(StructKDReader):
             fields["head_indices"] = SequenceLabelField(heads, tokens, label_namespace="head_index_tags")
         if deprels is not None:
             fields["head_tags"] = SequenceLabelField(deprels, tokens, label_namespace="head_tags")
+        tagged = {"upos": upos, "xpos": xpos}.get(self.tag_column or "")
+        if tagged is not None:
+            fields["tags"] = SequenceLabelField(tagged, tokens, label_namespace="labels")
         fields["metadata"] = MetadataField(self.metadata(words, lang, path, line, upos=upos, heads=heads))
         return Instance(fields)

@@ -6,7 +6,7 @@ function(train, dev, lang=null) c.random_seeds(c.seed) + {
   validation_data_path: dev,
   model: {
     type: 'structkd_crf_tagger',
-    label_encoding: 'BIOES',
+    label_encoding: c.label_encoding,
     dropout: 0.25,
     text_field_embedder: c.word_char_embedder(64, 16, 48),
     encoder: c.bilstm(64 + 48, 128),
