@@ -301,6 +301,29 @@ class TeacherAnnotatingReader(DatasetReader):
         for teacher in self._by_path.values():
             logger.info("teacher %s: %d cached outputs used, %d computed", teacher.archive_path, teacher.cache.hits, teacher.cache.misses)
 
+    def annotate_shard(self, file_path: str, shard: int = 0, num_shards: int = 1, progress: bool = False) -> int:
+        """
+        Fill the cache for every ``num_shards``-th sentence of ``file_path``, starting at ``shard``
+        (what ``python -m allennlp_structkd.annotate`` runs in each worker). Returns the number of
+        sentences of the shard.
+        """
+        from tqdm import tqdm
+
+        stream = itertools.chain.from_iterable(reader.read(path) for reader, path in self._sources(file_path))
+        stream = itertools.islice(stream, shard, None, num_shards)
+        done = 0
+        bar = tqdm(desc=f"annotating shard {shard + 1}/{num_shards}", unit=" sentences", position=shard, disable=not progress)
+        while True:
+            chunk = list(itertools.islice(stream, self.batch_size))
+            if not chunk:
+                break
+            for _ in self._annotate(chunk):
+                pass
+            done += len(chunk)
+            bar.update(len(chunk))
+        bar.close()
+        return done
+
     def _annotate(self, instances: List[Instance]) -> Iterable[Instance]:
         signature = self.objective.signature()
         entries: List[Optional[Dict[str, np.ndarray]]] = [None] * len(instances)

@@ -165,3 +165,11 @@ def test_teacher_from_a_config_is_trained_once(tmp_path, monkeypatch):
     mtime = os.path.getmtime(trained)
     again = make_reader(config, tmp_path)
     assert again.teacher("es").archive_path == trained and os.path.getmtime(trained) == mtime
+
+
+def test_sharded_annotation_fills_the_cache_for_training(teacher_archive, tmp_path):
+    shards = [make_reader(teacher_archive, tmp_path) for _ in range(2)]
+    counts = [reader.annotate_shard(TRAIN, shard, 2) for shard, reader in enumerate(shards)]
+    assert counts == [2, 2] and sum(r.teacher_calls for r in shards) == 4
+    trainer_reader = make_reader(teacher_archive, tmp_path)
+    assert len(list(trainer_reader.read(TRAIN))) == 4 and trainer_reader.teacher_calls == 0

@@ -1,0 +1,65 @@
+"""The package as AllenNLP users meet it: registration, the command line, plugins, config defaults."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from allennlp.data import DatasetReader
+from allennlp.models import Model
+from allennlp.training.callbacks.callback import TrainerCallback
+
+import allennlp_structkd
+from allennlp_structkd.kd import KDLoss
+from tests.conftest import FIXTURES
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_every_component_is_registered_on_import():
+    for name in ("structkd_conll_ner", "structkd_conllu", "structkd_ptb_dependency", "structkd_unlabeled_text", "structkd_teacher"):
+        assert name in DatasetReader.list_available()
+    for name in ("structkd_crf_tagger", "structkd_maxent_tagger"):
+        assert name in Model.list_available()
+    for name in ("structural", "posterior", "emission", "token", "top_k", "top_wk", "top1", "posterior+top_wk", "mixture"):
+        assert name in KDLoss.list_available()
+    assert "teacher_annealing" in TrainerCallback.list_available()
+
+
+def test_config_defaults_point_at_existing_fixtures():
+    from allennlp_structkd.config_defaults import DEFAULTS
+
+    for name in ("NER_TRAIN", "NER_DEV", "NER_UNLABELED"):
+        for path in json.loads(DEFAULTS[name]).values():
+            assert os.path.isfile(path), path
+    for name in ("TEACHER_ES", "TEACHER_NL", "TEACHER", "MAXENT_TEACHER"):
+        assert os.path.isfile(DEFAULTS[name])
+
+
+@pytest.mark.parametrize("how", ["include-package", "plugins-file"])
+def test_allennlp_train_from_the_command_line(tmp_path, how):
+    """`allennlp train` works with --include-package and, without it, through .allennlp_plugins."""
+    env = dict(os.environ, STRUCTKD_TEST_DATA=str(FIXTURES / "data"))
+    command = [sys.executable, "-m", "allennlp", "train", str(FIXTURES / "configs" / "crf_tagger.jsonnet"),
+               "-s", str(tmp_path / "run"), "-o", json.dumps({"trainer": {"num_epochs": 1, "optimizer": "adam"}})]
+    if how == "include-package":
+        command += ["--include-package", "allennlp_structkd"]
+        cwd = str(tmp_path)
+    else:
+        cwd = REPO  # holds the .allennlp_plugins file
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.isfile(tmp_path / "run" / "model.tar.gz")
+    assert "nltk" not in result.stderr.lower()  # no failed nltk downloads on import
+
+
+def test_every_training_config_parses():
+    from allennlp.common import Params
+
+    configs = []
+    for root, _, files in os.walk(os.path.join(REPO, "training_configs")):
+        configs += [os.path.join(root, f) for f in files if f.endswith(".jsonnet")]
+    assert len(configs) >= 14
+    for path in configs:
+        params = Params.from_file(path)
+        assert "model" in params and "trainer" in params, path
