@@ -62,10 +62,10 @@ def epoch_time(config, train_path, epochs, vocab=None):
                                       params=params.pop("trainer").pop("optimizer"))
     model.train()
     best = float("inf")
-    batches = list(loader)  # instances are in memory, as allennlp keeps them after the first epoch
+    list(loader)  # the first pass reads the instances into memory, as allennlp keeps them
     for _ in range(epochs):
         started = time.perf_counter()
-        for batch in batches:
+        for batch in loader:  # batching and padding (of the teacher targets too) are part of the epoch
             optimizer.zero_grad()
             model(**batch)["loss"].backward()
             optimizer.step()
@@ -122,7 +122,7 @@ def main():
         f"Produced by `python benchmarks/kd_epoch_benchmark.py{' --data ' + args.data if args.data else ''}"
         f" --sentences {args.sentences} --epochs {args.epochs}` on {datetime.date.today().isoformat()},"
         f" {platform.machine()}, torch {torch.__version__}, one CPU thread. Data: {data_name} ({sentences} sentences).",
-        "Epoch: forward, backward and Adam step over all training batches (instances in memory), best of"
+        "Epoch: batching, forward, backward and Adam step over all training batches (instances in memory), best of"
         f" {args.epochs}; the student of `training_configs/student.libsonnet`; the teacher `teachers/crf_tagger.jsonnet`.",
         "",
         "| student | epoch | vs w/o KD | reading the instances | one-off teacher annotation |",

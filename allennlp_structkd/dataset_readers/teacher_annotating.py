@@ -26,7 +26,7 @@ from allennlp.nn import util as nn_util
 from allennlp_structkd.dataset_readers.common import parse_path_map
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import TeacherCache, default_cache_directory, file_sha256
-from allennlp_structkd.kd.losses import KDLoss
+from allennlp_structkd.kd.losses import LABEL_DIMS, KDLoss, check_label_sets
 from allennlp_structkd.structures import linear_chain
 
 logger = logging.getLogger(__name__)
@@ -42,48 +42,89 @@ TOKEN_DIM = {
 }
 
 
-class LabelMapField(Field[torch.Tensor]):
+class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
     """
-    The teacher's labels, by string. Counting vocabulary items adds them to the student's label
-    namespace (so a student trained only on unlabeled data still has every label); the tensor maps
-    teacher label j to the student's index of that label. A student vocabulary that lacks a teacher
-    label is a clear error naming it.
+    What a teacher computed for one sentence (``teacher_unary``, ``teacher_pairwise``, ...), in the
+    teacher's label order, plus the teacher's labels *by string*.
+
+    * Counting vocabulary items adds the teacher's labels to the student's label namespace, so a
+      student trained only on unlabeled data still has every label.
+    * Indexing moves every target into the student's label order, once per instance rather than
+      once per batch: labels of the student that this teacher lacks get probability 0. A student
+      vocabulary that lacks a teacher label, or has a label no teacher has, is a clear error naming
+      the labels (:func:`~allennlp_structkd.kd.losses.check_label_sets`).
+    * Batching pads the token dimension and gives the model a dict of tensors.
     """
 
-    __slots__ = ["labels", "namespace", "_indices"]
+    __slots__ = ["targets", "labels", "all_teacher_labels", "namespace", "_indexed"]
 
-    def __init__(self, labels: List[str], namespace: str = "labels") -> None:
+    def __init__(self, targets: Dict[str, np.ndarray], labels: List[str], all_teacher_labels: List[str],
+                 namespace: str = "labels") -> None:
+        self.targets = targets
         self.labels = list(labels)
+        self.all_teacher_labels = all_teacher_labels
         self.namespace = namespace
-        self._indices: Optional[List[int]] = None
+        self._indexed: Optional[Dict[str, np.ndarray]] = None
 
     def count_vocab_items(self, counter: Dict[str, Dict[str, int]]) -> None:
         for label in self.labels:
             counter[self.namespace][label] += 1
 
     def index(self, vocab: Vocabulary) -> None:
+        if self._indexed is not None:
+            return
         known = vocab.get_token_to_index_vocabulary(self.namespace)
-        missing = [label for label in self.labels if label not in known]
-        if missing:
-            raise ConfigurationError(
-                f"the student's vocabulary (namespace {self.namespace!r}) lacks teacher labels {missing}; "
-                f"it has {sorted(known)}"
-            )
-        self._indices = [known[label] for label in self.labels]
+        check_label_sets(list(known), self.all_teacher_labels)
+        label_map = np.array([known[label] for label in self.labels], dtype=np.int64)
+        self._indexed = {name: _to_student_order(name, value, label_map, len(known)) for name, value in self.targets.items()}
 
     def get_padding_lengths(self) -> Dict[str, int]:
-        return {"num_teacher_labels": len(self.labels)}
+        lengths = {}
+        for name, value in self.targets.items():
+            dim = TOKEN_DIM.get(name)
+            if dim is not None:
+                lengths["num_tokens"] = value.shape[dim]
+        return lengths
 
-    def as_tensor(self, padding_lengths: Dict[str, int]) -> torch.Tensor:
-        """``(Lt,)``: student index of each teacher label, padded with -1 (teachers may differ in size)."""
-        length = padding_lengths.get("num_teacher_labels", len(self.labels))
-        return torch.tensor(self._indices + [-1] * (length - len(self._indices)), dtype=torch.long)
+    def as_tensor(self, padding_lengths: Dict[str, int]) -> Dict[str, torch.Tensor]:
+        if self._indexed is None:
+            raise ConfigurationError("TeacherTargetsField used before indexing")
+        tensors = {}
+        for name, value in self._indexed.items():
+            tensor = torch.from_numpy(value)
+            dim = TOKEN_DIM.get(name)
+            if dim is not None and tensor.size(dim) < padding_lengths.get("num_tokens", 0):
+                pad = [0, 0] * tensor.dim()
+                pad[2 * (tensor.dim() - 1 - dim) + 1] = padding_lengths["num_tokens"] - tensor.size(dim)
+                tensor = torch.nn.functional.pad(tensor, pad)
+            tensors[name] = tensor
+        return tensors
 
-    def empty_field(self) -> "LabelMapField":
-        return LabelMapField([], self.namespace)
+    def batch_tensors(self, tensor_list: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:  # type: ignore[override]
+        return {name: torch.stack([t[name] for t in tensor_list]) for name in tensor_list[0]}
+
+    def empty_field(self) -> "TeacherTargetsField":
+        return TeacherTargetsField({}, [], self.all_teacher_labels, self.namespace)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.targets)
+
+
+def _to_student_order(name: str, value: np.ndarray, label_map: np.ndarray, num_student: int) -> np.ndarray:
+    """One target from teacher label order (``label_map[j]`` = student index of teacher label j)."""
+    dims = LABEL_DIMS.get(name, ())
+    if dims == "values":
+        return label_map[value]
+    for dim in dims:  # dims are counted with a batch dimension in LABEL_DIMS
+        axis = dim - 1
+        shape = list(value.shape)
+        shape[axis] = num_student
+        moved = np.zeros(shape, dtype=value.dtype)
+        index = [slice(None)] * value.ndim
+        index[axis] = label_map
+        moved[tuple(index)] = value
+        value = moved
+    return np.ascontiguousarray(value)
 
 
 def _referenced_files(value) -> set:
@@ -196,8 +237,8 @@ class TeacherAnnotatingReader(DatasetReader):
     (``teachers`` maps languages to model archives, or to teacher training configs that are trained
     once and cached, see :func:`ensure_teacher_archive`; ``default_teacher``, a key of ``teachers``,
     takes languages without one of their own), and attaches what ``objective`` needs
-    (:meth:`KDLoss.teacher_targets`) as ``TensorField``s named ``teacher_*``, plus
-    ``teacher_label_map`` (labels are matched by string) and ``has_gold``.
+    (:meth:`KDLoss.teacher_targets`) as one :class:`TeacherTargetsField` ``teacher_targets`` (labels
+    are matched by string), and ``has_gold``.
 
     ``file_path`` is what the base reader takes (a path or a JSON ``{lang: path}``), or a JSON
     object ``{"labeled": ..., "unlabeled": ...}`` whose ``unlabeled`` part (a path or a
@@ -359,12 +400,7 @@ class TeacherAnnotatingReader(DatasetReader):
         else:
             pseudo = [teacher.labels[int(t)] for t in entry["pseudo_tags"]]
             instance.add_field("tags", SequenceLabelField(pseudo, instance["tokens"], label_namespace=teacher.namespace))
-        metadata["teacher_labels"] = self.teacher_labels
-        for name, value in entry.items():
-            if name == "pseudo_tags":
-                continue
-            tensor = torch.from_numpy(np.ascontiguousarray(value))
-            instance.add_field(name, TensorField(tensor, padding_value=0, dtype=tensor.dtype))
-        instance.add_field("teacher_label_map", LabelMapField(teacher.labels, teacher.namespace))
+        targets = {name: value for name, value in entry.items() if name != "pseudo_tags"}
+        instance.add_field("teacher_targets", TeacherTargetsField(targets, teacher.labels, self.teacher_labels, teacher.namespace))
         instance.add_field("has_gold", TensorField(torch.tensor(1 if has_gold else 0, dtype=torch.long)))
         return instance

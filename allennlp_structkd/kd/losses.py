@@ -34,8 +34,8 @@ from allennlp_structkd.structures import linear_chain
 
 Targets = Dict[str, torch.Tensor]
 
-# Which dimensions of each target field index labels (for mapping teacher to student labels);
-# "values" means the entries themselves are label ids.
+# Which dimensions of each target (counted with the batch dimension) index labels, for moving a
+# teacher's targets into the student's label order; "values": the entries themselves are label ids.
 LABEL_DIMS = {
     "teacher_unary": (2,),
     "teacher_pairwise": (2, 3),
@@ -319,36 +319,3 @@ def check_label_sets(student_labels: List[str], teacher_labels: List[str]) -> No
             f"labels only the student has: {student_only or 'none'}; "
             f"labels only the teachers have: {teacher_only or 'none'}"
         )
-
-
-def map_targets_to_student(targets: Targets, label_map: torch.Tensor, num_student_labels: int) -> Targets:
-    """
-    Move targets from each sentence's teacher label order into the student's.
-
-    ``label_map``: ``(B, Lt)`` long, ``label_map[b, j]`` the student index of label j of sentence b's
-    teacher, ``-1`` for padding (teachers of one batch may have different numbers of labels).
-    Student labels that a sentence's teacher lacks get probability 0 from that teacher.
-    """
-    batch, num_teacher = label_map.shape
-    # padding goes to an extra column that is dropped at the end
-    safe_map = torch.where(label_map >= 0, label_map, torch.full_like(label_map, num_student_labels))
-    if num_teacher == num_student_labels and bool(
-        (safe_map == torch.arange(num_student_labels, device=label_map.device)).all()
-    ):
-        return targets
-    result = {}
-    for name, value in targets.items():
-        dims = LABEL_DIMS.get(name, ())
-        if dims == "values":
-            flat = safe_map.gather(1, value.long().reshape(batch, -1).clamp(max=num_teacher - 1))
-            value = flat.view(value.shape).clamp(max=num_student_labels - 1)
-        else:
-            for dim in dims:
-                size = list(value.shape)
-                size[dim] = num_student_labels + 1
-                index_shape = [1] * value.dim()
-                index_shape[0], index_shape[dim] = batch, value.size(dim)
-                index = safe_map[:, : value.size(dim)].reshape(index_shape).expand_as(value)
-                value = value.new_zeros(size).scatter_(dim, index, value).narrow(dim, 0, num_student_labels)
-        result[name] = value
-    return result

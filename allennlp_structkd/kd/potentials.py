@@ -2,7 +2,7 @@
 What a sequence labeler exposes to knowledge distillation: its scores, and for a CRF its
 transition scores. Teachers and students both describe themselves with :class:`Potentials`.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
@@ -23,6 +23,8 @@ class Potentials:
     transitions: Optional[torch.Tensor] = None
     start: Optional[torch.Tensor] = None
     end: Optional[torch.Tensor] = None
+    # log Z is needed by the gold loss and by most KD losses: computed once per forward pass
+    _log_z: Optional[torch.Tensor] = field(default=None, repr=False, compare=False)
 
     @property
     def is_crf(self) -> bool:
@@ -36,11 +38,14 @@ class Potentials:
         return Potentials(self.emissions * factor, self.mask, mul(self.transitions), mul(self.start), mul(self.end))
 
     def log_partition(self) -> torch.Tensor:
-        """``(B,)``; for a MaxEnt model the sum of per-token log-normalisers."""
-        if self.is_crf:
-            return linear_chain.log_partition(self.emissions, self.transitions, self.mask, self.start, self.end)
-        lse = torch.logsumexp(self.emissions, dim=2)
-        return (lse * self.mask.to(lse.dtype)).sum(1)
+        """``(B,)``; for a MaxEnt model the sum of per-token log-normalisers. Memoised."""
+        if self._log_z is None:
+            if self.is_crf:
+                self._log_z = linear_chain.log_partition(self.emissions, self.transitions, self.mask, self.start, self.end)
+            else:
+                lse = torch.logsumexp(self.emissions, dim=2)
+                self._log_z = (lse * self.mask.to(lse.dtype)).sum(1)
+        return self._log_z
 
     def sequence_log_probs(self, tags: torch.Tensor) -> torch.Tensor:
         """``log P(y)`` for label sequences ``tags`` ``(B, K, n)`` -> ``(B, K)``."""

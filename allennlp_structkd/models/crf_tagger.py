@@ -81,10 +81,10 @@ class CrfTagger(SequenceTagger):
             self.end_transitions + self.end_penalty,
         )
 
-    def decode(self, potentials: Potentials):
+    def decode(self, potentials: Potentials, with_probs: bool = True):
         with torch.no_grad():
             tags, _ = linear_chain.viterbi(
                 potentials.emissions, potentials.transitions, potentials.mask, potentials.start, potentials.end
             )
-            probs = potentials.unary_marginals()
+            probs = potentials.unary_marginals() if with_probs else None
         return tags, probs

@@ -16,7 +16,7 @@ class MaxEntTagger(SequenceTagger):
     def potentials(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:
         return Potentials(emissions, mask.bool())
 
-    def decode(self, potentials: Potentials):
+    def decode(self, potentials: Potentials, with_probs: bool = True):
         with torch.no_grad():
-            probs = potentials.unary_marginals()
+            probs = potentials.unary_marginals() if with_probs else None
             return potentials.emissions.argmax(dim=2) * potentials.mask.long(), probs

@@ -14,7 +14,7 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import InitializerApplicator, util
 from allennlp.training.metrics import CategoricalAccuracy
 
-from allennlp_structkd.kd.losses import KDLoss, check_label_sets, map_targets_to_student
+from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.training.metrics import SpanF1
 
@@ -71,7 +71,6 @@ class SequenceTagger(Model):
         self.kd_loss = kd_loss
         # a buffer, so that an archive keeps the λ its weights were last trained with
         self.register_buffer("_kd_weight", torch.tensor(float(kd_weight)))
-        self._labels_checked = False
         self._accuracy = CategoricalAccuracy()
         self._span_f1 = SpanF1(vocab, label_namespace) if self.label_encoding else None
         initializer(self)
@@ -88,8 +87,8 @@ class SequenceTagger(Model):
     def potentials(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:
         raise NotImplementedError
 
-    def decode(self, potentials: Potentials):
-        """``(tags (B, n), probs (B, n, L))``: the best labels and per-token confidences."""
+    def decode(self, potentials: Potentials, with_probs: bool = True):
+        """``(tags (B, n), probs (B, n, L) or None)``: the best labels and per-token confidences."""
         raise NotImplementedError
 
     def gold_loss(self, potentials: Potentials, tags: torch.Tensor) -> torch.Tensor:
@@ -118,21 +117,25 @@ class SequenceTagger(Model):
         tags: Optional[torch.LongTensor] = None,
         metadata: Optional[List[Dict[str, Any]]] = None,
         has_gold: Optional[torch.Tensor] = None,
-        teacher_label_map: Optional[torch.Tensor] = None,
-        **teacher_fields: torch.Tensor,
+        teacher_targets: Optional[Dict[str, torch.Tensor]] = None,
     ) -> Dict[str, torch.Tensor]:
+        """
+        ``teacher_targets`` (from the ``structkd_teacher`` reader): what ``kd_loss`` needs from the
+        teacher, already in this model's label order; ``has_gold`` ``(B,)``: 0 for unlabeled
+        sentences, whose ``tags`` are placeholders.
+        """
         emissions, mask = self.emissions(tokens)
         potentials = self.potentials(emissions, mask)
-        predicted, probs = self.decode(potentials)
-        output: Dict[str, Any] = {"logits": emissions, "mask": mask, "tags": predicted, "probs": probs}
+        # confidences are for predictions: a training step only needs the best labels (for metrics)
+        predicted, probs = self.decode(potentials, with_probs=not self.training)
+        output: Dict[str, Any] = {"logits": emissions, "mask": mask, "tags": predicted}
+        if probs is not None:
+            output["probs"] = probs
         if metadata is not None:
             output["words"] = [m["words"] for m in metadata]
             output["lang"] = [m.get("lang") for m in metadata]
 
-        targets = {k: v for k, v in teacher_fields.items() if k.startswith("teacher_") and v is not None}
-        unknown = set(teacher_fields) - set(targets)
-        if unknown:
-            raise ConfigurationError(f"unexpected inputs to {type(self).__name__}: {sorted(unknown)}")
+        targets = teacher_targets or {}
         if tags is None and not targets:
             return output
 
@@ -151,17 +154,8 @@ class SequenceTagger(Model):
         if targets:
             if self.kd_loss is None:
                 raise ConfigurationError("the batch carries teacher targets but the model has no kd_loss")
-            if teacher_label_map is None:
-                raise ConfigurationError("teacher targets come without a teacher_label_map field")
-            if not self._labels_checked:
-                check_label_sets(self.labels, (metadata or [{}])[0].get("teacher_labels", []))
-                self._labels_checked = True
-            mapped = map_targets_to_student(
-                {k: v.to(emissions.dtype) if v.is_floating_point() else v for k, v in targets.items()},
-                teacher_label_map,
-                self.num_labels,
-            )
-            kd = self.kd_loss(potentials, mapped)
+            kd = self.kd_loss(potentials, {k: v.to(emissions.dtype) if v.is_floating_point() else v
+                                           for k, v in targets.items()})
             output["kd_loss"] = kd
             per_sentence = torch.where(gold, (1 - weight) * per_sentence, per_sentence) + weight * kd
         output["loss"] = per_sentence.mean()
@@ -177,7 +171,10 @@ class SequenceTagger(Model):
     def make_output_human_readable(self, output_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
         """Label strings, the confidence of each predicted label, and the full per-token distributions."""
         lengths = output_dict["mask"].long().sum(1).tolist()
-        tags, probs = output_dict["tags"], output_dict["probs"]
+        tags = output_dict["tags"]
+        probs = output_dict.get("probs")
+        if probs is None:  # a model in training mode: one-hot confidences
+            probs = torch.nn.functional.one_hot(tags, self.num_labels).to(output_dict["logits"].dtype)
         chosen = probs.gather(2, tags.unsqueeze(2)).squeeze(2).tolist()
         output_dict["tags"] = [[self.labels[t] for t in row[:n]] for row, n in zip(tags.tolist(), lengths)]
         output_dict["tag_probs"] = [row[:n] for row, n in zip(chosen, lengths)]

@@ -75,22 +75,29 @@ def sequence_score(
     return score + torch.where(nonempty, boundary, torch.zeros_like(boundary))
 
 
+def _shift(scores: torch.Tensor) -> torch.Tensor:
+    """Per-row maximum of ``(B, L)`` scores, detached (0 for rows with no finite score)."""
+    top = scores.detach().amax(dim=1)
+    return torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+
+
 def _forward_scores(emissions, transitions, mask, start):
     """
     Normalised forward scores: ``(alphas (B, n, L), log_norm (B,))``. ``alphas[:, i]`` is the
-    log-distribution (log-sum-exp 0) of the label at i given the prefix, held constant past the end;
-    ``log_norm`` sums the normalisers up to the last real position, so that
-    ``log Z = log_norm + logsumexp(alphas[last] + end)``. Normalising at every step keeps all values
-    near 0, which is what keeps float32 exact enough on long sentences.
+    prefix scores at i shifted so that their maximum is 0, held constant past the end; ``log_norm``
+    sums the shifts up to the last real position, so that ``log Z = log_norm + logsumexp(alphas[last]
+    + end)``. Shifting at every step keeps all values near 0, which is what keeps float32 exact enough
+    on long sentences. log Z does not depend on the shifts, so they are detached: exact gradients,
+    less backward work.
     """
     alpha = start.unsqueeze(0) + emissions[:, 0]
-    norm = torch.logsumexp(alpha, dim=1)
+    norm = _shift(alpha)
     log_norm = norm
     alpha = alpha - norm.unsqueeze(1)
     alphas = [alpha]
     for i in range(1, emissions.size(1)):
         step = torch.logsumexp(alpha.unsqueeze(2) + transitions.unsqueeze(0), dim=1) + emissions[:, i]
-        norm = torch.logsumexp(step, dim=1)
+        norm = _shift(step)
         keep = mask[:, i]
         alpha = torch.where(keep.unsqueeze(1), step - norm.unsqueeze(1), alpha)
         log_norm = log_norm + torch.where(keep, norm, torch.zeros_like(norm))
@@ -109,7 +116,7 @@ def _backward_scores(emissions, transitions, mask, end):
     betas = [beta]
     for i in range(n - 2, -1, -1):
         step = torch.logsumexp(transitions.unsqueeze(0) + (emissions[:, i + 1] + beta).unsqueeze(1), dim=2)
-        step = step - torch.logsumexp(step, dim=1, keepdim=True)
+        step = step - _shift(step).unsqueeze(1)
         # position i is the last one (or padding) when position i + 1 is masked out
         beta = torch.where(mask[:, i + 1].unsqueeze(1), step, final)
         betas.append(beta)

@@ -41,13 +41,13 @@ def test_annotates_every_instance_with_the_objectives_targets(teacher_archive, t
     assert len(instances) == 4
     for instance in instances:
         n = len(instance["metadata"]["words"])
-        unary = instance["teacher_unary"].tensor
-        pairwise = instance["teacher_pairwise"].tensor
+        targets = instance["teacher_targets"].targets
+        unary, pairwise = torch.from_numpy(targets["teacher_unary"]), torch.from_numpy(targets["teacher_pairwise"])
         assert unary.shape == (n, len(reader.teacher("es").labels))
         torch.testing.assert_close(unary.sum(-1), torch.ones(n))
         assert pairwise.shape[:1] == (n,) and (pairwise[0] == 0).all()
         assert instance["has_gold"].tensor.item() == 1
-        assert instance["metadata"]["teacher_labels"] == reader.teacher_labels
+        assert instance["teacher_targets"].labels == reader.teacher("es").labels
     assert reader.teacher_calls == 4
 
 
@@ -60,7 +60,7 @@ def test_targets_equal_the_teachers_own_marginals(teacher_archive, tmp_path):
     archive.model.eval()
     instance = archive.dataset_reader.text_to_instance(first["metadata"]["words"])
     output = archive.model.forward_on_instance(instance)
-    np.testing.assert_allclose(first["teacher_unary"].tensor.numpy(), output["probs"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first["teacher_targets"].targets["teacher_unary"], output["probs"], rtol=1e-5, atol=1e-6)
 
 
 def test_second_epoch_and_second_run_never_call_the_teacher(teacher_archive, tmp_path):
@@ -73,8 +73,8 @@ def test_second_epoch_and_second_run_never_call_the_teacher(teacher_archive, tmp
     third = list(fresh.read(TRAIN))
     assert fresh.teacher_calls == 0
     for a, b, c in zip(first, second, third):
-        assert torch.equal(a["teacher_unary"].tensor, c["teacher_unary"].tensor)
-        assert torch.equal(a["teacher_pairwise"].tensor, b["teacher_pairwise"].tensor)
+        np.testing.assert_array_equal(a["teacher_targets"].targets["teacher_unary"], c["teacher_targets"].targets["teacher_unary"])
+        np.testing.assert_array_equal(a["teacher_targets"].targets["teacher_pairwise"], b["teacher_targets"].targets["teacher_pairwise"])
 
 
 def test_cache_is_keyed_by_objective_and_temperature(teacher_archive, tmp_path):
@@ -84,7 +84,7 @@ def test_cache_is_keyed_by_objective_and_temperature(teacher_archive, tmp_path):
     assert hot.teacher_calls == 4
     cold = list(make_reader(teacher_archive, tmp_path).read(TRAIN))
     # a higher temperature flattens the marginals
-    assert tempered[0]["teacher_unary"].tensor.max() < cold[0]["teacher_unary"].tensor.max()
+    assert tempered[0]["teacher_targets"].targets["teacher_unary"].max() < cold[0]["teacher_targets"].targets["teacher_unary"].max()
 
 
 def test_a_changed_teacher_is_not_served_from_the_cache(teacher_archive, tmp_path):
@@ -127,7 +127,7 @@ def test_unlabeled_sentences_get_placeholder_tags_and_no_gold(teacher_archive, t
     assert [i["has_gold"].tensor.item() for i in instances] == [1, 1, 1, 1, 0, 0]
     unlabeled = instances[-1]
     assert len(unlabeled["tags"].labels) == len(unlabeled["metadata"]["words"])
-    assert unlabeled["teacher_kbest_tags"].tensor.shape == (1, len(unlabeled["metadata"]["words"]))
+    assert unlabeled["teacher_targets"].targets["teacher_kbest_tags"].shape == (1, len(unlabeled["metadata"]["words"]))
 
 
 def test_language_without_teacher_is_a_clear_error(teacher_archive, tmp_path):

@@ -9,7 +9,7 @@ from allennlp.common.checks import ConfigurationError
 from hypothesis import given, settings, strategies as st
 
 from allennlp_structkd.kd import KDLoss, Potentials
-from allennlp_structkd.kd.losses import map_targets_to_student, check_label_sets
+from allennlp_structkd.kd.losses import check_label_sets
 from tests import brute_force
 
 DT = torch.float64
@@ -201,17 +201,39 @@ def test_structural_kd_is_minimised_by_the_teacher_itself():
     assert (at_teacher < other).all()
 
 
+def _through_field(targets, lengths, teacher_labels, student_vocab, all_labels):
+    """Targets of a batch, per sentence through TeacherTargetsField (index, pad, batch), as the model sees them."""
+    from allennlp.data import Vocabulary
+
+    from allennlp_structkd.dataset_readers.teacher_annotating import TOKEN_DIM, TeacherTargetsField
+
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(student_vocab, "labels")
+    fields = []
+    for b, n in enumerate(lengths):
+        per_sentence = {}
+        for name, value in targets.items():
+            value = value[b]
+            if TOKEN_DIM.get(name) is not None:
+                value = value.narrow(TOKEN_DIM[name], 0, n)
+            per_sentence[name] = value.numpy()
+        field = TeacherTargetsField(per_sentence, teacher_labels, all_labels)
+        field.index(vocab)
+        fields.append(field)
+    padding = {"num_tokens": max(lengths)}
+    return fields[0].batch_tensors([f.as_tensor(padding) for f in fields])
+
+
 def test_label_mapping_by_string():
     """A student whose labels are a permutation (and superset) of the teacher's gets the same loss."""
-    teacher = crf(10, 2, 4, 3)
-    student = crf(11, 2, 4, 3, lengths=teacher.mask.sum(1))
+    teacher = crf(10, 2, 4, 3, lengths=[4, 2])
+    student = crf(11, 2, 4, 3, lengths=[4, 2])
     loss = build({"type": "structural"})
     targets = loss.teacher_targets(teacher)
     reference = loss(student, targets)
-    # the student orders labels [c, a, b] and has an extra label d the teacher lacks (probability 0)
-    order = torch.tensor([1, 2, 0])  # student index of teacher labels a, b, c
-    label_map = order.expand(2, 3)
-    mapped = map_targets_to_student(targets, label_map, 4)
+    # the student orders labels [c, a, b] and has a label d this teacher lacks (another teacher has it)
+    mapped = _through_field(targets, [4, 2], ["a", "b", "c"], ["c", "a", "b", "d"], ["a", "b", "c", "d"])
+    assert mapped["teacher_unary"][:, :, 3].abs().sum() == 0  # probability 0 for the missing label
     inverse = torch.tensor([2, 0, 1])  # teacher label at student index 0, 1, 2
     perm = lambda t: torch.cat([t.index_select(-1, inverse), torch.full_like(t[..., :1], -1e4)], -1)  # noqa: E731
     permuted = Potentials(perm(student.emissions), student.mask,
@@ -219,8 +241,19 @@ def test_label_mapping_by_string():
                           perm(student.start), perm(student.end))
     torch.testing.assert_close(loss(permuted, mapped), reference, atol=1e-6, rtol=1e-6)
     tags = build({"type": "top_k", "k": 2}).teacher_targets(teacher)
-    mapped_tags = map_targets_to_student(tags, label_map, 4)["teacher_kbest_tags"]
-    torch.testing.assert_close(mapped_tags, order[tags["teacher_kbest_tags"]])
+    mapped_tags = _through_field(tags, [4, 2], ["a", "b", "c"], ["c", "a", "b", "d"], ["a", "b", "c", "d"])
+    order = torch.tensor([1, 2, 0])  # student index of teacher labels a, b, c
+    expected = order[tags["teacher_kbest_tags"]]
+    expected[1, :, 2:] = 1  # padding past the second sentence: label id 0 mapped (a -> 1)
+    torch.testing.assert_close(mapped_tags["teacher_kbest_tags"][0], expected[0])
+    torch.testing.assert_close(mapped_tags["teacher_kbest_tags"][1, :, :2], expected[1, :, :2])
+
+
+def test_a_student_label_no_teacher_has_is_an_error_at_indexing():
+    teacher = crf(10, 1, 3, 2, lengths=[3])
+    targets = build({"type": "structural"}).teacher_targets(teacher)
+    with pytest.raises(ConfigurationError, match=r"only the student has: \['z'\]"):
+        _through_field(targets, [3], ["a", "b"], ["a", "b", "z"], ["a", "b"])
 
 
 def test_label_set_errors_name_the_labels():

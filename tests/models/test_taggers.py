@@ -27,6 +27,7 @@ class TestCrfTagger(ModelTestCase):
         self.ensure_batch_predictions_are_consistent()
 
     def test_probs_are_the_exact_crf_marginals(self):
+        self.model.eval()
         output = self.model.forward(**self.dataset.as_tensor_dict())
         potentials = self.model.potentials(output["logits"], output["mask"])
         unary, _ = linear_chain.marginals(potentials.emissions, potentials.transitions, potentials.mask,
@@ -38,6 +39,7 @@ class TestCrfTagger(ModelTestCase):
             torch.testing.assert_close(sums[b, :n], torch.ones(n))
 
     def test_bioes_constraints_are_respected(self):
+        self.model.eval()
         output = self.model.forward(**self.dataset.as_tensor_dict())
         readable = self.model.make_output_human_readable(output)
         for tags in readable["tags"]:
@@ -49,6 +51,11 @@ class TestCrfTagger(ModelTestCase):
                     assert tag[:2] in ("I-", "E-"), tags
                 previous = tag
         assert all(0 <= p <= 1 for row in readable["tag_probs"] for p in row)
+
+    def test_training_steps_skip_the_marginals(self):
+        self.model.train()
+        output = self.model.forward(**self.dataset.as_tensor_dict())
+        assert "probs" not in output and "loss" in output
 
 
 class TestMaxEntTagger(ModelTestCase):

@@ -1,0 +1,205 @@
+"""
+Reproducible experiment suites: train the teachers and students of a suite over several seeds,
+evaluate them, and write a results table.
+
+    python -m allennlp_structkd.experiments run SUITE [--seeds 1 2 3] [--workers 2] [--quick]
+    python -m allennlp_structkd.experiments table SUITE      # rebuild the table from finished runs
+    python -m allennlp_structkd.experiments list
+
+Real corpora are found through ``STRUCTKD_DATA_DIR`` (a folder laid out like ``../shared/data``:
+``conll2002/``, ``ud/<lang>/``). Each run is an ``allennlp train`` of one of the project's configs,
+in ``runs/experiments/SUITE/NAME/seed_S/`` (``--runs-dir`` to change), with its config and metrics
+kept there; a run whose ``metrics.json`` exists is not redone, and a killed run is resumed with
+``allennlp train --recover``. Runs of a suite run in ``--workers`` parallel processes, teachers first.
+The table (mean ± standard deviation over seeds, dev split) goes to
+``docs/results/SUITE.md`` with the command that produced it.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, "training_configs")
+
+
+@dataclass
+class Run:
+    name: str  # row label in the table
+    config: str  # relative to training_configs/
+    env: Dict[str, str] = field(default_factory=dict)
+    teacher: bool = False  # trained once (first seed only), before the students
+    needs: List[str] = field(default_factory=list)  # names of runs whose archives env refers to
+
+
+def _data_dir() -> str:
+    path = os.environ.get("STRUCTKD_DATA_DIR")
+    if not path or not os.path.isdir(path):
+        raise SystemExit("set STRUCTKD_DATA_DIR to a folder laid out like ../shared/data (conll2002/, ud/<lang>/)")
+    return path
+
+
+def suite_case1a(quick: bool) -> Dict:
+    """CoNLL-2002 es+nl: per-language teachers; CRF and MaxEnt students (Table 4 of Wang et al. 2021)."""
+    data = os.path.join(_data_dir(), "conll2002")
+    train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
+    dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
+    common = {
+        "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(train), "NER_DEV": json.dumps(dev),
+        "NER_TRAIN_ES": train["es"], "NER_DEV_ES": dev["es"], "NER_TRAIN_NL": train["nl"], "NER_DEV_NL": dev["nl"],
+        "STRUCTKD_EPOCHS": "2" if quick else "8", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "10",
+    }
+    teachers = {"TEACHER_ES": "@teacher_es", "TEACHER_NL": "@teacher_nl", "MAXENT_TEACHER": "@teacher_maxent"}
+    runs = [
+        Run("teacher_es", "teachers/crf_tagger_es.jsonnet", teacher=True),
+        Run("teacher_nl", "teachers/crf_tagger_nl.jsonnet", teacher=True),
+        Run("teacher_maxent", "teachers/maxent_tagger.jsonnet", teacher=True),
+        Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
+        Run("CRF: Pos. KD", "baseline_posterior.jsonnet", teachers),
+        Run("CRF: Top-WK KD", "baseline_top_wk.jsonnet", teachers),
+        Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", teachers),
+        Run("MaxEnt: w/o KD", "baseline_no_kd_maxent.jsonnet"),
+        Run("MaxEnt: Token KD", "baseline_token_kd.jsonnet", teachers),
+        Run("MaxEnt: Struct. KD (Case 2a)", "struct_kd_case2a.jsonnet", teachers),
+    ]
+    return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
+            "description": "CoNLL-2002 Spanish + Dutch NER, one multilingual student; per-language BiLSTM-CRF teachers "
+                           "(words + characters, hidden 128) and a multilingual MaxEnt teacher for Token KD."}
+
+
+SUITES = {"case1a": suite_case1a}
+
+
+def _run_dir(runs_dir: str, suite: str, run: Run, seed: int) -> str:
+    safe = "".join(c if c.isalnum() else "_" for c in run.name).strip("_")
+    return os.path.join(runs_dir, suite, safe, f"seed_{seed}")
+
+
+def _train(job) -> str:
+    config, directory, env = job
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    if os.path.isfile(os.path.join(directory, "metrics.json")):
+        return directory
+    recover = os.path.isfile(os.path.join(directory, "config.json"))
+    command = [sys.executable, "-m", "allennlp", "train", config, "-s", directory, "--include-package", "allennlp_structkd"]
+    command += ["--recover"] if recover else []
+    with open(directory + ".log", "a") as log:
+        result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0 and recover:  # a run killed before its first checkpoint: start again
+        with open(directory + ".log", "a") as log:
+            result = subprocess.run(command[:-1] + ["-f"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"training failed: {config} -> {directory} (see {directory}.log)")
+    return directory
+
+
+def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir: str) -> None:
+    from tqdm import tqdm
+
+    spec = SUITES[suite](quick)
+    cache = os.path.join(runs_dir, suite, "cache")
+    base_env = dict(os.environ, **spec["env"], STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
+    runs: List[Run] = spec["runs"]
+    teacher_dirs = {}
+    stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
+    for stage in stages:
+        jobs = []
+        for run in stage:
+            for seed in (seeds[:1] if run.teacher else seeds):
+                env = dict(base_env, STRUCTKD_SEED=str(seed))
+                for name, value in run.env.items():
+                    env[name] = os.path.join(teacher_dirs[value[1:]], "model.tar.gz") if value.startswith("@") else value
+                directory = _run_dir(runs_dir, suite, run, seed)
+                if run.teacher:
+                    teacher_dirs[run.name] = directory
+                jobs.append((os.path.join(CONFIGS, run.config), directory, env))
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_train, job) for job in jobs]
+            for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
+                               desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
+                future.result()
+    write_table(suite, seeds, quick, runs_dir)
+
+
+def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str:
+    spec = SUITES[suite](quick)
+    metric = spec["metric"]
+    lines = [
+        f"## Suite `{suite}`{' (quick)' if quick else ''}",
+        "",
+        spec["description"],
+        "",
+        f"Produced by `STRUCTKD_DATA_DIR=<data> python -m allennlp_structkd.experiments run {suite}"
+        f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}`; dev splits; {spec['metric_name']} ×100,"
+        " mean ± standard deviation over seeds (teachers: first seed only).",
+        "",
+        f"| model | {spec['metric_name']} | seeds | params | epochs (best) |",
+        "|---|---|---|---|---|",
+    ]
+    for run in spec["runs"]:
+        scores, params, best = [], None, []
+        for seed in (seeds[:1] if run.teacher else seeds):
+            path = os.path.join(_run_dir(runs_dir, suite, run, seed), "metrics.json")
+            if not os.path.isfile(path):
+                continue
+            with open(path) as handle:
+                metrics = json.load(handle)
+            scores.append(100 * metrics[metric])
+            best.append(metrics.get("best_epoch"))
+            params = params or _parameter_count(os.path.dirname(path))
+        if not scores:
+            lines.append(f"| {run.name} | (not run) | 0 | | |")
+            continue
+        spread = f" ± {statistics.stdev(scores):.2f}" if len(scores) > 1 else ""
+        lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread} | {len(scores)} | {params or ''} | {best} |")
+    text = "\n".join(lines) + "\n"
+    os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
+    with open(os.path.join(REPO, "docs", "results", f"{suite}{'_quick' if quick else ''}.md"), "w") as handle:
+        handle.write(text)
+    print(text)
+    return text
+
+
+def _parameter_count(directory: str) -> Optional[str]:
+    weights = os.path.join(directory, "best.th")
+    if not os.path.isfile(weights):
+        return None
+    import torch
+
+    state = torch.load(weights, map_location="cpu")
+    return f"{sum(v.numel() for k, v in state.items() if not k.startswith('_')):,}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "table"):
+        p = sub.add_parser(name)
+        p.add_argument("suite", choices=sorted(SUITES))
+        p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+        p.add_argument("--quick", action="store_true", help="2 epochs: a smoke run in minutes")
+        p.add_argument("--runs-dir", default=os.path.join(REPO, "runs", "experiments"))
+        if name == "run":
+            p.add_argument("--workers", type=int, default=2)
+    sub.add_parser("list")
+    args = parser.parse_args()
+    if args.command == "list":
+        for name, fn in sorted(SUITES.items()):
+            print(f"{name}: {fn.__doc__.strip()}")
+        return
+    started = time.time()
+    if args.command == "run":
+        run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir)
+        print(f"suite {args.suite}: {time.time() - started:.0f} s wall")
+    else:
+        write_table(args.suite, args.seeds, args.quick, args.runs_dir)
+
+
+if __name__ == "__main__":
+    main()
