@@ -38,6 +38,8 @@ DEFAULTS = {
     "MAXENT_TEACHER": os.path.join(CONFIGS, "teachers", "maxent_tagger.jsonnet"),
     # "ner" (CoNLL column files, BIOES, span F1) or "upos" (CoNLL-U UPOS tagging, accuracy)
     "STRUCTKD_TASK": "ner",
+    # "false": readers skip bad sentences with a warning and a count instead of stopping at the first
+    "STRUCTKD_STRICT": "true",
     # training length and size knobs, small by default so that configs run in seconds
     "STRUCTKD_EPOCHS": "5",
     "STRUCTKD_TEACHER_EPOCHS": "8",

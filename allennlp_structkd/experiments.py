@@ -51,6 +51,9 @@ def suite_case1a(quick: bool) -> Dict:
     train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
     common = {
+        # CoNLL-2002 esp.train has invalid IOB2 sequences (e.g. a sentence starting with I-LOC):
+        # those sentences are skipped, with a count in each run's log
+        "STRUCTKD_STRICT": "false",
         "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(train), "NER_DEV": json.dumps(dev),
         "NER_TRAIN_ES": train["es"], "NER_DEV_ES": dev["es"], "NER_TRAIN_NL": train["nl"], "NER_DEV_NL": dev["nl"],
         "STRUCTKD_EPOCHS": "2" if quick else "8", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "10",

@@ -19,6 +19,8 @@ local int_env(name) = std.parseInt(env(name));
   label_encoding:: if $.task == 'ner' then 'BIOES' else null,
   validation_metric:: if $.task == 'ner' then '+f1-measure-overall' else '+accuracy',
   ner_reader(lang=null):: {
+    // STRUCTKD_STRICT=false skips bad sentences (with a warning and a count) instead of stopping
+    strict: env('STRUCTKD_STRICT') == 'true',
     token_indexers: {
       tokens: { type: 'single_id', lowercase_tokens: false },
       token_characters: { type: 'characters', min_padding_length: 3 },
