@@ -35,7 +35,7 @@ class Run:
     config: str  # relative to training_configs/
     env: Dict[str, str] = field(default_factory=dict)
     teacher: bool = False  # trained once (first seed only), before the students
-    needs: List[str] = field(default_factory=list)  # names of runs whose archives env refers to
+    evaluate_on: Optional[str] = None  # also `allennlp evaluate` on this data (e.g. zero-shot)
 
 
 def _data_dir() -> str:
@@ -76,16 +76,70 @@ def suite_case1a(quick: bool) -> Dict:
                            "(words + characters, hidden 128) and a multilingual MaxEnt teacher for Token KD."}
 
 
-SUITES = {"case1a": suite_case1a}
+def suite_case3(quick: bool) -> Dict:
+    """Zero-shot UPOS: a MaxEnt teacher on UD en+de+es, a CRF student on unlabeled Dutch only (Case 3)."""
+    ud = os.path.join(_data_dir(), "ud")
+    train = {lang: os.path.join(ud, lang, "train.conllu") for lang in ("en", "de", "es")}
+    dev = {lang: os.path.join(ud, lang, "dev.conllu") for lang in ("en", "de", "es")}
+    nl_dev = os.path.join(ud, "nl", "dev.conllu")
+    # the unlabeled Dutch text: the words of the Dutch training split, one sentence a line
+    unlabeled = os.path.join(_runs_root(), "case3", "nl_unlabeled.txt")
+    if not os.path.isfile(unlabeled):
+        from allennlp_structkd.dataset_readers import ConlluReader
+
+        os.makedirs(os.path.dirname(unlabeled), exist_ok=True)
+        with open(unlabeled + ".tmp", "w", encoding="utf-8") as handle:
+            for instance in ConlluReader(read_heads=False).read(os.path.join(ud, "nl", "train.conllu")):
+                handle.write(" ".join(instance["metadata"]["words"]) + "\n")
+        os.replace(unlabeled + ".tmp", unlabeled)
+    common = {
+        "STRUCTKD_TASK": "upos", "NER_TRAIN": json.dumps(train), "NER_DEV": nl_dev,
+        "NER_UNLABELED": json.dumps({"nl": unlabeled}),
+        "STRUCTKD_EPOCHS": "2" if quick else "10", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "15",
+    }
+    runs = [
+        Run("teacher: MaxEnt on en+de+es, zero-shot on nl", "teachers/maxent_tagger.jsonnet", teacher=True,
+            env={"NER_DEV": json.dumps(dev)}, evaluate_on=nl_dev),
+        Run("CRF student, unlabeled nl: Top-1 pseudo labels", "zero_shot_top1.jsonnet",
+            {"MAXENT_TEACHER": "@teacher: MaxEnt on en+de+es, zero-shot on nl"}),
+        Run("CRF student, unlabeled nl: Struct. KD (Case 3)", "struct_kd_case3.jsonnet",
+            {"MAXENT_TEACHER": "@teacher: MaxEnt on en+de+es, zero-shot on nl"}),
+    ]
+    return {"env": common, "runs": runs, "metric": "best_validation_accuracy", "metric_name": "nl dev UPOS accuracy",
+            "eval_metric": "accuracy",
+            "description": "UD v2 UPOS. The teacher (BiLSTM MaxEnt, words + characters) is trained on English, German and "
+                           "Spanish and never sees Dutch labels; the students see only unlabeled Dutch sentences and the "
+                           "teacher's outputs on them, and are scored on the Dutch dev split."}
 
 
-def _run_dir(runs_dir: str, suite: str, run: Run, seed: int) -> str:
+def _runs_root() -> str:
+    return os.environ.get("STRUCTKD_RUNS_DIR", os.path.join(REPO, "runs", "experiments"))
+
+
+SUITES = {"case1a": suite_case1a, "case3": suite_case3}
+
+
+def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
+    """Quick runs live apart from full ones, so that neither is mistaken for the other."""
     safe = "".join(c if c.isalnum() else "_" for c in run.name).strip("_")
-    return os.path.join(runs_dir, suite, safe, f"seed_{seed}")
+    return os.path.join(runs_dir, suite + ("_quick" if quick else ""), safe, f"seed_{seed}")
 
 
 def _train(job) -> str:
-    config, directory, env = job
+    config, directory, env, evaluate_on = job
+    _train_only(config, directory, env)
+    target = os.path.join(directory, "evaluation.json")
+    if evaluate_on and not os.path.isfile(target):
+        command = [sys.executable, "-m", "allennlp", "evaluate", os.path.join(directory, "model.tar.gz"), evaluate_on,
+                   "--output-file", target + ".tmp", "--include-package", "allennlp_structkd"]
+        with open(directory + ".log", "a") as log:
+            if subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+                raise RuntimeError(f"evaluation failed: {directory} on {evaluate_on}")
+        os.replace(target + ".tmp", target)
+    return directory
+
+
+def _train_only(config, directory, env) -> str:
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     if os.path.isfile(os.path.join(directory, "metrics.json")):
         return directory
@@ -106,7 +160,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     from tqdm import tqdm
 
     spec = SUITES[suite](quick)
-    cache = os.path.join(runs_dir, suite, "cache")
+    cache = os.path.join(runs_dir, suite + ("_quick" if quick else ""), "cache")
     base_env = dict(os.environ, **spec["env"], STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
     runs: List[Run] = spec["runs"]
     teacher_dirs = {}
@@ -118,10 +172,10 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
                 env = dict(base_env, STRUCTKD_SEED=str(seed))
                 for name, value in run.env.items():
                     env[name] = os.path.join(teacher_dirs[value[1:]], "model.tar.gz") if value.startswith("@") else value
-                directory = _run_dir(runs_dir, suite, run, seed)
+                directory = _run_dir(runs_dir, suite, run, seed, quick)
                 if run.teacher:
                     teacher_dirs[run.name] = directory
-                jobs.append((os.path.join(CONFIGS, run.config), directory, env))
+                jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on))
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(_train, job) for job in jobs]
             for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
@@ -148,12 +202,17 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
     for run in spec["runs"]:
         scores, params, best = [], None, []
         for seed in (seeds[:1] if run.teacher else seeds):
-            path = os.path.join(_run_dir(runs_dir, suite, run, seed), "metrics.json")
+            path = os.path.join(_run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
             if not os.path.isfile(path):
                 continue
             with open(path) as handle:
                 metrics = json.load(handle)
-            scores.append(100 * metrics[metric])
+            evaluation = os.path.join(os.path.dirname(path), "evaluation.json")
+            if run.evaluate_on and os.path.isfile(evaluation):
+                with open(evaluation) as handle:
+                    scores.append(100 * json.load(handle)[spec["eval_metric"]])
+            else:
+                scores.append(100 * metrics[metric])
             best.append(metrics.get("best_epoch"))
             params = params or _parameter_count(os.path.dirname(path))
         if not scores:
@@ -187,7 +246,7 @@ def main() -> None:
         p.add_argument("suite", choices=sorted(SUITES))
         p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
         p.add_argument("--quick", action="store_true", help="2 epochs: a smoke run in minutes")
-        p.add_argument("--runs-dir", default=os.path.join(REPO, "runs", "experiments"))
+        p.add_argument("--runs-dir", default=_runs_root())
         if name == "run":
             p.add_argument("--workers", type=int, default=2)
     sub.add_parser("list")

@@ -46,14 +46,22 @@ def sentence_id(lang: str, words: Iterable[str]) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
+def parse_json_path(file_path: str):
+    """The object of a data path written as JSON (it starts with ``{``), else None."""
+    text = str(file_path).strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigurationError(f"data path looks like JSON but does not parse: {text!r} ({error})")
+
+
 def parse_path_map(file_path: str, default_lang: str) -> List[Tuple[str, str]]:
     """``(lang, path)`` pairs from a plain path or a JSON ``{lang: path}`` object."""
-    text = str(file_path).strip()
-    if text.startswith("{"):
-        try:
-            mapping = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigurationError(f"data path looks like JSON but does not parse: {text!r} ({error})")
+    mapping = parse_json_path(file_path)
+    if mapping is not None:
+        text = str(file_path).strip()
         if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
             raise ConfigurationError(f"a JSON data path must map languages to paths, got {text!r}")
         return [(str(lang), path) for lang, path in mapping.items()]

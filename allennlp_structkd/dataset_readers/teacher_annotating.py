@@ -23,7 +23,7 @@ from allennlp.data.tokenizers import Token
 from allennlp.models.archival import load_archive
 from allennlp.nn import util as nn_util
 
-from allennlp_structkd.dataset_readers.common import parse_path_map
+from allennlp_structkd.dataset_readers.common import parse_json_path
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import TeacherCache, default_cache_directory, file_sha256
 from allennlp_structkd.kd.losses import LABEL_DIMS, KDLoss, check_label_sets
@@ -317,19 +317,14 @@ class TeacherAnnotatingReader(DatasetReader):
         self.base_reader.apply_token_indexers(instance)
 
     def _sources(self, file_path: str):
-        text = str(file_path).strip()
-        if text.startswith("{"):
-            try:
-                spec = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ConfigurationError(f"data path looks like JSON but does not parse: {text!r} ({error})")
-            if isinstance(spec, dict) and set(spec) <= {"labeled", "unlabeled"} and spec:
-                sources = []
-                for part, reader in (("labeled", self.base_reader), ("unlabeled", self.unlabeled_reader)):
-                    if part in spec:
-                        value = spec[part]
-                        sources.append((reader, json.dumps(value) if isinstance(value, dict) else value))
-                return sources
+        spec = parse_json_path(file_path)
+        if isinstance(spec, dict) and spec and set(spec) <= {"labeled", "unlabeled"}:
+            sources = []
+            for part, reader in (("labeled", self.base_reader), ("unlabeled", self.unlabeled_reader)):
+                if part in spec:
+                    value = spec[part]
+                    sources.append((reader, json.dumps(value) if isinstance(value, dict) else value))
+            return sources
         return [(self.base_reader, file_path)]
 
     def _read(self, file_path: str) -> Iterator[Instance]:

@@ -1,13 +1,8 @@
-from typing import Optional
-
 import torch
 from allennlp.data import Vocabulary
 from allennlp.models import Model
-from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.modules.conditional_random_field import allowed_transitions
-from allennlp.nn import InitializerApplicator
 
-from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.models.tagger import SequenceTagger
 from allennlp_structkd.structures import linear_chain
@@ -28,21 +23,8 @@ class CrfTagger(SequenceTagger):
     Parameters otherwise as :class:`SequenceTagger`.
     """
 
-    def __init__(
-        self,
-        vocab: Vocabulary,
-        text_field_embedder: TextFieldEmbedder,
-        encoder: Optional[Seq2SeqEncoder] = None,
-        label_namespace: str = "labels",
-        label_encoding: Optional[str] = None,
-        dropout: float = 0.0,
-        kd_loss: Optional[KDLoss] = None,
-        kd_weight: float = 1.0,
-        initializer: InitializerApplicator = InitializerApplicator(),
-        **kwargs,
-    ) -> None:
-        super().__init__(vocab, text_field_embedder, encoder, label_namespace, label_encoding, dropout,
-                         kd_loss, kd_weight, initializer, **kwargs)
+    def __init__(self, vocab: Vocabulary, **kwargs) -> None:
+        super().__init__(vocab, **kwargs)
         num_labels = self.num_labels
         self.transitions = torch.nn.Parameter(torch.empty(num_labels, num_labels))
         self.start_transitions = torch.nn.Parameter(torch.empty(num_labels))

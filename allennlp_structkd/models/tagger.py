@@ -118,8 +118,12 @@ class SequenceTagger(Model):
         metadata: Optional[List[Dict[str, Any]]] = None,
         has_gold: Optional[torch.Tensor] = None,
         teacher_targets: Optional[Dict[str, torch.Tensor]] = None,
+        **other_fields: Any,
     ) -> Dict[str, torch.Tensor]:
         """
+        Fields of an instance that a tagger does not use (a reader's PoS or head columns) are
+        accepted and ignored, so that one reader serves taggers and parsers.
+
         ``teacher_targets`` (from the ``structkd_teacher`` reader): what ``kd_loss`` needs from the
         teacher, already in this model's label order; ``has_gold`` ``(B,)``: 0 for unlabeled
         sentences, whose ``tags`` are placeholders.
