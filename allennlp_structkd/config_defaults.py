@@ -36,6 +36,9 @@ DEFAULTS = {
     "TEACHER_NL": os.path.join(CONFIGS, "teachers", "crf_tagger_nl.jsonnet"),
     "TEACHER": os.path.join(CONFIGS, "teachers", "crf_tagger.jsonnet"),
     "MAXENT_TEACHER": os.path.join(CONFIGS, "teachers", "maxent_tagger.jsonnet"),
+    # the encoder of the transformer teachers: a Hugging Face folder (default: a tiny random BERT
+    # fixture, so that those configs run anywhere; use a real one for real results)
+    "TRANSFORMER_MODEL": os.path.join(REPO, "tests", "fixtures", "tiny_bert"),
     # "ner" (CoNLL column files, BIOES, span F1) or "upos" (CoNLL-U UPOS tagging, accuracy)
     "STRUCTKD_TASK": "ner",
     # "false": readers skip bad sentences with a warning and a count instead of stopping at the first
