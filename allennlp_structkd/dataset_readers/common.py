@@ -5,7 +5,8 @@ bad input that names its file and line.
 **Several languages.** A reader's ``file_path`` (``train_data_path`` in a config) is either
 
 * a plain path: every sentence gets the reader's ``lang`` (default ``"xx"``), or
-* a JSON object mapping languages to paths, e.g.
+* an object mapping languages to paths — in a config ``train_data_path: {es: "...", nl: "..."}``,
+  or as a JSON string, e.g.
   ``train_data_path: std.manifestJsonMinified({es: "data/esp.train", nl: "data/ned.train"})``
   or, on the command line, ``-o '{"train_data_path": "{\\"es\\": \\"a.conll\\"}"}'``.
 
@@ -46,8 +47,13 @@ def sentence_id(lang: str, words: Iterable[str]) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
-def parse_json_path(file_path: str):
-    """The object of a data path written as JSON (it starts with ``{``), else None."""
+def parse_json_path(file_path):
+    """
+    The object of a data path given as an object (AllenNLP passes ``train_data_path: {...}``
+    through as a dict) or written as JSON (it starts with ``{``), else None.
+    """
+    if isinstance(file_path, dict):
+        return file_path
     text = str(file_path).strip()
     if not text.startswith("{"):
         return None
