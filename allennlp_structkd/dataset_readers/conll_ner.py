@@ -1,7 +1,7 @@
 from typing import Dict, Iterator, List, Optional
 
 from allennlp.data import DatasetReader, Instance
-from allennlp.data.fields import MetadataField, SequenceLabelField, TextField
+from allennlp.data.fields import AdjacencyField, MetadataField, SequenceLabelField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
@@ -32,6 +32,8 @@ class ConllNerReader(StructKDReader):
     num_columns: the number of columns every token line must have; ``None`` takes it from the
         first token line of each file.
     pos_column: 0-based index of a PoS column to read as ``pos_tags``, if any.
+    span_labels: also give the gold spans as ``span_labels``, an ``AdjacencyField`` ``[start, end]``
+        (namespace ``span_labels``), for NER-as-parsing models.
     lang, strict, token_indexers: see :class:`StructKDReader`.
     """
 
@@ -42,6 +44,7 @@ class ConllNerReader(StructKDReader):
         output_scheme: str = "BIOES",
         num_columns: Optional[int] = None,
         pos_column: Optional[int] = None,
+        span_labels: bool = False,
         lang: str = DEFAULT_LANG,
         strict: bool = True,
         **kwargs,
@@ -53,6 +56,7 @@ class ConllNerReader(StructKDReader):
         self.output_scheme = output_scheme.upper()
         self.num_columns = num_columns
         self.pos_column = pos_column
+        self.span_labels = span_labels
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         expected = self.num_columns
@@ -109,4 +113,8 @@ class ConllNerReader(StructKDReader):
             fields["tags"] = SequenceLabelField(tags, tokens, label_namespace="labels")
         if pos_tags is not None:
             fields["pos_tags"] = SequenceLabelField(pos_tags, tokens, label_namespace="pos")
+        spans = extra.get("gold_spans")
+        if self.span_labels and spans is not None:
+            fields["span_labels"] = AdjacencyField([(s, e) for s, e, _ in spans], tokens, [t for _, _, t in spans],
+                                                   label_namespace="span_labels", padding_value=-1)
         return Instance(fields)

@@ -7,6 +7,7 @@ from allennlp.data.tokenizers import Token
 from conllu.exceptions import ParseException
 from conllu.parser import DEFAULT_FIELDS, parse_line
 
+from allennlp_structkd.structures import rel_pos
 from allennlp_structkd.dataset_readers.common import (
     DEFAULT_LANG,
     InputError,
@@ -33,7 +34,9 @@ class ConlluReader(StructKDReader):
 
     use_xpos: also read XPOS. read_heads: read heads and deprels (set False for tagging only).
     tag_column: ``"upos"`` or ``"xpos"`` to also give that column as ``tags`` (namespace ``labels``),
-        the field the project's taggers train on.
+        the field the project's taggers train on; ``"relpos"`` gives the labels of the
+        sequence-labeling parser instead: the relative-PoS head encoding of Strzyz et al. 2019
+        joined with the deprel, ``"+1@NOUN@nsubj"`` (:mod:`allennlp_structkd.structures.rel_pos`).
     lang, strict, token_indexers: see :class:`StructKDReader`.
     """
 
@@ -50,8 +53,10 @@ class ConlluReader(StructKDReader):
         super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
         self.use_xpos = use_xpos
         self.read_heads = read_heads
-        if tag_column not in (None, "upos", "xpos"):
-            raise ValueError(f"tag_column must be 'upos', 'xpos' or null, got {tag_column!r}")
+        if tag_column not in (None, "upos", "xpos", "relpos"):
+            raise ValueError(f"tag_column must be 'upos', 'xpos', 'relpos' or null, got {tag_column!r}")
+        if tag_column == "relpos" and not read_heads:
+            raise ValueError("tag_column 'relpos' needs read_heads: true")
         self.tag_column = tag_column
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
@@ -120,7 +125,9 @@ class ConlluReader(StructKDReader):
         if deprels is not None:
             fields["head_tags"] = SequenceLabelField(deprels, tokens, label_namespace="head_tags")
         tagged = {"upos": upos, "xpos": xpos}.get(self.tag_column or "")
+        if self.tag_column == "relpos" and heads is not None:
+            tagged = [f"{label}@{rel}" for label, rel in zip(rel_pos.encode(heads, upos), deprels)]
         if tagged is not None:
             fields["tags"] = SequenceLabelField(tagged, tokens, label_namespace="labels")
-        fields["metadata"] = MetadataField(self.metadata(words, lang, path, line, upos=upos, heads=heads))
+        fields["metadata"] = MetadataField(self.metadata(words, lang, path, line, upos=upos, heads=heads, deprels=deprels))
         return Instance(fields)

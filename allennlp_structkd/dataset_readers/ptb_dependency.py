@@ -5,6 +5,7 @@ from allennlp.data.fields import MetadataField, SequenceLabelField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
+from allennlp_structkd.structures import rel_pos
 from allennlp_structkd.dataset_readers.common import (
     DEFAULT_LANG,
     InputError,
@@ -22,17 +23,21 @@ class PtbDependencyReader(StructKDReader):
 
     Fields: ``tokens``, ``xpos`` (namespace ``xpos``; also given as ``upos``, namespace ``pos``, so
     that models read PoS from one place), ``head_indices`` (namespace ``head_index_tags``),
-    ``metadata``. Relation labels do not exist in this format: models report UAS only.
+    ``metadata``. Relation labels do not exist in this format: models report UAS only. With
+    ``relpos_tags: true`` it also gives ``tags``: the relative-PoS head labels (``"+1@NN"``) of the
+    sequence-labeling parser.
     """
 
     def __init__(
         self,
         token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        relpos_tags: bool = False,
         lang: str = "en",
         strict: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
+        self.relpos_tags = relpos_tags
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         for first_line, block in read_blocks(path):
@@ -74,5 +79,7 @@ class PtbDependencyReader(StructKDReader):
             fields["upos"] = SequenceLabelField(tags, tokens, label_namespace="pos")
         if heads is not None:
             fields["head_indices"] = SequenceLabelField(heads, tokens, label_namespace="head_index_tags")
+            if self.relpos_tags and tags is not None:
+                fields["tags"] = SequenceLabelField(rel_pos.encode(heads, tags), tokens, label_namespace="labels")
         fields["metadata"] = MetadataField(self.metadata(words, lang, path, line, upos=tags, heads=heads))
         return Instance(fields)

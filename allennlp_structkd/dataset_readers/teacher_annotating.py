@@ -27,7 +27,6 @@ from allennlp_structkd.dataset_readers.common import parse_json_path
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import TeacherCache, default_cache_directory, file_sha256
 from allennlp_structkd.kd.losses import LABEL_DIMS, KDLoss, check_label_sets
-from allennlp_structkd.structures import linear_chain
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +187,8 @@ class _Teacher:
         archive = load_archive(archive_path, cuda_device=cuda_device)
         self.model = archive.model
         self.model.eval()
-        if not hasattr(self.model, "teacher_potentials"):
-            raise ConfigurationError(f"the model in {archive_path} ({type(self.model).__name__}) cannot act as a teacher: no teacher_potentials()")
+        if not hasattr(self.model, "teacher_outputs"):
+            raise ConfigurationError(f"the model in {archive_path} ({type(self.model).__name__}) cannot act as a teacher: no teacher_outputs()")
         self.labels: List[str] = list(self.model.labels)
         self.namespace = self.model.label_namespace
         self.indexers = archive.dataset_reader.token_indexers  # type: ignore[attr-defined]
@@ -202,21 +201,15 @@ class _Teacher:
         batch.index_instances(self.model.vocab)
         tensors = nn_util.move_to_device(batch.as_tensor_dict(), self.cuda_device)
         with torch.no_grad():
-            potentials = self.model.teacher_potentials(tensors["tokens"])
-            lengths = potentials.mask.long().sum(1).tolist()
+            targets, pseudo, mask = self.model.teacher_outputs(tensors["tokens"], objective)
+            lengths = mask.long().sum(1).tolist()
             for ws, n in zip(words, lengths):
                 if n != len(ws):
                     raise ConfigurationError(
                         f"teacher {self.archive_path} sees {n} tokens in a sentence of {len(ws)} words ({' '.join(ws)[:80]!r}): "
                         "KD works on words; give the teacher a word-level embedder (e.g. pretrained_transformer_mismatched)"
                     )
-            targets = objective.teacher_targets(potentials)
-            if potentials.is_crf:
-                pseudo, _ = linear_chain.viterbi(potentials.emissions, potentials.transitions, potentials.mask,
-                                                 potentials.start, potentials.end)
-            else:
-                pseudo = potentials.emissions.argmax(dim=2)
-            targets["pseudo_tags"] = pseudo
+            targets = dict(targets, pseudo_tags=pseudo)
         entries = []
         for b, n in enumerate(lengths):
             entry = {}

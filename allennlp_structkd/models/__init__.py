@@ -1,3 +1,7 @@
+from allennlp_structkd.models.biaffine_parser import BiaffineParser, DependencyParserBase
 from allennlp_structkd.models.crf_tagger import CrfTagger
 from allennlp_structkd.models.maxent_tagger import MaxEntTagger
+from allennlp_structkd.models.second_order_parser import SecondOrderParser
+from allennlp_structkd.models.seq_label_parser import SequenceLabelingParser
+from allennlp_structkd.models.span_ner import SpanNer
 from allennlp_structkd.models.tagger import SequenceTagger

@@ -107,9 +107,18 @@ class SequenceTagger(Model):
         return self.tag_projection(encoded), mask
 
     def teacher_potentials(self, tokens: TextFieldTensors) -> Potentials:
-        """What this model, as a teacher, exposes to KD (see ``structkd_teacher``)."""
+        """This model's scores as a :class:`Potentials`."""
         emissions, mask = self.emissions(tokens)
         return self.potentials(emissions, mask)
+
+    def teacher_outputs(self, tokens: TextFieldTensors, objective: KDLoss):
+        """
+        What this model, as a teacher, gives the ``structkd_teacher`` reader: ``(targets of
+        objective, best labels (B, n) as pseudo gold, word mask (B, n))``, labels in ``self.labels``.
+        """
+        potentials = self.teacher_potentials(tokens)
+        best, _ = self.decode(potentials, with_probs=False)
+        return objective.teacher_targets(potentials), best, potentials.mask
 
     def forward(  # type: ignore[override]
         self,

@@ -35,8 +35,9 @@ def head_log_probs(arc_scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     if mask.shape != arc_scores.shape[:2]:
         raise ValueError(f"mask must be {tuple(arc_scores.shape[:2])}, got {tuple(mask.shape)}")
     possible = arc_mask(mask)
-    log_probs = arc_scores.masked_fill(~possible, float("-inf")).log_softmax(dim=2)
-    # rows with no possible head (root, padding) would be NaN: make them -inf
+    # a large finite score for impossible arcs: rows with no possible head (root, padding) stay
+    # finite (no NaN, in values or gradients) until they are set to -inf at the end
+    log_probs = arc_scores.masked_fill(~possible, -1e30).log_softmax(dim=2)
     return log_probs.masked_fill(~possible, float("-inf"))
 
 

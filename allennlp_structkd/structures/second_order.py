@@ -31,6 +31,8 @@ from allennlp_structkd.structures.head_selection import arc_mask
 
 __all__ = ["mfvi_logits", "mfvi_marginals", "expected_energy"]
 
+NEG = -1e30
+
 
 def _second_order_mask(possible: torch.Tensor) -> torch.Tensor:
     """``(B, n, n, n)``: ``[m, h, x]`` with both ``h -> m`` and the partner arc possible, x != m."""
@@ -71,12 +73,13 @@ def mfvi_logits(
     second = _second_order_mask(possible)
     sibling = None if sibling_scores is None else sibling_scores * second.to(sibling_scores.dtype)
     grandparent = None if grandparent_scores is None else grandparent_scores * second.to(grandparent_scores.dtype)
-    neg_inf = float("-inf")
-    logits = arc_scores.masked_fill(~possible, neg_inf)
+    # impossible arcs are NEG inside the loop (finite: no NaN in softmax or its gradient for rows
+    # with no possible head), -inf in the result
+    logits = arc_scores.masked_fill(~possible, NEG)
     for _ in range(iterations):
         q = logits.softmax(dim=2).masked_fill(~possible, 0.0)
-        logits = _update_logits(q, arc_scores, sibling, grandparent).masked_fill(~possible, neg_inf)
-    return logits
+        logits = _update_logits(q, arc_scores, sibling, grandparent).masked_fill(~possible, NEG)
+    return logits.masked_fill(~possible, float("-inf"))
 
 
 def mfvi_marginals(
@@ -89,7 +92,7 @@ def mfvi_marginals(
     """Approximate arc marginals ``q[b, m, h]`` ``(B, n, n)``: each word's row sums to 1, others 0."""
     logits = mfvi_logits(arc_scores, mask, sibling_scores, grandparent_scores, iterations)
     possible = arc_mask(mask)
-    return logits.softmax(dim=2).masked_fill(~possible, 0.0)
+    return logits.masked_fill(~possible, NEG).softmax(dim=2).masked_fill(~possible, 0.0)
 
 
 def expected_energy(

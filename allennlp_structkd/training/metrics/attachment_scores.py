@@ -1,0 +1,50 @@
+from typing import Dict, Optional
+
+import torch
+from allennlp.nn.util import dist_reduce_sum
+from allennlp.training.metrics import Metric
+
+
+@Metric.register("structkd_attachment_scores")
+class AttachmentScores(Metric):
+    """
+    UAS and LAS (and the share of sentences entirely right). Counts are summed across workers in
+    :meth:`get_metric`, not at every call, so distributed workers with different numbers of
+    batches never wait on each other. Words to leave out (e.g. punctuation) are masked by the caller.
+    """
+
+    supports_distributed = True
+
+    def __init__(self) -> None:
+        self._counts = torch.zeros(5, dtype=torch.long)  # unlabeled, labeled, words, exact-u, exact-l, sentences
+        self._sentences = torch.zeros(1, dtype=torch.long)
+
+    def __call__(self, predicted_heads, predicted_labels, gold_heads, gold_labels, mask: Optional[torch.Tensor] = None):
+        predicted_heads, predicted_labels, gold_heads, gold_labels, mask = self.detach_tensors(
+            predicted_heads, predicted_labels, gold_heads, gold_labels, mask)
+        mask = torch.ones_like(gold_heads, dtype=torch.bool) if mask is None else mask.bool()
+        unlabeled = (predicted_heads == gold_heads) & mask
+        labeled = unlabeled & (predicted_labels == gold_labels)
+        words = mask.sum(1)
+        self._counts += torch.stack([
+            unlabeled.sum(), labeled.sum(), words.sum(),
+            (unlabeled.sum(1) == words).sum(), (labeled.sum(1) == words).sum(),
+        ]).cpu()
+        self._sentences += gold_heads.size(0)
+
+    def get_metric(self, reset: bool = False) -> Dict[str, float]:
+        counts = dist_reduce_sum(torch.cat([self._counts, self._sentences]).clone())
+        unlabeled, labeled, words, exact_u, exact_l, sentences = counts.tolist()
+        metrics = {
+            "UAS": unlabeled / words if words else 0.0,
+            "LAS": labeled / words if words else 0.0,
+            "UEM": exact_u / sentences if sentences else 0.0,
+            "LEM": exact_l / sentences if sentences else 0.0,
+        }
+        if reset:
+            self.reset()
+        return metrics
+
+    def reset(self) -> None:
+        self._counts.zero_()
+        self._sentences.zero_()
