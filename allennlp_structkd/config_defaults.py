@@ -31,6 +31,13 @@ DEFAULTS = {
     "NER_TRAIN_NL": _fixture("toy_ner_nl.train"),
     "NER_DEV_NL": _fixture("toy_ner_nl.dev"),
     "NER_UNLABELED": json.dumps({"es": _fixture("toy_unlabeled_es.txt"), "nl": _fixture("toy_unlabeled_nl.txt")}),
+    # dependency parsing: "conllu" (UD) or "ptb" (.dp files), and the data
+    "PARSE_FORMAT": "conllu",
+    "PARSE_TRAIN": _fixture("ud_en_small.conllu"),
+    "PARSE_DEV": _fixture("ud_en_small.conllu"),
+    "BIAFFINE_TEACHER": os.path.join(CONFIGS, "teachers", "biaffine_parser.jsonnet"),
+    "SECOND_ORDER_TEACHER": os.path.join(CONFIGS, "teachers", "second_order_parser.jsonnet"),
+    "SPAN_TEACHER": os.path.join(CONFIGS, "teachers", "span_ner.jsonnet"),
     # teachers: a model archive, or a teacher config that is trained once and cached
     "TEACHER_ES": os.path.join(CONFIGS, "teachers", "crf_tagger_es.jsonnet"),
     "TEACHER_NL": os.path.join(CONFIGS, "teachers", "crf_tagger_nl.jsonnet"),

@@ -39,3 +39,15 @@ def maxent_teacher_archive(tmp_path_factory) -> str:
     directory = tmp_path_factory.mktemp("maxent_teacher")
     train_model_from_file(str(FIXTURES / "configs" / "maxent_tagger.jsonnet"), str(directory / "run"))
     return str(directory / "run" / "model.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def span_teacher_archive(tmp_path_factory) -> str:
+    """A tiny NER-as-parsing teacher (Case 4)."""
+    from allennlp.commands.train import train_model_from_file
+
+    import allennlp_structkd  # noqa: F401
+
+    directory = tmp_path_factory.mktemp("span_teacher")
+    train_model_from_file(str(FIXTURES / "configs" / "span_ner.jsonnet"), str(directory / "run"))
+    return str(directory / "run" / "model.tar.gz")

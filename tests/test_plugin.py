@@ -19,7 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_every_component_is_registered_on_import():
     for name in ("structkd_conll_ner", "structkd_conllu", "structkd_ptb_dependency", "structkd_unlabeled_text", "structkd_teacher"):
         assert name in DatasetReader.list_available()
-    for name in ("structkd_crf_tagger", "structkd_maxent_tagger"):
+    for name in ("structkd_crf_tagger", "structkd_maxent_tagger", "structkd_biaffine_parser",
+                 "structkd_second_order_parser", "structkd_seq_label_parser", "structkd_span_ner"):
         assert name in Model.list_available()
     for name in ("structural", "posterior", "emission", "token", "top_k", "top_wk", "top1", "posterior+top_wk", "mixture"):
         assert name in KDLoss.list_available()
@@ -32,8 +33,9 @@ def test_config_defaults_point_at_existing_fixtures():
     for name in ("NER_TRAIN", "NER_DEV", "NER_UNLABELED"):
         for path in json.loads(DEFAULTS[name]).values():
             assert os.path.isfile(path), path
-    for name in ("TEACHER_ES", "TEACHER_NL", "TEACHER", "MAXENT_TEACHER"):
-        assert os.path.isfile(DEFAULTS[name])
+    for name in ("TEACHER_ES", "TEACHER_NL", "TEACHER", "MAXENT_TEACHER", "BIAFFINE_TEACHER", "SECOND_ORDER_TEACHER",
+                 "SPAN_TEACHER", "PARSE_TRAIN", "TRANSFORMER_MODEL"):
+        assert os.path.exists(DEFAULTS[name]), name
 
 
 @pytest.mark.parametrize("how", ["include-package", "plugins-file"])

@@ -30,15 +30,25 @@ from allennlp_structkd.kd.losses import LABEL_DIMS, KDLoss, check_label_sets
 
 logger = logging.getLogger(__name__)
 
-# per target: the dimension (after the batch one) that runs over tokens, or None
-TOKEN_DIM = {
-    "teacher_unary": 0,
-    "teacher_pairwise": 0,
-    "teacher_probs": 0,
-    "teacher_kbest_tags": 1,
-    "teacher_kbest_weights": None,
-    "pseudo_tags": 0,
+# per target (without the batch dimension): the dimensions that run over the words, each with how
+# many positions it has beyond the words (a parser's head dimension also has the root)
+WORD_DIMS = {
+    "teacher_unary": [(0, 0)],
+    "teacher_pairwise": [(0, 0)],
+    "teacher_probs": [(0, 0)],
+    "teacher_kbest_tags": [(1, 0)],
+    "teacher_kbest_weights": [],
+    "teacher_head_probs": [(0, 0), (1, 1)],
+    "teacher_deprel_probs": [(0, 0)],
+    "pseudo_tags": [(0, 0)],
 }
+
+
+def trim_to_length(name: str, value: torch.Tensor, length: int) -> torch.Tensor:
+    """One sentence's target without the batch's padding."""
+    for dim, extra in WORD_DIMS.get(name, []):
+        value = value.narrow(dim, 0, length + extra)
+    return value
 
 
 class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
@@ -80,9 +90,8 @@ class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
     def get_padding_lengths(self) -> Dict[str, int]:
         lengths = {}
         for name, value in self.targets.items():
-            dim = TOKEN_DIM.get(name)
-            if dim is not None:
-                lengths["num_tokens"] = value.shape[dim]
+            for dim, extra in WORD_DIMS.get(name, []):
+                lengths["num_tokens"] = value.shape[dim] - extra
         return lengths
 
     def as_tensor(self, padding_lengths: Dict[str, int]) -> Dict[str, torch.Tensor]:
@@ -91,12 +100,11 @@ class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
         tensors = {}
         for name, value in self._indexed.items():
             tensor = torch.from_numpy(value)
-            dim = TOKEN_DIM.get(name)
-            if dim is not None and tensor.size(dim) < padding_lengths.get("num_tokens", 0):
-                pad = [0, 0] * tensor.dim()
-                pad[2 * (tensor.dim() - 1 - dim) + 1] = padding_lengths["num_tokens"] - tensor.size(dim)
-                tensor = torch.nn.functional.pad(tensor, pad)
-            tensors[name] = tensor
+            pad = [0, 0] * tensor.dim()
+            for dim, extra in WORD_DIMS.get(name, []):
+                missing = padding_lengths.get("num_tokens", 0) + extra - tensor.size(dim)
+                pad[2 * (tensor.dim() - 1 - dim) + 1] = max(missing, 0)
+            tensors[name] = torch.nn.functional.pad(tensor, pad) if any(pad) else tensor
         return tensors
 
     def batch_tensors(self, tensor_list: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:  # type: ignore[override]
@@ -192,16 +200,29 @@ class _Teacher:
         self.labels: List[str] = list(self.model.labels)
         self.namespace = self.model.label_namespace
         self.indexers = archive.dataset_reader.token_indexers  # type: ignore[attr-defined]
+        self.needs_pos = getattr(self.model, "pos_tag_embedding", None) is not None
         self.cache = TeacherCache(cache_directory, self.hash)
         self.cuda_device = cuda_device
 
-    def annotate(self, words: List[List[str]], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
-        instances = [Instance({"tokens": TextField([Token(w) for w in ws], self.indexers)}) for ws in words]
+    def annotate(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
+        """``sentences``: the students' instances' metadata (``words``, and ``upos`` where read)."""
+        words = [meta["words"] for meta in sentences]
+        instances = []
+        for meta in sentences:
+            fields = {"tokens": TextField([Token(w) for w in meta["words"]], self.indexers)}
+            if meta.get("upos") is not None:  # parsers that embed PoS need it
+                fields["upos"] = SequenceLabelField(meta["upos"], fields["tokens"], label_namespace="pos")
+            instances.append(Instance(fields))
+        if self.needs_pos and any("upos" not in inst.fields for inst in instances):
+            raise ConfigurationError(f"teacher {self.archive_path} embeds PoS tags: read the student's data with UPOS")
+        if not self.needs_pos:
+            for inst in instances:
+                inst.fields.pop("upos", None)
         batch = Batch(instances)
         batch.index_instances(self.model.vocab)
         tensors = nn_util.move_to_device(batch.as_tensor_dict(), self.cuda_device)
         with torch.no_grad():
-            targets, pseudo, mask = self.model.teacher_outputs(tensors["tokens"], objective)
+            targets, pseudo, mask = self.model.teacher_outputs(objective, **tensors)
             lengths = mask.long().sum(1).tolist()
             for ws, n in zip(words, lengths):
                 if n != len(ws):
@@ -209,18 +230,12 @@ class _Teacher:
                         f"teacher {self.archive_path} sees {n} tokens in a sentence of {len(ws)} words ({' '.join(ws)[:80]!r}): "
                         "KD works on words; give the teacher a word-level embedder (e.g. pretrained_transformer_mismatched)"
                     )
-            targets = dict(targets, pseudo_tags=pseudo)
-        entries = []
-        for b, n in enumerate(lengths):
-            entry = {}
-            for name, value in targets.items():
-                value = value[b]
-                dim = TOKEN_DIM.get(name)
-                if dim is not None:
-                    value = value.narrow(dim, 0, n)
-                entry[name] = value.detach().cpu().numpy()
-            entries.append(entry)
-        return entries
+            if pseudo is not None:
+                targets = dict(targets, pseudo_tags=pseudo)
+        return [
+            {name: trim_to_length(name, value[b], n).detach().cpu().numpy() for name, value in targets.items()}
+            for b, n in enumerate(lengths)
+        ]
 
 
 @DatasetReader.register("structkd_teacher")
@@ -365,7 +380,7 @@ class TeacherAnnotatingReader(DatasetReader):
             found = teacher.cache.get_many(keys)
             missing = [(i, key) for i, key in zip(indices, keys) if key not in found]
             if missing:
-                computed = teacher.annotate([instances[i]["metadata"]["words"] for i, _ in missing], self.objective)
+                computed = teacher.annotate([instances[i]["metadata"].metadata for i, _ in missing], self.objective)
                 self.teacher_calls += len(missing)
                 teacher.cache.put_many(zip((key for _, key in missing), computed))
                 found.update(zip((key for _, key in missing), computed))
@@ -378,14 +393,20 @@ class TeacherAnnotatingReader(DatasetReader):
         metadata = instance["metadata"].metadata
         teacher = self.teacher(metadata["lang"])
         has_gold = "tags" in instance.fields
-        if has_gold:
-            unknown = sorted(set(instance["tags"].labels) - set(self.teacher_labels))
-            if unknown:
+        for field in instance.fields.values():  # gold labels of the teachers' label namespace
+            if isinstance(field, SequenceLabelField) and field._label_namespace == teacher.namespace:
+                unknown = sorted(set(field.labels) - set(self.teacher_labels))
+                if unknown:
+                    raise ConfigurationError(
+                        f"{metadata.get('file')}, line {metadata.get('line')}: gold labels {unknown} are labels of no teacher "
+                        f"(the teachers have {self.teacher_labels})"
+                    )
+        if not has_gold:
+            if "pseudo_tags" not in entry:
                 raise ConfigurationError(
-                    f"{metadata.get('file')}, line {metadata.get('line')}: gold labels {unknown} are labels of no teacher "
-                    f"(the teachers have {self.teacher_labels})"
+                    f"teacher {teacher.archive_path} gives no labels in the student's label space, so it cannot label "
+                    f"unlabeled sentences ({metadata.get('file')}, line {metadata.get('line')})"
                 )
-        else:
             pseudo = [teacher.labels[int(t)] for t in entry["pseudo_tags"]]
             instance.add_field("tags", SequenceLabelField(pseudo, instance["tokens"], label_namespace=teacher.namespace))
         targets = {name: value for name, value in entry.items() if name != "pseudo_tags"}

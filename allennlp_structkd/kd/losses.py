@@ -42,6 +42,8 @@ LABEL_DIMS = {
     "teacher_probs": (2,),
     "teacher_kbest_tags": "values",
     "teacher_kbest_weights": (),
+    "teacher_head_probs": (),  # over head positions, not labels
+    "teacher_deprel_probs": (2,),
 }
 
 

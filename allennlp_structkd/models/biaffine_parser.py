@@ -127,6 +127,26 @@ class DependencyParserBase(Model):
         arc, labels = self.first_order_scores(encoded)
         return encoded, mask, arc, labels, self.head_log_probs(encoded, arc, mask)
 
+    @property
+    def labels(self) -> List[str]:
+        """As a teacher, its labels are its deprels (namespace ``head_tags``)."""
+        return [self.vocab.get_token_from_index(i, "head_tags") for i in range(self.num_labels)]
+
+    label_namespace = "head_tags"
+
+    def teacher_outputs(self, objective, tokens: TextFieldTensors, upos: Optional[torch.Tensor] = None, **fields):
+        """
+        Cases 1b and 2b of Wang et al. 2021: ``teacher_head_probs`` ``(B, n, n+1)``, each word's
+        distribution over head positions (root at 0; exact for the first-order parser, mean field for
+        the second-order one), and ``teacher_deprel_probs`` ``(B, n, R)``,
+        ``P(r | m) = sum_h P(h | m) P(r | m, h)``. The student maps them onto its own labels
+        (``P_t((h, r)) = P_t(h) P_t(r)``); no pseudo labels (they would be in the student's label space).
+        """
+        encoded, mask, arc, labels, log_heads = self.scores(tokens, upos)
+        heads = log_heads.exp()
+        deprels = torch.einsum("bmh,bmhr->bmr", heads, labels.softmax(dim=3))
+        return {"teacher_head_probs": heads[:, 1:], "teacher_deprel_probs": deprels[:, 1:]}, None, mask[:, 1:]
+
     # -- the model -------------------------------------------------------------------------------
     def forward(  # type: ignore[override]
         self,

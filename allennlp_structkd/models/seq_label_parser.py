@@ -1,8 +1,10 @@
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
+from allennlp.nn import util
 
 from allennlp_structkd.models.biaffine_parser import PUNCTUATION_TAGS
 from allennlp_structkd.models.maxent_tagger import MaxEntTagger
@@ -46,15 +48,66 @@ class SequenceLabelingParser(MaxEntTagger):
         metadata: Optional[List[Dict[str, Any]]] = None,
         head_indices: Optional[torch.Tensor] = None,
         head_tags: Optional[torch.Tensor] = None,
+        upos: Optional[torch.Tensor] = None,
+        teacher_targets: Optional[Dict[str, torch.Tensor]] = None,
         **fields: Any,
     ) -> Dict[str, torch.Tensor]:
-        output = super().forward(tokens, tags=tags, metadata=metadata, **fields)
+        if teacher_targets is not None and "teacher_head_probs" in teacher_targets:
+            if upos is None:
+                raise ConfigurationError("mapping a parser teacher onto relative-PoS labels needs 'upos'")
+            mask = util.get_text_field_mask(tokens)
+            teacher_targets = {"teacher_unary": self.teacher_label_distribution(
+                teacher_targets["teacher_head_probs"], teacher_targets.get("teacher_deprel_probs"), upos, mask)}
+        output = super().forward(tokens, tags=tags, metadata=metadata, teacher_targets=teacher_targets, **fields)
         if metadata is not None and not self.training:
             heads, deprels = self.decode_trees(output["tags"], output["mask"], metadata)
             output["predicted_heads"], output["predicted_dependencies"] = heads, deprels
             if head_indices is not None:
                 self._score(heads, deprels, head_indices, head_tags, output["mask"], metadata)
         return output
+
+    def _tables(self, device):
+        """Lookup tables from the label vocabulary: built once."""
+        if getattr(self, "_label_tables", None) is None:
+            pos_vocab = dict(self.vocab.get_token_to_index_vocabulary("pos"))
+            root_id = len(pos_vocab)  # the root's PoS gets its own id after the vocabulary's
+            pos_vocab[rel_pos.ROOT_POS] = root_id
+            head_parts = sorted({part for part, _ in self._split})
+            max_offset = max((abs(rel_pos.parse_label(p)[0]) for p in head_parts if rel_pos.parse_label(p)), default=1)
+            part_table = rel_pos.label_table({p: i for i, p in enumerate(head_parts)}, pos_vocab, max_offset)
+            part_index = {p: i for i, p in enumerate(head_parts)}
+            num_deprels = max(len(self._deprels), 1)
+            joint = torch.full((len(head_parts), num_deprels), -1, dtype=torch.long)
+            for label_id, (part, deprel) in enumerate(self._split):
+                joint[part_index[part], self._deprels.get(deprel, 0) if deprel is not None else 0] = label_id
+            self._label_tables = (part_table.to(device), joint.to(device), root_id, len(pos_vocab), len(head_parts))
+        return self._label_tables
+
+    def teacher_label_distribution(self, head_probs, deprel_probs, upos, mask) -> torch.Tensor:
+        """
+        A parser teacher's distribution mapped onto this model's labels (Wang et al. 2021, Eq. 5-6):
+        ``P(o@P@r | m) = P_t(head part o@P | m) · P_t(r | m)``, where the head part's probability sums
+        ``P_t(h | m)`` over the heads h that encode to it given the sentence's PoS
+        (:func:`rel_pos.head_distribution_to_labels`). Heads or (head part, deprel) pairs that the
+        label vocabulary lacks are dropped and each word's distribution renormalised, so it sums to one.
+        ``head_probs`` ``(B, n, n+1)``, ``deprel_probs`` ``(B, n, R)`` in this model's ``head_tags`` order.
+        """
+        part_table, joint, root_id, num_pos, num_parts = self._tables(head_probs.device)
+        batch, n = mask.shape
+        pos_ids = torch.cat([torch.full_like(upos[:, :1], root_id), upos.long()], dim=1)
+        full_mask = torch.cat([mask.new_ones(batch, 1), mask], dim=1)
+        heads = torch.cat([head_probs.new_zeros(batch, 1, n + 1), head_probs[:, :, : n + 1]], dim=1)
+        parts = rel_pos.head_distribution_to_labels(heads, pos_ids, full_mask, part_table, num_parts)[:, 1:]
+        if deprel_probs is None or joint.size(1) == 1:
+            pair = parts.unsqueeze(3)
+        else:
+            pair = parts.unsqueeze(3) * deprel_probs[:, :, : joint.size(1)].unsqueeze(2)  # (B, n, parts, R)
+        known = (joint >= 0).to(pair.dtype)
+        result = pair.new_zeros(batch, n, self.num_labels)
+        result.scatter_add_(2, joint.clamp(min=0).view(1, 1, -1).expand(batch, n, -1), (pair * known).flatten(2))
+        total = result.sum(2, keepdim=True)
+        result = torch.where(total > 0, result / total.clamp(min=1e-30), result)
+        return result * mask.unsqueeze(2).to(result.dtype)
 
     def decode_trees(self, tags: torch.Tensor, mask: torch.Tensor, metadata: List[Dict[str, Any]]):
         heads, deprels = [], []

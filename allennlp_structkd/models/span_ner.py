@@ -70,7 +70,7 @@ class SpanNer(Model):
         log_probs = logits.log_softmax(dim=3)
         return log_probs[..., 1:] - log_probs[..., :1]
 
-    def teacher_outputs(self, tokens: TextFieldTensors, objective: KDLoss):
+    def teacher_outputs(self, objective: KDLoss, tokens: TextFieldTensors, **fields):
         """Case 4: BIOES marginals as ``teacher_unary``, whatever the objective (it must use unaries)."""
         logits, mask = self.span_logits(tokens)
         potentials = self.log_odds(logits)

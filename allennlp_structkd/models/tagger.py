@@ -111,10 +111,11 @@ class SequenceTagger(Model):
         emissions, mask = self.emissions(tokens)
         return self.potentials(emissions, mask)
 
-    def teacher_outputs(self, tokens: TextFieldTensors, objective: KDLoss):
+    def teacher_outputs(self, objective: KDLoss, tokens: TextFieldTensors, **fields):
         """
         What this model, as a teacher, gives the ``structkd_teacher`` reader: ``(targets of
-        objective, best labels (B, n) as pseudo gold, word mask (B, n))``, labels in ``self.labels``.
+        objective, best labels (B, n) as pseudo gold or None, word mask (B, n))``, labels in
+        ``self.labels`` (namespace ``self.label_namespace``).
         """
         potentials = self.teacher_potentials(tokens)
         best, _ = self.decode(potentials, with_probs=False)

@@ -205,7 +205,7 @@ def _through_field(targets, lengths, teacher_labels, student_vocab, all_labels):
     """Targets of a batch, per sentence through TeacherTargetsField (index, pad, batch), as the model sees them."""
     from allennlp.data import Vocabulary
 
-    from allennlp_structkd.dataset_readers.teacher_annotating import TOKEN_DIM, TeacherTargetsField
+    from allennlp_structkd.dataset_readers.teacher_annotating import TeacherTargetsField, trim_to_length
 
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(student_vocab, "labels")
@@ -213,10 +213,7 @@ def _through_field(targets, lengths, teacher_labels, student_vocab, all_labels):
     for b, n in enumerate(lengths):
         per_sentence = {}
         for name, value in targets.items():
-            value = value[b]
-            if TOKEN_DIM.get(name) is not None:
-                value = value.narrow(TOKEN_DIM[name], 0, n)
-            per_sentence[name] = value.numpy()
+            per_sentence[name] = trim_to_length(name, value[b], n).numpy()
         field = TeacherTargetsField(per_sentence, teacher_labels, all_labels)
         field.index(vocab)
         fields.append(field)

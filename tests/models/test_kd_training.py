@@ -37,10 +37,13 @@ def kd_env(monkeypatch, tmp_path):
         ({"type": "structural"}, "structkd_crf_tagger", "maxent"),  # Case 3
         ({"type": "posterior+top_wk", "k": 3}, "structkd_crf_tagger", "crf"),
         ({"type": "token", "temperature": 2.0}, "structkd_maxent_tagger", "maxent"),
+        ({"type": "structural"}, "structkd_maxent_tagger", "span"),  # Case 4
     ],
 )
-def test_student_can_train_save_and_load(kd_env, teacher_archive, maxent_teacher_archive, objective, decoder, teacher):
-    kd_env(teacher_archive if teacher == "crf" else maxent_teacher_archive, objective, decoder)
+def test_student_can_train_save_and_load(kd_env, teacher_archive, maxent_teacher_archive, span_teacher_archive,
+                                         objective, decoder, teacher):
+    archives = {"crf": teacher_archive, "maxent": maxent_teacher_archive, "span": span_teacher_archive}
+    kd_env(archives[teacher], objective, decoder)
     case = ModelTestCase()
     case.setup_method()
     try:

@@ -87,7 +87,7 @@ class TestSpanNer(ModelTestCase):
         self.model.eval()
         tokens = self.dataset.as_tensor_dict()["tokens"]
         with torch.no_grad():
-            targets, best, mask = self.model.teacher_outputs(tokens, None)
+            targets, best, mask = self.model.teacher_outputs(None, tokens)
         unary = targets["teacher_unary"]
         assert unary.shape[-1] == len(self.model.labels) == 1 + 4 * len(self.model.types)
         torch.testing.assert_close(unary.sum(-1)[mask], torch.ones(int(mask.sum())))

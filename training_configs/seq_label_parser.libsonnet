@@ -1,0 +1,32 @@
+// The sequence-labeling parser (Strzyz et al. 2019), the student of Cases 1b and 2b: a MaxEnt
+// tagger over relative-PoS head labels joined with deprels, decoded back into trees for UAS/LAS.
+local c = import 'common.libsonnet';
+local p = import 'parsing.libsonnet';
+function(teacher=null) c.random_seeds(c.seed) + {
+  local base = p.reader(relpos=true),
+  dataset_reader: if teacher == null then base else {
+    type: 'structkd_teacher',
+    base_reader: base,
+    teachers: { xx: teacher },
+    default_teacher: 'xx',
+    // the parser teachers give head and deprel distributions whatever the objective; the student
+    // maps them onto its labels and takes the structural (cross-entropy) loss
+    objective: { type: 'structural' },
+    cache_directory: c.cache_directory,
+  },
+  validation_dataset_reader: base,
+  train_data_path: c.env('PARSE_TRAIN'),
+  validation_data_path: c.env('PARSE_DEV'),
+  model: {
+    type: 'structkd_seq_label_parser',
+    dropout: 0.2,
+    text_field_embedder: p.small_embedder,
+    encoder: c.bilstm(50 + 32, 128),
+    [if teacher != null then 'kd_loss']: { type: 'structural' },
+    [if teacher != null then 'kd_weight']: 1.0,
+  },
+  data_loader: c.data_loader(32),
+  trainer: c.trainer(c.epochs, 2e-3, if teacher == null then [] else [
+    { type: 'teacher_annealing', initial_weight: 1.0, anneal_rate: 0.1 },
+  ]) + { validation_metric: if p.format == 'ptb' then '+UAS' else '+LAS' },
+}
