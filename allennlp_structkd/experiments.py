@@ -178,15 +178,16 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
     for stage in stages:
         jobs = []
-        for run in stage:
-            for seed in (seeds[:1] if run.teacher else seeds):
-                env = dict(base_env, STRUCTKD_SEED=str(seed))
-                for name, value in run.env.items():
-                    env[name] = os.path.join(teacher_dirs[value[1:]], "model.tar.gz") if value.startswith("@") else value
-                directory = _run_dir(runs_dir, suite, run, seed, quick)
-                if run.teacher:
-                    teacher_dirs[run.name] = directory
-                jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on))
+        # seed-major order: every model gets its first seed before any gets its second
+        order = [(run, seed) for seed in seeds for run in stage if not (run.teacher and seed != seeds[0])]
+        for run, seed in order:
+            env = dict(base_env, STRUCTKD_SEED=str(seed))
+            for name, value in run.env.items():
+                env[name] = os.path.join(teacher_dirs[value[1:]], "model.tar.gz") if value.startswith("@") else value
+            directory = _run_dir(runs_dir, suite, run, seed, quick)
+            if run.teacher:
+                teacher_dirs[run.name] = directory
+            jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on))
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(_train, job) for job in jobs]
             for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
