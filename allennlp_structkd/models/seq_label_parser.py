@@ -132,8 +132,7 @@ class SequenceLabelingParser(MaxEntTagger):
         gold_labels = gold_tags.cpu() if gold_tags is not None else predicted_labels
         self._attachment(predicted, predicted_labels, gold_heads.cpu(), gold_labels, scored)
 
-    def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
-        return super().make_output_human_readable(output_dict)
+    default_predictor = "structkd_parser"
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = super().get_metrics(reset)

@@ -110,3 +110,5 @@ class SpanNer(Model):
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         return {k: v for k, v in self._span_f1.get_metric(reset).items() if k.endswith("overall")}
+
+    default_predictor = "structkd_tagger"

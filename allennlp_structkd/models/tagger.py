@@ -194,7 +194,7 @@ class SequenceTagger(Model):
         output_dict["tag_probs"] = [row[:n] for row, n in zip(chosen, lengths)]
         output_dict["probs"] = [row[:n].tolist() for row, n in zip(probs, lengths)]
         output_dict["labels"] = self.labels
-        for key in ("logits", "mask", "gold_loss", "kd_loss"):
+        for key in ("logits", "mask", "gold_loss", "kd_loss", "loss"):
             output_dict.pop(key, None)
         return output_dict
 

@@ -1,0 +1,1 @@
+from allennlp_structkd.predictors.structkd_tagger import StructKDParserPredictor, StructKDTaggerPredictor

@@ -1,0 +1,107 @@
+import inspect
+from functools import lru_cache
+from typing import Any, Dict, List, Optional
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import JsonDict
+from allennlp.data import DatasetReader, Instance
+from allennlp.models import Model
+from allennlp.predictors.predictor import Predictor
+from seqeval.metrics.sequence_labeling import get_entities
+
+
+@lru_cache(maxsize=None)
+def _blank(lang: str):
+    import spacy
+
+    try:
+        return spacy.blank(lang)
+    except (ImportError, OSError, KeyError, ValueError):  # no such spaCy language: the multilingual one
+        return spacy.blank("xx")
+
+
+def tokenize(json_dict: JsonDict, tokenizer: str) -> List[str]:
+    """``{"tokens": [...]}`` as given, or ``{"sentence": "..."}`` split on whitespace or by ``spacy.blank(lang)``."""
+    if "tokens" in json_dict:
+        tokens = json_dict["tokens"]
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise ConfigurationError(f"'tokens' must be a list of strings, got {tokens!r}")
+        return tokens
+    if "sentence" not in json_dict:
+        raise ConfigurationError(f"an input needs 'sentence' or 'tokens', got keys {sorted(json_dict)}")
+    sentence = json_dict["sentence"]
+    if tokenizer == "whitespace":
+        return sentence.split()
+    return [t.text for t in _blank(json_dict.get("lang") or "xx")(sentence) if not t.is_space]
+
+
+class _StructKDPredictor(Predictor):
+    """Shared input handling: ``{"sentence": ..., "lang": ...}`` or ``{"tokens": [...]}``; no downloads."""
+
+    def __init__(self, model: Model, dataset_reader: DatasetReader, tokenizer: str = "spacy") -> None:
+        super().__init__(model, dataset_reader)
+        if tokenizer not in ("spacy", "whitespace"):
+            raise ConfigurationError(f"tokenizer must be 'spacy' or 'whitespace', got {tokenizer!r}")
+        self.tokenizer = tokenizer
+        self._accepts = set(inspect.signature(dataset_reader.text_to_instance).parameters)
+
+    def _json_to_instance(self, json_dict: JsonDict) -> Instance:
+        words = tokenize(json_dict, self.tokenizer)
+        kwargs: Dict[str, Any] = {}
+        if "lang" in self._accepts and json_dict.get("lang"):
+            kwargs["lang"] = json_dict["lang"]
+        if "upos" in self._accepts and json_dict.get("upos") is not None:
+            kwargs["upos"] = json_dict["upos"]
+        if "upos" in kwargs and len(kwargs["upos"]) != len(words):
+            raise ConfigurationError(f"{len(kwargs['upos'])} PoS tags for {len(words)} tokens")
+        return self._dataset_reader.text_to_instance(words, **kwargs)
+
+    def predict(self, sentence: Optional[str] = None, lang: Optional[str] = None, tokens: Optional[List[str]] = None) -> JsonDict:
+        inputs: JsonDict = {"lang": lang}
+        if tokens is not None:
+            inputs["tokens"] = tokens
+        else:
+            inputs["sentence"] = sentence
+        return self.predict_json(inputs)
+
+    def predict_json(self, inputs: JsonDict) -> JsonDict:
+        words = tokenize(inputs, self.tokenizer)
+        if not words:  # nothing to tag: an empty result rather than an empty batch
+            return {"words": [], "tags": [], "tag_probs": [], "spans": []}
+        return super().predict_json(inputs)
+
+
+@Predictor.register("structkd_tagger")
+class StructKDTaggerPredictor(_StructKDPredictor):
+    """
+    For the project's taggers (``structkd_crf_tagger``, ``structkd_maxent_tagger``,
+    ``structkd_span_ner``): ``tags``, ``tag_probs`` (the exact CRF marginal of each predicted label),
+    ``probs`` (every label's), and, for span encodings, ``spans``: ``{start, end (inclusive), label,
+    score}``, ``score`` being the mean confidence of the span's tokens.
+    """
+
+    def predict_instance(self, instance: Instance) -> JsonDict:
+        output = super().predict_instance(instance)
+        tags = output.get("tags", [])
+        confidences = output.get("tag_probs", [1.0] * len(tags))
+        spans = []
+        if any(t[:2] in ("B-", "I-", "E-", "S-", "U-", "L-") for t in tags):
+            for label, start, end in get_entities(list(tags)):
+                scores = confidences[start : end + 1]
+                spans.append({"start": start, "end": end, "label": label, "score": sum(scores) / len(scores)})
+        output["spans"] = spans
+        return output
+
+
+@Predictor.register("structkd_parser")
+class StructKDParserPredictor(_StructKDPredictor):
+    """
+    For the project's parsers: ``predicted_heads`` (0 = root), ``predicted_dependencies`` and, for
+    graph parsers, ``head_confidences``. Parsers that embed PoS need ``"upos"`` in the input.
+    """
+
+    def _json_to_instance(self, json_dict: JsonDict) -> Instance:
+        needs_pos = getattr(self._model, "pos_tag_embedding", None) is not None or hasattr(self._model, "decode_trees")
+        if needs_pos and json_dict.get("upos") is None:
+            raise ConfigurationError("this parser needs the sentence's PoS tags: give 'upos' (one per token)")
+        return super()._json_to_instance(json_dict)

@@ -1,0 +1,72 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from allennlp.common.checks import ConfigurationError
+from allennlp.models.archival import load_archive
+from allennlp.predictors import Predictor
+
+import allennlp_structkd  # noqa: F401
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def parser_archive(tmp_path_factory):
+    from allennlp.commands.train import train_model_from_file
+
+    os.environ["STRUCTKD_TEST_PARSER"] = "biaffine"
+    directory = tmp_path_factory.mktemp("parser")
+    train_model_from_file(str(FIXTURES / "configs" / "parser.jsonnet"), str(directory / "run"))
+    return str(directory / "run" / "model.tar.gz")
+
+
+def test_tagger_predictor_sentence_and_tokens(teacher_archive):
+    predictor = Predictor.from_archive(load_archive(teacher_archive))  # the model's default: structkd_tagger
+    assert type(predictor).__name__ == "StructKDTaggerPredictor"
+    result = predictor.predict(sentence="Juan visitó Madrid ayer.", lang="es")
+    assert result["words"] == ["Juan", "visitó", "Madrid", "ayer", "."]  # spacy.blank("es") splits the period
+    assert len(result["tags"]) == len(result["tag_probs"]) == 5
+    assert all(abs(sum(row) - 1) < 1e-4 for row in result["probs"])
+    for span in result["spans"]:
+        assert 0 <= span["start"] <= span["end"] < 5 and 0 < span["score"] <= 1
+    tokens = predictor.predict(tokens=["Juan", "visitó", "Madrid"], lang="es")
+    assert tokens["words"] == ["Juan", "visitó", "Madrid"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🙂 Ωμέγα 東京 x" * 3, "zzzzqqq unseen wordsss"])
+def test_tagger_predictor_odd_input(teacher_archive, text):
+    predictor = Predictor.from_archive(load_archive(teacher_archive), "structkd_tagger")
+    result = predictor.predict(sentence=text, lang="xx")
+    assert len(result["tags"]) == len(result["words"])
+
+
+def test_bad_input_is_a_clear_error(teacher_archive):
+    predictor = Predictor.from_archive(load_archive(teacher_archive), "structkd_tagger")
+    with pytest.raises(ConfigurationError, match="'sentence' or 'tokens'"):
+        predictor.predict_json({"text": "hola"})
+
+
+def test_parser_predictor(parser_archive):
+    predictor = Predictor.from_archive(load_archive(parser_archive))
+    assert type(predictor).__name__ == "StructKDParserPredictor"
+    result = predictor.predict_json({"tokens": ["I", "like", "tea", "."], "upos": ["PRON", "VERB", "NOUN", "PUNCT"]})
+    assert len(result["predicted_heads"]) == 4 and all(0 <= h <= 4 for h in result["predicted_heads"])
+    assert len(result["predicted_dependencies"]) == len(result["head_confidences"]) == 4
+    with pytest.raises(ConfigurationError, match="upos"):
+        predictor.predict_json({"tokens": ["I", "like", "tea"]})
+
+
+def test_allennlp_predict_command(teacher_archive, tmp_path):
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(json.dumps({"sentence": "Ana vive en Gent .", "lang": "nl"}) + "\n" + json.dumps({"tokens": ["Jan", "won"]}) + "\n")
+    output = tmp_path / "out.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "allennlp", "predict", teacher_archive, str(inputs), "--output-file", str(output),
+         "--include-package", "allennlp_structkd", "--silent"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [len(line["tags"]) for line in lines] == [5, 2]
