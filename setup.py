@@ -28,8 +28,11 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    package_data={"allennlp_structkd": ["py.typed"]},
     install_requires=requirements("requirements.txt"),
     extras_require={"dev": requirements("requirements-dev.txt")},
+    # spaCy finds the component through this entry point: no import of ours needed before add_pipe
+    entry_points={"spacy_factories": ["structkd_tagger = spacy_component:make_structkd_tagger"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -193,7 +193,7 @@ class SequenceTagger(Model):
         output_dict["tags"] = [[self.labels[t] for t in row[:n]] for row, n in zip(tags.tolist(), lengths)]
         output_dict["tag_probs"] = [row[:n] for row, n in zip(chosen, lengths)]
         output_dict["probs"] = [row[:n].tolist() for row, n in zip(probs, lengths)]
-        output_dict["labels"] = self.labels
+        output_dict["labels"] = [self.labels] * len(lengths)  # per instance, so that batches split cleanly
         for key in ("logits", "mask", "gold_loss", "kd_loss", "loss"):
             output_dict.pop(key, None)
         return output_dict

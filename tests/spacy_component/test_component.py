@@ -1,0 +1,68 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import spacy
+
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def nlp(teacher_archive):
+    nlp = spacy.blank("es")
+    nlp.add_pipe("structkd_tagger", config={"model": teacher_archive})
+    return nlp
+
+
+def test_factory_found_in_a_fresh_interpreter_through_the_entry_point(teacher_archive):
+    """No import of ours before add_pipe: spaCy finds the factory through setup.py's entry point."""
+    code = (
+        "import spacy, json\n"
+        "nlp = spacy.blank('xx')\n"
+        f"nlp.add_pipe('structkd_tagger', config={{'model': {teacher_archive!r}, 'lang': 'es'}})\n"
+        "doc = nlp('Juan visitó Madrid .')\n"
+        "print(json.dumps([t._.structkd_label for t in doc]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(json.loads(result.stdout.strip().splitlines()[-1])) == 4
+
+
+def test_entities_probabilities_and_scores(nlp):
+    doc = nlp("Luiz Inacio Lula visitó Madrid y Brasil .")
+    for token in doc:
+        probs = token._.structkd_probs
+        assert abs(sum(probs.values()) - 1) < 1e-4 and token._.structkd_label in probs
+    for ent in doc.ents:
+        assert ent.label_ in {"PER", "LOC", "ORG", "MISC"} and 0 < ent._.structkd_score <= 1
+
+
+def test_pipe_batches_give_the_same_output_as_one_by_one(nlp):
+    texts = ["Jan woont in Gent .", "De Rode Duivels wonnen .", "El presidente de Brasil ."] * 4
+    one_by_one = [[t._.structkd_label for t in nlp(text)] for text in texts]
+    batched = [[t._.structkd_label for t in doc] for doc in nlp.pipe(texts, batch_size=5)]
+    assert batched == one_by_one
+
+
+def test_to_disk_and_load_give_identical_output(nlp, tmp_path):
+    text = "Juan García visitó Sevilla ."
+    before = nlp(text)
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    after = loaded(text)
+    assert [(e.start, e.end, e.label_) for e in before.ents] == [(e.start, e.end, e.label_) for e in after.ents]
+    assert [t._.structkd_probs for t in before] == [t._.structkd_probs for t in after]
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "🙂🙂 Ωμέγα 東京 مرحبا Juan", "qqqzzz xxyyww " * 10])
+def test_odd_input_gives_sensible_output(nlp, text):
+    doc = nlp(text)
+    for token in doc:
+        if not token.is_space:
+            assert token._.structkd_label is not None
+
+
+def test_a_long_document_is_processed_in_chunks(nlp):
+    doc = nlp("Juan visitó Madrid . " * 5000)  # 100,000 characters
+    assert len(doc) == 20000 and all(t._.structkd_label is not None for t in doc)
