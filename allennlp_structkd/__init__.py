@@ -21,3 +21,4 @@ from allennlp_structkd import config_defaults as _config_defaults  # noqa: E402
 
 _config_defaults.apply()
 from allennlp_structkd import predictors  # noqa: E402,F401
+from allennlp_structkd import modules  # noqa: E402,F401

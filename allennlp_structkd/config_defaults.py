@@ -38,6 +38,10 @@ DEFAULTS = {
     "BIAFFINE_TEACHER": os.path.join(CONFIGS, "teachers", "biaffine_parser.jsonnet"),
     "SECOND_ORDER_TEACHER": os.path.join(CONFIGS, "teachers", "second_order_parser.jsonnet"),
     "SPAN_TEACHER": os.path.join(CONFIGS, "teachers", "span_ner.jsonnet"),
+    # UPOS tagging data (CoNLL-U; a path or a JSON {lang: path} map) and KR2's fusion strategy
+    "UD_TRAIN": _fixture("ud_en_small.conllu"),
+    "UD_DEV": _fixture("ud_en_small.conllu"),
+    "KR2_FUSION": "scalar_mix",
     # teachers: a model archive, or a teacher config that is trained once and cached
     "TEACHER_ES": os.path.join(CONFIGS, "teachers", "crf_tagger_es.jsonnet"),
     "TEACHER_NL": os.path.join(CONFIGS, "teachers", "crf_tagger_nl.jsonnet"),

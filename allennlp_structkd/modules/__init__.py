@@ -1,0 +1,2 @@
+from allennlp_structkd.modules.kr2_embedder import KR2Embedder
+from allennlp_structkd.modules.compressed_embedding import CompressedEmbedding, compress

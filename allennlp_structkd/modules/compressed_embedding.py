@@ -1,0 +1,45 @@
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.modules.token_embedders import TokenEmbedder
+from transformers import AutoModel
+
+
+def compress(weight: torch.Tensor, dim: int, method: str = "svd") -> torch.Tensor:
+    """
+    ``weight`` ``(V, H)`` reduced to ``(V, dim)``: its coordinates in the top-``dim`` right singular
+    vectors, ``X V_dim`` (= ``U_dim Σ_dim``), the best rank-``dim`` approximation's; ``pca`` centres
+    the rows first (the authors' released code used PCA).
+    """
+    if not 0 < dim <= min(weight.shape):
+        raise ConfigurationError(f"cannot compress {tuple(weight.shape)} embeddings to {dim} dimensions")
+    matrix = weight.detach().double()
+    if method == "pca":
+        matrix = matrix - matrix.mean(0, keepdim=True)
+    elif method != "svd":
+        raise ConfigurationError(f"method must be 'svd' or 'pca', got {method!r}")
+    _, _, vh = torch.linalg.svd(matrix, full_matrices=False)
+    return (matrix @ vh[:dim].t()).to(weight.dtype)
+
+
+@TokenEmbedder.register("structkd_compressed_embedding")
+class CompressedEmbedding(TokenEmbedder):
+    """
+    XtremeDistil's student embeddings: a trainable wordpiece embedding of size ``embedding_dim``
+    initialised from a teacher transformer's wordpiece embeddings (``model_name``, a Hugging Face
+    name or folder) reduced by SVD or PCA (:func:`compress`). Index the student's text with the same
+    tokenizer (a ``pretrained_transformer`` indexer of that model), so that ids agree.
+    """
+
+    def __init__(self, model_name: str, embedding_dim: int, method: str = "svd", trainable: bool = True) -> None:
+        super().__init__()
+        teacher = AutoModel.from_pretrained(model_name)
+        weight = compress(teacher.get_input_embeddings().weight, embedding_dim, method)
+        self.embedding = torch.nn.Embedding.from_pretrained(weight, freeze=not trainable)
+        self.output_dim = embedding_dim
+
+    def get_output_dim(self) -> int:
+        return self.output_dim
+
+    def forward(self, token_ids: torch.LongTensor, mask: torch.BoolTensor = None, type_ids=None,
+                segment_concat_mask=None, **kwargs) -> torch.Tensor:  # type: ignore[override]
+        return self.embedding(token_ids)

@@ -1,0 +1,31 @@
+import pytest
+import torch
+
+import allennlp_structkd  # noqa: F401
+from allennlp_structkd.modules import CompressedEmbedding, compress
+from tests.conftest import FIXTURES
+
+
+@pytest.mark.parametrize("method", ["svd", "pca"])
+def test_compression_spans_the_top_subspace(method):
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(50, 12, generator=g, dtype=torch.float64) @ torch.randn(12, 12, generator=g, dtype=torch.float64)
+    reduced = compress(weight, 4, method)
+    centred = weight - weight.mean(0) if method == "pca" else weight
+    u, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    # the columns span the top-4 left singular subspace ...
+    projector = u[:, :4] @ u[:, :4].t()
+    torch.testing.assert_close(projector @ reduced, reduced)
+    # ... and map back (through the right singular vectors) to the best rank-4 approximation (Eckart-Young)
+    torch.testing.assert_close(reduced @ vh[:4], u[:, :4] @ torch.diag(s[:4]) @ vh[:4])
+    best = torch.linalg.norm(centred - reduced @ vh[:4])
+    torch.testing.assert_close(best, torch.sqrt((s[4:] ** 2).sum()))
+
+
+def test_embedder_from_a_transformer_folder():
+    embedder = CompressedEmbedding(str(FIXTURES / "tiny_bert"), embedding_dim=8)
+    assert embedder.get_output_dim() == 8
+    out = embedder(torch.tensor([[1, 2, 3]]))
+    assert out.shape == (1, 3, 8) and out.requires_grad
+    with pytest.raises(Exception, match="compress"):
+        CompressedEmbedding(str(FIXTURES / "tiny_bert"), embedding_dim=10_000)
