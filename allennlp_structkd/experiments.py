@@ -36,6 +36,7 @@ class Run:
     env: Dict[str, str] = field(default_factory=dict)
     teacher: bool = False  # trained once (first seed only), before the students
     evaluate_on: Optional[str] = None  # also `allennlp evaluate` on this data (e.g. zero-shot)
+    baseline: Optional[str] = None  # the run this one is tested against (Almost Stochastic Order)
 
 
 def _data_dir() -> str:
@@ -64,12 +65,12 @@ def suite_case1a(quick: bool) -> Dict:
         Run("teacher_nl", "teachers/crf_tagger_nl.jsonnet", teacher=True),
         Run("teacher_maxent", "teachers/maxent_tagger.jsonnet", teacher=True),
         Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
-        Run("CRF: Pos. KD", "baseline_posterior.jsonnet", teachers),
-        Run("CRF: Top-WK KD", "baseline_top_wk.jsonnet", teachers),
-        Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", teachers),
+        Run("CRF: Pos. KD", "baseline_posterior.jsonnet", teachers, baseline="CRF: w/o KD"),
+        Run("CRF: Top-WK KD", "baseline_top_wk.jsonnet", teachers, baseline="CRF: w/o KD"),
+        Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", teachers, baseline="CRF: w/o KD"),
         Run("MaxEnt: w/o KD", "baseline_no_kd_maxent.jsonnet"),
-        Run("MaxEnt: Token KD", "baseline_token_kd.jsonnet", teachers),
-        Run("MaxEnt: Struct. KD (Case 2a)", "struct_kd_case2a.jsonnet", teachers),
+        Run("MaxEnt: Token KD", "baseline_token_kd.jsonnet", teachers, baseline="MaxEnt: w/o KD"),
+        Run("MaxEnt: Struct. KD (Case 2a)", "struct_kd_case2a.jsonnet", teachers, baseline="MaxEnt: w/o KD"),
     ]
     return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
             "description": "CoNLL-2002 Spanish + Dutch NER, one multilingual student; per-language BiLSTM-CRF teachers "
@@ -113,7 +114,8 @@ def suite_case3(quick: bool) -> Dict:
         Run("CRF student, unlabeled nl: Top-1 pseudo labels", "zero_shot_top1.jsonnet",
             {"MAXENT_TEACHER": "@teacher: MaxEnt on en+de+es, zero-shot on nl"}),
         Run("CRF student, unlabeled nl: Struct. KD (Case 3)", "struct_kd_case3.jsonnet",
-            {"MAXENT_TEACHER": "@teacher: MaxEnt on en+de+es, zero-shot on nl"}),
+            {"MAXENT_TEACHER": "@teacher: MaxEnt on en+de+es, zero-shot on nl"},
+            baseline="CRF student, unlabeled nl: Top-1 pseudo labels"),
     ]
     return {"env": common, "runs": runs, "metric": "best_validation_accuracy", "metric_name": "nl dev UPOS accuracy",
             "eval_metric": "accuracy",
@@ -206,11 +208,14 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
         "",
         f"Produced by `STRUCTKD_DATA_DIR=<data> python -m allennlp_structkd.experiments run {suite}"
         f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}`; dev splits; {spec['metric_name']} ×100,"
-        " mean ± standard deviation over seeds (teachers: first seed only).",
+        " mean ± standard deviation over seeds (teachers: first seed only). †: the method is almost"
+        " stochastically dominant over its baseline (Almost Stochastic Order, `deepsig.aso`, ε_min < 0.5 at"
+        " confidence 0.95; the ε_min column), computed when both have at least 2 seeds.",
         "",
-        f"| model | {spec['metric_name']} | seeds | params | epochs (best) |",
-        "|---|---|---|---|---|",
+        f"| model | {spec['metric_name']} | seeds | ε_min vs baseline | params | epochs (best) |",
+        "|---|---|---|---|---|---|",
     ]
+    all_scores: Dict[str, List[float]] = {}
     for run in spec["runs"]:
         scores, params, best = [], None, []
         for seed in (seeds[:1] if run.teacher else seeds):
@@ -227,17 +232,47 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
                 scores.append(100 * metrics[metric])
             best.append(metrics.get("best_epoch"))
             params = params or _parameter_count(os.path.dirname(path))
+        all_scores[run.name] = scores
         if not scores:
-            lines.append(f"| {run.name} | (not run) | 0 | | |")
+            lines.append(f"| {run.name} | (not run) | 0 | | | |")
             continue
         spread = f" ± {statistics.stdev(scores):.2f}" if len(scores) > 1 else ""
-        lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread} | {len(scores)} | {params or ''} | {best} |")
+        significance, mark = "", ""
+        base = all_scores.get(run.baseline or "", [])
+        if len(scores) >= 2 and len(base) >= 2:
+            from deepsig import aso
+
+            eps = aso(scores, base, confidence_level=0.95, seed=1234, show_progress=False)
+            significance, mark = f"{eps:.2f}", " †" if eps < 0.5 else ""
+        lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance}"
+                     f" | {params or ''} | {best} |")
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
     with open(os.path.join(REPO, "docs", "results", f"{suite}{'_quick' if quick else ''}.md"), "w") as handle:
         handle.write(text)
+    write_index()
     print(text)
     return text
+
+
+def write_index() -> None:
+    """docs/results.md: every suite's table (full runs only), each with the command that made it."""
+    folder = os.path.join(REPO, "docs", "results")
+    parts = [
+        "# Results on real data",
+        "",
+        "Dev splits only (the official test sets are kept elsewhere). Each table below is written by",
+        "`python -m allennlp_structkd.experiments run SUITE` (or `table SUITE` from finished runs) with",
+        "`STRUCTKD_DATA_DIR` pointing at corpora laid out like `../shared/data`; the runs' configs, logs and",
+        "metrics are kept under `runs/experiments/SUITE/`. CPU only, 2 cores.",
+        "",
+    ]
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".md") and not name.endswith("_quick.md"):
+            with open(os.path.join(folder, name)) as handle:
+                parts.append(handle.read())
+    with open(os.path.join(REPO, "docs", "results.md"), "w") as handle:
+        handle.write("\n".join(parts))
 
 
 def _parameter_count(directory: str) -> Optional[str]:
