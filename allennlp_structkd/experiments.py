@@ -125,11 +125,59 @@ def suite_case3(quick: bool) -> Dict:
                            "on them, and are scored on the Dutch dev split."}
 
 
+def _parsing_suite(fmt: str, train: str, dev: str, quick: bool) -> Dict:
+    common = {
+        "PARSE_FORMAT": fmt, "PARSE_TRAIN": train, "PARSE_DEV": dev,
+        "STRUCTKD_EPOCHS": "2" if quick else "15", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "15",
+    }
+    metric = "best_validation_UAS" if fmt == "ptb" else "best_validation_LAS"
+    runs = [
+        Run("teacher: biaffine", "teachers/biaffine_parser.jsonnet", teacher=True),
+        Run("teacher: second-order (MFVI)", "teachers/second_order_parser.jsonnet", teacher=True),
+        Run("seq. labeling parser: w/o KD", "baseline_seq_label_parser.jsonnet"),
+        Run("seq. labeling parser: Struct. KD from biaffine (Case 1b)", "struct_kd_case1b.jsonnet",
+            {"BIAFFINE_TEACHER": "@teacher: biaffine"}, baseline="seq. labeling parser: w/o KD"),
+        Run("seq. labeling parser: Struct. KD from second-order (Case 2b)", "struct_kd_case2b.jsonnet",
+            {"SECOND_ORDER_TEACHER": "@teacher: second-order (MFVI)"}, baseline="seq. labeling parser: w/o KD"),
+    ]
+    return {"env": common, "runs": runs, "metric": metric, "metric_name": "dev UAS" if fmt == "ptb" else "dev LAS",
+            "description": f"Dependency parsing ({'the PTB sample, heads only' if fmt == 'ptb' else 'UD English EWT'}): "
+                           "graph-based teachers (words + characters + PoS, 2-layer BiLSTM) and the sequence-labeling "
+                           "parser student (words + characters, 1-layer BiLSTM, MaxEnt over relative-PoS labels)."}
+
+
+def suite_parsing_ptb(quick: bool) -> Dict:
+    """PTB dependency sample (UAS): biaffine and second-order teachers -> sequence-labeling parser (Cases 1b, 2b)."""
+    data = os.path.join(_data_dir(), "ptb_dep_sample")
+    return _parsing_suite("ptb", os.path.join(data, "train.dp"), os.path.join(data, "dev.dp"), quick)
+
+
+def suite_parsing_ud(quick: bool) -> Dict:
+    """UD English EWT (UAS, LAS): biaffine and second-order teachers -> sequence-labeling parser (Cases 1b, 2b)."""
+    data = os.path.join(_data_dir(), "ud", "en")
+    return _parsing_suite("conllu", os.path.join(data, "train.conllu"), os.path.join(data, "dev.conllu"), quick)
+
+
+def suite_case4(quick: bool) -> Dict:
+    """CoNLL-2002 es+nl: a NER-as-parsing teacher -> MaxEnt BIOES student (Case 4)."""
+    spec = suite_case1a(quick)
+    spec["runs"] = [
+        Run("teacher: NER as parsing", "teachers/span_ner.jsonnet", teacher=True),
+        Run("MaxEnt: w/o KD", "baseline_no_kd_maxent.jsonnet"),
+        Run("MaxEnt: Struct. KD (Case 4)", "struct_kd_case4.jsonnet", {"SPAN_TEACHER": "@teacher: NER as parsing"},
+            baseline="MaxEnt: w/o KD"),
+    ]
+    spec["description"] = ("CoNLL-2002 Spanish + Dutch NER: a multilingual NER-as-parsing teacher (biaffine spans over "
+                           "words + characters, BiLSTM) and a MaxEnt BIOES student taking the teacher's BIOES marginals.")
+    return spec
+
+
 def _runs_root() -> str:
     return os.environ.get("STRUCTKD_RUNS_DIR", os.path.join(REPO, "runs", "experiments"))
 
 
-SUITES = {"case1a": suite_case1a, "case3": suite_case3}
+SUITES = {"case1a": suite_case1a, "case3": suite_case3, "case4": suite_case4,
+          "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud}
 
 
 def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
