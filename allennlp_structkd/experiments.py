@@ -4,6 +4,7 @@ evaluate them, and write a results table.
 
     python -m allennlp_structkd.experiments run SUITE [--seeds 1 2 3] [--workers 2] [--quick]
     python -m allennlp_structkd.experiments table SUITE      # rebuild the table from finished runs
+    python -m allennlp_structkd.experiments speed SUITE      # sentences/s and parameters of its models
     python -m allennlp_structkd.experiments list
 
 Real corpora are found through ``STRUCTKD_DATA_DIR`` (a folder laid out like ``../shared/data``:
@@ -323,6 +324,50 @@ def write_index() -> None:
         handle.write("\n".join(parts))
 
 
+def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500) -> str:
+    """
+    Sentences per second and parameters of every finished model of a suite (first seed), like
+    Table 7 of Wang et al. 2021: CPU, one thread, batches of 32, the first ``sentences`` dev
+    sentences, every model over the same sentences in one process.
+    """
+    from allennlp_structkd.demo_job import measure
+    from allennlp.models.archival import load_archive
+
+    spec = SUITES[suite](False)
+    dev = spec["env"].get("NER_DEV") or spec["env"].get("PARSE_DEV")
+    rows, words = [], None
+    for run in spec["runs"]:
+        archive = os.path.join(_run_dir(runs_dir, suite, run, seeds[0]), "model.tar.gz")
+        if not os.path.isfile(archive):
+            continue
+        if words is None:
+            reader = load_archive(archive).validation_dataset_reader
+            path = json.loads(dev) if dev.strip().startswith("{") else dev
+            words = [inst["metadata"]["words"] for inst in reader.read(path)][:sentences]
+        rows.append((run.name, measure(archive, words)))
+    if not rows:
+        return ""
+    reference = rows[0][1]
+    lines = [
+        f"### Speed and size, suite `{suite}`",
+        "",
+        f"Produced by `python -m allennlp_structkd.experiments speed {suite}`: CPU, one thread, batch 32, the first"
+        f" {len(words)} dev sentences, seed {seeds[0]}'s archives; ratios against the first row.",
+        "",
+        "| model | sentences/s | speed-up | parameters | size ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in rows:
+        lines.append(f"| {name} | {row['sentences_per_second']:.0f} | {row['sentences_per_second'] / reference['sentences_per_second']:.2f}x"
+                     f" | {row['parameters']:,} | {reference['parameters'] / row['parameters']:.2f}x |")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(REPO, "docs", "results", f"{suite}_speed.md"), "w") as handle:
+        handle.write(text)
+    write_index()
+    print(text)
+    return text
+
+
 def _parameter_count(directory: str) -> Optional[str]:
     weights = os.path.join(directory, "best.th")
     if not os.path.isfile(weights):
@@ -336,7 +381,7 @@ def _parameter_count(directory: str) -> Optional[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "table"):
+    for name in ("run", "table", "speed"):
         p = sub.add_parser(name)
         p.add_argument("suite", choices=sorted(SUITES))
         p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -354,6 +399,8 @@ def main() -> None:
     if args.command == "run":
         run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir)
         print(f"suite {args.suite}: {time.time() - started:.0f} s wall")
+    elif args.command == "speed":
+        speed_table(args.suite, args.seeds, args.runs_dir)
     else:
         write_table(args.suite, args.seeds, args.quick, args.runs_dir)
 
