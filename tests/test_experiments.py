@@ -1,0 +1,67 @@
+"""The experiment runner's bookkeeping: finished runs are not redone; tables, seeds and significance marks."""
+import json
+import os
+
+import pytest
+
+from allennlp_structkd import experiments
+from allennlp_structkd.experiments import Run
+
+
+@pytest.fixture
+def fake_suite(monkeypatch, tmp_path):
+    def suite(quick):
+        return {
+            "env": {},
+            "runs": [
+                Run("teacher", "teachers/crf_tagger.jsonnet", teacher=True),
+                Run("base", "baseline_no_kd.jsonnet"),
+                Run("kd", "struct_kd_case1a.jsonnet", {"TEACHER_ES": "@teacher"}, baseline="base"),
+                Run("missing", "baseline_top_wk.jsonnet", baseline="base"),
+            ],
+            "metric": "best_validation_f1-measure-overall",
+            "metric_name": "dev F1",
+            "description": "a fake suite",
+        }
+
+    monkeypatch.setitem(experiments.SUITES, "fake", suite)
+    monkeypatch.setattr(experiments, "REPO", str(tmp_path))
+    return tmp_path
+
+
+def finish(runs_dir, run, seed, value):
+    directory = experiments._run_dir(str(runs_dir), "fake", run, seed)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "metrics.json"), "w") as handle:
+        json.dump({"best_validation_f1-measure-overall": value, "best_epoch": 1}, handle)
+
+
+def test_table_means_seeds_and_significance(fake_suite):
+    runs = {r.name: r for r in experiments.SUITES["fake"](False)["runs"]}
+    runs_dir = fake_suite / "runs"
+    finish(runs_dir, runs["teacher"], 1, 0.9)
+    for seed, (base, kd) in enumerate([(0.70, 0.80), (0.71, 0.81), (0.69, 0.79)], start=1):
+        finish(runs_dir, runs["base"], seed, base)
+        finish(runs_dir, runs["kd"], seed, kd)
+    text = experiments.write_table("fake", [1, 2, 3], False, str(runs_dir))
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "---" not in line}
+    assert "90.00" in lines["teacher"] and "| 1 |" in lines["teacher"]
+    assert "70.00 ± 1.00" in lines["base"]
+    assert "80.00 ± 1.00 †" in lines["kd"]  # clearly better on every seed: almost stochastically dominant
+    assert "(not run)" in lines["missing"]
+    assert os.path.isfile(fake_suite / "docs" / "results.md")
+    assert "a fake suite" in (fake_suite / "docs" / "results.md").read_text()
+
+
+def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
+    calls = []
+    monkeypatch.setattr(experiments.subprocess, "run", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
+    run = experiments.SUITES["fake"](False)["runs"][1]
+    finish(fake_suite / "runs", run, 1, 0.7)
+    directory = experiments._run_dir(str(fake_suite / "runs"), "fake", run, 1)
+    assert experiments._train(("config", directory, {}, None)) == directory and not calls
+
+
+def test_quick_runs_live_apart():
+    run = Run("x", "c.jsonnet")
+    assert experiments._run_dir("r", "s", run, 1, quick=True) != experiments._run_dir("r", "s", run, 1)
