@@ -54,7 +54,7 @@ def trim_to_length(name: str, value: torch.Tensor, length: int) -> torch.Tensor:
 class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
     """
     What a teacher computed for one sentence (``teacher_unary``, ``teacher_pairwise``, ...), in the
-    teacher's label order, plus the teacher's labels *by string*.
+    teacher's label order until indexing (then in the student's), plus the teacher's labels *by string*.
 
     * Counting vocabulary items adds the teacher's labels to the student's label namespace, so a
       student trained only on unlabeled data still has every label.
@@ -73,7 +73,7 @@ class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
         self.labels = list(labels)
         self.all_teacher_labels = all_teacher_labels
         self.namespace = namespace
-        self._indexed: Optional[Dict[str, np.ndarray]] = None
+        self._indexed: Optional[bool] = None  # True once the targets are in the student's label order
 
     def count_vocab_items(self, counter: Dict[str, Dict[str, int]]) -> None:
         for label in self.labels:
@@ -85,7 +85,9 @@ class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
         known = vocab.get_token_to_index_vocabulary(self.namespace)
         check_label_sets(list(known), self.all_teacher_labels)
         label_map = np.array([known[label] for label in self.labels], dtype=np.int64)
-        self._indexed = {name: _to_student_order(name, value, label_map, len(known)) for name, value in self.targets.items()}
+        # the teacher-order arrays are replaced, not kept beside: pair marginals are large
+        self.targets = {name: _to_student_order(name, value, label_map, len(known)) for name, value in self.targets.items()}
+        self._indexed = True
 
     def get_padding_lengths(self) -> Dict[str, int]:
         lengths = {}
@@ -98,7 +100,7 @@ class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
         if self._indexed is None:
             raise ConfigurationError("TeacherTargetsField used before indexing")
         tensors = {}
-        for name, value in self._indexed.items():
+        for name, value in self.targets.items():
             tensor = torch.from_numpy(value)
             pad = [0, 0] * tensor.dim()
             for dim, extra in WORD_DIMS.get(name, []):
