@@ -120,6 +120,8 @@ def suite_case3(quick: bool) -> Dict:
     ]
     return {"env": common, "runs": runs, "metric": "best_validation_accuracy", "metric_name": "nl dev UPOS accuracy",
             "eval_metric": "accuracy",
+            "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder, from ../shared/tools/multilingual_encoder/build.sh> "
+                           if encoder else "",
             "description": f"UD v2 UPOS. The teacher ({teacher_name}) is trained on English, German and "
                            "Spanish and never sees Dutch labels; the students (BiLSTM-CRF over words and characters) see "
                            "only unlabeled Dutch sentences (the words of the Dutch training split) and the teacher's outputs "
@@ -255,7 +257,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
         "",
         spec["description"],
         "",
-        f"Produced by `STRUCTKD_DATA_DIR=<data> python -m allennlp_structkd.experiments run {suite}"
+        f"Produced by `STRUCTKD_DATA_DIR=<data> {spec.get('command_env', '')}python -m allennlp_structkd.experiments run {suite}"
         f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}`; dev splits; {spec['metric_name']} ×100,"
         " mean ± standard deviation over seeds (teachers: first seed only). †: the method is almost"
         " stochastically dominant over its baseline (Almost Stochastic Order, `deepsig.aso`, ε_min < 0.5 at"
