@@ -42,6 +42,11 @@ DEFAULTS = {
     "UD_TRAIN": _fixture("ud_en_small.conllu"),
     "UD_DEV": _fixture("ud_en_small.conllu"),
     "KR2_FUSION": "scalar_mix",
+    # XtremeDistil: the transformer teacher, its hidden size, and the student's sizes
+    "TRANSFORMER_TEACHER": os.path.join(CONFIGS, "teachers", "transformer_maxent_tagger.jsonnet"),
+    "TEACHER_HIDDEN_DIM": "32",
+    "XTREMEDISTIL_E": "50",
+    "XTREMEDISTIL_H": "100",
     # teachers: a model archive, or a teacher config that is trained once and cached
     "TEACHER_ES": os.path.join(CONFIGS, "teachers", "crf_tagger_es.jsonnet"),
     "TEACHER_NL": os.path.join(CONFIGS, "teachers", "crf_tagger_nl.jsonnet"),

@@ -40,6 +40,8 @@ WORD_DIMS = {
     "teacher_kbest_weights": [],
     "teacher_head_probs": [(0, 0), (1, 1)],
     "teacher_deprel_probs": [(0, 0)],
+    "teacher_logits": [(0, 0)],
+    "teacher_hidden": [(0, 0)],
     "pseudo_tags": [(0, 0)],
 }
 

@@ -23,6 +23,8 @@ class Potentials:
     transitions: Optional[torch.Tensor] = None
     start: Optional[torch.Tensor] = None
     end: Optional[torch.Tensor] = None
+    # the hidden states the scores were computed from (B, n, H), for representation-level KD
+    hidden: Optional[torch.Tensor] = field(default=None, repr=False, compare=False)
     # log Z is needed by the gold loss and by most KD losses: computed once per forward pass
     _log_z: Optional[torch.Tensor] = field(default=None, repr=False, compare=False)
 

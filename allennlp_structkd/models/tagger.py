@@ -97,11 +97,13 @@ class SequenceTagger(Model):
 
     # -- the model ---------------------------------------------------------------------------
     def emissions(self, tokens: TextFieldTensors):
+        """``(scores (B, n, L), mask (B, n))``; the hidden states behind the scores go to ``self._hidden``."""
         mask = util.get_text_field_mask(tokens)
         embedded = self.text_field_embedder(tokens)
         if self.dropout is not None:
             embedded = self.dropout(embedded)
         encoded = self.encoder(embedded, mask) if self.encoder is not None else embedded
+        self._hidden = encoded  # what representation-level KD (XtremeDistil) compares
         if self.dropout is not None:
             encoded = self.dropout(encoded)
         return self.tag_projection(encoded), mask
@@ -109,7 +111,9 @@ class SequenceTagger(Model):
     def teacher_potentials(self, tokens: TextFieldTensors) -> Potentials:
         """This model's scores as a :class:`Potentials`."""
         emissions, mask = self.emissions(tokens)
-        return self.potentials(emissions, mask)
+        potentials = self.potentials(emissions, mask)
+        potentials.hidden = self._hidden
+        return potentials
 
     def teacher_outputs(self, objective: KDLoss, tokens: TextFieldTensors, **fields):
         """
@@ -140,6 +144,7 @@ class SequenceTagger(Model):
         """
         emissions, mask = self.emissions(tokens)
         potentials = self.potentials(emissions, mask)
+        potentials.hidden = self._hidden
         # confidences are for predictions: a training step only needs the best labels (for metrics)
         predicted, probs = self.decode(potentials, with_probs=not self.training)
         output: Dict[str, Any] = {"logits": emissions, "mask": mask, "tags": predicted}

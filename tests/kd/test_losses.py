@@ -263,3 +263,26 @@ def test_bad_settings():
         build({"type": "structural", "temperature": 0})
     with pytest.raises(ConfigurationError, match="global"):
         build({"type": "top_k", "temperature_mode": "local"})
+
+
+@pytest.mark.parametrize("representation_loss", ["mse", "kl"])
+def test_xtremedistil_losses_match_their_definitions(representation_loss):
+    g = torch.Generator().manual_seed(3)
+    teacher = crf(12, 2, 4, 3)
+    teacher.hidden = torch.randn(2, 4, 6, generator=g, dtype=DT)
+    student = Potentials(torch.randn(2, 4, 3, generator=g, dtype=DT), teacher.mask)
+    student.hidden = torch.randn(2, 4, 5, generator=g, dtype=DT)
+    loss = build({"type": "xtremedistil", "student_hidden_dim": 5, "teacher_hidden_dim": 6, "logit_weight": 0.7,
+                  "representation_weight": 0.3, "representation_loss": representation_loss}).double()
+    value = loss(student, loss.teacher_targets(teacher))
+    for b in range(2):
+        n = int(teacher.mask[b].sum())
+        logit = ((student.emissions[b, :n] - teacher.emissions[b, :n]) ** 2).sum() / 3
+        projected = torch.nn.functional.gelu(student.hidden[b, :n] @ loss.projection[0].weight.t() + loss.projection[0].bias)
+        if representation_loss == "mse":
+            rep = ((projected - teacher.hidden[b, :n]) ** 2).sum() / 6
+        else:
+            rep = torch.nn.functional.kl_div(projected.log_softmax(-1), teacher.hidden[b, :n].softmax(-1), reduction="sum")
+        assert value[b].item() == pytest.approx((0.7 * logit + 0.3 * rep).item(), rel=1e-9)
+    value.sum().backward()
+    assert loss.projection[0].weight.grad is not None  # the shared projection trains

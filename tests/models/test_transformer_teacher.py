@@ -67,3 +67,29 @@ def test_transformer_teacher_distils_into_a_word_level_student(tiny_bert, tmp_pa
         unary = instance["teacher_targets"].targets["teacher_unary"]
         assert unary.shape[0] == n  # one distribution per word, not per wordpiece
         assert abs(unary.sum() - n) < 1e-4
+
+
+def test_xtremedistil_targets_from_a_transformer_teacher(tiny_bert, tmp_path, monkeypatch):
+    """D2 end to end on the fixtures: teacher logits and hidden states cached, the student trains on them."""
+    from allennlp.common.testing import ModelTestCase
+
+    monkeypatch.setenv("TRANSFORMER_MODEL", str(FIXTURES / "tiny_bert"))
+    monkeypatch.setenv("STRUCTKD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("STRUCTKD_TEACHER_EPOCHS", "1")
+    monkeypatch.setenv("STRUCTKD_EPOCHS", "1")
+    monkeypatch.setenv("NER_TRAIN", TRAIN)
+    monkeypatch.setenv("NER_DEV", TRAIN)
+    config = FIXTURES.parent.parent / "training_configs" / "xtremedistil_d2.jsonnet"
+    case = ModelTestCase()
+    case.setup_method()
+    try:
+        case.set_up_model(config, TRAIN)
+        instance = case.instances[0]
+        targets = instance["teacher_targets"].targets
+        n = len(instance["metadata"]["words"])
+        assert targets["teacher_hidden"].shape == (n, 32) and targets["teacher_logits"].shape[0] == n
+        output = case.model(**case.dataset.as_tensor_dict())
+        assert torch.isfinite(output["kd_loss"]).all() and (output["kd_loss"] > 0).all()
+        case.ensure_model_can_train_save_and_load(str(config))
+    finally:
+        case.teardown_method()

@@ -1,0 +1,41 @@
+// XtremeDistil (Mukherjee & Awadallah 2020): a fine-tuned transformer MaxEnt teacher
+// (teachers/transformer_maxent_tagger.jsonnet, TRANSFORMER_MODEL) distilled into a BiLSTM student
+// with embedding size E and hidden size H, by the logit loss, optionally the representation loss
+// (a shared GELU projection of the student's states to the teacher's hidden size TEACHER_HIDDEN_DIM),
+// and the gold labels mixed in by kd_weight.
+local c = import 'common.libsonnet';
+local E = c.int_env('XTREMEDISTIL_E');
+local H = c.int_env('XTREMEDISTIL_H');
+function(representation_weight=0.0, kd_weight=0.5) c.random_seeds(c.seed) + {
+  local objective = {
+    type: 'xtremedistil',
+    student_hidden_dim: 2 * H,
+    teacher_hidden_dim: c.int_env('TEACHER_HIDDEN_DIM'),
+    logit_weight: 1.0,
+    representation_weight: representation_weight,
+    representation_loss: 'mse',
+  },
+  local base_reader = c.ner_reader() + { token_indexers: { tokens: { type: 'single_id' } } },
+  dataset_reader: {
+    type: 'structkd_teacher',
+    base_reader: base_reader,
+    teachers: { xx: c.env('TRANSFORMER_TEACHER') },
+    default_teacher: 'xx',
+    objective: objective,
+    cache_directory: c.cache_directory,
+  },
+  validation_dataset_reader: base_reader,
+  train_data_path: c.env('NER_TRAIN'),
+  validation_data_path: c.env('NER_DEV'),
+  model: {
+    type: 'structkd_maxent_tagger',
+    label_encoding: c.label_encoding,
+    dropout: 0.1,
+    text_field_embedder: { token_embedders: { tokens: { type: 'embedding', embedding_dim: E } } },
+    encoder: c.bilstm(E, H),
+    kd_loss: objective,
+    kd_weight: kd_weight,
+  },
+  data_loader: c.data_loader(16),
+  trainer: c.trainer(c.epochs, 0.005),
+}
