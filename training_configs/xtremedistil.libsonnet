@@ -6,7 +6,7 @@
 local c = import 'common.libsonnet';
 local E = c.int_env('XTREMEDISTIL_E');
 local H = c.int_env('XTREMEDISTIL_H');
-function(representation_weight=0.0, kd_weight=0.5) c.random_seeds(c.seed) + {
+function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezing=false) c.random_seeds(c.seed) + {
   local objective = {
     type: 'xtremedistil',
     student_hidden_dim: 2 * H,
@@ -37,5 +37,11 @@ function(representation_weight=0.0, kd_weight=0.5) c.random_seeds(c.seed) + {
     kd_weight: kd_weight,
   },
   data_loader: c.data_loader(16),
-  trainer: c.trainer(c.epochs, 0.005),
+  trainer: c.trainer(c.epochs, 0.005, if stages == null then [] else [
+    { type: 'xtremedistil_stages', stages: stages, gradual_unfreezing: gradual_unfreezing, epochs_per_group: 1 },
+  ]) + (if stages == null then {} else {
+    // the schedule decides the length; the best checkpoint is chosen by dev loss, as in the paper
+    num_epochs: std.foldl(function(total, stage) total + (if gradual_unfreezing then 4 else stage.epochs), stages, 0),
+    validation_metric: '-loss',
+  }),
 }

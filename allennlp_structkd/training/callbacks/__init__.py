@@ -1,1 +1,2 @@
 from allennlp_structkd.training.callbacks.teacher_annealing import TeacherAnnealing
+from allennlp_structkd.training.callbacks.xtremedistil_stages import XtremeDistilStages

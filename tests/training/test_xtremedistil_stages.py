@@ -1,0 +1,88 @@
+"""XtremeDistil's stages: each stage trains only the groups it should, and --recover resumes in the right stage."""
+import json
+import os
+
+import pytest
+import torch
+from allennlp.commands.train import train_model_from_file
+from allennlp.training.callbacks.callback import TrainerCallback
+
+import allennlp_structkd  # noqa: F401
+from allennlp_structkd.training.callbacks import XtremeDistilStages
+from tests.conftest import FIXTURES
+
+CONFIG = str(FIXTURES.parent.parent / "training_configs" / "xtremedistil_d42.jsonnet")
+TRAIN = json.dumps({"es": str(FIXTURES / "data" / "ner_es.conll"), "nl": str(FIXTURES / "data" / "ner_nl.conll")})
+SNAPSHOTS = {}
+
+
+@TrainerCallback.register("test_snapshot")
+class Snapshot(TrainerCallback):
+    """Records every parameter at each epoch's end (``when``: before or after the stage callback)."""
+
+    def __init__(self, serialization_dir: str, when: str) -> None:
+        super().__init__(serialization_dir)
+        self.when = when
+
+    def on_epoch(self, trainer, metrics, epoch, is_primary=True, **kwargs):
+        SNAPSHOTS[(self.when, epoch)] = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    for name, value in {"TRANSFORMER_MODEL": str(FIXTURES / "tiny_bert"), "STRUCTKD_CACHE": str(tmp_path / "cache"),
+                        "STRUCTKD_TEACHER_EPOCHS": "1", "NER_TRAIN": TRAIN, "NER_DEV": TRAIN}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_each_epoch_updates_only_its_groups(env, tmp_path):
+    SNAPSHOTS.clear()
+    stages = XtremeDistilStages(str(tmp_path), [{"epochs": 1}] * 3, gradual_unfreezing=True)
+    overrides = json.dumps({"trainer": {
+        "optimizer": {"type": "adam", "lr": 0.01}, "num_epochs": 12, "cuda_device": -1, "validation_metric": "-loss",
+        "callbacks": [
+            {"type": "test_snapshot", "when": "end"},
+            {"type": "xtremedistil_stages", "gradual_unfreezing": True, "stages": [
+                {"representation_weight": 1.0, "logit_weight": 0.0, "kd_weight": 1.0},
+                {"representation_weight": 0.0, "logit_weight": 1.0, "kd_weight": 1.0},
+                {"representation_weight": 0.0, "logit_weight": 0.0, "kd_weight": 0.0}]},
+            {"type": "test_snapshot", "when": "start_of_next"},
+        ]}})
+    train_model_from_file(CONFIG, str(tmp_path / "run"), overrides)
+    groups = stages.groups
+    checked = 0
+    for epoch in range(1, 12):
+        _, unfrozen = stages.schedule[epoch]
+        start, end = SNAPSHOTS[("start_of_next", epoch - 1)], SNAPSHOTS[("end", epoch)]
+        for name, value in end.items():
+            group = next((g for g in groups if name.startswith(g)), None)
+            if group is not None and group not in groups[:unfrozen]:
+                assert torch.equal(value, start[name]), f"epoch {epoch}: frozen {name} changed"
+                checked += 1
+    assert checked > 0
+    # and the unfrozen ones did move somewhere (the student learns)
+    assert any(not torch.equal(SNAPSHOTS[("end", 11)][n], SNAPSHOTS[("end", 0)][n]) for n in SNAPSHOTS[("end", 0)])
+
+
+def test_schedule_and_recover_position():
+    stages = XtremeDistilStages("x", [{"epochs": 2}, {"epochs": 3}])
+    assert stages.schedule == [(0, 4), (0, 4), (1, 4), (1, 4), (1, 4)]
+    gradual = XtremeDistilStages("x", [{"epochs": 2}, {"epochs": 3}], gradual_unfreezing=True, epochs_per_group=2)
+    assert gradual.total_epochs() == 16 and gradual.schedule[9] == (1, 1)
+
+    class FakeTrainer:
+        _start_after_epochs_completed = 9  # as restored by --recover
+        _epochs_completed = 0
+
+        def __init__(self):
+            self.model = torch.nn.Module()
+            self.model.tag_projection = torch.nn.Linear(2, 2)
+            self.model.encoder = torch.nn.Linear(2, 2)
+            self.model.other = torch.nn.Linear(2, 2)
+            self.model.kd_weight = 0.3
+
+    trainer = FakeTrainer()
+    gradual.on_start(trainer)
+    assert trainer.model.tag_projection.weight.requires_grad
+    assert not trainer.model.encoder.weight.requires_grad  # stage 2, first group only
+    assert trainer.model.other.weight.requires_grad  # in no group: always trains
