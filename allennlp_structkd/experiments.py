@@ -74,8 +74,11 @@ def suite_case1a(quick: bool) -> Dict:
         Run("MaxEnt: Struct. KD (Case 2a)", "struct_kd_case2a.jsonnet", teachers, baseline="MaxEnt: w/o KD"),
     ]
     return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
+            "per_language": dev, "eval_metric": "f1-measure-overall",
             "description": "CoNLL-2002 Spanish + Dutch NER, one multilingual student; per-language BiLSTM-CRF teachers "
-                           "(words + characters, hidden 128) and a multilingual MaxEnt teacher for Token KD."}
+                           "(words + characters, hidden 128) and a multilingual MaxEnt teacher for Token KD. The es and "
+                           "nl columns evaluate each archive on that language's dev split alone (a teacher on its own "
+                           "language; the multilingual teacher and students on both)."}
 
 
 def suite_case3(quick: bool) -> Dict:
@@ -249,9 +252,28 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     write_table(suite, seeds, quick, runs_dir)
 
 
+def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name: str) -> Optional[float]:
+    """``allennlp evaluate`` of a finished run on other data, cached in the run's folder."""
+    target = os.path.join(directory, f"evaluation_{name}.json")
+    archive = os.path.join(directory, "model.tar.gz")
+    if not os.path.isfile(archive):
+        return None
+    if not os.path.isfile(target):
+        command = [sys.executable, "-m", "allennlp", "evaluate", archive, data, "--output-file", target + ".tmp",
+                   "--include-package", "allennlp_structkd", "--cuda-device", "-1"]
+        with open(directory + ".log", "a") as log:
+            if subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+                return None
+        os.replace(target + ".tmp", target)
+    with open(target) as handle:
+        return json.load(handle).get(metric)
+
+
 def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str:
     spec = SUITES[suite](quick)
     metric = spec["metric"]
+    languages = spec.get("per_language", {})
+    env = dict(os.environ, **spec["env"])
     lines = [
         f"## Suite `{suite}`{' (quick)' if quick else ''}",
         "",
@@ -263,8 +285,9 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
         " stochastically dominant over its baseline (Almost Stochastic Order, `deepsig.aso`, ε_min < 0.5 at"
         " confidence 0.95; the ε_min column), computed when both have at least 2 seeds.",
         "",
-        f"| model | {spec['metric_name']} | seeds | ε_min vs baseline | params | epochs (best) |",
-        "|---|---|---|---|---|---|",
+        f"| model | {spec['metric_name']} | seeds | ε_min vs baseline |"
+        + "".join(f" {lang} |" for lang in languages) + " params | epochs (best) |",
+        "|---|---|---|---|" + "---|" * len(languages) + "---|---|",
     ]
     all_scores: Dict[str, List[float]] = {}
     for run in spec["runs"]:
@@ -285,8 +308,14 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
             params = params or _parameter_count(os.path.dirname(path))
         all_scores[run.name] = scores
         if not scores:
-            lines.append(f"| {run.name} | (not run) | 0 | | | |")
+            lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * len(languages) + " | |")
             continue
+        per_language = ""
+        for lang, data in languages.items():
+            values = [_evaluate(_run_dir(runs_dir, suite, run, seed, quick), data, env, spec["eval_metric"], lang)
+                      for seed in (seeds[:1] if run.teacher else seeds)]
+            values = [100 * v for v in values if v is not None]
+            per_language += f" {statistics.mean(values):.2f} |" if values else " |"
         spread = f" ± {statistics.stdev(scores):.2f}" if len(scores) > 1 else ""
         significance, mark = "", ""
         base = all_scores.get(run.baseline or "", [])
@@ -295,8 +324,8 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
 
             eps = aso(scores, base, confidence_level=0.95, seed=1234, show_progress=False)
             significance, mark = f"{eps:.2f}", " †" if eps < 0.5 else ""
-        lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance}"
-                     f" | {params or ''} | {best} |")
+        lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance} |"
+                     f"{per_language} {params or ''} | {best} |")
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
     with open(os.path.join(REPO, "docs", "results", f"{suite}{'_quick' if quick else ''}.md"), "w") as handle:
