@@ -13,7 +13,10 @@ kind, sets:
 * parsers: ``token.head`` and ``token.dep_`` (0 = the sentence's root);
 
 plus ``token._.structkd_probs`` (``{label: probability}`` of the exact CRF marginals, or the
-softmax) and ``token._.structkd_label``. Several languages: the ``lang`` of the config is passed to
+softmax) and ``token._.structkd_label``. The confidences are kept once per document, as an array
+``doc._.structkd_probs`` (tokens x labels, NaN for whitespace tokens) with its column names in
+``doc._.structkd_labels``; the token attributes read from it, so a pipeline that never looks at
+them does not pay for building one dictionary per token. Several languages: the ``lang`` of the config is passed to
 the model (one multilingual student serves them all). Batching: ``nlp.pipe(texts, batch_size=...)``.
 ``cuda_device`` -1 runs on the CPU (the default), >= 0 on that GPU. Documents are split into chunks of
 at most ``max_tokens`` tokens, so that a 100,000-character document neither exhausts memory nor
@@ -23,6 +26,8 @@ import os
 import shutil
 from typing import Iterable, Iterator, List, Optional
 
+import numpy
+
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
@@ -31,9 +36,25 @@ UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART
         "SCONJ", "SYM", "VERB", "X"}
 ARCHIVE_NAME = "model.tar.gz"
 
-for _cls, _name in ((Token, "structkd_probs"), (Token, "structkd_label"), (Span, "structkd_score")):
-    if not _cls.has_extension(_name):
-        _cls.set_extension(_name, default=None)
+
+
+def _token_probs(token: Token):
+    probs, labels = token.doc._.structkd_probs, token.doc._.structkd_labels
+    if probs is None or labels is None or numpy.isnan(probs[token.i, 0]):
+        return None
+    return dict(zip(labels, probs[token.i].tolist()))
+
+
+def _token_label(token: Token):
+    tags = token.doc._.structkd_tags
+    return None if tags is None else tags[token.i]
+
+
+for _name in ("structkd_probs", "structkd_labels", "structkd_tags"):
+    Doc.set_extension(_name, default=None, force=True)
+Token.set_extension("structkd_probs", getter=_token_probs, force=True)
+Token.set_extension("structkd_label", getter=_token_label, force=True)
+Span.set_extension("structkd_score", default=None, force=True)
 
 
 @Language.factory(
@@ -75,6 +96,11 @@ class StructKDTagger:
         self.is_parser = hasattr(model, "decode_trees") or model.default_predictor == "structkd_parser"
         labels = getattr(model, "labels", [])
         self.is_span_model = any(label[:2] in ("B-", "I-", "E-", "S-") for label in labels)
+        from allennlp_structkd.models.tagger import SequenceTagger
+
+        # taggers run straight through the model (tensors in, arrays out): the predictor's JSON
+        # round trip turns every token's distribution into Python lists, which costs more than the model
+        self._direct = isinstance(model, SequenceTagger)
 
     # -- spaCy's component API ----------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
@@ -108,40 +134,86 @@ class StructKDTagger:
                     request["upos"] = [doc[i].pos_ or "X" for i in chunk]
                 requests.append(request)
                 owners.append((d, chunk))
-        results = []
+        if self.is_parser:
+            results = []
+            for start in range(0, len(requests), self.batch_size):
+                results += self._predictor.predict_batch_json(requests[start : start + self.batch_size])
+            for (d, chunk), result in zip(owners, results):
+                self._set_parse(docs[d], chunk, result)
+            return docs
+        return self._tag(docs, requests, owners)
+
+    def _predict_tags(self, requests):
+        """``(label names, [(tag ids (n,), probs (n, L))] per request)``."""
+        import torch
+        from allennlp.data import Batch
+        from allennlp.nn import util
+
+        model = self._predictor._model
+        if not self._direct:  # e.g. the span NER model: its predictor's output, as arrays
+            results = []
+            for start in range(0, len(requests), self.batch_size):
+                results += self._predictor.predict_batch_json(requests[start : start + self.batch_size])
+            labels = list(model.labels)
+            index = {label: i for i, label in enumerate(labels)}
+            rows = []
+            for result in results:
+                tag_ids = numpy.array([index[t] for t in result["tags"]], dtype=numpy.int64)
+                if "probs" in result:
+                    probs = numpy.asarray(result["probs"], dtype=numpy.float32).reshape(len(tag_ids), len(labels))
+                else:  # a model without confidences: one-hot
+                    probs = numpy.eye(len(labels), dtype=numpy.float32)[tag_ids]
+                rows.append((tag_ids, probs))
+            return labels, rows
+        rows = []
         for start in range(0, len(requests), self.batch_size):
-            results += self._predictor.predict_batch_json(requests[start : start + self.batch_size])
+            batch = Batch([self._predictor._json_to_instance(r) for r in requests[start : start + self.batch_size]])
+            batch.index_instances(model.vocab)
+            with torch.no_grad():
+                output = model(**util.move_to_device(batch.as_tensor_dict(), model._get_prediction_device()))
+            tags = output["tags"].cpu().numpy()
+            probs = output["probs"].float().cpu().numpy()
+            for row, request in enumerate(requests[start : start + self.batch_size]):
+                n = len(request["tokens"])
+                rows.append((tags[row, :n], probs[row, :n]))
+        return model.labels, rows
+
+    def _tag(self, docs: List[Doc], requests, owners) -> List[Doc]:
+        """Taggers: tags, confidences and spans written per doc."""
+        labels, rows = self._predict_tags(requests)
+        for doc in docs:
+            doc._.structkd_labels = list(labels)
+            doc._.structkd_probs = numpy.full((len(doc), len(labels)), numpy.nan, dtype=numpy.float32)
+            doc._.structkd_tags = [None] * len(doc)
         entities = {d: [] for d in range(len(docs))}
-        for (d, chunk), result in zip(owners, results):
-            doc = docs[d]
-            if self.is_parser:
-                self._set_parse(doc, chunk, result)
+        for (d, chunk), (tag_ids, probs) in zip(owners, rows):
+            doc, n = docs[d], len(chunk)
+            doc._.structkd_probs[chunk] = probs
+            chunk_tags = [labels[t] for t in tag_ids.tolist()]
+            for i, label in zip(chunk, chunk_tags):
+                doc._.structkd_tags[i] = label
+            if self.is_span_model:
+                entities[d] += self._spans(doc, chunk, chunk_tags, probs[numpy.arange(n), tag_ids])
             else:
-                entities[d] += self._set_tags(doc, chunk, result)
+                for i, label in zip(chunk, chunk_tags):
+                    doc[i].tag_ = label
+                    if label in UPOS:
+                        doc[i].pos_ = label
         if self.is_span_model:
             for d, doc in enumerate(docs):
                 doc.ents = filter_spans(entities[d])
         return docs
 
-    def _set_tags(self, doc: Doc, chunk: List[int], result) -> List[Span]:
-        labels = result.get("labels")
-        for position, i in enumerate(chunk):
-            token = doc[i]
-            label = result["tags"][position]
-            token._.structkd_label = label
-            if labels is not None and "probs" in result:
-                token._.structkd_probs = dict(zip(labels, result["probs"][position]))
-            if not self.is_span_model:
-                token.tag_ = label
-                if label in UPOS:
-                    token.pos_ = label
+    @staticmethod
+    def _spans(doc: Doc, chunk: List[int], tags: List[str], confidences) -> List[Span]:
+        """Entity spans of one chunk by the conlleval chunk rules, scored by their tokens' mean confidence."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
         spans = []
-        if self.is_span_model:
-            for span in result.get("spans", []):
-                start, end = chunk[span["start"]], chunk[span["end"]]
-                entity = Span(doc, start, end + 1, label=span["label"])
-                entity._.structkd_score = span["score"]
-                spans.append(entity)
+        for label, start, end in get_entities(tags):
+            entity = Span(doc, chunk[start], chunk[end] + 1, label=label)
+            entity._.structkd_score = float(confidences[start : end + 1].mean())
+            spans.append(entity)
         return spans
 
     def _set_parse(self, doc: Doc, chunk: List[int], result) -> None:

@@ -86,8 +86,11 @@ class SpanNer(Model):
         **other_fields: Any,
     ) -> Dict[str, torch.Tensor]:
         logits, mask = self.span_logits(tokens)
-        best, _ = span_dp.decode(self.log_odds(logits.detach()), mask)
+        potentials = self.log_odds(logits.detach())
+        best, _ = span_dp.decode(potentials, mask)
         output: Dict[str, Any] = {"bioes": best, "mask": mask}
+        if not self.training:  # exact per-token BIOES marginals of the span model, as confidences
+            output["probs"] = span_dp.bioes_marginals(potentials, mask).to(logits.dtype)
         if metadata is not None:
             output["words"] = [m["words"] for m in metadata]
         if span_labels is not None:
@@ -105,7 +108,14 @@ class SpanNer(Model):
 
     def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
         lengths = output_dict.pop("mask").long().sum(1).tolist()
-        output_dict["tags"] = [[self.labels[t] for t in row[:k]] for row, k in zip(output_dict.pop("bioes").tolist(), lengths)]
+        best = output_dict.pop("bioes")
+        output_dict["tags"] = [[self.labels[t] for t in row[:k]] for row, k in zip(best.tolist(), lengths)]
+        probs = output_dict.get("probs")
+        if probs is not None:
+            chosen = probs.gather(2, best.unsqueeze(2)).squeeze(2).tolist()
+            output_dict["tag_probs"] = [row[:k] for row, k in zip(chosen, lengths)]
+            output_dict["probs"] = [row[:k].tolist() for row, k in zip(probs, lengths)]
+            output_dict["labels"] = [self.labels] * len(lengths)
         return output_dict
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:

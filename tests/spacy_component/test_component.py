@@ -66,3 +66,45 @@ def test_odd_input_gives_sensible_output(nlp, text):
 def test_a_long_document_is_processed_in_chunks(nlp):
     doc = nlp("Juan visitó Madrid . " * 5000)  # 100,000 characters
     assert len(doc) == 20000 and all(t._.structkd_label is not None for t in doc)
+
+
+def test_confidences_are_one_array_per_doc_and_match_the_predictor(nlp, teacher_archive):
+    """The component's direct path gives the predictor's tags and exact marginals; whitespace gets none."""
+    from allennlp.models.archival import load_archive
+    from allennlp.predictors import Predictor
+
+    doc = nlp("Juan  visitó\n Madrid .")
+    labels, probs = doc._.structkd_labels, doc._.structkd_probs
+    assert probs.shape == (len(doc), len(labels))
+    words = [t for t in doc if not t.is_space]
+    expected = Predictor.from_archive(load_archive(teacher_archive), "structkd_tagger").predict_json(
+        {"tokens": [t.text for t in words], "lang": "es"})
+    assert expected["labels"] == labels
+    assert [t._.structkd_label for t in words] == expected["tags"]
+    for token, row in zip(words, expected["probs"]):
+        assert list(token._.structkd_probs) == labels
+        assert list(token._.structkd_probs.values()) == pytest.approx(row, abs=1e-6)
+    for token in doc:
+        if token.is_space:
+            assert token._.structkd_probs is None and token._.structkd_label is None
+
+
+def test_docs_survive_docbin_serialization(nlp):
+    from spacy.tokens import DocBin
+
+    doc = nlp("Juan visitó Madrid .")
+    restored = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
+    assert [t._.structkd_probs for t in restored] == [t._.structkd_probs for t in doc]
+
+
+def test_span_ner_model_sets_entities_with_exact_bioes_marginals(span_teacher_archive):
+    nlp = spacy.blank("es")
+    nlp.add_pipe("structkd_tagger", config={"model": span_teacher_archive})
+    doc = nlp("Juan García visitó Madrid y Brasil .")
+    for token in doc:
+        assert abs(sum(token._.structkd_probs.values()) - 1) < 1e-4
+    spans = [(e.start, e.end - 1, e.label_) for e in doc.ents]
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    assert spans == [(s, e, label) for label, s, e in get_entities([t._.structkd_label for t in doc])]
+    assert all(0 < e._.structkd_score <= 1 for e in doc.ents)
