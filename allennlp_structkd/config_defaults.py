@@ -45,6 +45,10 @@ DEFAULTS = {
     # XtremeDistil: the transformer teacher, its hidden size, and the student's sizes
     "TRANSFORMER_TEACHER": os.path.join(CONFIGS, "teachers", "transformer_maxent_tagger.jsonnet"),
     "TEACHER_HIDDEN_DIM": "32",
+    # the transformer teachers' word pooling ("avg" of a word's wordpieces, or its "first") and the
+    # layer whose word states representation KD distils ("" = the last; 0 = embeddings, 1..L, -k)
+    "TRANSFORMER_POOLING": "avg",
+    "TEACHER_LAYER": "",
     "XTREMEDISTIL_E": "50",
     "XTREMEDISTIL_H": "100",
     # teachers: a model archive, or a teacher config that is trained once and cached

@@ -16,6 +16,7 @@ from allennlp.training.metrics import CategoricalAccuracy
 
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
 from allennlp_structkd.training.metrics import SpanF1
 
 SPAN_ENCODINGS = ("BIO", "IOB1", "BIOES", "BIOUL")
@@ -103,7 +104,12 @@ class SequenceTagger(Model):
         if self.dropout is not None:
             embedded = self.dropout(embedded)
         encoded = self.encoder(embedded, mask) if self.encoder is not None else embedded
-        self._hidden = encoded  # what representation-level KD (XtremeDistil) compares
+        # what representation-level KD (XtremeDistil) compares: the encoder's output, or a chosen
+        # transformer layer when the embedder exposes one (structkd_transformer_words)
+        self._hidden = encoded
+        for module in self.text_field_embedder.modules():
+            if isinstance(module, TransformerWordEmbedder) and module.representation is not None:
+                self._hidden = module.representation
         if self.dropout is not None:
             encoded = self.dropout(encoded)
         return self.tag_projection(encoded), mask

@@ -69,10 +69,14 @@ def test_transformer_teacher_distils_into_a_word_level_student(tiny_bert, tmp_pa
         assert abs(unary.sum() - n) < 1e-4
 
 
-def test_xtremedistil_targets_from_a_transformer_teacher(tiny_bert, tmp_path, monkeypatch):
-    """D2 end to end on the fixtures: teacher logits and hidden states cached, the student trains on them."""
+@pytest.mark.parametrize("layer,pooling", [("", "avg"), ("1", "first")])
+def test_xtremedistil_targets_from_a_transformer_teacher(tiny_bert, tmp_path, monkeypatch, layer, pooling):
+    """D2 end to end on the fixtures: teacher logits and hidden states (the last layer, or layer 1 with
+    first-wordpiece pooling) cached, the student trains on them."""
     from allennlp.common.testing import ModelTestCase
 
+    monkeypatch.setenv("TEACHER_LAYER", layer)
+    monkeypatch.setenv("TRANSFORMER_POOLING", pooling)
     monkeypatch.setenv("TRANSFORMER_MODEL", str(FIXTURES / "tiny_bert"))
     monkeypatch.setenv("STRUCTKD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("STRUCTKD_TEACHER_EPOCHS", "1")

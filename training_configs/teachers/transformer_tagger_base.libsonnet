@@ -1,7 +1,9 @@
 // A fine-tuned transformer teacher (any Hugging Face encoder folder in TRANSFORMER_MODEL, e.g.
 // multilingual-e5-small built by ../shared/tools/multilingual_encoder/build.sh), word-level through
-// pretrained_transformer_mismatched (a word is the average of its wordpieces), with a CRF or
-// MaxEnt decoder. KD then works on words, whatever the student's tokenization.
+// structkd_transformer_words (allennlp's mismatched embedder: a word is the average of its
+// wordpieces, or its first with TRANSFORMER_POOLING=first), with a CRF or MaxEnt decoder. KD then
+// works on words, whatever the student's tokenization. TEACHER_LAYER picks the layer whose word
+// states representation KD (XtremeDistil D2-D4) distils; empty: the last.
 local c = import '../common.libsonnet';
 local model_name = c.env('TRANSFORMER_MODEL');
 function(decoder='crf', train=c.env('NER_TRAIN'), dev=c.env('NER_DEV')) c.random_seeds(c.seed) + {
@@ -15,8 +17,9 @@ function(decoder='crf', train=c.env('NER_TRAIN'), dev=c.env('NER_DEV')) c.random
     label_encoding: c.label_encoding,
     dropout: 0.1,
     text_field_embedder: { token_embedders: { tokens: {
-      type: 'pretrained_transformer_mismatched', model_name: model_name, max_length: 512,
-    } } },
+      type: 'structkd_transformer_words', model_name: model_name, max_length: 512,
+      sub_token_mode: c.env('TRANSFORMER_POOLING'),
+    } + (if c.env('TEACHER_LAYER') == '' then {} else { representation_layer: c.int_env('TEACHER_LAYER') }) } },
   },
   data_loader: c.data_loader(16),
   trainer: c.trainer(c.teacher_epochs, 5e-5) + {
