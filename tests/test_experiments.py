@@ -65,3 +65,21 @@ def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
 def test_quick_runs_live_apart():
     run = Run("x", "c.jsonnet")
     assert experiments._run_dir("r", "s", run, 1, quick=True) != experiments._run_dir("r", "s", run, 1)
+
+
+def test_runs_with_curve_points_are_plotted(fake_suite, monkeypatch):
+    """Runs on growing amounts of unlabeled data become a plot linked from the suite's table."""
+    def suite(quick):
+        return {"env": {}, "metric": "best_validation_f1-measure-overall", "metric_name": "dev F1", "description": "curves",
+                "runs": [Run(f"{method} {n}", "c.jsonnet", curve=(method, n)) for method in ("Top-1", "KD") for n in (10, 20)]}
+
+    monkeypatch.setitem(experiments.SUITES, "fake", suite)
+    runs_dir = fake_suite / "runs"
+    for run in suite(False)["runs"]:
+        for seed in (1, 2):
+            finish(runs_dir, run, seed, 0.5 + run.curve[1] / 100 + seed / 1000)
+    text = experiments.write_table("fake", [1, 2], False, str(runs_dir))
+    assert "![dev F1 against the amount of unlabeled data](fake_unlabeled.png)" in text
+    image = fake_suite / "docs" / "results" / "fake_unlabeled.png"
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
+    assert "](results/fake_unlabeled.png)" in (fake_suite / "docs" / "results.md").read_text()
