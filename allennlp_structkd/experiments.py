@@ -87,6 +87,26 @@ def suite_case1a(quick: bool) -> Dict:
                            "Students: 8 epochs; teachers: 10."}
 
 
+def suite_multilingual(quick: bool) -> Dict:
+    """CoNLL-2002 es+nl, one multilingual CRF student from per-language teachers: the layout of Table 2 of Wang et al. 2020."""
+    spec = suite_case1a(quick)
+    teachers = {"TEACHER_ES": "@teacher_es", "TEACHER_NL": "@teacher_nl"}
+    spec["runs"] = [
+        Run("teacher_es", "teachers/crf_tagger_es.jsonnet", teacher=True),
+        Run("teacher_nl", "teachers/crf_tagger_nl.jsonnet", teacher=True),
+        Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
+        Run("CRF: Emission", "baseline_emission.jsonnet", teachers, baseline="CRF: w/o KD"),
+        Run("CRF: Top-K", "baseline_top_k.jsonnet", teachers, baseline="CRF: w/o KD"),
+        Run("CRF: Top-WK KD", "baseline_top_wk.jsonnet", teachers, baseline="CRF: w/o KD"),
+        Run("CRF: Pos. KD", "baseline_posterior.jsonnet", teachers, baseline="CRF: w/o KD"),
+        Run("CRF: Pos.+Top-WK", "baseline_posterior_top_wk.jsonnet", teachers, baseline="CRF: w/o KD"),
+    ]
+    spec["description"] = ("CoNLL-2002 Spanish + Dutch NER, one multilingual BiLSTM-CRF student distilled from a "
+                           "Spanish and a Dutch BiLSTM-CRF teacher (Algorithm 1 of Wang et al. 2020), with the "
+                           "baselines of their Table 2. Runs shared with suite case1a are case1a's.")
+    return spec
+
+
 def suite_case3(quick: bool) -> Dict:
     """Zero-shot UPOS: a MaxEnt teacher on UD en+de+es, a CRF student on unlabeled Dutch only (Case 3)."""
     ud = os.path.join(_data_dir(), "ud")
@@ -155,7 +175,7 @@ def suite_case3(quick: bool) -> Dict:
 def _parsing_suite(fmt: str, train: str, dev: str, quick: bool) -> Dict:
     common = {
         "PARSE_FORMAT": fmt, "PARSE_TRAIN": train, "PARSE_DEV": dev,
-        "STRUCTKD_EPOCHS": "2" if quick else "15", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "15",
+        "STRUCTKD_EPOCHS": "2" if quick else "25", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "15",
     }
     metric = "best_validation_UAS" if fmt == "ptb" else "best_validation_LAS"
     runs = [
@@ -168,6 +188,8 @@ def _parsing_suite(fmt: str, train: str, dev: str, quick: bool) -> Dict:
             {"SECOND_ORDER_TEACHER": "@teacher: second-order (MFVI)"}, baseline="seq. labeling parser: w/o KD"),
     ]
     return {"env": common, "runs": runs, "metric": metric, "metric_name": "dev UAS" if fmt == "ptb" else "dev LAS",
+            # UD: UAS beside LAS (at the epoch chosen by LAS)
+            "also": [] if fmt == "ptb" else [("best_validation_UAS", "dev UAS")],
             "description": f"Dependency parsing ({'the PTB sample, heads only' if fmt == 'ptb' else 'UD English EWT'}): "
                            "graph-based teachers (words + characters + PoS, 2-layer BiLSTM) and the sequence-labeling "
                            "parser student (words + characters, 1-layer BiLSTM, MaxEnt over relative-PoS labels)."}
@@ -216,7 +238,7 @@ def suite_kr2(quick: bool) -> Dict:
         raise SystemExit("suite kr2 needs a frozen encoder: `make encoders` (all-MiniLM-L6-v2) or STRUCTKD_KRESOURCE=<folder>")
     common = {
         "UD_TRAIN": os.path.join(ud, "train.conllu"), "UD_DEV": os.path.join(ud, "dev.conllu"),
-        "TRANSFORMER_MODEL": resource, "STRUCTKD_EPOCHS": "2" if quick else "10",
+        "TRANSFORMER_MODEL": resource, "STRUCTKD_EPOCHS": "2" if quick else "6",
     }
     runs = [Run("KReader alone (words + characters, BiLSTM)", "kr2_upos.jsonnet", {"KR2_FUSION": "none"})]
     for fusion, label in (("scalar_mix", "trainable scalar weights"), ("average", "average of all layers"),
@@ -239,14 +261,23 @@ def _runs_root() -> str:
     return os.environ.get("STRUCTKD_RUNS_DIR", os.path.join(REPO, "runs", "experiments"))
 
 
-SUITES = {"case1a": suite_case1a, "case3": suite_case3, "case4": suite_case4,
+SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": suite_case3, "case4": suite_case4,
           "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2}
 
 
-def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
+# suites whose runs live in another suite's folder: the runs they share (same name, same config:
+# the teachers, w/o KD, Top-WK, Pos.) are trained once
+RUNS_OF = {"multilingual": "case1a"}
+
+
+def _suite_folder(runs_dir: str, suite: str, quick: bool = False) -> str:
     """Quick runs live apart from full ones, so that neither is mistaken for the other."""
+    return os.path.join(runs_dir, RUNS_OF.get(suite, suite) + ("_quick" if quick else ""))
+
+
+def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
     safe = "".join(c if c.isalnum() else "_" for c in run.name).strip("_")
-    return os.path.join(runs_dir, suite + ("_quick" if quick else ""), safe, f"seed_{seed}")
+    return os.path.join(_suite_folder(runs_dir, suite, quick), safe, f"seed_{seed}")
 
 
 def _train(job) -> str:
@@ -284,7 +315,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     from tqdm import tqdm
 
     spec = SUITES[suite](quick)
-    cache = os.path.join(runs_dir, suite + ("_quick" if quick else ""), "cache")
+    cache = os.path.join(_suite_folder(runs_dir, suite, quick), "cache")
     base_env = dict(os.environ, **spec["env"], STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
     runs: List[Run] = spec["runs"]
     teacher_dirs = {}
@@ -330,6 +361,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
     spec = SUITES[suite](quick)
     metric = spec["metric"]
     languages = spec.get("per_language", {})
+    also = spec.get("also", [])
     env = dict(os.environ, **spec["env"])
     lines = [
         f"## Suite `{suite}`{' (quick)' if quick else ''}",
@@ -343,17 +375,21 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
         " confidence 0.95; the ε_min column), computed when both have at least 2 seeds.",
         "",
         f"| model | {spec['metric_name']} | seeds | ε_min vs baseline |"
-        + "".join(f" {lang} |" for lang in languages) + " params | epochs (best) |",
-        "|---|---|---|---|" + "---|" * len(languages) + "---|---|",
+        + "".join(f" {name} |" for _, name in also) + "".join(f" {lang} |" for lang in languages)
+        + " params | epochs (best) |",
+        "|---|---|---|---|" + "---|" * (len(also) + len(languages)) + "---|---|",
     ]
     all_scores: Dict[str, List[float]] = {}
     for run in spec["runs"]:
         scores, params, best = _run_scores(spec, suite, run, seeds, quick, runs_dir)
         all_scores[run.name] = scores
         if not scores:
-            lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * len(languages) + " | |")
+            lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * (len(also) + len(languages)) + " | |")
             continue
         per_language = ""
+        for key, _ in also:
+            values = [100 * m[key] for m in _run_metrics(suite, run, seeds, quick, runs_dir) if key in m]
+            per_language += f" {_mean_std(values)} |"
         for lang, data in languages.items():
             values = [_evaluate(_run_dir(runs_dir, suite, run, seed, quick), data, env, spec["eval_metric"], lang)
                       for seed in (seeds[:1] if run.teacher else seeds)]
@@ -379,6 +415,23 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str) -> str
     write_index()
     print(text)
     return text
+
+
+def _mean_std(values: List[float]) -> str:
+    if not values:
+        return ""
+    return f"{statistics.mean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
+
+
+def _run_metrics(suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str) -> List[Dict]:
+    """The ``metrics.json`` of each finished seed of a run."""
+    found = []
+    for seed in (seeds[:1] if run.teacher else seeds):
+        path = os.path.join(_run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
+        if os.path.isfile(path):
+            with open(path) as handle:
+                found.append(json.load(handle))
+    return found
 
 
 def _run_scores(spec: Dict, suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str):

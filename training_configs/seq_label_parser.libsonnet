@@ -2,8 +2,12 @@
 // tagger over relative-PoS head labels joined with deprels, decoded back into trees for UAS/LAS.
 local c = import 'common.libsonnet';
 local p = import 'parsing.libsonnet';
+// Like Strzyz et al., the student reads the words' PoS tags (which its relative-PoS labels refer
+// to) as input, through a `pos_tag` token indexer: the same input as the graph teachers.
 function(teacher=null) c.random_seeds(c.seed) + {
-  local base = p.reader(relpos=true),
+  local base = p.reader(relpos=true) + {
+    token_indexers+: { pos: { type: 'pos_tag', coarse_tags: true, namespace: 'pos_tokens' } },
+  },
   dataset_reader: if teacher == null then base else {
     type: 'structkd_teacher',
     base_reader: base,
@@ -20,8 +24,10 @@ function(teacher=null) c.random_seeds(c.seed) + {
   model: {
     type: 'structkd_seq_label_parser',
     dropout: 0.2,
-    text_field_embedder: p.small_embedder,
-    encoder: c.bilstm(50 + 32, 128),
+    text_field_embedder: p.small_embedder + {
+      token_embedders+: { pos: { type: 'embedding', embedding_dim: 32, vocab_namespace: 'pos_tokens' } },
+    },
+    encoder: c.bilstm(50 + 32 + 32, 128),
     [if teacher != null then 'kd_loss']: { type: 'structural' },
     [if teacher != null then 'kd_weight']: 1.0,
   },

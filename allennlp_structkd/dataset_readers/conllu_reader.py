@@ -114,7 +114,8 @@ class ConlluReader(StructKDReader):
         path: str = "",
         line: int = 0,
     ) -> Instance:
-        tokens = TextField([Token(w) for w in words], self.token_indexers)
+        # a token carries its PoS, so that a `pos_tag` token indexer can feed it to a model as input
+        tokens = TextField([Token(w, pos_=p) for w, p in zip(words, upos or [None] * len(words))], self.token_indexers)
         fields = {"tokens": tokens}
         if upos is not None:
             fields["upos"] = SequenceLabelField(upos, tokens, label_namespace="pos")

@@ -71,8 +71,11 @@ class PtbDependencyReader(StructKDReader):
         lang: str = "en",
         path: str = "",
         line: int = 0,
+        upos: Optional[List[str]] = None,
     ) -> Instance:
-        tokens = TextField([Token(w) for w in words], self.token_indexers)
+        tags = tags if tags is not None else upos  # `upos`: the name predictors use for the PoS input
+        # a token carries its PoS, so that a `pos_tag` token indexer can feed it to a model as input
+        tokens = TextField([Token(w, pos_=p) for w, p in zip(words, tags or [None] * len(words))], self.token_indexers)
         fields = {"tokens": tokens}
         if tags is not None:
             fields["xpos"] = SequenceLabelField(tags, tokens, label_namespace="xpos")
