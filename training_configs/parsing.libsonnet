@@ -12,7 +12,7 @@ local c = import 'common.libsonnet';
        else { type: 'structkd_conllu' } + (if relpos then { tag_column: 'relpos' } else {})),
   embedder:: c.word_char_embedder(100, 16, 64),
   small_embedder:: c.word_char_embedder(50, 8, 32),
-  graph_parser(type, extra={}):: c.random_seeds(c.seed) + {
+  graph_parser(type, extra={}, data_loader=c.data_loader(32)):: c.random_seeds(c.seed) + {
     dataset_reader: $.reader(),
     train_data_path: c.env('PARSE_TRAIN'),
     validation_data_path: c.env('PARSE_DEV'),
@@ -25,7 +25,7 @@ local c = import 'common.libsonnet';
       label_representation_dim: 100,
       dropout: 0.25,
     } + extra,
-    data_loader: c.data_loader(32),
+    data_loader: data_loader,
     trainer: c.trainer(c.teacher_epochs, 2e-3) + { validation_metric: if $.format == 'ptb' then '+UAS' else '+LAS' },
   },
 }

@@ -3,10 +3,10 @@
 local c = import 'common.libsonnet';
 local p = import 'parsing.libsonnet';
 // Like Strzyz et al., the student reads the words' PoS tags (which its relative-PoS labels refer
-// to) as input, through a `pos_tag` token indexer: the same input as the graph teachers.
+// to) as input, through a `single_id` token indexer of the tokens' `pos_`: the same input as the graph teachers.
 function(teacher=null) c.random_seeds(c.seed) + {
   local base = p.reader(relpos=true) + {
-    token_indexers+: { pos: { type: 'pos_tag', coarse_tags: true, namespace: 'pos_tokens' } },
+    token_indexers+: { pos: { type: 'single_id', namespace: 'pos_tokens', feature_name: 'pos_' } },
   },
   dataset_reader: if teacher == null then base else {
     type: 'structkd_teacher',

@@ -208,8 +208,28 @@ class _Teacher:
         self.cache = TeacherCache(cache_directory, self.hash)
         self.cuda_device = cuda_device
 
+    # A batch's cost bound: sentences x (padded length)^2 (the arc scores of parsers are n^2 a
+    # sentence; a second-order parser's n^3 tensors stay near this times n). Sentences are sorted
+    # by length and batched up to it, so one long sentence does not pad a whole batch to its length
+    # (a 249-word PTB sentence in a batch of 64 would need 4 GB per (B, n, n, n) tensor).
+    MAX_BATCH_CELLS = 160_000
+
     def annotate(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
         """``sentences``: the students' instances' metadata (``words``, and ``upos`` where read)."""
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]["words"]))
+        results: List[Optional[Dict[str, np.ndarray]]] = [None] * len(sentences)
+        group: List[int] = []
+        for i in order + [None]:
+            longest = len(sentences[i]["words"]) if i is not None else 0
+            if group and (i is None or (len(group) + 1) * max(longest, 1) ** 2 > self.MAX_BATCH_CELLS):
+                for j, result in zip(group, self._annotate_batch([sentences[j] for j in group], objective)):
+                    results[j] = result
+                group = []
+            if i is not None:
+                group.append(i)
+        return results
+
+    def _annotate_batch(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
         words = [meta["words"] for meta in sentences]
         instances = []
         for meta in sentences:

@@ -173,3 +173,21 @@ def test_sharded_annotation_fills_the_cache_for_training(teacher_archive, tmp_pa
     assert counts == [2, 2] and sum(r.teacher_calls for r in shards) == 4
     trainer_reader = make_reader(teacher_archive, tmp_path)
     assert len(list(trainer_reader.read(TRAIN))) == 4 and trainer_reader.teacher_calls == 0
+
+
+def test_annotation_batches_by_length_give_the_same_targets_in_input_order(teacher_archive, tmp_path, monkeypatch):
+    """Sorting by length and splitting a chunk under the cost bound changes nothing but memory."""
+    whole = {i["metadata"]["sentence_id"]: i["teacher_targets"].targets
+             for i in make_reader(teacher_archive, tmp_path / "a", batch_size=8).read(TRAIN)}
+    teacher = make_reader(teacher_archive, tmp_path / "b").teacher("es")
+    monkeypatch.setattr(type(teacher), "MAX_BATCH_CELLS", 1)  # one sentence a batch
+    calls = []
+    original = type(teacher)._annotate_batch
+    monkeypatch.setattr(type(teacher), "_annotate_batch", lambda self, s, o: calls.append(len(s)) or original(self, s, o))
+    reader = make_reader(teacher_archive, tmp_path / "b", batch_size=8)
+    split = {i["metadata"]["sentence_id"]: i["teacher_targets"].targets for i in reader.read(TRAIN)}
+    assert calls and max(calls) == 1 and sum(calls) == len(whole)
+    assert list(split) == list(whole)
+    for key, targets in whole.items():
+        for name, value in targets.items():
+            np.testing.assert_allclose(split[key][name], value, rtol=1e-5, atol=1e-6)
