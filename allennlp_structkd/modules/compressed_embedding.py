@@ -27,19 +27,32 @@ class CompressedEmbedding(TokenEmbedder):
     XtremeDistil's student embeddings: a trainable wordpiece embedding of size ``embedding_dim``
     initialised from a teacher transformer's wordpiece embeddings (``model_name``, a Hugging Face
     name or folder) reduced by SVD or PCA (:func:`compress`). Index the student's text with the same
-    tokenizer (a ``pretrained_transformer`` indexer of that model), so that ids agree.
+    tokenizer, so that ids agree: a ``pretrained_transformer`` indexer gives one vector per
+    wordpiece; a ``pretrained_transformer_mismatched`` indexer gives one per word, its wordpieces'
+    vectors pooled by ``sub_token_mode`` (``avg`` or ``first``), so that a word-level student
+    (whose KD targets are per word) keeps the teacher's wordpiece vocabulary.
     """
 
-    def __init__(self, model_name: str, embedding_dim: int, method: str = "svd", trainable: bool = True) -> None:
+    def __init__(self, model_name: str, embedding_dim: int, method: str = "svd", trainable: bool = True,
+                 sub_token_mode: str = "avg") -> None:
         super().__init__()
         teacher = AutoModel.from_pretrained(model_name)
         weight = compress(teacher.get_input_embeddings().weight, embedding_dim, method)
         self.embedding = torch.nn.Embedding.from_pretrained(weight, freeze=not trainable)
         self.output_dim = embedding_dim
+        if sub_token_mode not in ("avg", "first"):
+            raise ConfigurationError(f"sub_token_mode must be 'avg' or 'first', got {sub_token_mode!r}")
+        self.sub_token_mode = sub_token_mode
 
     def get_output_dim(self) -> int:
         return self.output_dim
 
-    def forward(self, token_ids: torch.LongTensor, mask: torch.BoolTensor = None, type_ids=None,
-                segment_concat_mask=None, **kwargs) -> torch.Tensor:  # type: ignore[override]
-        return self.embedding(token_ids)
+    def forward(self, token_ids: torch.LongTensor, mask: torch.BoolTensor = None, offsets: torch.LongTensor = None,
+                wordpiece_mask: torch.BoolTensor = None, type_ids=None, segment_concat_mask=None,
+                **kwargs) -> torch.Tensor:  # type: ignore[override]
+        embedded = self.embedding(token_ids)
+        if offsets is None:  # a pretrained_transformer indexer: wordpieces
+            return embedded
+        from allennlp_structkd.modules.transformer_word_embedder import pool_wordpieces
+
+        return pool_wordpieces(embedded, offsets, self.sub_token_mode)

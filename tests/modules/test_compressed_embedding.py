@@ -29,3 +29,24 @@ def test_embedder_from_a_transformer_folder():
     assert out.shape == (1, 3, 8) and out.requires_grad
     with pytest.raises(Exception, match="compress"):
         CompressedEmbedding(str(FIXTURES / "tiny_bert"), embedding_dim=10_000)
+
+
+@pytest.mark.parametrize("mode", ["avg", "first"])
+def test_word_level_student_pools_its_compressed_wordpieces(mode):
+    """With a mismatched indexer each word is the avg (or first) of its wordpieces' compressed vectors."""
+    from allennlp.data import Batch, Instance, Token, Vocabulary
+    from allennlp.data.fields import TextField
+    from allennlp.data.token_indexers import PretrainedTransformerMismatchedIndexer
+
+    indexer = PretrainedTransformerMismatchedIndexer(str(FIXTURES / "tiny_bert"))
+    words = ["Juan", "visitó", "Madrid", "."]
+    batch = Batch([Instance({"tokens": TextField([Token(w) for w in words], {"tokens": indexer})})])
+    batch.index_instances(Vocabulary())
+    tensors = batch.as_tensor_dict()["tokens"]["tokens"]
+    embedder = CompressedEmbedding(str(FIXTURES / "tiny_bert"), embedding_dim=8, sub_token_mode=mode)
+    out = embedder(**tensors)
+    assert out.shape == (1, len(words), 8)
+    table = embedder.embedding.weight
+    for w, (start, end) in enumerate(tensors["offsets"][0].tolist()):
+        pieces = table[tensors["token_ids"][0, start : end + 1]]
+        torch.testing.assert_close(out[0, w], pieces[0] if mode == "first" else pieces.mean(0))
