@@ -99,3 +99,20 @@ def test_a_tagger_hands_the_chosen_layer_to_representation_kd():
         potentials = model.teacher_potentials({"tokens": tensors})
     expected = brute_force_words(1, "avg", tensors)
     assert torch.allclose(potentials.hidden * tensors["mask"].unsqueeze(2), expected, atol=1e-5)
+
+
+def test_a_folder_with_only_model_safetensors_loads(tmp_path):
+    """Folders saved by recent transformers (e.g. the MiniLM of PyPI) hold model.safetensors only."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "bert"
+    shutil.copytree(TINY_BERT, folder)
+    state = torch.load(folder / "pytorch_model.bin")
+    (folder / "pytorch_model.bin").unlink()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    module = TokenEmbedder.from_params(Params({"type": "structkd_transformer_words", "model_name": str(folder)})).eval()
+    reference = embedder()
+    for name, value in reference.state_dict().items():
+        assert torch.equal(module.state_dict()[name], value), name
