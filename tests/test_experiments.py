@@ -83,3 +83,16 @@ def test_runs_with_curve_points_are_plotted(fake_suite, monkeypatch):
     image = fake_suite / "docs" / "results" / "fake_unlabeled.png"
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 5000
     assert "](results/fake_unlabeled.png)" in (fake_suite / "docs" / "results.md").read_text()
+
+
+def test_the_multilingual_suite_shares_case1a_runs(monkeypatch, tmp_path):
+    """Runs of the same name in multilingual and case1a are one run: trained once, in case1a's folder."""
+    monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path))
+    multilingual = {r.name: r for r in experiments.SUITES["multilingual"](False)["runs"]}
+    case1a = {r.name: r for r in experiments.SUITES["case1a"](False)["runs"]}
+    shared = set(multilingual) & set(case1a)
+    assert {"teacher_es", "teacher_nl", "CRF: w/o KD", "CRF: Top-WK KD", "CRF: Pos. KD"} <= shared
+    for name in shared:
+        assert multilingual[name].config == case1a[name].config
+        assert experiments._run_dir("r", "multilingual", multilingual[name], 2) == experiments._run_dir("r", "case1a", case1a[name], 2)
+    assert {"CRF: Emission", "CRF: Top-K", "CRF: Pos.+Top-WK"} <= set(multilingual) - shared
