@@ -639,7 +639,7 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     lines = [
         f"### Speed and size, suite `{suite}`",
         "",
-        f"Produced by `python -m allennlp_structkd.experiments speed {suite}`: CPU, one thread, batch 32, the first"
+        f"Produced by `python -m allennlp_structkd.experiments speed {suite}`: one CPU thread (the process's CPU time, best of 2), batch 32, the first"
         f" {len(words)} dev sentences, seed {seeds[0]}'s archives; ratios against the first row.",
         "",
         "| model | sentences/s | speed-up | parameters | size ratio |",
