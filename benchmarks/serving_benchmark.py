@@ -4,7 +4,7 @@ words per second of
 
   * the spaCy component (``nlp.pipe`` over raw texts, spacy.blank tokenization included),
   * the same student through the AllenNLP predictor (``predict_batch_json`` over the same tokens),
-  * its teacher through the predictor,
+  * its teacher through the predictor, and optionally a transformer teacher (``--transformer-teacher``),
   * the student with int8 dynamic quantization (``torch.ao.quantization.quantize_dynamic`` of its
     Linear and LSTM layers), with the span F1 it loses on the same sentences.
 
@@ -48,6 +48,10 @@ def predict_all(predictor, sentences, lang, batch_size=32):
     return outputs
 
 
+def parameters(predictor) -> int:
+    return sum(p.numel() for p in predictor._model.parameters())
+
+
 def span_f1(predictor, sentences, gold, lang):
     metric = SpanF1(predictor._model.vocab)
     outputs = predict_all(predictor, sentences, lang)
@@ -59,6 +63,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--student", required=True)
     parser.add_argument("--teacher", required=True)
+    parser.add_argument("--transformer-teacher", default=None,
+                        help="also a transformer teacher's archive (e.g. fine-tuned multilingual-e5-small), timed on the same sentences")
     parser.add_argument("--data", required=True, help="a CoNLL NER file (IOB2) of held-out sentences")
     parser.add_argument("--lang", default="es")
     parser.add_argument("--sentences", type=int, default=500)
@@ -89,13 +95,21 @@ def main():
     f1 = {"student": span_f1(student, sentences, gold, args.lang), "int8": span_f1(quantized, sentences, gold, args.lang),
           "teacher": span_f1(teacher, sentences, gold, args.lang)}
     teacher_time = rows[-1][1]
+    sizes = {"student": parameters(student), "teacher": parameters(teacher)}
+    if args.transformer_teacher:
+        transformer = Predictor.from_archive(load_archive(args.transformer_teacher), "structkd_tagger")
+        rows.append(("transformer teacher, AllenNLP predictor", timed(lambda: predict_all(transformer, sentences, args.lang), repeats=1)))
+        f1["transformer teacher"] = span_f1(transformer, sentences, gold, args.lang)
+        sizes["transformer teacher"] = parameters(transformer)
     lines = [
         "# Benchmark: serving a distilled tagger",
         "",
         f"Produced by `python benchmarks/serving_benchmark.py --student {args.student} --teacher {args.teacher}"
-        f" --data {args.data} --lang {args.lang} --sentences {args.sentences}` on {datetime.date.today().isoformat()},"
+        f" --data {args.data} --lang {args.lang} --sentences {args.sentences}"
+        + (f" --transformer-teacher {args.transformer_teacher}" if args.transformer_teacher else "")
+        + f"` on {datetime.date.today().isoformat()},"
         f" {platform.machine()}, torch {torch.__version__}, one CPU thread, batches of 32; {len(sentences)} sentences,"
-        f" {words} words; best CPU time of 2 after a warm-up.",
+        f" {words} words; best CPU time of 2 after a warm-up (the transformer: 1 run after a warm-up).",
         "",
         "| path | words/s | vs teacher |",
         "|---|---|---|",
@@ -105,9 +119,16 @@ def main():
     lines += [
         "",
         f"Span F1 on these sentences: teacher {100 * f1['teacher']:.2f}, student {100 * f1['student']:.2f},"
-        f" int8 student {100 * f1['int8']:.2f} (int8 costs {100 * (f1['student'] - f1['int8']):.2f} points).",
+        f" int8 student {100 * f1['int8']:.2f} (int8 costs {100 * (f1['student'] - f1['int8']):.2f} points)"
+        + (f", transformer teacher {100 * f1['transformer teacher']:.2f}" if "transformer teacher" in f1 else "") + ".",
+        "",
+        "Parameters: " + ", ".join(f"{name} {count:,}" for name, count in sizes.items()) + ".",
         "",
     ]
+    if args.transformer_teacher:
+        student_time, transformer_time = rows[1][1], rows[-1][1]
+        lines += [f"The student (predictor path) is {transformer_time / student_time:.1f}x faster than the transformer teacher"
+                  f" and {sizes['transformer teacher'] / sizes['student']:.1f}x smaller.", ""]
     text = "\n".join(lines)
     print(text)
     if args.output:
