@@ -274,7 +274,8 @@ def suite_xtremedistil(quick: bool) -> Dict:
         runs.append(Run(name, f"xtremedistil_{config}.jsonnet", teacher, baseline="D0: student on labels only"))
     return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
             "per_language": dev, "eval_metric": "f1-measure-overall",
-            "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
+            "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder> "
+                           + (f"STRUCTKD_XD_SENTENCES={count} " if "STRUCTKD_XD_SENTENCES" in os.environ else ""),
             "description": f"XtremeDistil (Mukherjee & Awadallah 2020) on CoNLL-2002 Spanish + Dutch NER, the first {count} "
                            "training sentences of each language. Teacher: multilingual-e5-small fine-tuned with a MaxEnt "
                            "(softmax) layer, a word being the average of its wordpieces. Students: the teacher's wordpiece "
