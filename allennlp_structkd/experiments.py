@@ -192,8 +192,11 @@ def _parsing_suite(fmt: str, train: str, dev: str, quick: bool) -> Dict:
             # UD: UAS beside LAS (at the epoch chosen by LAS)
             "also": [] if fmt == "ptb" else [("best_validation_UAS", "dev UAS")],
             "description": f"Dependency parsing ({'the PTB sample, heads only' if fmt == 'ptb' else 'UD English EWT'}): "
-                           "graph-based teachers (words + characters + gold PoS, 2-layer BiLSTM; 15 epochs; the "
-                           "second-order one in batches of at most 1,000 words) and the sequence-labeling parser student "
+                           "graph-based teachers (words + characters + gold PoS, 2-layer BiLSTM; 15 epochs"
+                           + ("; the second-order one in batches of at most 1,000 words, for the sample's 249-word "
+                              "sentence" if fmt == "ptb" else "; batches of 32 sentences: the UD second-order teacher "
+                              "here was trained before its config moved to batches of at most 1,000 words")
+                           + ") and the sequence-labeling parser student "
                            "(words + characters + gold PoS, 1-layer BiLSTM, MaxEnt over relative-PoS labels joined with "
                            "deprels; 25 epochs, teacher annealing with rate 0.1 for KD)."}
 
