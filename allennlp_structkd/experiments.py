@@ -579,19 +579,23 @@ def plot_curves(suite: str, spec: Dict, all_scores: Dict[str, List[float]], quic
 
 def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> str:
     """Score against speed-up over the first row (XtremeDistil's Figure 1): ``rows`` of (name, speed-up, score)."""
+    from matplotlib.ticker import FuncFormatter
+
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for name, speedup, score in rows:
-        axes.scatter([speedup], [score])
-        axes.annotate(name, (speedup, score), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    figure, axes = plt.subplots(figsize=(8, 4))
+    for (name, speedup, score), marker in zip(rows, itertools.cycle("osD^vP*X")):
+        axes.scatter([speedup], [score], marker=marker, s=50, label=name)
     axes.set_xscale("log")
-    axes.set_xlabel(f"speed-up over {rows[0][0]} (sentences/s, CPU, 1 thread)")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}x"))
+    axes.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
+    axes.margins(x=0.15, y=0.15)
+    axes.set_xlabel(f"speed-up over the first row (sentences/s, one CPU thread)")
     axes.set_ylabel(spec["metric_name"])
     axes.set_title(f"suite {suite}")
     axes.grid(alpha=0.3)
-    figure.tight_layout()
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     name = f"{suite}_speed.png"
-    figure.savefig(os.path.join(REPO, "docs", "results", name), dpi=120)
+    figure.savefig(os.path.join(REPO, "docs", "results", name), dpi=120, bbox_inches="tight")
     plt.close(figure)
     return name
 
