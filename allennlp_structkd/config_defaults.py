@@ -35,6 +35,8 @@ DEFAULTS = {
     "PARSE_FORMAT": "conllu",
     "PARSE_TRAIN": _fixture("ud_en_small.conllu"),
     "PARSE_DEV": _fixture("ud_en_small.conllu"),
+    # unlabeled parsing transfer sentences (their words and PoS; heads, if any, are not read)
+    "PARSE_UNLABELED": _fixture("ud_en_small.conllu"),
     "BIAFFINE_TEACHER": os.path.join(CONFIGS, "teachers", "biaffine_parser.jsonnet"),
     "SECOND_ORDER_TEACHER": os.path.join(CONFIGS, "teachers", "second_order_parser.jsonnet"),
     "SPAN_TEACHER": os.path.join(CONFIGS, "teachers", "span_ner.jsonnet"),

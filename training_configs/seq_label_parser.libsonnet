@@ -4,7 +4,9 @@ local c = import 'common.libsonnet';
 local p = import 'parsing.libsonnet';
 // Like Strzyz et al., the student reads the words' PoS tags (which its relative-PoS labels refer
 // to) as input, through a `single_id` token indexer of the tokens' `pos_`: the same input as the graph teachers.
-function(teacher=null) c.random_seeds(c.seed) + {
+// objective 'top1' gives the Top-1 baseline (the teacher's best trees as one-hot targets, and as
+// labels for the unlabeled sentences of PARSE_UNLABELED when `unlabeled`).
+function(teacher=null, objective='structural', unlabeled=false) c.random_seeds(c.seed) + {
   local base = p.reader(relpos=true) + {
     token_indexers+: { pos: { type: 'single_id', namespace: 'pos_tokens', feature_name: 'pos_' } },
   },
@@ -13,13 +15,18 @@ function(teacher=null) c.random_seeds(c.seed) + {
     base_reader: base,
     teachers: { xx: teacher },
     default_teacher: 'xx',
-    // the parser teachers give head and deprel distributions whatever the objective; the student
-    // maps them onto its labels and takes the structural (cross-entropy) loss
-    objective: { type: 'structural' },
+    // the parser teachers give head and deprel distributions (one-hot on their best tree with
+    // top1); the student maps them onto its labels and takes the structural (cross-entropy) loss
+    objective: { type: objective },
     cache_directory: c.cache_directory,
-  },
+  } + (if unlabeled then {
+    // unlabeled sentences: words and PoS (which the relative-PoS labels refer to), no heads
+    unlabeled_reader: base + (if p.format == 'ptb' then { relpos_tags: false, read_heads: false }
+                              else { tag_column: null, read_heads: false }),
+  } else {}),
   validation_dataset_reader: base,
-  train_data_path: c.env('PARSE_TRAIN'),
+  train_data_path: if unlabeled then std.manifestJsonMinified({ labeled: c.env('PARSE_TRAIN'), unlabeled: c.env('PARSE_UNLABELED') })
+                   else c.env('PARSE_TRAIN'),
   validation_data_path: c.env('PARSE_DEV'),
   model: {
     type: 'structkd_seq_label_parser',

@@ -34,10 +34,12 @@ class PtbDependencyReader(StructKDReader):
         relpos_tags: bool = False,
         lang: str = "en",
         strict: bool = True,
+        read_heads: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
         self.relpos_tags = relpos_tags
+        self.read_heads = read_heads  # false: words and tags only (e.g. unlabeled transfer sentences)
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         for first_line, block in read_blocks(path):
@@ -61,7 +63,7 @@ class PtbDependencyReader(StructKDReader):
             if error is not None:
                 yield error
                 continue
-            yield self.text_to_instance(words, tags, heads, lang=lang, path=path, line=first_line)
+            yield self.text_to_instance(words, tags, heads if self.read_heads else None, lang=lang, path=path, line=first_line)
 
     def text_to_instance(  # type: ignore[override]
         self,

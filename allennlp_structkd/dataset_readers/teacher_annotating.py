@@ -43,7 +43,11 @@ WORD_DIMS = {
     "teacher_logits": [(0, 0)],
     "teacher_hidden": [(0, 0)],
     "pseudo_tags": [(0, 0)],
+    "pseudo_heads": [(0, 0)],
+    "pseudo_deprels": [(0, 0)],
 }
+# what a reader turns into placeholder labels; never a KD target
+PSEUDO = ("pseudo_tags", "pseudo_heads", "pseudo_deprels")
 
 
 def trim_to_length(name: str, value: torch.Tensor, length: int) -> torch.Tensor:
@@ -413,6 +417,20 @@ class TeacherAnnotatingReader(DatasetReader):
         for instance, entry in zip(instances, entries):
             yield self._attach(instance, entry)
 
+    @staticmethod
+    def _relpos_labels(entry: Dict[str, np.ndarray], teacher, metadata: Dict) -> List[str]:
+        """A parser teacher's best tree as the sequence-labeling parser's labels (relative PoS, then ``@deprel``)."""
+        from allennlp_structkd.structures import rel_pos
+
+        upos = metadata.get("upos")
+        if upos is None:
+            raise ConfigurationError(f"{metadata.get('file')}, line {metadata.get('line')}: relative-PoS pseudo labels "
+                                     "need the sentence's PoS tags: read unlabeled parsing data with its UPOS column")
+        labels = rel_pos.encode([int(h) for h in entry["pseudo_heads"]], upos)
+        if teacher.labels:  # a teacher with deprels: the student's labels join them
+            labels = [f"{label}@{teacher.labels[int(r)]}" for label, r in zip(labels, entry["pseudo_deprels"])]
+        return labels
+
     def _attach(self, instance: Instance, entry: Dict[str, np.ndarray]) -> Instance:
         metadata = instance["metadata"].metadata
         teacher = self.teacher(metadata["lang"])
@@ -426,14 +444,26 @@ class TeacherAnnotatingReader(DatasetReader):
                         f"(the teachers have {self.teacher_labels})"
                     )
         if not has_gold:
-            if "pseudo_tags" not in entry:
+            if "pseudo_tags" in entry:
+                pseudo = [teacher.labels[int(t)] for t in entry["pseudo_tags"]]
+                instance.add_field("tags", SequenceLabelField(pseudo, instance["tokens"], label_namespace=teacher.namespace))
+            elif "pseudo_heads" in entry:
+                tokens = instance["tokens"]
+                instance.add_field("tags", SequenceLabelField(self._relpos_labels(entry, teacher, metadata), tokens))
+                # the fields of a labeled parsing instance, so that both kinds batch together (has_gold
+                # keeps these out of the gold loss; parsers score trees at evaluation only)
+                instance.add_field("head_indices", SequenceLabelField([int(h) for h in entry["pseudo_heads"]], tokens,
+                                                                      label_namespace="head_index_tags"))
+                if teacher.labels:
+                    instance.add_field("head_tags", SequenceLabelField(
+                        [teacher.labels[int(r)] for r in entry["pseudo_deprels"]], tokens, label_namespace="head_tags"))
+            else:
                 raise ConfigurationError(
                     f"teacher {teacher.archive_path} gives no labels in the student's label space, so it cannot label "
-                    f"unlabeled sentences ({metadata.get('file')}, line {metadata.get('line')})"
+                    f"unlabeled sentences ({metadata.get('file')}, line {metadata.get('line')}); a parser teacher does "
+                    "with the top1 objective"
                 )
-            pseudo = [teacher.labels[int(t)] for t in entry["pseudo_tags"]]
-            instance.add_field("tags", SequenceLabelField(pseudo, instance["tokens"], label_namespace=teacher.namespace))
-        targets = {name: value for name, value in entry.items() if name != "pseudo_tags"}
+        targets = {name: value for name, value in entry.items() if name not in PSEUDO}
         instance.add_field("teacher_targets", TeacherTargetsField(targets, teacher.labels, self.teacher_labels, teacher.namespace))
         instance.add_field("has_gold", TensorField(torch.tensor(1 if has_gold else 0, dtype=torch.long)))
         return instance

@@ -140,11 +140,31 @@ class DependencyParserBase(Model):
         distribution over head positions (root at 0; exact for the first-order parser, mean field for
         the second-order one), and ``teacher_deprel_probs`` ``(B, n, R)``,
         ``P(r | m) = sum_h P(h | m) P(r | m, h)``. The student maps them onto its own labels
-        (``P_t((h, r)) = P_t(h) P_t(r)``); no pseudo labels (they would be in the student's label space).
+        (``P_t((h, r)) = P_t(h) P_t(r)``).
+
+        With the ``top1`` objective the distributions are one-hot on the teacher's best tree (its
+        maximum spanning tree, and each word's best deprel under its tree head), so that the
+        student's cross-entropy to them is ``-log P_s(best tree's labels)``: Top-1 pseudo labels.
+        ``pseudo_heads`` and ``pseudo_deprels`` carry that tree, which the reader turns into the
+        student's labels for unlabeled sentences.
         """
+        from allennlp_structkd.kd.losses import Top1KD
+
         encoded, mask, arc, labels, log_heads = self.scores(tokens, upos)
         heads = log_heads.exp()
-        deprels = torch.einsum("bmh,bmhr->bmr", heads, labels.softmax(dim=3))
+        deprel_probs = labels.softmax(dim=3)
+        if isinstance(objective, Top1KD):
+            best = mst_heads(log_heads, mask)  # (B, n+1), root and padding 0
+            at_head = deprel_probs.gather(2, best.view(*best.shape, 1, 1).expand(-1, -1, 1, labels.size(3))).squeeze(2)
+            best_deprel = at_head.argmax(-1)
+            word_mask = head_selection.arc_mask(mask).any(2)
+            heads = torch.nn.functional.one_hot(best, heads.size(2)).to(heads.dtype) * word_mask.unsqueeze(2)
+            deprels = torch.nn.functional.one_hot(best_deprel, labels.size(3)).to(heads.dtype) * word_mask.unsqueeze(2)
+            targets = {"teacher_head_probs": heads[:, 1:], "pseudo_heads": best[:, 1:], "pseudo_deprels": best_deprel[:, 1:]}
+            if self.num_labels:
+                targets["teacher_deprel_probs"] = deprels[:, 1:]
+            return targets, None, mask[:, 1:]
+        deprels = torch.einsum("bmh,bmhr->bmr", heads, deprel_probs)
         return {"teacher_head_probs": heads[:, 1:], "teacher_deprel_probs": deprels[:, 1:]}, None, mask[:, 1:]
 
     # -- the model -------------------------------------------------------------------------------
