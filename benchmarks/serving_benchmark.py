@@ -115,7 +115,7 @@ def main():
         "|---|---|---|",
     ]
     for name, seconds in rows:
-        lines.append(f"| {name} | {words / seconds:.0f} | {teacher_time / seconds:.1f}x |")
+        lines.append(f"| {name} | {words / seconds:.0f} | {teacher_time / seconds:.2f}x |")
     lines += [
         "",
         f"Span F1 on these sentences: teacher {100 * f1['teacher']:.2f}, student {100 * f1['student']:.2f},"
