@@ -111,6 +111,15 @@ def measure(archive_path: str, sentences: List[List[str]], batch_size: int = 32,
         batch = Batch(instances[start : start + batch_size])
         batch.index_instances(model.vocab)
         batches.append(batch.as_tensor_dict())
+    return {"parameters": parameters, "archive_mb": os.path.getsize(archive_path) / 2**20,
+            "sentences_per_second": len(instances) / cpu_seconds(model, batches, repeats)}
+
+
+def cpu_seconds(model, batches: List[Dict], repeats: int = 2) -> float:
+    """Best CPU time of this process over ``repeats`` passes of ``model`` over tensor ``batches``, after a warm-up."""
+    import torch
+
+    model.eval()
     best = float("inf")
     with torch.no_grad():
         model(**batches[0])  # warm-up
@@ -119,8 +128,7 @@ def measure(archive_path: str, sentences: List[List[str]], batch_size: int = 32,
             for tensors in batches:
                 model(**tensors)
             best = min(best, time.process_time() - started)
-    return {"parameters": parameters, "archive_mb": os.path.getsize(archive_path) / 2**20,
-            "sentences_per_second": len(instances) / best}
+    return best
 
 
 def main() -> None:

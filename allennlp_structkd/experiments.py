@@ -488,12 +488,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     curve = plot_curves(suite, spec, all_scores, quick)
     if curve:
         lines += ["", f"![{spec['metric_name']} against the amount of unlabeled data]({curve})"]
-    text = "\n".join(lines) + "\n"
-    with open(os.path.join(REPO, "docs", "results", f"{suite}{'_quick' if quick else ''}.md"), "w") as handle:
-        handle.write(text)
-    write_index()
-    print(text)
-    return text
+    return _publish(f"{suite}{'_quick' if quick else ''}.md", lines)
 
 
 def _duration(text: str) -> float:
@@ -606,6 +601,16 @@ def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> 
     return name
 
 
+def _publish(name: str, lines: List[str]) -> str:
+    """Write one page of docs/results/, rebuild docs/results.md, print the page."""
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(REPO, "docs", "results", name), "w") as handle:
+        handle.write(text)
+    write_index()
+    print(text)
+    return text
+
+
 def write_index() -> None:
     """docs/results.md: every suite's table (full runs only), each with the command that made it."""
     folder = os.path.join(REPO, "docs", "results")
@@ -672,12 +677,7 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
             points.append((name, speedup, statistics.mean(scores)))
     if len(points) > 1:
         lines += ["", f"![{spec['metric_name']} against speed-up]({plot_speed(suite, spec, points)})"]
-    text = "\n".join(lines) + "\n"
-    with open(os.path.join(REPO, "docs", "results", f"{suite}_speed.md"), "w") as handle:
-        handle.write(text)
-    write_index()
-    print(text)
-    return text
+    return _publish(f"{suite}_speed.md", lines)
 
 
 def _parameter_count(directory: str) -> Optional[str]:

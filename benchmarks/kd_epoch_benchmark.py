@@ -38,6 +38,7 @@ from allennlp.training.optimizers import Optimizer  # noqa: E402
 from allennlp_structkd import toy_data  # noqa: E402
 from allennlp_structkd.dataset_readers.teacher_annotating import ensure_teacher_archive  # noqa: E402
 from allennlp_structkd.demo_job import find_data  # noqa: E402
+from report import emit  # noqa: E402  (benchmarks/report.py)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "training_configs")
@@ -134,10 +135,7 @@ def main():
     struct = rows[1][1] / base_time
     lines += ["", f"Goal (Struct. KD epoch at most 1.2x the baseline's): {struct:.2f}x, {'met' if struct <= 1.2 else 'NOT met'}.", ""]
     text = "\n".join(lines)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+    emit(text, args.output)
 
 
 if __name__ == "__main__":

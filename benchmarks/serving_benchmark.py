@@ -28,6 +28,7 @@ from allennlp.predictors import Predictor  # noqa: E402
 import allennlp_structkd  # noqa: E402,F401
 from allennlp_structkd.dataset_readers import ConllNerReader  # noqa: E402
 from allennlp_structkd.training.metrics import SpanF1  # noqa: E402
+from report import emit  # noqa: E402  (benchmarks/report.py)
 
 
 def timed(fn, repeats=2):
@@ -130,10 +131,7 @@ def main():
         lines += [f"The student (predictor path) is {transformer_time / student_time:.1f}x faster than the transformer teacher"
                   f" and {sizes['transformer teacher'] / sizes['student']:.1f}x smaller.", ""]
     text = "\n".join(lines)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+    emit(text, args.output)
 
 
 if __name__ == "__main__":

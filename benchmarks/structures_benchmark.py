@@ -26,6 +26,7 @@ torch.set_num_threads(1)
 from allennlp.modules.conditional_random_field import ConditionalRandomField  # noqa: E402
 
 from allennlp_structkd.structures import linear_chain, span_dp  # noqa: E402
+from report import emit  # noqa: E402  (benchmarks/report.py)
 
 SHAPES = [(20, 9), (50, 17), (100, 17), (50, 49)]
 BATCH = 32
@@ -145,10 +146,7 @@ def main():
     args = parser.parse_args()
     rows, span_time = run(args.repeats)
     text = render(rows, span_time, args.repeats)
-    print(text)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+    emit(text, args.output)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import copy
 import datetime
 import itertools
 import platform
-import time
 
 import torch
 
@@ -27,25 +26,18 @@ from allennlp.models import Model  # noqa: E402
 from allennlp.models.archival import load_archive  # noqa: E402
 
 import allennlp_structkd  # noqa: E402,F401
+from allennlp_structkd.demo_job import cpu_seconds  # noqa: E402
+from report import emit  # noqa: E402  (benchmarks/report.py)
 
 
 def cpu_speed(model, instances, batch_size, repeats=2):
     """Sentences per second: best process CPU time of ``repeats`` passes after a warm-up."""
-    model.eval()
     batches = []
     for start in range(0, len(instances), batch_size):
         batch = Batch([Instance({"tokens": i["tokens"]}) for i in instances[start : start + batch_size]])
         batch.index_instances(model.vocab)
         batches.append(batch.as_tensor_dict())
-    best = float("inf")
-    with torch.no_grad():
-        model(**batches[0])
-        for _ in range(repeats):
-            started = time.process_time()
-            for tensors in batches:
-                model(**tensors)
-            best = min(best, time.process_time() - started)
-    return len(instances) / best
+    return len(instances) / cpu_seconds(model, batches, repeats)
 
 
 def student_of_size(archive, embedding_dim, hidden_dim):
@@ -101,10 +93,7 @@ def main():
         lines.append(f"| {name} | {count:,} | {teacher_params / count:.1f}x | {speed_32:.1f} | {speed_32 / teacher_32:.1f}x"
                      f" | {speed_1:.1f} | {speed_1 / teacher_1:.1f}x |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
+    emit(text, args.output)
 
 
 if __name__ == "__main__":

@@ -51,3 +51,16 @@ def span_teacher_archive(tmp_path_factory) -> str:
     directory = tmp_path_factory.mktemp("span_teacher")
     train_model_from_file(str(FIXTURES / "configs" / "span_ner.jsonnet"), str(directory / "run"))
     return str(directory / "run" / "model.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def parser_archive(tmp_path_factory) -> str:
+    """A tiny biaffine parser over ud_en_small (a Case 1b teacher)."""
+    from allennlp.commands.train import train_model_from_file
+
+    import allennlp_structkd  # noqa: F401
+
+    os.environ["STRUCTKD_TEST_PARSER"] = "biaffine"
+    directory = tmp_path_factory.mktemp("parser")
+    train_model_from_file(str(FIXTURES / "configs" / "parser.jsonnet"), str(directory / "run"))
+    return str(directory / "run" / "model.tar.gz")

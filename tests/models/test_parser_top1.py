@@ -1,9 +1,6 @@
 """The Top-1 baseline of Cases 1b/2b: a parser teacher's best trees as pseudo labels and one-hot targets."""
-import os
-
 import pytest
 import torch
-from allennlp.commands.train import train_model_from_file
 from allennlp.common import Params
 from allennlp.common.testing import ModelTestCase
 from allennlp.data import DatasetReader
@@ -18,23 +15,15 @@ UD = FIXTURES / "data" / "ud_en_small.conllu"
 CONFIG = FIXTURES.parent.parent / "training_configs" / "baseline_top1_parser.jsonnet"
 
 
-@pytest.fixture(scope="module")
-def biaffine_teacher(tmp_path_factory):
-    os.environ["STRUCTKD_TEST_PARSER"] = "biaffine"
-    directory = tmp_path_factory.mktemp("biaffine")
-    train_model_from_file(str(FIXTURES / "configs" / "parser.jsonnet"), str(directory / "run"))
-    return str(directory / "run" / "model.tar.gz")
-
-
 @pytest.fixture
-def top1_env(biaffine_teacher, monkeypatch, tmp_path):
+def top1_env(parser_archive, monkeypatch, tmp_path):
     for name in ("PARSE_TRAIN", "PARSE_DEV", "PARSE_UNLABELED"):
         monkeypatch.setenv(name, str(UD))
     monkeypatch.setenv("PARSE_FORMAT", "conllu")
-    monkeypatch.setenv("BIAFFINE_TEACHER", biaffine_teacher)
+    monkeypatch.setenv("BIAFFINE_TEACHER", parser_archive)
     monkeypatch.setenv("STRUCTKD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("STRUCTKD_EPOCHS", "1")
-    return biaffine_teacher
+    return parser_archive
 
 
 def test_unlabeled_sentences_get_the_teachers_best_tree(top1_env):

@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 
@@ -10,16 +9,6 @@ from allennlp.predictors import Predictor
 
 import allennlp_structkd  # noqa: F401
 from tests.conftest import FIXTURES
-
-
-@pytest.fixture(scope="module")
-def parser_archive(tmp_path_factory):
-    from allennlp.commands.train import train_model_from_file
-
-    os.environ["STRUCTKD_TEST_PARSER"] = "biaffine"
-    directory = tmp_path_factory.mktemp("parser")
-    train_model_from_file(str(FIXTURES / "configs" / "parser.jsonnet"), str(directory / "run"))
-    return str(directory / "run" / "model.tar.gz")
 
 
 def test_tagger_predictor_sentence_and_tokens(teacher_archive):
