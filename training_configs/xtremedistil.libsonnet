@@ -22,7 +22,7 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
   local base_reader = c.ner_reader() + { token_indexers: { tokens: if embedding == 'words' then { type: 'single_id' } else {
     type: 'pretrained_transformer_mismatched', model_name: c.env('TRANSFORMER_MODEL'), max_length: 512,
   } } },
-  dataset_reader: if !teacher then base_reader else {
+  local teacher_reader = {
     type: 'structkd_teacher',
     base_reader: base_reader,
     teachers: { xx: c.env('TRANSFORMER_TEACHER') },
@@ -30,7 +30,10 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
     objective: objective,
     cache_directory: c.cache_directory,
   },
-  validation_dataset_reader: base_reader,
+  dataset_reader: if !teacher then base_reader else teacher_reader,
+  // stage-wise schedules choose each stage's best epoch by its own loss on the dev set, so the dev
+  // sentences carry the teacher's outputs too (annotated once, cached)
+  validation_dataset_reader: if teacher && stages != null then teacher_reader else base_reader,
   train_data_path: c.env('NER_TRAIN'),
   validation_data_path: c.env('NER_DEV'),
   model: {
@@ -45,9 +48,9 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
   } + (if teacher then { kd_loss: objective, kd_weight: kd_weight } else {}),
   data_loader: c.data_loader(16),
   trainer: c.trainer(c.epochs, 0.005, if stages == null then [] else [
-    { type: 'xtremedistil_stages', stages: stages, gradual_unfreezing: gradual_unfreezing, epochs_per_group: 1 },
+    { type: 'xtremedistil_stages', stages: stages, gradual_unfreezing: gradual_unfreezing, epochs_per_group: 1, validation_metric: '-loss' },
   ]) + (if stages == null then {} else {
-    // the schedule decides the length; the best checkpoint is chosen by dev loss, as in the paper
+    // the schedule decides the length; each stage's best epoch is chosen by its dev loss, as in the paper
     num_epochs: std.foldl(function(total, stage) total + (if gradual_unfreezing then 4 else stage.epochs), stages, 0),
     validation_metric: '-loss',
   }),

@@ -49,6 +49,11 @@ def test_each_epoch_updates_only_its_groups(env, tmp_path):
             {"type": "test_snapshot", "when": "start_of_next"},
         ]}})
     train_model_from_file(CONFIG, str(tmp_path / "run"), overrides)
+    # the archived model is the best epoch of the last stage (epochs 8-11), whatever the earlier stages' dev losses
+    with open(tmp_path / "run" / "metrics.json") as handle:
+        assert 8 <= json.load(handle)["best_epoch"] <= 11
+    best, stage_best = (torch.load(tmp_path / "run" / name) for name in ("best.th", "stage_best.th"))
+    assert best.keys() == stage_best.keys() and all(torch.equal(best[k], stage_best[k]) for k in best)
     groups = stages.groups
     checked = 0
     for epoch in range(1, 12):
@@ -86,3 +91,42 @@ def test_schedule_and_recover_position():
     assert trainer.model.tag_projection.weight.requires_grad
     assert not trainer.model.encoder.weight.requires_grad  # stage 2, first group only
     assert trainer.model.other.weight.requires_grad  # in no group: always trains
+
+
+def test_model_selection_is_per_stage(tmp_path):
+    """An earlier stage's lower dev loss never wins: each stage restores its own best, and the trainer's
+    tracking restarts at each stage (the defect of comparing dev losses of different objectives)."""
+    from allennlp.training.metric_tracker import MetricTracker
+
+    stages = XtremeDistilStages(str(tmp_path), [{"epochs": 3}, {"epochs": 2}])
+
+    class FakeTrainer:
+        def __init__(self):
+            self.model = torch.nn.Linear(1, 1, bias=False)
+            self.model.kd_weight = 1.0
+            self._metric_tracker = MetricTracker("-loss")
+
+    trainer = FakeTrainer()
+    # dev losses: stage 1 (a different objective) is tiny, its best at epoch 1; stage 2 larger, best at epoch 4
+    losses = [0.5, 0.1, 0.3, 9.0, 7.0]
+    weights_at_end = {}
+    for epoch, loss in enumerate(losses):
+        trainer.model.weight.data.fill_(float(epoch))  # "training" leaves the epoch's number in the weight
+        trainer._metric_tracker.add_metrics({"loss": loss})
+        stages.on_epoch(trainer, {"validation_loss": loss}, epoch)
+        weights_at_end[epoch] = trainer.model.weight.item()
+    # stage 2 starts from stage 1's best epoch (1), not from its last (2)
+    assert weights_at_end[2] == 1.0
+    # the trainer's tracker forgot stage 1: its best is stage 2's best epoch, counted from the run's start
+    assert trainer._metric_tracker.best_epoch == 4
+    assert trainer._metric_tracker.is_best_so_far()
+    assert torch.load(tmp_path / "stage_best.th")["weight"].item() == 4.0
+    # and the stage's best survives --recover
+    recovered = XtremeDistilStages(str(tmp_path), [{"epochs": 3}, {"epochs": 2}])
+    recovered.load_state_dict(stages.state_dict())
+    assert recovered.stage_best == -7.0 and recovered.stage_best_epoch == 4
+
+
+def test_validation_metric_needs_a_sign(tmp_path):
+    with pytest.raises(Exception, match="must start with"):
+        XtremeDistilStages(str(tmp_path), [{"epochs": 1}], validation_metric="loss")

@@ -25,21 +25,35 @@ class XtremeDistilStages(TrainerCallback):
     top first: output layer, projection, BiLSTM, embeddings) are unfrozen one at a time, each for
     ``epochs_per_group`` epochs (a stage then lasts ``epochs_per_group × len(groups)`` epochs), and
     before each further group the model goes back to the best checkpoint so far (``best.th``, by the
-    trainer's validation metric, e.g. ``-loss``). Frozen parameters get ``requires_grad = False``:
-    no gradient, so the optimizer leaves them alone. Parameters in no group always train.
+    stage's ``validation_metric``). Frozen parameters get ``requires_grad = False``: no gradient, so
+    the optimizer leaves them alone. Parameters in no group always train.
 
-    The schedule is a function of the epoch, so ``allennlp train --recover`` resumes in the right
-    stage with the right groups; stages and unfreezing are logged.
+    Model selection is per stage, because each stage has its own loss and their dev losses do not
+    compare: the callback keeps the best epoch of the current stage (``stage_best.th``, by
+    ``validation_metric`` over the dev set, which should carry the teacher's outputs so that the dev
+    loss is the stage's own objective), goes back to it before the next group or stage, and starts
+    the trainer's own best-model tracking afresh at each stage, so that the archived model is the
+    best epoch of the *last* stage (the paper's final model), never an earlier stage's.
+
+    The schedule is a function of the epoch, and the stage's best score is checkpointed, so
+    ``allennlp train --recover`` resumes in the right stage with the right groups; stages,
+    unfreezing and restores are logged.
     """
 
     def __init__(self, serialization_dir: str, stages: List[Dict[str, float]], gradual_unfreezing: bool = False,
-                 groups: Optional[List[str]] = None, epochs_per_group: int = 1) -> None:
+                 groups: Optional[List[str]] = None, epochs_per_group: int = 1,
+                 validation_metric: str = "-loss") -> None:
         super().__init__(serialization_dir)
         if not stages:
             raise ConfigurationError("xtremedistil_stages needs at least one stage")
+        if validation_metric[:1] not in "+-" or len(validation_metric) < 2:
+            raise ConfigurationError(f"validation_metric must start with + or -, got {validation_metric!r}")
         self.stages = stages
         self.gradual_unfreezing = gradual_unfreezing
         self.groups = groups or list(DEFAULT_GROUPS)
+        self.validation_metric = validation_metric
+        self.stage_best: Optional[float] = None  # the best score so far in the current stage
+        self.stage_best_epoch: Optional[int] = None
         self.schedule: List[Tuple[int, int]] = []  # per epoch: (stage, number of unfrozen groups)
         for index, stage in enumerate(stages):
             if gradual_unfreezing:
@@ -73,14 +87,44 @@ class XtremeDistilStages(TrainerCallback):
         stage, unfrozen = self.apply(trainer.model, epoch)
         logger.info("xtremedistil: epoch %d in stage %d, trainable groups %s", epoch, stage + 1, self.groups[:unfrozen])
 
+    @property
+    def stage_best_path(self) -> str:
+        return os.path.join(self.serialization_dir, "stage_best.th")
+
+    def _score(self, metrics: Dict[str, Any]) -> Optional[float]:
+        value = metrics.get("validation_" + self.validation_metric[1:])
+        if value is None:
+            return None
+        return float(value) if self.validation_metric[0] == "+" else -float(value)
+
     def on_epoch(self, trainer, metrics: Dict[str, Any], epoch: int, is_primary: bool = True, **kwargs) -> None:
+        score = self._score(metrics)
+        if score is not None and (self.stage_best is None or score > self.stage_best):
+            self.stage_best, self.stage_best_epoch = score, epoch
+            if is_primary:  # written atomically: a run killed here keeps the previous best
+                torch.save(trainer.model.state_dict(), self.stage_best_path + ".tmp")
+                os.replace(self.stage_best_path + ".tmp", self.stage_best_path)
         following = epoch + 1
         if following >= len(self.schedule):
             return
-        if self.gradual_unfreezing and self.schedule[following] != self.schedule[epoch]:
-            best = os.path.join(self.serialization_dir, "best.th")
-            if os.path.isfile(best):  # back to the best checkpoint before unfreezing more
-                trainer.model.load_state_dict(torch.load(best, map_location="cpu"))
-                logger.info("xtremedistil: restored the best checkpoint before the next group")
+        if self.schedule[following] != self.schedule[epoch]:
+            if os.path.isfile(self.stage_best_path):  # back to the stage's best before the next group or stage
+                trainer.model.load_state_dict(torch.load(self.stage_best_path, map_location="cpu"))
+                logger.info("xtremedistil: restored epoch %s of stage %d (%s %.4f)", self.stage_best_epoch,
+                            self.schedule[epoch][0] + 1, self.validation_metric, self.stage_best or float("nan"))
+            if self.schedule[following][0] != self.schedule[epoch][0]:
+                # a new stage, a new loss: its epochs are compared only with one another
+                self.stage_best, self.stage_best_epoch = None, None
+                tracker = getattr(trainer, "_metric_tracker", None)
+                if tracker is not None:
+                    tracker.clear()
+                    tracker._epoch_number = following  # keep best_epoch counting from the run's start
         stage, unfrozen = self.apply(trainer.model, following)
         logger.info("xtremedistil: epoch %d in stage %d, trainable groups %s", following, stage + 1, self.groups[:unfrozen])
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"stage_best": self.stage_best, "stage_best_epoch": self.stage_best_epoch}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self.stage_best = state_dict.get("stage_best")
+        self.stage_best_epoch = state_dict.get("stage_best_epoch")
