@@ -21,6 +21,7 @@ import argparse
 import concurrent.futures
 import dataclasses
 import itertools
+import glob
 import json
 import os
 import statistics
@@ -372,6 +373,7 @@ def _train_only(config, directory, env) -> str:
     if os.path.isfile(os.path.join(directory, "metrics.json")):
         return directory
     recover = os.path.isfile(os.path.join(directory, "config.json"))
+    started = time.time()
     command = [sys.executable, "-m", "allennlp", "train", config, "-s", directory, "--include-package", "allennlp_structkd"]
     command += ["--recover"] if recover else []
     with open(directory + ".log", "a") as log:
@@ -381,7 +383,62 @@ def _train_only(config, directory, env) -> str:
             result = subprocess.run(command[:-1] + ["-f"], env=env, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         raise RuntimeError(f"training failed: {config} -> {directory} (see {directory}.log)")
+    # the whole run's wall time (reading, teacher annotation, training, archiving) for the wall-time table
+    with open(os.path.join(directory, "wall_seconds.json"), "w") as handle:
+        json.dump({"wall_seconds": time.time() - started, "recovered": recover}, handle)
     return directory
+
+
+def _wall_seconds(directory: str) -> Optional[float]:
+    """A finished run's wall time: recorded by the runner, or (older runs) config.json to model.tar.gz."""
+    recorded = os.path.join(directory, "wall_seconds.json")
+    if os.path.isfile(recorded):
+        with open(recorded) as handle:
+            return float(json.load(handle)["wall_seconds"])
+    first, last = os.path.join(directory, "config.json"), os.path.join(directory, "model.tar.gz")
+    if os.path.isfile(first) and os.path.isfile(last):
+        return max(0.0, os.path.getmtime(last) - os.path.getmtime(first))
+    return None
+
+
+def wall_time_table(runs_dir: str) -> str:
+    """What the full set costs on this machine: every suite's finished runs, their wall and training time."""
+    lines = [
+        "## Wall time of the full set",
+        "",
+        "Produced by `python -m allennlp_structkd.experiments walltime` from the finished runs under `runs/experiments/`"
+        " (full runs, every seed). A run's wall time covers reading, teacher annotation, training and archiving"
+        " (recorded by the runner; for runs older than that record, config.json to model.tar.gz); training time is"
+        " AllenNLP's `training_duration`. The runs shared the 2 cores with 2-5 others, so these are loaded times: the"
+        " last column, half the summed wall time, estimates the suite alone with `--workers 2` (pessimistically).",
+        "",
+        "| suite | finished runs | summed wall time | summed training time | estimated, 2 workers |",
+        "|---|---|---|---|---|",
+    ]
+    total_wall = total_train = 0.0
+    total_runs = 0
+    for suite in sorted(SUITES):
+        if suite in RUNS_OF:  # its runs are another suite's
+            continue
+        folder = _suite_folder(runs_dir, suite)
+        if not os.path.isdir(folder):
+            continue
+        wall = train = 0.0
+        count = 0
+        for metrics in sorted(glob.glob(os.path.join(folder, "*", "seed_*", "metrics.json"))):
+            directory = os.path.dirname(metrics)
+            seconds = _wall_seconds(directory)
+            with open(metrics) as handle:
+                train += _duration(json.load(handle).get("training_duration", "0:0:0"))
+            wall += seconds or 0.0
+            count += 1
+        if not count:
+            continue
+        total_wall, total_train, total_runs = total_wall + wall, total_train + train, total_runs + count
+        lines.append(f"| {suite} | {count} | {wall / 3600:.1f} h | {train / 3600:.1f} h | {wall / 7200:.1f} h |")
+    lines.append(f"| **all** | {total_runs} | {total_wall / 3600:.1f} h | {total_train / 3600:.1f} h |"
+                 f" {total_wall / 7200:.1f} h |")
+    return _publish("walltime.md", lines)
 
 
 def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir: str) -> None:
@@ -604,6 +661,7 @@ def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> 
 def _publish(name: str, lines: List[str]) -> str:
     """Write one page of docs/results/, rebuild docs/results.md, print the page."""
     text = "\n".join(lines) + "\n"
+    os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
     with open(os.path.join(REPO, "docs", "results", name), "w") as handle:
         handle.write(text)
     write_index()
@@ -704,10 +762,14 @@ def main() -> None:
         if name == "table":
             p.add_argument("--overall-only", action="store_true", help="no per-language evaluation columns")
     sub.add_parser("list")
+    sub.add_parser("walltime").add_argument("--runs-dir", default=_runs_root())
     args = parser.parse_args()
     if args.command == "list":
         for name, fn in sorted(SUITES.items()):
             print(f"{name}: {fn.__doc__.strip()}")
+        return
+    if args.command == "walltime":
+        wall_time_table(args.runs_dir)
         return
     started = time.time()
     if args.command == "run":

@@ -53,6 +53,20 @@ def test_table_means_seeds_and_significance(fake_suite):
     assert "a fake suite" in (fake_suite / "docs" / "results.md").read_text()
 
 
+def test_wall_time_table_sums_finished_runs(fake_suite):
+    runs = {r.name: r for r in experiments.SUITES["fake"](False)["runs"]}
+    runs_dir = fake_suite / "runs"
+    for seed, wall in ((1, 1800.0), (2, 5400.0)):
+        finish(runs_dir, runs["base"], seed, 0.7)
+        directory = experiments._run_dir(str(runs_dir), "fake", runs["base"], seed)
+        with open(os.path.join(directory, "wall_seconds.json"), "w") as handle:
+            json.dump({"wall_seconds": wall}, handle)
+    text = experiments.wall_time_table(str(runs_dir))
+    assert "| fake | 2 | 2.0 h | 0.0 h | 1.0 h |" in text
+    assert "| **all** | 2 | 2.0 h |" in text
+    assert "Wall time of the full set" in (fake_suite / "docs" / "results.md").read_text()
+
+
 def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
     calls = []
     monkeypatch.setattr(experiments.subprocess, "run", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
