@@ -47,11 +47,18 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
     encoder: c.bilstm(E, H),
   } + (if teacher then { kd_loss: objective, kd_weight: kd_weight } else {}),
   data_loader: c.data_loader(16),
+  // a stage's `share` of the epoch budget STRUCTKD_EPOCHS; with gradual unfreezing its epochs are
+  // spread over the 4 layer groups (at least one each), so every schedule trains about as long
+  local stage_epochs(stage) = std.max(1, std.round(c.epochs * stage.share)),
+  local scheduled = if stages == null then [] else [
+    std.mergePatch(stage, { share: null, epochs: stage_epochs(stage), epochs_per_group: std.max(1, std.floor(stage_epochs(stage) / 4)) })
+    for stage in stages
+  ],
   trainer: c.trainer(c.epochs, 0.005, if stages == null then [] else [
-    { type: 'xtremedistil_stages', stages: stages, gradual_unfreezing: gradual_unfreezing, epochs_per_group: 1, validation_metric: '-loss' },
+    { type: 'xtremedistil_stages', stages: scheduled, gradual_unfreezing: gradual_unfreezing, validation_metric: '-loss' },
   ]) + (if stages == null then {} else {
     // the schedule decides the length; each stage's best epoch is chosen by its dev loss, as in the paper
-    num_epochs: std.foldl(function(total, stage) total + (if gradual_unfreezing then 4 else stage.epochs), stages, 0),
+    num_epochs: std.foldl(function(total, stage) total + (if gradual_unfreezing then 4 * stage.epochs_per_group else stage.epochs), scheduled, 0),
     validation_metric: '-loss',
   }),
 }

@@ -1,2 +1,2 @@
 // XtremeDistil D4.1: representation, then logits, then labels.
-(import 'xtremedistil.libsonnet')(representation_weight=1.0, stages=[{ epochs: 2, representation_weight: 1.0, logit_weight: 0.0, kd_weight: 1.0 }, { epochs: 2, representation_weight: 0.0, logit_weight: 1.0, kd_weight: 1.0 }, { epochs: 2, representation_weight: 0.0, logit_weight: 0.0, kd_weight: 0.0 }], gradual_unfreezing=false)
+(import 'xtremedistil.libsonnet')(representation_weight=1.0, stages=[{ share: 1 / 3, representation_weight: 1.0, logit_weight: 0.0, kd_weight: 1.0 }, { share: 1 / 3, representation_weight: 0.0, logit_weight: 1.0, kd_weight: 1.0 }, { share: 1 / 3, representation_weight: 0.0, logit_weight: 0.0, kd_weight: 0.0 }], gradual_unfreezing=false)

@@ -23,7 +23,8 @@ class XtremeDistilStages(TrainerCallback):
 
     ``gradual_unfreezing`` (D3.2, D4.2): within every stage the parameter ``groups`` (name prefixes,
     top first: output layer, projection, BiLSTM, embeddings) are unfrozen one at a time, each for
-    ``epochs_per_group`` epochs (a stage then lasts ``epochs_per_group × len(groups)`` epochs), and
+    ``epochs_per_group`` epochs (a stage may set its own; it then lasts ``epochs_per_group ×
+    len(groups)`` epochs), and
     before each further group the model goes back to the best checkpoint so far (``best.th``, by the
     stage's ``validation_metric``). Frozen parameters get ``requires_grad = False``: no gradient, so
     the optimizer leaves them alone. Parameters in no group always train.
@@ -57,8 +58,9 @@ class XtremeDistilStages(TrainerCallback):
         self.schedule: List[Tuple[int, int]] = []  # per epoch: (stage, number of unfrozen groups)
         for index, stage in enumerate(stages):
             if gradual_unfreezing:
+                per_group = int(stage.get("epochs_per_group", epochs_per_group))
                 for unfrozen in range(1, len(self.groups) + 1):
-                    self.schedule += [(index, unfrozen)] * epochs_per_group
+                    self.schedule += [(index, unfrozen)] * per_group
             else:
                 self.schedule += [(index, len(self.groups))] * int(stage.get("epochs", 1))
 
