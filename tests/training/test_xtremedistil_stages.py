@@ -130,3 +130,33 @@ def test_model_selection_is_per_stage(tmp_path):
 def test_validation_metric_needs_a_sign(tmp_path):
     with pytest.raises(Exception, match="must start with"):
         XtremeDistilStages(str(tmp_path), [{"epochs": 1}], validation_metric="loss")
+
+
+def test_killed_run_recovers_in_the_right_stage(env, tmp_path):
+    from tests.models.test_kd_training import CrashOnce  # noqa: F401  (registers test_crash_once)
+
+    flag = tmp_path / "crash"
+    flag.write_text("x")
+    serialization = str(tmp_path / "run")
+    overrides = json.dumps({"trainer": {
+        "optimizer": {"type": "adam", "lr": 0.01}, "num_epochs": 4, "cuda_device": -1, "validation_metric": "-loss",
+        "callbacks": [
+            {"type": "xtremedistil_stages", "stages": [
+                {"epochs": 2, "representation_weight": 1.0, "logit_weight": 0.0, "kd_weight": 1.0},
+                {"epochs": 2, "representation_weight": 0.0, "logit_weight": 1.0, "kd_weight": 0.25}]},
+            {"type": "test_crash_once", "after_epoch": 2, "flag": str(flag)},
+        ]}})
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_model_from_file(CONFIG, serialization, overrides)
+    log = os.path.join(serialization, "out.log")  # allennlp's log of the run, appended to by --recover
+    before = os.path.getsize(log)
+    model = train_model_from_file(CONFIG, serialization, overrides, recover=True)
+    with open(log) as handle:
+        recovered_log = handle.read()[before:]
+    # the last checkpoint was epoch 1's: the recovered run starts epoch 2 in stage 2, with stage 2's weights
+    assert "xtremedistil: epoch 2 in stage 2" in recovered_log
+    assert "in stage 1" not in recovered_log
+    assert model.kd_weight == pytest.approx(0.25)
+    assert model.kd_loss.representation_weight == 0.0 and model.kd_loss.logit_weight == 1.0
+    with open(os.path.join(serialization, "metrics.json")) as handle:
+        assert json.load(handle)["best_epoch"] in (2, 3)
