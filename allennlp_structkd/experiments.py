@@ -442,13 +442,21 @@ def wall_time_table(runs_dir: str) -> str:
     return _publish("walltime.md", lines)
 
 
-def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir: str) -> None:
+def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir: str,
+              only: Optional[List[str]] = None) -> None:
+    """Train a suite's runs (teachers first), then write its table. ``only``: these students (names), and the teachers."""
     from tqdm import tqdm
 
     spec = SUITES[suite](quick)
     cache = os.path.join(_suite_folder(runs_dir, suite, quick), "cache")
     base_env = dict(os.environ, **spec["env"], STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
     runs: List[Run] = spec["runs"]
+    if only:
+        unknown = sorted(set(only) - {r.name for r in runs})
+        if unknown:
+            raise SystemExit(f"suite {suite} has no run named {', '.join(map(repr, unknown))}; its runs: "
+                             + ", ".join(repr(r.name) for r in runs))
+        runs = [r for r in runs if r.teacher or r.name in only]
     teacher_dirs = {}
     stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
     for stage in [s for s in stages if s]:  # a suite may have no teachers (kr2)
@@ -760,6 +768,7 @@ def main() -> None:
         p.add_argument("--runs-dir", default=_runs_root())
         if name == "run":
             p.add_argument("--workers", type=int, default=2)
+            p.add_argument("--only", nargs="+", metavar="RUN", help="only these students (and the teachers they need)")
         if name == "table":
             p.add_argument("--overall-only", action="store_true", help="no per-language evaluation columns")
     sub.add_parser("list")
@@ -774,7 +783,7 @@ def main() -> None:
         return
     started = time.time()
     if args.command == "run":
-        run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir)
+        run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir, args.only)
         print(f"suite {args.suite}: {time.time() - started:.0f} s wall")
     elif args.command == "speed":
         speed_table(args.suite, args.seeds, args.runs_dir)

@@ -1,4 +1,5 @@
 """The experiment runner's bookkeeping: finished runs are not redone; tables, seeds and significance marks."""
+import concurrent.futures
 import json
 import os
 
@@ -65,6 +66,18 @@ def test_wall_time_table_sums_finished_runs(fake_suite):
     assert "| fake | 2 | 2.0 h | 0.0 h | 1.0 h |" in text
     assert "| **all** | 2 | 2.0 h |" in text
     assert "Wall time of the full set" in (fake_suite / "docs" / "results.md").read_text()
+
+
+def test_only_named_students_run(fake_suite, monkeypatch):
+    trained = []
+    monkeypatch.setattr(experiments, "_train", lambda job: trained.append(job[1]) or job[1])
+    monkeypatch.setattr(experiments.concurrent.futures, "ProcessPoolExecutor",
+                        lambda max_workers: concurrent.futures.ThreadPoolExecutor(max_workers))
+    monkeypatch.setattr(experiments, "write_table", lambda *a, **k: "")
+    experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["kd"])
+    assert sorted(os.path.basename(os.path.dirname(d)) for d in trained) == ["kd", "teacher"]
+    with pytest.raises(SystemExit, match="no run named 'nope'"):
+        experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["nope"])
 
 
 def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
