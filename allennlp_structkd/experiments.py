@@ -343,6 +343,21 @@ SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": s
 # suites whose runs live in another suite's folder: the runs they share (same name, same config:
 # the teachers, w/o KD, Top-WK, Pos.) are trained once
 RUNS_OF = {"multilingual": "case1a"}
+# the issue's case names that live inside a larger suite: (that suite, its runs of the case)
+ALIASES = {
+    "case2a": ("case1a", ["MaxEnt: w/o KD", "MaxEnt: Token KD", "MaxEnt: Struct. KD (Case 2a)"]),
+    "case1b": ("parsing_ptb", ["seq. labeling parser: w/o KD", "seq. labeling parser: Struct. KD from biaffine (Case 1b)"]),
+    "case2b": ("parsing_ptb", ["seq. labeling parser: w/o KD",
+                               "seq. labeling parser: Struct. KD from second-order (Case 2b)"]),
+}
+
+
+def resolve(suite: str, only: Optional[List[str]] = None) -> Tuple[str, Optional[List[str]]]:
+    """A suite name or an alias (``case2a``) -> (suite, the runs to train: None for all)."""
+    if suite not in ALIASES:
+        return suite, only
+    parent, runs = ALIASES[suite]
+    return parent, [r for r in runs if not only or r in only]
 
 
 def _suite_folder(runs_dir: str, suite: str, quick: bool = False) -> str:
@@ -444,7 +459,7 @@ def wall_time_table(runs_dir: str) -> str:
 
 def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir: str,
               only: Optional[List[str]] = None) -> None:
-    """Train a suite's runs (teachers first), then write its table. ``only``: these students (names), and the teachers."""
+    """Train a suite's runs (teachers first), then write its table. ``only``: these runs and their teachers."""
     from tqdm import tqdm
 
     spec = SUITES[suite](quick)
@@ -456,7 +471,9 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
         if unknown:
             raise SystemExit(f"suite {suite} has no run named {', '.join(map(repr, unknown))}; its runs: "
                              + ", ".join(repr(r.name) for r in runs))
-        runs = [r for r in runs if r.teacher or r.name in only]
+        # the named runs and the teachers they distil from
+        needed = {v[1:] for r in runs if r.name in only for v in r.env.values() if v.startswith("@")}
+        runs = [r for r in runs if r.name in only or r.name in needed]
     teacher_dirs = {}
     stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
     for stage in [s for s in stages if s]:  # a suite may have no teachers (kr2)
@@ -762,7 +779,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "table", "speed"):
         p = sub.add_parser(name)
-        p.add_argument("suite", choices=sorted(SUITES))
+        p.add_argument("suite", choices=sorted(SUITES) + sorted(ALIASES))
         p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
         p.add_argument("--quick", action="store_true", help="2 epochs: a smoke run in minutes")
         p.add_argument("--runs-dir", default=_runs_root())
@@ -777,13 +794,16 @@ def main() -> None:
     if args.command == "list":
         for name, fn in sorted(SUITES.items()):
             print(f"{name}: {fn.__doc__.strip()}")
+        for name, (parent, runs) in sorted(ALIASES.items()):
+            print(f"{name}: the runs of suite {parent} for this case ({'; '.join(runs)})")
         return
+    args.suite, only = resolve(args.suite, getattr(args, "only", None))
     if args.command == "walltime":
         wall_time_table(args.runs_dir)
         return
     started = time.time()
     if args.command == "run":
-        run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir, args.only)
+        run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir, only)
         print(f"suite {args.suite}: {time.time() - started:.0f} s wall")
     elif args.command == "speed":
         speed_table(args.suite, args.seeds, args.runs_dir)

@@ -76,8 +76,20 @@ def test_only_named_students_run(fake_suite, monkeypatch):
     monkeypatch.setattr(experiments, "write_table", lambda *a, **k: "")
     experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["kd"])
     assert sorted(os.path.basename(os.path.dirname(d)) for d in trained) == ["kd", "teacher"]
+    trained.clear()  # a student without a teacher needs none trained
+    experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["base"])
+    assert [os.path.basename(os.path.dirname(d)) for d in trained] == ["base"]
     with pytest.raises(SystemExit, match="no run named 'nope'"):
         experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["nope"])
+
+
+def test_case_aliases_name_runs_of_their_suite(monkeypatch, tmp_path):
+    monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path))
+    for alias, (parent, runs) in experiments.ALIASES.items():
+        assert set(runs) <= {r.name for r in experiments.SUITES[parent](False)["runs"]}
+        assert experiments.resolve(alias) == (parent, runs)
+    assert experiments.resolve("case2a", ["MaxEnt: Token KD", "CRF: w/o KD"]) == ("case1a", ["MaxEnt: Token KD"])
+    assert experiments.resolve("case4", ["x"]) == ("case4", ["x"])
 
 
 def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
