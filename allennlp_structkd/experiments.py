@@ -774,7 +774,7 @@ def _parameter_count(directory: str) -> Optional[str]:
     return f"{sum(v.numel() for k, v in state.items() if not k.startswith('_')):,}"
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "table", "speed"):
@@ -790,17 +790,17 @@ def main() -> None:
             p.add_argument("--overall-only", action="store_true", help="no per-language evaluation columns")
     sub.add_parser("list")
     sub.add_parser("walltime").add_argument("--runs-dir", default=_runs_root())
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.command == "list":
         for name, fn in sorted(SUITES.items()):
             print(f"{name}: {fn.__doc__.strip()}")
         for name, (parent, runs) in sorted(ALIASES.items()):
             print(f"{name}: the runs of suite {parent} for this case ({'; '.join(runs)})")
         return
-    args.suite, only = resolve(args.suite, getattr(args, "only", None))
     if args.command == "walltime":
         wall_time_table(args.runs_dir)
         return
+    args.suite, only = resolve(args.suite, getattr(args, "only", None))
     started = time.time()
     if args.command == "run":
         run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir, only)

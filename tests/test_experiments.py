@@ -62,7 +62,8 @@ def test_wall_time_table_sums_finished_runs(fake_suite):
         directory = experiments._run_dir(str(runs_dir), "fake", runs["base"], seed)
         with open(os.path.join(directory, "wall_seconds.json"), "w") as handle:
             json.dump({"wall_seconds": wall}, handle)
-    text = experiments.wall_time_table(str(runs_dir))
+    experiments.main(["walltime", "--runs-dir", str(runs_dir)])  # the command line reaches it
+    text = (fake_suite / "docs" / "results" / "walltime.md").read_text()
     assert "| fake | 2 | 2.0 h | 0.0 h | 1.0 h |" in text
     assert "| **all** | 2 | 2.0 h |" in text
     assert "Wall time of the full set" in (fake_suite / "docs" / "results.md").read_text()
@@ -90,6 +91,11 @@ def test_case_aliases_name_runs_of_their_suite(monkeypatch, tmp_path):
         assert experiments.resolve(alias) == (parent, runs)
     assert experiments.resolve("case2a", ["MaxEnt: Token KD", "CRF: w/o KD"]) == ("case1a", ["MaxEnt: Token KD"])
     assert experiments.resolve("case4", ["x"]) == ("case4", ["x"])
+    # and the command line takes them: `table case2a` writes suite case1a's table
+    written = []
+    monkeypatch.setattr(experiments, "write_table", lambda suite, *a, **k: written.append(suite))
+    experiments.main(["table", "case2a", "--runs-dir", str(tmp_path)])
+    assert written == ["case1a"]
 
 
 def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
