@@ -2,10 +2,11 @@
 Reproducible experiment suites: train the teachers and students of a suite over several seeds,
 evaluate them, and write a results table.
 
-    python -m allennlp_structkd.experiments run SUITE [--seeds 1 2 3] [--workers 2] [--quick]
+    python -m allennlp_structkd.experiments run SUITE [--seeds 1 2 3] [--workers 2] [--quick] [--only RUN ...]
     python -m allennlp_structkd.experiments table SUITE      # rebuild the table from finished runs [--overall-only]
     python -m allennlp_structkd.experiments speed SUITE      # sentences/s and parameters, and score vs speed-up plot
-    python -m allennlp_structkd.experiments list
+    python -m allennlp_structkd.experiments walltime         # every suite's summed wall and training time
+    python -m allennlp_structkd.experiments list             # the suites, and the cases inside them (case2a, ...)
 
 Real corpora are found through ``STRUCTKD_DATA_DIR`` (a folder laid out like ``../shared/data``:
 ``conll2002/``, ``ud/<lang>/``). Each run is an ``allennlp train`` of one of the project's configs,
@@ -357,7 +358,12 @@ def resolve(suite: str, only: Optional[List[str]] = None) -> Tuple[str, Optional
     if suite not in ALIASES:
         return suite, only
     parent, runs = ALIASES[suite]
-    return parent, [r for r in runs if not only or r in only]
+    if only is None:
+        return parent, runs
+    chosen = [r for r in runs if r in only]
+    if not chosen:  # never silently the whole suite
+        raise SystemExit(f"{suite} has no run named {', '.join(map(repr, only))}; its runs: " + ", ".join(map(repr, runs)))
+    return parent, chosen
 
 
 def _suite_folder(runs_dir: str, suite: str, quick: bool = False) -> str:
@@ -466,10 +472,10 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     cache = os.path.join(_suite_folder(runs_dir, suite, quick), "cache")
     base_env = dict(os.environ, **spec["env"], STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
     runs: List[Run] = spec["runs"]
-    if only:
+    if only is not None:  # an empty selection is an error, never "all"
         unknown = sorted(set(only) - {r.name for r in runs})
-        if unknown:
-            raise SystemExit(f"suite {suite} has no run named {', '.join(map(repr, unknown))}; its runs: "
+        if unknown or not only:
+            raise SystemExit(f"suite {suite} has no run named {', '.join(map(repr, unknown)) or '(none given)'}; its runs: "
                              + ", ".join(repr(r.name) for r in runs))
         # the named runs and the teachers they distil from
         needed = {v[1:] for r in runs if r.name in only for v in r.env.values() if v.startswith("@")}

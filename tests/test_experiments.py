@@ -80,6 +80,8 @@ def test_only_named_students_run(fake_suite, monkeypatch):
     trained.clear()  # a student without a teacher needs none trained
     experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["base"])
     assert [os.path.basename(os.path.dirname(d)) for d in trained] == ["base"]
+    with pytest.raises(SystemExit, match="none given"):
+        experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=[])
     with pytest.raises(SystemExit, match="no run named 'nope'"):
         experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["nope"])
 
@@ -91,6 +93,8 @@ def test_case_aliases_name_runs_of_their_suite(monkeypatch, tmp_path):
         assert experiments.resolve(alias) == (parent, runs)
     assert experiments.resolve("case2a", ["MaxEnt: Token KD", "CRF: w/o KD"]) == ("case1a", ["MaxEnt: Token KD"])
     assert experiments.resolve("case4", ["x"]) == ("case4", ["x"])
+    with pytest.raises(SystemExit, match="no run named 'CRF: w/o KD'"):  # none of the case's: an error, not all
+        experiments.resolve("case2a", ["CRF: w/o KD"])
     # and the command line takes them: `table case2a` writes suite case1a's table
     written = []
     monkeypatch.setattr(experiments, "write_table", lambda suite, *a, **k: written.append(suite))

@@ -115,8 +115,11 @@ class XtremeDistilStages(TrainerCallback):
                 logger.info("xtremedistil: restored epoch %s of stage %d (%s %.4f)", self.stage_best_epoch,
                             self.schedule[epoch][0] + 1, self.validation_metric, self.stage_best or float("nan"))
             if self.schedule[following][0] != self.schedule[epoch][0]:
-                # a new stage, a new loss: its epochs are compared only with one another
+                # a new stage, a new loss: its epochs are compared only with one another, and the
+                # previous stage's best is never restored again
                 self.stage_best, self.stage_best_epoch = None, None
+                if is_primary and os.path.isfile(self.stage_best_path):
+                    os.remove(self.stage_best_path)
                 tracker = getattr(trainer, "_metric_tracker", None)
                 if tracker is not None:
                     tracker.clear()
