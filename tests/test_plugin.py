@@ -65,3 +65,53 @@ def test_every_training_config_parses():
     for path in configs:
         params = Params.from_file(path)
         assert "model" in params and "trainer" in params, path
+
+
+def _kd_configs():
+    from allennlp.common import Params
+
+    found = []
+    for root, _, files in os.walk(os.path.join(REPO, "training_configs")):
+        for name in sorted(files):
+            if name.endswith(".jsonnet"):
+                path = os.path.join(root, name)
+                if Params.from_file(path).as_dict(quiet=True)["dataset_reader"].get("type") == "structkd_teacher":
+                    found.append(path)
+    return found
+
+
+def test_every_field_of_the_teacher_reader_can_be_overridden():
+    """
+    AllenNLP's -o replaces an object given as a nested dict and merges dotted keys: the dotted form
+    reaches every field of the teacher-wrapping reader, and leaves the rest of it as written.
+    """
+    from allennlp.common import Params
+
+    configs = _kd_configs()
+    assert len(configs) >= 8
+    for path in configs:
+        written = Params.from_file(path).as_dict(quiet=True)["dataset_reader"]
+        overrides = {"dataset_reader.batch_size": 7, "dataset_reader.base_reader.strict": False,
+                     "dataset_reader.objective.temperature": 2.0, "dataset_reader.cache_directory": "/tmp/elsewhere"}
+        reader = Params.from_file(path, json.dumps(overrides)).as_dict(quiet=True)["dataset_reader"]
+        assert reader["batch_size"] == 7 and reader["base_reader"]["strict"] is False, path
+        assert reader["objective"]["temperature"] == 2.0 and reader["cache_directory"] == "/tmp/elsewhere", path
+        assert reader["type"] == "structkd_teacher" and reader["teachers"] == written["teachers"], path
+        assert {k: v for k, v in reader["objective"].items() if k != "temperature"} == \
+            {k: v for k, v in written["objective"].items() if k != "temperature"}, path
+
+
+def test_allennlp_train_of_a_kd_config_with_overrides(teacher_archive, tmp_path):
+    env = dict(os.environ, STRUCTKD_TEST_DATA=str(FIXTURES / "data"), STRUCTKD_TEST_TEACHER=teacher_archive,
+               STRUCTKD_TEST_OBJECTIVE=json.dumps({"type": "structural"}), STRUCTKD_TEST_DECODER="structkd_crf_tagger",
+               STRUCTKD_TEST_CACHE=str(tmp_path / "cache"))
+    overrides = {"dataset_reader.batch_size": 3, "dataset_reader.objective.temperature": 2.0, "trainer.num_epochs": 1}
+    command = [sys.executable, "-m", "allennlp", "train", str(FIXTURES / "configs" / "kd_student.jsonnet"),
+               "-s", str(tmp_path / "run"), "--include-package", "allennlp_structkd", "-o", json.dumps(overrides)]
+    result = subprocess.run(command, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "run" / "config.json") as handle:
+        config = json.load(handle)
+    assert config["dataset_reader"]["batch_size"] == 3 and config["dataset_reader"]["objective"]["temperature"] == 2.0
+    assert config["dataset_reader"]["base_reader"]["type"] == "structkd_conll_ner"
+    assert os.path.isfile(tmp_path / "run" / "model.tar.gz")

@@ -212,6 +212,20 @@ class _Teacher:
         self.cache = TeacherCache(cache_directory, self.hash)
         self.cuda_device = cuda_device
 
+    def input_key(self, metadata: Dict) -> str:
+        """
+        What this teacher reads of a sentence, as a cache key: the language and words (the
+        sentence id), and the PoS tags where the teacher embeds them.
+        """
+        key = metadata["sentence_id"]
+        if self.needs_pos:
+            upos = metadata.get("upos")
+            if upos is None:
+                raise ConfigurationError(f"teacher {self.archive_path} embeds PoS tags: read the student's data with UPOS "
+                                         f"({metadata.get('file')}, line {metadata.get('line')})")
+            key += "|upos=" + hashlib.sha1("\x1f".join(upos).encode("utf-8")).hexdigest()[:16]
+        return key
+
     # A batch's cost bound: sentences x (padded length)^2 (the arc scores of parsers are n^2 a
     # sentence; a second-order parser's n^3 tensors stay near this times n). Sentences are sorted
     # by length and batched up to it, so one long sentence does not pad a whole batch to its length
@@ -404,7 +418,7 @@ class TeacherAnnotatingReader(DatasetReader):
             by_teacher.setdefault(id(self.teacher(instance["metadata"]["lang"])), []).append(i)
         for indices in by_teacher.values():
             teacher = self.teacher(instances[indices[0]]["metadata"]["lang"])
-            keys = [f"{signature}|{instances[i]['metadata']['sentence_id']}" for i in indices]
+            keys = [f"{signature}|{teacher.input_key(instances[i]['metadata'].metadata)}" for i in indices]
             found = teacher.cache.get_many(keys)
             missing = [(i, key) for i, key in zip(indices, keys) if key not in found]
             if missing:

@@ -10,4 +10,4 @@ from allennlp_structkd.kd.losses import (
     TopKKD,
     WeightedTopKKD,
 )
-from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.kd.potentials import Constraints, Potentials

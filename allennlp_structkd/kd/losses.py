@@ -13,15 +13,15 @@ pair of adjacent labels), ``P_t``/``P_s`` teacher/student distributions, ``T`` t
 The training loss is ``λ·L_KD + (1-λ)·L_gold`` (Algorithm 1 of Wang et al. 2020; λ is the model's
 ``kd_weight``, annealed by :class:`~allennlp_structkd.training.callbacks.TeacherAnnealing`).
 
-Temperature. ``temperature_mode: "global"`` divides the teacher's *whole-structure score* by T:
-``P_t^T(y) ∝ exp(Score_t(y)/T)``; for a CRF this is the same as dividing every emission,
-transition, start and end score by T, and the marginals are those of that tempered CRF.
-``temperature_mode: "local"`` (the default) divides *each substructure's teacher logit*, the
-log-marginal ``log P_t(u)``, by T and renormalises over the substructures at that position:
-``P_t^T(u) = softmax_u(log P_t(u) / T)``. For unary marginals ``log P_t(y_i = a) = α_i(a) + β_i(a)
-- log Z``, so local tempering is exactly the original code's ``softmax((α+β)/T)``; global tempering
-is not (it tempers before summing over paths). At ``T = 1`` both are the identity; for a MaxEnt
-teacher they coincide at every T. Top-K objectives only have a global temperature.
+Temperature: ``temperature_mode: "local"`` (the default) or ``"global"``, defined in
+:mod:`allennlp_structkd.kd.temperature` for every teacher (CRF, MaxEnt, parsers, span NER). Both
+modes give targets that are the marginals of one distribution over structures, so every objective
+stays a cross-entropy. At ``T = 1`` both are the identity. Top-K objectives have a global
+temperature only.
+
+Constraints: targets are computed from the teacher's :meth:`Potentials.constrained` scores, so a
+structure its CRF forbids (an invalid BIO/BIOES transition) has probability exactly 0 and is never
+one of its k best, whatever ``k``.
 """
 from typing import Dict, List, Optional
 
@@ -30,6 +30,7 @@ from allennlp.common import Registrable
 from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.kd.temperature import temper_chain, temper_distribution
 from allennlp_structkd.structures import linear_chain
 
 Targets = Dict[str, torch.Tensor]
@@ -49,17 +50,6 @@ LABEL_DIMS = {
 }
 
 
-def _local_temper(probs: torch.Tensor, temperature: float, start_dim: int) -> torch.Tensor:
-    """softmax(log p / T) over the dimensions from ``start_dim`` on; all-zero rows stay zero."""
-    if temperature == 1.0:
-        return probs
-    shape = probs.shape
-    flat = probs.flatten(start_dim)
-    logits = torch.where(flat > 0, flat.clamp(min=1e-45).log() / temperature, torch.full_like(flat, float("-inf")))
-    tempered = logits.softmax(dim=-1).nan_to_num(0.0)
-    return tempered.view(shape)
-
-
 def _masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Sum over everything but the batch dimension, of the entries where ``mask`` (B, n) holds."""
     while mask.dim() < values.dim():
@@ -76,6 +66,9 @@ class KDLoss(torch.nn.Module, Registrable):
     """Base class; see the module docstring."""
 
     default_implementation = "structural"
+    # True where the student's loss needs only the teacher's unary marginals ``teacher_unary``
+    # (and pairwise ones, where given): what any structured teacher can give
+    distils_unary_marginals = False
 
     def __init__(self, temperature: float = 1.0, temperature_mode: str = "local") -> None:
         super().__init__()
@@ -94,22 +87,29 @@ class KDLoss(torch.nn.Module, Registrable):
         """Identifies the targets this objective computes (part of the teacher cache key)."""
         return f"{type(self).__name__}-T{self.temperature:g}-{self.temperature_mode}"
 
+    @property
+    def score_scale(self) -> float:
+        """What a teacher multiplies its scores by before inference: ``1/T`` in global mode, else 1."""
+        return 1.0 / self.temperature if self.temperature_mode == "global" else 1.0
+
+    def temper(self, probs: torch.Tensor, start_dim: int) -> torch.Tensor:
+        """Local temperature of distributions over the dimensions from ``start_dim`` on (global mode: unchanged)."""
+        if self.temperature_mode != "local":
+            return probs
+        return temper_distribution(probs, self.temperature, start_dim)
+
     def _teacher_unary(self, teacher: Potentials, pairwise: bool) -> Targets:
-        teacher = Potentials(*(None if t is None else t.detach() for t in (
-            teacher.emissions, teacher.mask, teacher.transitions, teacher.start, teacher.end)))
-        if self.temperature_mode == "global":
-            teacher = teacher.scaled(1.0 / self.temperature)
-        if teacher.is_crf:
-            unary, pair = linear_chain.marginals(
-                teacher.emissions, teacher.transitions, teacher.mask, teacher.start, teacher.end
-            )
-        else:
-            unary, pair = teacher.unary_marginals(), None
+        """The teacher's (tempered) unary, and for a CRF pairwise, marginals of its allowed sequences."""
+        teacher = teacher.detached().constrained().scaled(self.score_scale)
+        if not teacher.is_crf:
+            return {"teacher_unary": self.temper(teacher.unary_marginals(), 2)}
+        unary, pair = linear_chain.marginals(
+            teacher.emissions, teacher.transitions, teacher.mask, teacher.start, teacher.end
+        )
         if self.temperature_mode == "local":
-            unary = _local_temper(unary, self.temperature, 2)
-            pair = None if pair is None else _local_temper(pair, self.temperature, 2)
+            unary, pair = temper_chain(unary, pair, teacher.mask, self.temperature)
         targets = {"teacher_unary": unary}
-        if pairwise and pair is not None:
+        if pairwise:
             targets["teacher_pairwise"] = pair
         return targets
 
@@ -134,6 +134,8 @@ class StructuralKD(KDLoss):
     * Case 3, MaxEnt → CRF (Eq. 8): the teacher's pair marginals are products of its unaries,
       ``P_t(y_{i-1}=a, y_i=b) = P_t(y_{i-1}=a) P_t(y_i=b)``, never materialised.
     """
+
+    distils_unary_marginals = True
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
@@ -168,6 +170,8 @@ class PosteriorKD(KDLoss):
     teacher's, ``-Σ_i Σ_a P_t(y_i=a|x) log P_s(y_i=a|x)``; for a CRF student ``P_s(y_i=a|x)`` are its
     exact marginals (forward-backward), for a MaxEnt student its softmax.
     """
+
+    distils_unary_marginals = True
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
@@ -213,7 +217,8 @@ class EmissionKD(TokenKD):
 class TopKKD(KDLoss):
     """
     Top-K distillation (Wang et al. 2020, Eq. 8): the teacher's K best label sequences (exact k-best
-    Viterbi) as pseudo targets, ``-(1/K) Σ_k log P_s(ŷ_k|x)`` (K counts only the sequences that exist).
+    Viterbi over its allowed sequences) as pseudo targets, ``-(1/K) Σ_k log P_s(ŷ_k|x)``; a sentence
+    with fewer than K allowed sequences uses all of them, and K counts those.
     ``k = 1`` is Top-1 pseudo labeling (registered as ``top1``).
     """
 
@@ -232,20 +237,17 @@ class TopKKD(KDLoss):
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
-            teacher = teacher.scaled(1.0 / self.temperature)
+            teacher = teacher.detached().constrained().scaled(1.0 / self.temperature)
             if teacher.is_crf:
-                transitions, start, end = teacher.transitions, teacher.start, teacher.end
-                emissions = teacher.emissions
+                emissions, transitions, start, end = teacher.emissions, teacher.transitions, teacher.start, teacher.end
             else:  # a MaxEnt teacher is a CRF with zero transitions over its log-probabilities
                 emissions = teacher.emissions.log_softmax(dim=2)
                 transitions, start, end = emissions.new_zeros(emissions.size(2), emissions.size(2)), None, None
-            tags, scores = linear_chain.kbest(emissions.detach(), transitions.detach(), teacher.mask, self.k,
-                                              None if start is None else start.detach(),
-                                              None if end is None else end.detach())
+            tags, scores = linear_chain.kbest(emissions, transitions, teacher.mask, self.k, start, end)
+            # rows past a sentence's number of allowed sequences score -inf: they are no targets
             exists = torch.isfinite(scores)
-            if self.weighted:
-                log_z = linear_chain.log_partition(emissions, transitions, teacher.mask, start, end)
-                weights = (scores - log_z.unsqueeze(1)).exp()
+            if self.weighted:  # Eq. 9: P_t(y) renormalised over the K best, log Z cancels
+                weights = (scores - torch.logsumexp(scores, dim=1, keepdim=True)).exp()
             else:
                 weights = exists.to(scores.dtype) / exists.sum(1, keepdim=True).clamp(min=1).to(scores.dtype)
             weights = torch.where(exists, weights, torch.zeros_like(weights))
@@ -260,9 +262,9 @@ class TopKKD(KDLoss):
 @KDLoss.register("top_wk")
 class WeightedTopKKD(TopKKD):
     """
-    Weighted Top-K (Wang et al. 2020, Eq. 9): each of the K best sequences weighted by the
-    teacher's probability of it, ``-Σ_k P_t(ŷ_k|x) log P_s(ŷ_k|x)`` (weights not renormalised, as in
-    the paper: they sum to the teacher's probability mass in its K best).
+    Weighted Top-K (Wang et al. 2020, Eq. 9): each of the K best sequences ``T`` weighted by the
+    teacher's probability renormalised over them, ``p'_t(y|x) = P_t(y|x) / Σ_{ŷ∈T} P_t(ŷ|x)``:
+    ``-Σ_{y∈T} p'_t(y|x) log P_s(y|x)`` (the weights sum to 1, as in the paper's Table 1).
     """
 
     weighted = True

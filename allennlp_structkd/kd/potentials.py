@@ -3,11 +3,22 @@ What a sequence labeler exposes to knowledge distillation: its scores, and for a
 transition scores. Teachers and students both describe themselves with :class:`Potentials`.
 """
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
 from allennlp_structkd.structures import linear_chain
+
+
+class Constraints(NamedTuple):
+    """
+    A CRF's hard constraints (e.g. BIOES: no ``O`` → ``I-X``), True where allowed:
+    ``transitions`` ``(L, L)`` ``[from, to]``, ``start`` and ``end`` ``(L,)``.
+    """
+
+    transitions: torch.Tensor
+    start: torch.Tensor
+    end: torch.Tensor
 
 
 @dataclass
@@ -16,6 +27,10 @@ class Potentials:
     ``emissions``: ``(B, n, L)`` — CRF emission scores, or a MaxEnt model's logits;
     ``mask``: ``(B, n)`` bool; ``transitions`` ``(L, L)`` ``[from, to]`` and optional
     ``start``/``end`` ``(L,)``: set for a CRF, None for a MaxEnt (softmax) model.
+
+    ``constraints``: what a CRF forbids. Training scores a forbidden transition with a finite
+    penalty (finite gradients); :meth:`constrained` makes it ``-inf``, which is what teacher
+    targets use, so that a forbidden sequence never gets probability, and is never a k-best target.
     """
 
     emissions: torch.Tensor
@@ -23,6 +38,7 @@ class Potentials:
     transitions: Optional[torch.Tensor] = None
     start: Optional[torch.Tensor] = None
     end: Optional[torch.Tensor] = None
+    constraints: Optional[Constraints] = field(default=None, repr=False, compare=False)
     # the hidden states the scores were computed from (B, n, H), for representation-level KD
     hidden: Optional[torch.Tensor] = field(default=None, repr=False, compare=False)
     # log Z is needed by the gold loss and by most KD losses: computed once per forward pass
@@ -37,7 +53,28 @@ class Potentials:
         if factor == 1.0:
             return self
         mul = lambda t: None if t is None else t * factor  # noqa: E731
-        return Potentials(self.emissions * factor, self.mask, mul(self.transitions), mul(self.start), mul(self.end))
+        return Potentials(self.emissions * factor, self.mask, mul(self.transitions), mul(self.start), mul(self.end),
+                          self.constraints)
+
+    def detached(self) -> "Potentials":
+        """The same scores without their graph (a teacher's targets need no gradients)."""
+        det = lambda t: None if t is None else t.detach()  # noqa: E731
+        return Potentials(self.emissions.detach(), self.mask, det(self.transitions), det(self.start), det(self.end),
+                          self.constraints, det(self.hidden))
+
+    def constrained(self) -> "Potentials":
+        """Forbidden transitions, first and last labels at ``-inf``: the distribution over allowed sequences only."""
+        if self.constraints is None or not self.is_crf:
+            return self
+        forbid = lambda t, allowed: t.masked_fill(~allowed, float("-inf"))  # noqa: E731
+        start = None if self.start is None else forbid(self.start, self.constraints.start)
+        end = None if self.end is None else forbid(self.end, self.constraints.end)
+        if start is None and not bool(self.constraints.start.all()):
+            start = forbid(self.emissions.new_zeros(self.emissions.size(2)), self.constraints.start)
+        if end is None and not bool(self.constraints.end.all()):
+            end = forbid(self.emissions.new_zeros(self.emissions.size(2)), self.constraints.end)
+        return Potentials(self.emissions, self.mask, forbid(self.transitions, self.constraints.transitions), start, end,
+                          self.constraints, self.hidden)
 
     def log_partition(self) -> torch.Tensor:
         """``(B,)``; for a MaxEnt model the sum of per-token log-normalisers. Memoised."""

@@ -118,9 +118,12 @@ class DependencyParserBase(Model):
             labels = labels.unsqueeze(1)
         return arc, labels.permute(0, 2, 3, 1)
 
-    def head_log_probs(self, encoded: torch.Tensor, arc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``log P(head | dependent)`` ``(B, n, n)``; first order: independent softmaxes."""
-        return head_selection.head_log_probs(arc, mask)
+    def head_log_probs(self, encoded: torch.Tensor, arc: torch.Tensor, mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """
+        ``log P(head | dependent)`` ``(B, n, n)``; first order: independent softmaxes. Every score
+        is multiplied by ``scale`` first (``1/T``: a teacher's global temperature).
+        """
+        return head_selection.head_log_probs(arc * scale, mask)
 
     def scores(self, tokens: TextFieldTensors, upos: Optional[torch.Tensor] = None):
         encoded, mask = self.encode(tokens, upos)
@@ -145,14 +148,23 @@ class DependencyParserBase(Model):
         With the ``top1`` objective the distributions are one-hot on the teacher's best tree (its
         maximum spanning tree, and each word's best deprel under its tree head), so that the
         student's cross-entropy to them is ``-log P_s(best tree's labels)``: Top-1 pseudo labels.
+
+        Temperature (``objective.temperature``): global mode divides every score (arc, label and, for
+        the second-order parser, sibling and grandparent scores) by T before inference; local mode
+        tempers each word's head distribution and deprel distribution, ``softmax(log p / T)``.
         ``pseudo_heads`` and ``pseudo_deprels`` carry that tree, which the reader turns into the
         student's labels for unlabeled sentences.
         """
         from allennlp_structkd.kd.losses import Top1KD
 
-        encoded, mask, arc, labels, log_heads = self.scores(tokens, upos)
+        encoded, mask = self.encode(tokens, upos)
+        arc, labels = self.first_order_scores(encoded)
+        # global temperature: every score over T before inference; local: each word's head and
+        # deprel distributions tempered (objective.temper); the student's product stays consistent
+        scale = objective.score_scale
+        log_heads = self.head_log_probs(encoded, arc, mask, scale)
         heads = log_heads.exp()
-        deprel_probs = labels.softmax(dim=3)
+        deprel_probs = (labels * scale).softmax(dim=3)
         if isinstance(objective, Top1KD):
             best = mst_heads(log_heads, mask)  # (B, n+1), root and padding 0
             at_head = deprel_probs.gather(2, best.view(*best.shape, 1, 1).expand(-1, -1, 1, labels.size(3))).squeeze(2)
@@ -165,7 +177,8 @@ class DependencyParserBase(Model):
                 targets["teacher_deprel_probs"] = deprels[:, 1:]
             return targets, None, mask[:, 1:]
         deprels = torch.einsum("bmh,bmhr->bmr", heads, deprel_probs)
-        return {"teacher_head_probs": heads[:, 1:], "teacher_deprel_probs": deprels[:, 1:]}, None, mask[:, 1:]
+        targets = {"teacher_head_probs": objective.temper(heads[:, 1:], 2), "teacher_deprel_probs": objective.temper(deprels[:, 1:], 2)}
+        return targets, None, mask[:, 1:]
 
     # -- the model -------------------------------------------------------------------------------
     def forward(  # type: ignore[override]

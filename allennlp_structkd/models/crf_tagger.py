@@ -3,7 +3,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.modules.conditional_random_field import allowed_transitions
 
-from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.kd.potentials import Constraints, Potentials
 from allennlp_structkd.models.tagger import SequenceTagger
 from allennlp_structkd.structures import linear_chain
 
@@ -61,6 +61,7 @@ class CrfTagger(SequenceTagger):
             self.transitions + self.transition_penalty,
             self.start_transitions + self.start_penalty,
             self.end_transitions + self.end_penalty,
+            Constraints(self.transition_penalty == 0, self.start_penalty == 0, self.end_penalty == 0),
         )
 
     def decode(self, potentials: Potentials, with_probs: bool = True):

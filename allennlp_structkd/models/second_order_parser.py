@@ -38,9 +38,9 @@ class SecondOrderParser(DependencyParserBase):
                                    self.grand_parent(encoded))
         return sibling, grandparent
 
-    def head_log_probs(self, encoded: torch.Tensor, arc: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def head_log_probs(self, encoded: torch.Tensor, arc: torch.Tensor, mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         sibling, grandparent = self.second_order_scores(encoded)
-        logits = second_order.mfvi_logits(arc, mask, sibling, grandparent, self.iterations)
+        logits = second_order.mfvi_logits(arc * scale, mask, sibling * scale, grandparent * scale, self.iterations)
         possible = head_selection.arc_mask(mask)
         log_probs = logits.masked_fill(~possible, second_order.NEG).log_softmax(dim=2)
         return log_probs.masked_fill(~possible, float("-inf"))

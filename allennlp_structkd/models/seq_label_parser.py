@@ -40,6 +40,7 @@ class SequenceLabelingParser(MaxEntTagger):
         self._split = [split_label(label) for label in self.labels]
         self._deprels = vocab.get_token_to_index_vocabulary("head_tags")
         self._attachment = AttachmentScores()
+        self._build_label_tables()
 
     def forward(  # type: ignore[override]
         self,
@@ -66,22 +67,25 @@ class SequenceLabelingParser(MaxEntTagger):
                 self._score(heads, deprels, head_indices, head_tags, output["mask"], metadata)
         return output
 
-    def _tables(self, device):
-        """Lookup tables from the label vocabulary: built once."""
-        if getattr(self, "_label_tables", None) is None:
-            pos_vocab = dict(self.vocab.get_token_to_index_vocabulary("pos"))
-            root_id = len(pos_vocab)  # the root's PoS gets its own id after the vocabulary's
-            pos_vocab[rel_pos.ROOT_POS] = root_id
-            head_parts = sorted({part for part, _ in self._split})
-            max_offset = max((abs(rel_pos.parse_label(p)[0]) for p in head_parts if rel_pos.parse_label(p)), default=1)
-            part_table = rel_pos.label_table({p: i for i, p in enumerate(head_parts)}, pos_vocab, max_offset)
-            part_index = {p: i for i, p in enumerate(head_parts)}
-            num_deprels = max(len(self._deprels), 1)
-            joint = torch.full((len(head_parts), num_deprels), -1, dtype=torch.long)
-            for label_id, (part, deprel) in enumerate(self._split):
-                joint[part_index[part], self._deprels.get(deprel, 0) if deprel is not None else 0] = label_id
-            self._label_tables = (part_table.to(device), joint.to(device), root_id, len(pos_vocab), len(head_parts))
-        return self._label_tables
+    def _build_label_tables(self) -> None:
+        """
+        Lookup tables from the label vocabulary, as buffers (they follow ``.to(device)``; not
+        saved, since the vocabulary rebuilds them): ``_part_table`` maps (offset, PoS) to head
+        parts, ``_joint`` (head part, deprel) to label ids (-1 where the vocabulary lacks the pair).
+        """
+        pos_vocab = dict(self.vocab.get_token_to_index_vocabulary("pos"))
+        self._root_pos = len(pos_vocab)  # the root's PoS gets its own id after the vocabulary's
+        pos_vocab[rel_pos.ROOT_POS] = self._root_pos
+        head_parts = sorted({part for part, _ in self._split})
+        max_offset = max((abs(rel_pos.parse_label(p)[0]) for p in head_parts if rel_pos.parse_label(p)), default=1)
+        part_index = {p: i for i, p in enumerate(head_parts)}
+        part_table = rel_pos.label_table(part_index, pos_vocab, max_offset)
+        joint = torch.full((len(head_parts), max(len(self._deprels), 1)), -1, dtype=torch.long)
+        for label_id, (part, deprel) in enumerate(self._split):
+            joint[part_index[part], self._deprels.get(deprel, 0) if deprel is not None else 0] = label_id
+        self._num_parts = len(head_parts)
+        self.register_buffer("_part_table", part_table, persistent=False)
+        self.register_buffer("_joint", joint, persistent=False)
 
     def teacher_label_distribution(self, head_probs, deprel_probs, upos, mask) -> torch.Tensor:
         """
@@ -92,7 +96,7 @@ class SequenceLabelingParser(MaxEntTagger):
         label vocabulary lacks are dropped and each word's distribution renormalised, so it sums to one.
         ``head_probs`` ``(B, n, n+1)``, ``deprel_probs`` ``(B, n, R)`` in this model's ``head_tags`` order.
         """
-        part_table, joint, root_id, num_pos, num_parts = self._tables(head_probs.device)
+        part_table, joint, root_id, num_parts = self._part_table, self._joint, self._root_pos, self._num_parts
         batch, n = mask.shape
         pos_ids = torch.cat([torch.full_like(upos[:, :1], root_id), upos.long()], dim=1)
         full_mask = torch.cat([mask.new_ones(batch, 1), mask], dim=1)

@@ -71,11 +71,21 @@ class SpanNer(Model):
         return log_probs[..., 1:] - log_probs[..., :1]
 
     def teacher_outputs(self, objective: KDLoss, tokens: TextFieldTensors, **fields):
-        """Case 4: BIOES marginals as ``teacher_unary``, whatever the objective (it must use unaries)."""
+        """
+        Case 4: BIOES marginals as ``teacher_unary``, for an objective that distils unary
+        marginals (``structural`` or ``posterior`` into a MaxEnt student). Temperature: global mode
+        divides the span potentials by T before the DP; local mode tempers each word's BIOES
+        distribution.
+        """
+        if not objective.distils_unary_marginals:
+            raise ConfigurationError(
+                f"a span NER teacher gives BIOES marginals: use the 'structural' or 'posterior' objective, not {type(objective).__name__}"
+            )
         logits, mask = self.span_logits(tokens)
         potentials = self.log_odds(logits)
         best, _ = span_dp.decode(potentials, mask)
-        return {"teacher_unary": span_dp.bioes_marginals(potentials, mask)}, best, mask
+        unary = span_dp.bioes_marginals(potentials * objective.score_scale, mask)
+        return {"teacher_unary": objective.temper(unary, 2)}, best, mask
 
     def forward(  # type: ignore[override]
         self,

@@ -191,3 +191,32 @@ def test_annotation_batches_by_length_give_the_same_targets_in_input_order(teach
     for key, targets in whole.items():
         for name, value in targets.items():
             np.testing.assert_allclose(split[key][name], value, rtol=1e-5, atol=1e-6)
+
+
+def _conllu(words_and_tags):
+    lines = [f"{i}\t{w}\t_\t{pos}\t_\t_\t{0 if i == 1 else 1}\t{'root' if i == 1 else 'obj'}\t_\t_"
+             for i, (w, pos) in enumerate(words_and_tags, start=1)]
+    return "\n".join(lines) + "\n\n"
+
+
+def test_cache_key_covers_every_input_the_teacher_reads(parser_archive, tmp_path):
+    """A parser teacher that embeds UPOS: the same words with other tags are another teacher input."""
+    from tests.conftest import write
+
+    words = ["The", "dog", "saw", "cats"]
+    first = write(tmp_path, "a.conllu", _conllu(zip(words, ["DET", "NOUN", "VERB", "NOUN"])))
+    second = write(tmp_path, "b.conllu", _conllu(zip(words, ["NOUN", "VERB", "DET", "ADJ"])))
+    params = lambda: Params({"type": "structkd_teacher", "base_reader": {"type": "structkd_conllu", "tag_column": "relpos"},  # noqa: E731
+                             "teachers": {"xx": parser_archive}, "objective": {"type": "structural"},
+                             "cache_directory": str(tmp_path / "cache")})
+    reader = DatasetReader.from_params(params())
+    (a,) = list(reader.read(first))
+    assert reader.teacher_calls == 1
+    (b,) = list(reader.read(second))
+    assert reader.teacher_calls == 2  # not the cached targets of the other tags
+    heads_a, heads_b = (x["teacher_targets"].targets["teacher_head_probs"] for x in (a, b))
+    assert not np.allclose(heads_a, heads_b)
+    again = DatasetReader.from_params(params())
+    (b2,) = list(again.read(second))
+    assert again.teacher_calls == 0
+    np.testing.assert_array_equal(b2["teacher_targets"].targets["teacher_head_probs"], heads_b)

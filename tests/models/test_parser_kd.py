@@ -83,3 +83,15 @@ def test_split_label():
     assert split_label("+1@NOUN@nsubj") == ("+1@NOUN", "nsubj")
     assert split_label("-2@NN") == ("-2@NN", None)
     assert split_label("+1@NOUN@obl:tmod") == ("+1@NOUN", "obl:tmod")
+
+
+def test_label_tables_follow_the_model_to_another_device(student_case):
+    """The relative-PoS lookup tables are (non-persistent) buffers, so .to(device) moves them."""
+    import copy
+
+    model = copy.deepcopy(student_case.model)
+    buffers = dict(model.named_buffers())
+    assert "_part_table" in buffers and "_joint" in buffers
+    assert "_part_table" not in model.state_dict()  # rebuilt from the vocabulary, not archived
+    model.to("meta")
+    assert model._part_table.device.type == "meta" and model._joint.device.type == "meta"
