@@ -390,21 +390,47 @@ def _train(job) -> str:
     return directory
 
 
+def _has_checkpoint(directory: str) -> bool:
+    """Whether a run folder holds anything a resume keeps: a finished epoch's weights or training state."""
+    return any(glob.glob(os.path.join(directory, pattern))
+               for pattern in ("model_state_e*.th", "training_state_e*.th", "best.th", "metrics_epoch_*.json"))
+
+
+def _log_tail(path: str, lines: int = 15) -> str:
+    if not os.path.isfile(path):
+        return ""
+    with open(path, errors="replace") as handle:
+        return "".join(handle.readlines()[-lines:])
+
+
 def _train_only(config, directory, env) -> str:
+    """
+    ``allennlp train`` of one run into ``directory``; a folder with a config resumes (``--recover``).
+    A resume that fails leaves the folder exactly as it was and raises with the log's last lines;
+    only a folder with no finished epoch (killed before its first checkpoint) is set aside (renamed
+    ``*.interrupted-N``, never deleted) and the run started again.
+    """
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     if os.path.isfile(os.path.join(directory, "metrics.json")):
         return directory
+    log_path = directory + ".log"
     recover = os.path.isfile(os.path.join(directory, "config.json"))
+    if recover and not _has_checkpoint(directory):
+        number = 1
+        while os.path.exists(f"{directory}.interrupted-{number}"):
+            number += 1
+        os.rename(directory, f"{directory}.interrupted-{number}")
+        recover = False
     started = time.time()
     command = [sys.executable, "-m", "allennlp", "train", config, "-s", directory, "--include-package", "allennlp_structkd"]
     command += ["--recover"] if recover else []
-    with open(directory + ".log", "a") as log:
+    with open(log_path, "a") as log:
         result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    if result.returncode != 0 and recover:  # a run killed before its first checkpoint: start again
-        with open(directory + ".log", "a") as log:
-            result = subprocess.run(command[:-1] + ["-f"], env=env, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
-        raise RuntimeError(f"training failed: {config} -> {directory} (see {directory}.log)")
+        what = "resuming" if recover else "training"
+        kept = f"; {directory} was left as it was (finished epochs kept): fix the cause and run again" if recover else ""
+        raise RuntimeError(f"{what} failed (exit {result.returncode}): {config} -> {directory}{kept}. "
+                           f"Last lines of {log_path}:\n{_log_tail(log_path)}")
     # the whole run's wall time (reading, teacher annotation, training, archiving) for the wall-time table
     with open(os.path.join(directory, "wall_seconds.json"), "w") as handle:
         json.dump({"wall_seconds": time.time() - started, "recovered": recover}, handle)
@@ -690,12 +716,38 @@ def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> 
     return name
 
 
+def _finished_rows(text: str) -> Dict[str, str]:
+    """The table rows of a results page that hold results, by their first cell."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| ") or len(cells) < 2 or set(cells[1]) <= set("-") or "(not run)" in line:
+            continue
+        rows[cells[0]] = line
+    return rows
+
+
 def _publish(name: str, lines: List[str]) -> str:
-    """Write one page of docs/results/, rebuild docs/results.md, print the page."""
+    """
+    Write one page of docs/results/, rebuild docs/results.md, print the page. A page is never
+    replaced by one that lacks some of its finished rows (a table made from a runs folder that
+    lacks those runs): the page is kept, and the new text only printed.
+    """
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
-    with open(os.path.join(REPO, "docs", "results", name), "w") as handle:
+    path = os.path.join(REPO, "docs", "results", name)
+    if os.path.isfile(path):
+        with open(path) as handle:
+            old_rows = _finished_rows(handle.read())
+        lost = sorted(set(old_rows) - set(_finished_rows(text)))
+        if lost:
+            print(text)
+            print(f"NOT WRITTEN: {path} keeps its results; the runs found lack {len(lost)} of its finished rows "
+                  f"({', '.join(lost)}). Point --runs-dir at the runs that made it, or finish those runs.", file=sys.stderr)
+            return text
+    with open(path + ".tmp", "w") as handle:
         handle.write(text)
+    os.replace(path + ".tmp", path)
     write_index()
     print(text)
     return text
@@ -719,8 +771,10 @@ def write_index() -> None:
                 # images sit beside the suite's page, in docs/results/
                 parts.append("".join(line.replace("](", "](results/") if line.startswith("![") else line
                                      for line in handle.readlines()))
-    with open(os.path.join(REPO, "docs", "results.md"), "w") as handle:
+    target = os.path.join(REPO, "docs", "results.md")
+    with open(target + ".tmp", "w") as handle:
         handle.write("\n".join(parts))
+    os.replace(target + ".tmp", target)
 
 
 def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500) -> str:
@@ -797,6 +851,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     sub.add_parser("list")
     sub.add_parser("walltime").add_argument("--runs-dir", default=_runs_root())
     args = parser.parse_args(argv)
+    # bad arguments fail here, before any run starts, not late with a traceback
+    seeds = getattr(args, "seeds", [])
+    if any(seed < 0 for seed in seeds):
+        parser.error(f"--seeds must be non-negative integers, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds must not repeat a seed (two workers would share one run folder), got {seeds}")
+    if getattr(args, "workers", 1) < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.command == "list":
         for name, fn in sorted(SUITES.items()):
             print(f"{name}: {fn.__doc__.strip()}")

@@ -18,10 +18,21 @@ softmax) and ``token._.structkd_label``. The confidences are kept once per docum
 ``doc._.structkd_labels``; the token attributes read from it, so a pipeline that never looks at
 them does not pay for building one dictionary per token. Several languages: the ``lang`` of the config is passed to
 the model (one multilingual student serves them all). Batching: ``nlp.pipe(texts, batch_size=...)``.
-``cuda_device`` -1 runs on the CPU (the default), >= 0 on that GPU. Documents are split into chunks of
-at most ``max_tokens`` tokens, so that a 100,000-character document neither exhausts memory nor
-exceeds a model's maximum length.
+``cuda_device`` -1 runs on the CPU (the default), >= 0 on that GPU.
+
+Long documents are split into chunks of at most ``max_tokens`` tokens, so that a 100,000-character
+document neither exhausts memory nor exceeds a model's maximum length. Chunks are whole sentences
+where the document has sentence boundaries (a sentencizer or parser before this component); a
+sentence is split only when it alone is longer than ``max_tokens``, at its last sentence-final
+punctuation inside the limit when there is one, with a warning. Without sentence boundaries the
+text is cut at sentence-final punctuation (``. ! ? ;``) where possible.
+
+**What a saved pipeline contains.** ``nlp.to_disk(path)`` writes the model archive itself into
+``path/<component name>/model.tar.gz``; ``spacy.load(path)`` (and a wheel made by ``spacy package``)
+loads that copy, never the ``model`` path of ``config.cfg``, which may be gone. The model is loaded
+once: when the component is first used, or by ``from_disk``.
 """
+import logging
 import os
 import shutil
 from typing import Iterable, Iterator, List, Optional
@@ -32,10 +43,14 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
+from allennlp_structkd.dataset_readers.tag_schemes import entities, is_span_label_set
+
 UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
         "SCONJ", "SYM", "VERB", "X"}
 ARCHIVE_NAME = "model.tar.gz"
+SENTENCE_FINAL = {".", "!", "?", ";", "。", "؟", "…"}
 
+logger = logging.getLogger(__name__)
 
 
 def _token_probs(token: Token):
@@ -63,6 +78,13 @@ Span.set_extension("structkd_score", default=None, force=True)
 )
 def make_structkd_tagger(nlp: Language, name: str, model: Optional[str], lang: Optional[str], batch_size: int,
                          cuda_device: int, max_tokens: int) -> "StructKDTagger":
+    for setting, value in (("batch_size", batch_size), ("max_tokens", max_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"structkd_tagger: {setting} must be a positive integer, got {value!r}")
+    if isinstance(cuda_device, bool) or not isinstance(cuda_device, int) or cuda_device < -1:
+        raise ValueError(f"structkd_tagger: cuda_device must be -1 (CPU) or a GPU index, got {cuda_device!r}")
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise ValueError(f"structkd_tagger: model must be the path of a model archive, got {model!r}")
     return StructKDTagger(nlp, name, model, lang or nlp.lang, batch_size, cuda_device, max_tokens)
 
 
@@ -74,17 +96,29 @@ class StructKDTagger:
         self.batch_size = batch_size
         self.cuda_device = cuda_device
         self.max_tokens = max_tokens
-        self.archive_path = model
+        # loaded on first use or by from_disk: spacy.load builds the component from config.cfg,
+        # whose path may be gone, and then reads the archive saved inside the pipeline
+        self.archive_path = None if model is None else str(model)
         self._predictor = None
-        if model is not None:
-            self._load(model)
 
     # -- loading ------------------------------------------------------------------------------
+    @property
+    def allennlp_model(self):
+        """The AllenNLP model (loaded on first use). Not ``model``: spaCy reads that name as a thinc model."""
+        return self._loaded()._model
+
+    def _loaded(self):
+        if self._predictor is None:
+            if self.archive_path is None:
+                raise ValueError("structkd_tagger has no model: add it with config={'model': PATH}")
+            self._load(self.archive_path)
+        return self._predictor
+
     def _load(self, path: str) -> None:
         if os.path.isdir(path):
             path = os.path.join(path, ARCHIVE_NAME)
         if not os.path.isfile(path):
-            raise ValueError(f"structkd_tagger: no model archive at {path}")
+            raise ValueError(f"structkd_tagger: no model archive at {path} (the component's 'model' setting)")
         import allennlp_structkd  # noqa: F401  (registers the models)
         from allennlp.models.archival import load_archive
         from allennlp.predictors import Predictor
@@ -95,7 +129,7 @@ class StructKDTagger:
         model = archive.model
         self.is_parser = hasattr(model, "decode_trees") or model.default_predictor == "structkd_parser"
         labels = getattr(model, "labels", [])
-        self.is_span_model = any(label[:2] in ("B-", "I-", "E-", "S-") for label in labels)
+        self.is_span_model = is_span_label_set(labels)
         from allennlp_structkd.models.tagger import SequenceTagger
 
         # taggers run straight through the model (tensors in, arrays out): the predictor's JSON
@@ -107,8 +141,7 @@ class StructKDTagger:
         return next(iter(self.pipe([doc])))
 
     def pipe(self, stream: Iterable[Doc], batch_size: Optional[int] = None) -> Iterator[Doc]:
-        if self._predictor is None:
-            raise ValueError("structkd_tagger has no model: add it with config={'model': PATH}")
+        self._loaded()
         batch_size = batch_size or self.batch_size
         buffer: List[Doc] = []
         for doc in stream:
@@ -119,11 +152,43 @@ class StructKDTagger:
         if buffer:
             yield from self._process(buffer)
 
-    def _chunks(self, doc: Doc):
-        """Token ranges of at most max_tokens non-space tokens (sentence boundaries when known)."""
-        words = [t.i for t in doc if not t.is_space]
-        for start in range(0, len(words), self.max_tokens):
-            yield words[start : start + self.max_tokens]
+    def _chunks(self, doc: Doc) -> Iterator[List[int]]:
+        """
+        Token indices (non-space) of chunks of at most ``max_tokens``: whole sentences, packed
+        greedily, where sentence boundaries are known; otherwise cuts at sentence-final punctuation.
+        """
+        if doc.has_annotation("SENT_START"):
+            sentences = [[t.i for t in sent if not t.is_space] for sent in doc.sents]
+        else:
+            sentences = [[t.i for t in doc if not t.is_space]]
+        chunk: List[int] = []
+        for sentence in sentences:
+            if chunk and len(chunk) + len(sentence) > self.max_tokens:
+                yield chunk
+                chunk = []
+            if len(sentence) <= self.max_tokens:
+                chunk += sentence
+                continue
+            pieces = self._split_long(doc, sentence, known=doc.has_annotation("SENT_START"))
+            yield from pieces[:-1]
+            chunk = pieces[-1]
+        if chunk:
+            yield chunk
+
+    def _split_long(self, doc: Doc, tokens: List[int], known: bool) -> List[List[int]]:
+        """A token run longer than max_tokens: pieces cut after its last sentence-final punctuation within the limit."""
+        pieces, start = [], 0
+        while len(tokens) - start > self.max_tokens:
+            window = tokens[start : start + self.max_tokens]
+            cut = max((k + 1 for k, i in enumerate(window) if doc[i].text in SENTENCE_FINAL), default=None)
+            if known or cut is None:  # a real sentence is cut, or no punctuation to cut at
+                cut = cut or len(window)
+                logger.warning("structkd_tagger: a sentence of %d tokens is cut at %d tokens (max_tokens) near token %d; "
+                               "entities across the cut may be split", len(tokens), self.max_tokens, window[-1])
+            pieces.append(window[:cut])
+            start += cut
+        pieces.append(tokens[start:])
+        return pieces
 
     def _process(self, docs: List[Doc]) -> List[Doc]:
         requests, owners = [], []
@@ -149,7 +214,7 @@ class StructKDTagger:
         from allennlp.data import Batch
         from allennlp.nn import util
 
-        model = self._predictor._model
+        model = self.allennlp_model
         if not self._direct:  # e.g. the span NER model: its predictor's output, as arrays
             results = []
             for start in range(0, len(requests), self.batch_size):
@@ -206,11 +271,9 @@ class StructKDTagger:
 
     @staticmethod
     def _spans(doc: Doc, chunk: List[int], tags: List[str], confidences) -> List[Span]:
-        """Entity spans of one chunk by the conlleval chunk rules, scored by their tokens' mean confidence."""
-        from seqeval.metrics.sequence_labeling import get_entities
-
+        """Entity spans of one chunk (the predictor's reading of tags), scored by their tokens' mean confidence."""
         spans = []
-        for label, start, end in get_entities(tags):
+        for label, start, end in entities(tags):
             entity = Span(doc, chunk[start], chunk[end] + 1, label=label)
             entity._.structkd_score = float(confidences[start : end + 1].mean())
             spans.append(entity)
@@ -226,12 +289,23 @@ class StructKDTagger:
 
     # -- serialization ------------------------------------------------------------------------
     def to_disk(self, path, *, exclude=tuple()) -> None:
+        """Writes the model archive itself into ``path``: a saved pipeline needs nothing outside it."""
         os.makedirs(path, exist_ok=True)
-        if self.archive_path is not None:
-            shutil.copyfile(self.archive_path, os.path.join(path, ARCHIVE_NAME))
+        if self.archive_path is None:
+            return
+        source = os.path.join(self.archive_path, ARCHIVE_NAME) if os.path.isdir(self.archive_path) else self.archive_path
+        if not os.path.isfile(source):
+            raise ValueError(f"structkd_tagger: cannot save the pipeline: its model archive {source} is gone")
+        target = os.path.join(path, ARCHIVE_NAME)
+        if os.path.abspath(source) != os.path.abspath(target):
+            shutil.copyfile(source, target + ".tmp")
+            os.replace(target + ".tmp", target)
 
     def from_disk(self, path, *, exclude=tuple()) -> "StructKDTagger":
+        """Loads the archive saved in ``path`` (never the ``model`` path of config.cfg)."""
         archive = os.path.join(path, ARCHIVE_NAME)
-        if os.path.isfile(archive):
-            self._load(archive)
+        if not os.path.isfile(archive):
+            raise ValueError(f"structkd_tagger: the saved pipeline has no model archive at {archive}")
+        self._predictor = None
+        self._load(archive)
         return self

@@ -145,3 +145,71 @@ def test_the_multilingual_suite_shares_case1a_runs(monkeypatch, tmp_path):
         assert multilingual[name].config == case1a[name].config
         assert experiments._run_dir("r", "multilingual", multilingual[name], 2) == experiments._run_dir("r", "case1a", case1a[name], 2)
     assert {"CRF: Emission", "CRF: Top-K", "CRF: Pos.+Top-WK"} <= set(multilingual) - shared
+
+
+def test_a_failed_resume_leaves_the_run_as_it_was(tmp_path):
+    """A resume that fails (here: its training data is gone) deletes nothing and says why."""
+    from tests.conftest import FIXTURES
+
+    directory = tmp_path / "run"
+    directory.mkdir()
+    finished = {"config.json": "{}", "model_state_e0.th": "weights", "training_state_e0.th": "state",
+                "metrics_epoch_0.json": "{}"}
+    for name, text in finished.items():
+        (directory / name).write_text(text)
+    env = dict(os.environ, STRUCTKD_TEST_DATA=str(tmp_path / "gone"))
+    with pytest.raises(RuntimeError, match="resuming failed.*left as it was"):
+        experiments._train_only(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(directory), env)
+    assert sorted(os.listdir(directory)) == sorted(finished)
+    for name, text in finished.items():
+        assert (directory / name).read_text() == text
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_set_aside_not_deleted(tmp_path, monkeypatch):
+    directory = tmp_path / "run"
+    directory.mkdir()
+    (directory / "config.json").write_text("{}")
+    commands = []
+
+    class Done:
+        returncode = 0
+
+    def fake_run(command, **kwargs):
+        commands.append(command)
+        os.makedirs(command[command.index("-s") + 1], exist_ok=True)
+        return Done()
+
+    monkeypatch.setattr(experiments.subprocess, "run", fake_run)
+    experiments._train_only("config.jsonnet", str(directory), {})
+    assert "--recover" not in commands[0] and "-f" not in commands[0]
+    assert (tmp_path / "run.interrupted-1" / "config.json").read_text() == "{}"
+
+
+def test_a_table_never_replaces_finished_results_with_fewer(fake_suite, capsys):
+    runs = {r.name: r for r in experiments.SUITES["fake"](False)["runs"]}
+    runs_dir = fake_suite / "runs"
+    finish(runs_dir, runs["base"], 1, 0.70)
+    finish(runs_dir, runs["kd"], 1, 0.80)
+    experiments.write_table("fake", [1], False, str(runs_dir))
+    page = fake_suite / "docs" / "results" / "fake.md"
+    written, index = page.read_text(), (fake_suite / "docs" / "results.md").read_text()
+    assert "70.00" in written and "80.00" in written
+    experiments.write_table("fake", [1], False, str(fake_suite / "empty_runs"))  # no finished runs here
+    assert page.read_text() == written and (fake_suite / "docs" / "results.md").read_text() == index
+    assert "NOT WRITTEN" in capsys.readouterr().err
+    finish(runs_dir, runs["teacher"], 1, 0.9)  # more results: the page is updated
+    experiments.write_table("fake", [1], False, str(runs_dir))
+    assert "90.00" in page.read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "case1a", "--seeds", "1", "1"], "must not repeat"),
+    (["run", "case1a", "--seeds", "-1"], "non-negative"),
+    (["run", "case1a", "--workers", "0"], "at least 1"),
+    (["table", "case1a", "--seeds", "2", "2"], "must not repeat"),
+])
+def test_bad_arguments_fail_before_anything_runs(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr(experiments, "run_suite", lambda *a, **k: pytest.fail("a run started"))
+    with pytest.raises(SystemExit) as raised:
+        experiments.main(argv)
+    assert raised.value.code == 2 and message in capsys.readouterr().err

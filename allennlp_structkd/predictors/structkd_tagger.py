@@ -7,7 +7,8 @@ from allennlp.common.util import JsonDict
 from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
-from seqeval.metrics.sequence_labeling import get_entities
+
+from allennlp_structkd.dataset_readers.tag_schemes import entities, is_span_label_set
 
 
 @lru_cache(maxsize=None)
@@ -22,14 +23,21 @@ def _blank(lang: str):
 
 def tokenize(json_dict: JsonDict, tokenizer: str) -> List[str]:
     """``{"tokens": [...]}`` as given, or ``{"sentence": "..."}`` split on whitespace or by ``spacy.blank(lang)``."""
+    if not isinstance(json_dict, dict):
+        raise ConfigurationError(f"an input must be a JSON object with 'sentence' or 'tokens', got {json_dict!r:.80}")
+    lang = json_dict.get("lang")
+    if lang is not None and not isinstance(lang, str):
+        raise ConfigurationError(f"'lang' must be a language code string, got {lang!r:.80}")
     if "tokens" in json_dict:
         tokens = json_dict["tokens"]
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-            raise ConfigurationError(f"'tokens' must be a list of strings, got {tokens!r}")
+            raise ConfigurationError(f"'tokens' must be a list of strings, got {tokens!r:.80}")
         return tokens
     if "sentence" not in json_dict:
         raise ConfigurationError(f"an input needs 'sentence' or 'tokens', got keys {sorted(json_dict)}")
     sentence = json_dict["sentence"]
+    if not isinstance(sentence, str):
+        raise ConfigurationError(f"'sentence' must be a string, got {type(sentence).__name__} {sentence!r:.80}")
     if tokenizer == "whitespace":
         return sentence.split()
     return [t.text for t in _blank(json_dict.get("lang") or "xx")(sentence) if not t.is_space]
@@ -52,6 +60,9 @@ class _StructKDPredictor(Predictor):
             kwargs["lang"] = json_dict["lang"]
         if "upos" in self._accepts and json_dict.get("upos") is not None:
             kwargs["upos"] = json_dict["upos"]
+        upos = kwargs.get("upos")
+        if upos is not None and (not isinstance(upos, list) or not all(isinstance(p, str) for p in upos)):
+            raise ConfigurationError(f"'upos' must be a list of PoS strings, one per token, got {upos!r:.80}")
         if "upos" in kwargs and len(kwargs["upos"]) != len(words):
             raise ConfigurationError(f"{len(kwargs['upos'])} PoS tags for {len(words)} tokens")
         return self._dataset_reader.text_to_instance(words, **kwargs)
@@ -85,8 +96,8 @@ class StructKDTaggerPredictor(_StructKDPredictor):
         tags = output.get("tags", [])
         confidences = output.get("tag_probs", [1.0] * len(tags))
         spans = []
-        if any(t[:2] in ("B-", "I-", "E-", "S-", "U-", "L-") for t in tags):
-            for label, start, end in get_entities(list(tags)):
+        if is_span_label_set(getattr(self._model, "labels", tags)):
+            for label, start, end in entities(tags):
                 scores = confidences[start : end + 1]
                 spans.append({"start": start, "end": end, "label": label, "score": sum(scores) / len(scores)})
         output["spans"] = spans

@@ -2,6 +2,8 @@ import json
 
 import pytest
 import torch
+
+from allennlp_structkd.kd.losses import StructuralKD
 from allennlp.common.testing import ModelTestCase
 
 import allennlp_structkd  # noqa: F401
@@ -87,7 +89,7 @@ class TestSpanNer(ModelTestCase):
         self.model.eval()
         tokens = self.dataset.as_tensor_dict()["tokens"]
         with torch.no_grad():
-            targets, best, mask = self.model.teacher_outputs(None, tokens)
+            targets, best, mask = self.model.teacher_outputs(StructuralKD(), tokens)
         unary = targets["teacher_unary"]
         assert unary.shape[-1] == len(self.model.labels) == 1 + 4 * len(self.model.types)
         torch.testing.assert_close(unary.sum(-1)[mask], torch.ones(int(mask.sum())))

@@ -108,3 +108,72 @@ def test_span_ner_model_sets_entities_with_exact_bioes_marginals(span_teacher_ar
 
     assert spans == [(s, e, label) for label, s, e in get_entities([t._.structkd_label for t in doc])]
     assert all(0 < e._.structkd_score <= 1 for e in doc.ents)
+
+
+@pytest.mark.parametrize("setting, value", [("max_tokens", -1), ("max_tokens", 0), ("max_tokens", "10"),
+                                            ("batch_size", 0), ("cuda_device", -2)])
+def test_factory_rejects_invalid_settings(teacher_archive, setting, value):
+    nlp = spacy.blank("es")
+    with pytest.raises(ValueError, match=f"{setting} must be"):
+        nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, setting: value})
+
+
+def test_chunks_are_whole_sentences_when_sentences_are_known(teacher_archive):
+    nlp = spacy.blank("es")
+    nlp.add_pipe("sentencizer")
+    tagger = nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, "max_tokens": 8})
+    text = "Juan vive en Madrid . Ana visitó Buenos Aires ayer . Pedro trabaja en la ONU ."
+    doc = nlp.make_doc(text)
+    doc = nlp.get_pipe("sentencizer")(doc)
+    sentences = [[t.i for t in s] for s in doc.sents]
+    chunks = list(tagger._chunks(doc))
+    assert chunks == [sentences[0], sentences[1], sentences[2]]  # 5 + 6 > 8: never packed into one
+    for chunk in chunks:
+        assert any(chunk == s for s in sentences)
+    # each sentence is tagged exactly as on its own
+    processed = nlp(text)
+    for sentence in processed.sents:
+        alone = nlp(sentence.text)
+        assert [t._.structkd_label for t in sentence] == [t._.structkd_label for t in alone]
+
+
+def test_long_sentences_are_cut_at_punctuation_and_warned_about(teacher_archive, caplog):
+    nlp = spacy.blank("es")
+    tagger = nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, "max_tokens": 6})
+    doc = nlp.make_doc("Juan vive en Madrid . Ana visitó Buenos Aires con Pedro Gómez")  # no sentence boundaries
+    chunks = list(tagger._chunks(doc))
+    assert chunks[0] == [0, 1, 2, 3, 4]  # cut after "." rather than inside "Buenos Aires"
+    assert sum(map(len, chunks)) == len(doc) and all(len(c) <= 6 for c in chunks)
+    assert any("cut at 6 tokens" in r.getMessage() for r in caplog.records)  # the rest has no punctuation
+
+
+def test_one_entity_reading_for_predictor_and_component(teacher_archive):
+    """BIOUL's U-/L- (and lenient I- without B-) read the same way everywhere."""
+    from allennlp_structkd.dataset_readers import tag_schemes
+    from allennlp_structkd.predictors import structkd_tagger
+    from spacy_component import component
+
+    tags = ["U-PER", "O", "B-LOC", "L-LOC", "I-ORG", "S-MISC", "B-PER", "E-PER"]
+    expected = [("PER", 0, 0), ("LOC", 2, 3), ("ORG", 4, 4), ("MISC", 5, 5), ("PER", 6, 7)]
+    assert tag_schemes.entities(tags) == expected
+    assert structkd_tagger.entities is tag_schemes.entities and component.entities is tag_schemes.entities
+    doc = spacy.blank("es").make_doc(" ".join(["w"] * len(tags)))
+    spans = component.StructKDTagger._spans(doc, list(range(len(tags))), tags, __import__("numpy").ones(len(tags)))
+    assert [(s.label_, s.start, s.end - 1) for s in spans] == expected
+    assert tag_schemes.is_span_label_set(["O", "U-PER", "L-PER"]) and not tag_schemes.is_span_label_set(["NOUN", "VERB"])
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"sentence": 42}, "'sentence' must be a string"),
+    ({"sentence": ["Juan", "vive"]}, "'sentence' must be a string"),
+    ({"tokens": "Juan vive"}, "'tokens' must be a list of strings"),
+    ({"sentence": "Juan vive", "lang": 3}, "'lang' must be"),
+    ({"text": "Juan vive"}, "needs 'sentence' or 'tokens'"),
+])
+def test_predictor_inputs_of_the_wrong_type_name_the_field(teacher_archive, inputs, message):
+    from allennlp.common.checks import ConfigurationError
+    from allennlp.predictors import Predictor
+
+    predictor = Predictor.from_path(teacher_archive, "structkd_tagger")
+    with pytest.raises(ConfigurationError, match=message):
+        predictor.predict_json(inputs)

@@ -5,14 +5,14 @@ import torch
 from allennlp.data import Vocabulary
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.metrics import Metric
-from seqeval.metrics.sequence_labeling import get_entities
+from allennlp_structkd.dataset_readers.tag_schemes import entities
 
 
 @Metric.register("structkd_span_f1")
 class SpanF1(Metric):
     """
     Span precision, recall and F1, per type and overall, for BIO/IOB1/BIOES tags, with the chunk
-    rules of conlleval (as implemented by ``seqeval.get_entities``: invalid sequences are read
+    rules of conlleval (:func:`~allennlp_structkd.dataset_readers.tag_schemes.entities`: invalid sequences are read
     leniently, e.g. ``I-PER`` after ``O`` starts a span), so that MaxEnt students' unconstrained
     predictions are scored the standard way.
 
@@ -45,8 +45,8 @@ class SpanF1(Metric):
     def add_sequences(self, predicted: Iterable[Sequence[str]], gold: Iterable[Sequence[str]]) -> None:
         counts = Counter()
         for pred_tags, gold_tags in zip(predicted, gold):
-            pred = set(get_entities(list(pred_tags)))
-            true = set(get_entities(list(gold_tags)))
+            pred = set(entities(pred_tags))
+            true = set(entities(gold_tags))
             for kind, _, _ in pred & true:
                 counts[kind, 0] += 1
             for kind, _, _ in pred - true:
