@@ -26,6 +26,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 
+from allennlp_structkd.settings import reject_unknown_settings
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_LANG = "xx"
@@ -74,29 +76,47 @@ def parse_path_map(file_path: str, default_lang: str) -> List[Tuple[str, str]]:
     return [(default_lang, str(file_path))]
 
 
-def read_blocks(path: str, is_separator: Callable[[str], bool] = lambda line: not line.strip()) -> Iterator[Tuple[int, List[Tuple[int, str]]]]:
+def read_lines(path: str, encoding: str = "utf-8") -> Iterator[Tuple[int, str]]:
+    """
+    ``(line number, text)`` of a file, 1-based, texts without the newline; a byte-order mark at the
+    start is dropped (it would otherwise become part of the first word). Bytes that are not valid
+    ``encoding`` raise :class:`InputError` naming the file, the line and the encoding.
+    """
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as error:
+                raise InputError(path, number, f"bytes {raw[error.start:error.end]!r} are not valid {encoding} "
+                                               "text; set the reader's 'encoding' (the original CoNLL-2002 files are 'latin-1')")
+            if number == 1:
+                line = line.lstrip("\ufeff")
+            yield number, line.rstrip("\n").rstrip("\r")
+
+
+def read_blocks(path: str, is_separator: Callable[[str], bool] = lambda line: not line.strip(),
+                encoding: str = "utf-8") -> Iterator[Tuple[int, List[Tuple[int, str]]]]:
     """
     Blank-line separated blocks of a file: ``(first line number, [(line number, text), ...])``,
-    line numbers 1-based, texts without the newline.
+    line numbers 1-based, texts without the newline (see :func:`read_lines`).
     """
-    with open(path, encoding="utf-8") as handle:
-        block: List[Tuple[int, str]] = []
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if is_separator(line):
-                if block:
-                    yield block[0][0], block
-                    block = []
-                continue
-            block.append((number, line))
-        if block:
-            yield block[0][0], block
+    block: List[Tuple[int, str]] = []
+    for number, line in read_lines(path, encoding):
+        if is_separator(line):
+            if block:
+                yield block[0][0], block
+                block = []
+            continue
+        block.append((number, line))
+    if block:
+        yield block[0][0], block
 
 
 class StructKDReader(DatasetReader):
     """
     Base of the project's readers: a ``{lang: path}`` map or a plain path, ``strict`` handling of
-    bad sentences, sharding for distributed training and data-loader workers.
+    bad sentences, the files' ``encoding`` (default UTF-8; a byte-order mark is dropped), sharding
+    for distributed training and data-loader workers.
 
     Subclasses implement ``_read_sentences(path, lang)``, yielding instances, raising
     :class:`InputError` for a bad sentence.
@@ -107,12 +127,19 @@ class StructKDReader(DatasetReader):
         token_indexers: Optional[Dict[str, TokenIndexer]] = None,
         lang: str = DEFAULT_LANG,
         strict: bool = True,
+        encoding: str = "utf-8",
         **kwargs,
     ) -> None:
+        reject_unknown_settings(self, DatasetReader, kwargs)
         super().__init__(manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs)
         self.token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
         self.lang = lang
         self.strict = strict
+        try:
+            "".encode(encoding)
+        except LookupError:
+            raise ConfigurationError(f"unknown encoding {encoding!r} for the reader's 'encoding'")
+        self.encoding = encoding
 
     def _read(self, file_path: str) -> Iterator[Instance]:
         sources = parse_path_map(file_path, self.lang)

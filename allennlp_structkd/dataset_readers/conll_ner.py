@@ -60,7 +60,7 @@ class ConllNerReader(StructKDReader):
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         expected = self.num_columns
-        for first_line, block in read_blocks(path):
+        for first_line, block in read_blocks(path, encoding=self.encoding):
             rows = [(number, line.split()) for number, line in block]
             rows = [(number, cols) for number, cols in rows if cols and cols[0] != "-DOCSTART-"]
             if not rows:

@@ -60,7 +60,7 @@ class ConlluReader(StructKDReader):
         self.tag_column = tag_column
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
-        for first_line, block in read_blocks(path):
+        for first_line, block in read_blocks(path, encoding=self.encoding):
             tokens, lines, error = [], [], None
             for number, line in block:
                 if line.startswith("#"):

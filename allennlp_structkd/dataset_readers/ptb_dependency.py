@@ -42,7 +42,7 @@ class PtbDependencyReader(StructKDReader):
         self.read_heads = read_heads  # false: words and tags only (e.g. unlabeled transfer sentences)
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
-        for first_line, block in read_blocks(path):
+        for first_line, block in read_blocks(path, encoding=self.encoding):
             words, tags, heads, lines, error = [], [], [], [], None
             for number, line in block:
                 columns = line.split("\t")

@@ -10,6 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import zlib
 from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
@@ -27,6 +29,7 @@ from allennlp_structkd.dataset_readers.common import parse_json_path
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import TeacherCache, default_cache_directory, file_sha256
 from allennlp_structkd.kd.losses import LABEL_DIMS, KDLoss, check_label_sets
+from allennlp_structkd.settings import reject_unknown_settings
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +169,12 @@ def ensure_teacher_archive(path: str, cache_directory: str) -> str:
     concurrent runs from training it twice).
     """
     if not path.endswith((".jsonnet", ".json")):
+        if os.path.isdir(path):
+            inside = os.path.join(path, "model.tar.gz")
+            if os.path.isfile(inside):  # a serialization directory: its archive
+                return inside
+            raise ConfigurationError(f"teacher {path} is a directory without model.tar.gz: give the model archive "
+                                     "that `allennlp train` wrote, or a teacher training config")
         if not os.path.isfile(path):
             raise ConfigurationError(f"teacher archive not found: {path}")
         return path
@@ -200,7 +209,11 @@ class _Teacher:
         archive_path = ensure_teacher_archive(archive_path, cache_directory)
         self.archive_path = archive_path
         self.hash = file_sha256(archive_path)
-        archive = load_archive(archive_path, cuda_device=cuda_device)
+        try:
+            archive = load_archive(archive_path, cuda_device=cuda_device)
+        except (tarfile.ReadError, EOFError, zlib.error) as error:
+            raise ConfigurationError(f"teacher {archive_path} is not a model archive ({error}): give the model.tar.gz "
+                                     "that `allennlp train` wrote, or a teacher training config (.jsonnet)") from error
         self.model = archive.model
         self.model.eval()
         if not hasattr(self.model, "teacher_outputs"):
@@ -314,6 +327,7 @@ class TeacherAnnotatingReader(DatasetReader):
         cuda_device: int = -1,
         **kwargs,
     ) -> None:
+        reject_unknown_settings(self, DatasetReader, kwargs)
         super().__init__(manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs)
         if not teachers:
             raise ConfigurationError("structkd_teacher needs at least one teacher archive")

@@ -5,7 +5,7 @@ from allennlp.data.fields import MetadataField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
-from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader
+from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader, read_lines
 
 
 @DatasetReader.register("structkd_unlabeled_text")
@@ -28,15 +28,14 @@ class UnlabeledTextReader(StructKDReader):
         self.max_tokens = max_tokens
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                words = line.split()
-                if not words:
-                    continue
-                if self.max_tokens is not None and len(words) > self.max_tokens:
-                    yield InputError(path, number, f"{len(words)} tokens, more than max_tokens={self.max_tokens}")
-                    continue
-                yield self.text_to_instance(words, lang=lang, path=path, line=number)
+        for number, line in read_lines(path, self.encoding):
+            words = line.split()
+            if not words:
+                continue
+            if self.max_tokens is not None and len(words) > self.max_tokens:
+                yield InputError(path, number, f"{len(words)} tokens, more than max_tokens={self.max_tokens}")
+                continue
+            yield self.text_to_instance(words, lang=lang, path=path, line=number)
 
     def text_to_instance(  # type: ignore[override]
         self, words: List[str], lang: str = DEFAULT_LANG, path: str = "", line: int = 0

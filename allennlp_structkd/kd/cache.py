@@ -8,13 +8,20 @@ A changed teacher archive has another hash and so another file: stale outputs ar
 """
 import hashlib
 import io
+import logging
 import os
 import sqlite3
+import zipfile
 from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
 Entry = Dict[str, np.ndarray]
+logger = logging.getLogger(__name__)
+
+
+class CorruptCacheError(RuntimeError):
+    """The cache database cannot be read; the message names the file and how to rebuild it."""
 
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
@@ -49,14 +56,24 @@ class TeacherCache:
         self.hits = 0
         self.misses = 0
 
+    def _corrupt(self, error: Exception) -> CorruptCacheError:
+        return CorruptCacheError(
+            f"the teacher cache {self.path} cannot be read ({error}); delete that file and run again: "
+            "it holds only teacher outputs, which are recomputed"
+        )
+
     @property
     def connection(self) -> sqlite3.Connection:
         # one connection per process (data-loader workers fork)
         if self._connection is None or self._pid != os.getpid():
-            self._connection = sqlite3.connect(self.path, timeout=600)
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("CREATE TABLE IF NOT EXISTS targets (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-            self._connection.commit()
+            try:
+                self._connection = sqlite3.connect(self.path, timeout=600)
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                self._connection.execute("CREATE TABLE IF NOT EXISTS targets (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+                self._connection.commit()
+            except sqlite3.DatabaseError as error:
+                self._connection = None
+                raise self._corrupt(error) from error
             self._pid = os.getpid()
         return self._connection
 
@@ -66,16 +83,27 @@ class TeacherCache:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, blob in self.connection.execute(f"SELECT key, value FROM targets WHERE key IN ({marks})", chunk):
-                found[key] = _decode(blob)
+            try:
+                rows = self.connection.execute(f"SELECT key, value FROM targets WHERE key IN ({marks})", chunk).fetchall()
+            except sqlite3.DatabaseError as error:
+                raise self._corrupt(error) from error
+            for key, blob in rows:
+                try:
+                    found[key] = _decode(blob)
+                except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+                    # a damaged entry is a miss: the teacher recomputes it and the entry is replaced
+                    logger.warning("teacher cache %s: entry %s is damaged (%s); recomputing it", self.path, key, error)
         self.hits += len(found)
         self.misses += len(set(keys) - set(found))
         return found
 
     def put_many(self, items: Iterable[Tuple[str, Entry]]) -> None:
         rows = [(key, _encode(entry)) for key, entry in items]
-        with self.connection:  # one transaction: all rows or none
-            self.connection.executemany("INSERT OR REPLACE INTO targets (key, value) VALUES (?, ?)", rows)
+        try:
+            with self.connection:  # one transaction: all rows or none
+                self.connection.executemany("INSERT OR REPLACE INTO targets (key, value) VALUES (?, ?)", rows)
+        except sqlite3.DatabaseError as error:
+            raise self._corrupt(error) from error
 
     def __len__(self) -> int:
         return self.connection.execute("SELECT COUNT(*) FROM targets").fetchone()[0]

@@ -20,6 +20,7 @@ from allennlp.nn.chu_liu_edmonds import decode_mst
 
 from allennlp_structkd.structures import head_selection
 from allennlp_structkd.training.metrics import AttachmentScores
+from allennlp_structkd.settings import reject_unknown_settings
 
 # Universal (UPOS) and Penn Treebank punctuation tags, left out of UAS/LAS by default
 PUNCTUATION_TAGS = ("PUNCT", "SYM", "``", "''", ".", ",", ":", "-LRB-", "-RRB-", "#", "$")
@@ -69,6 +70,7 @@ class DependencyParserBase(Model):
         initializer: InitializerApplicator = InitializerApplicator(),
         **kwargs,
     ) -> None:
+        reject_unknown_settings(self, Model, kwargs)
         super().__init__(vocab, **kwargs)
         self.text_field_embedder = text_field_embedder
         self.pos_tag_embedding = pos_tag_embedding

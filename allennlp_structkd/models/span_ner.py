@@ -11,6 +11,7 @@ from allennlp.nn import Activation, InitializerApplicator, util
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.structures import span_dp
 from allennlp_structkd.training.metrics import SpanF1
+from allennlp_structkd.settings import reject_unknown_settings
 
 
 @Model.register("structkd_span_ner")
@@ -38,6 +39,7 @@ class SpanNer(Model):
         initializer: InitializerApplicator = InitializerApplicator(),
         **kwargs,
     ) -> None:
+        reject_unknown_settings(self, Model, kwargs)
         super().__init__(vocab, **kwargs)
         self.text_field_embedder = text_field_embedder
         self.encoder = encoder

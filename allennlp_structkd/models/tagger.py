@@ -18,6 +18,7 @@ from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
 from allennlp_structkd.training.metrics import SpanF1
+from allennlp_structkd.settings import reject_unknown_settings
 
 SPAN_ENCODINGS = ("BIO", "IOB1", "BIOES", "BIOUL")
 
@@ -51,6 +52,7 @@ class SequenceTagger(Model):
         initializer: InitializerApplicator = InitializerApplicator(),
         **kwargs,
     ) -> None:
+        reject_unknown_settings(self, Model, kwargs)
         super().__init__(vocab, **kwargs)
         self.label_namespace = label_namespace
         self.num_labels = vocab.get_vocab_size(label_namespace)

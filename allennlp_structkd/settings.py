@@ -1,0 +1,41 @@
+"""Unknown settings in a config: an error naming the component, the key and the keys it has."""
+import difflib
+import inspect
+from typing import Any, Dict
+
+from allennlp.common import Registrable
+from allennlp.common.checks import ConfigurationError
+
+
+def _registered_name(instance: Any, base: type) -> str:
+    for registrable in (c for c in type(instance).__mro__ if isinstance(c, type) and issubclass(c, Registrable)):
+        for name, (cls, _) in Registrable._registry.get(registrable, {}).items():
+            if cls is type(instance):
+                return name
+    return type(instance).__name__
+
+
+def reject_unknown_settings(instance: Any, base: type, kwargs: Dict[str, Any]) -> None:
+    """
+    Raise a :class:`ConfigurationError` for keys of ``kwargs`` that ``base.__init__`` (the AllenNLP
+    class the project's constructors pass their remaining keyword arguments to) does not take,
+    instead of the ``TypeError: unexpected keyword argument`` that would otherwise come from there.
+    """
+    accepted = set(inspect.signature(base.__init__).parameters)
+    unknown = sorted(set(kwargs) - accepted)
+    if not unknown:
+        return
+    valid = set(accepted)
+    for cls in type(instance).__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            valid |= {name for name, p in inspect.signature(init).parameters.items()
+                      if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if cls is base:
+            break
+    valid -= {"self", "vocab"}
+    hints = [f"{key!r} (did you mean {difflib.get_close_matches(key, valid, 1)[0]!r}?)"
+             if difflib.get_close_matches(key, valid, 1) else repr(key) for key in unknown]
+    kind = base.__name__
+    raise ConfigurationError(f"{kind} {_registered_name(instance, base)!r} has no setting {', '.join(hints)}; "
+                             f"its settings are: {', '.join(sorted(valid))}")

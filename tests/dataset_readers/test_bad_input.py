@@ -1,0 +1,103 @@
+"""Bad input names its file, line and value: encodings, byte-order marks, corrupt caches, typos, bad teacher paths."""
+import sqlite3
+
+import numpy as np
+import pytest
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Vocabulary
+from allennlp.models import Model
+
+import allennlp_structkd  # noqa: F401
+from allennlp_structkd.dataset_readers.common import InputError
+from allennlp_structkd.kd.cache import CorruptCacheError, TeacherCache
+
+CONLL = "-DOCSTART- -X- O\n\nJuan B-PER\nvisitó O\nMálaga B-LOC\n\n"
+READERS = {
+    "structkd_conll_ner": ("ner.conll", CONLL),
+    "structkd_conllu": ("ud.conllu", "1\tMálaga\t_\tPROPN\t_\t_\t0\troot\t_\t_\n\n"),
+    "structkd_ptb_dependency": ("ptb.dp", "Málaga\tNNP\t0\n\n"),
+    "structkd_unlabeled_text": ("text.txt", "Juan visitó Málaga\n"),
+}
+
+
+def reader(kind, **settings):
+    return DatasetReader.from_params(Params({"type": kind, **settings}))
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+@pytest.mark.parametrize("strict", [True, False])
+def test_latin1_input_names_file_line_and_encoding(kind, strict, tmp_path):
+    name, text = READERS[kind]
+    path = tmp_path / name
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(InputError, match=rf"{name}, line \d+: bytes .* are not valid utf-8 .*'encoding'") as error:
+        list(reader(kind, strict=strict).read(str(path)))
+    first_non_ascii = min(i for i, c in enumerate(text) if ord(c) > 127)
+    assert error.value.line == text[:first_non_ascii].count("\n") + 1
+    words = [w for instance in reader(kind, encoding="latin-1").read(str(path)) for w in instance["metadata"]["words"]]
+    assert "Málaga" in words
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+def test_a_byte_order_mark_is_not_part_of_the_first_word(kind, tmp_path):
+    name, text = READERS[kind]
+    path = tmp_path / name
+    path.write_bytes("\ufeff".encode("utf-8") + text.encode("utf-8"))
+    first = next(iter(reader(kind).read(str(path))))
+    assert not any("\ufeff" in w for w in first["metadata"]["words"])
+    if kind == "structkd_conll_ner":  # the -DOCSTART- line is still recognised, not read as a word
+        assert first["metadata"]["words"] == ["Juan", "visitó", "Málaga"]
+
+
+def test_unknown_encoding_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="unknown encoding 'utf-9'"):
+        reader("structkd_conll_ner", encoding="utf-9")
+
+
+def test_a_corrupt_cache_database_names_the_file(tmp_path):
+    cache = TeacherCache(str(tmp_path), "ab" * 32)
+    with open(cache.path, "wb") as handle:
+        handle.write(b"this is not a database" * 100)
+    with pytest.raises(CorruptCacheError, match=f"{cache.path}.*delete that file"):
+        cache.get_many(["k"])
+
+
+def test_a_damaged_cache_entry_is_recomputed(tmp_path):
+    cache = TeacherCache(str(tmp_path), "cd" * 32)
+    cache.put_many([("good", {"x": np.ones(2)}), ("bad", {"x": np.zeros(2)})])
+    with sqlite3.connect(cache.path) as connection:
+        connection.execute("UPDATE targets SET value = ? WHERE key = 'bad'", (b"PK\x03\x04garbage",))
+    found = cache.get_many(["good", "bad"])
+    assert list(found) == ["good"] and cache.misses == 1  # a miss: the reader recomputes and replaces it
+
+
+def test_typos_in_reader_and_model_settings_name_the_component_and_key():
+    with pytest.raises(ConfigurationError, match=r"'structkd_conll_ner' has no setting 'strcit' \(did you mean 'strict'\?\)"):
+        reader("structkd_conll_ner", strcit=False)
+    with pytest.raises(ConfigurationError, match=r"'structkd_teacher' has no setting 'bach_size' \(did you mean 'batch_size'\?\)"):
+        reader("structkd_teacher", base_reader={"type": "structkd_conll_ner"}, teachers={"es": "x"}, objective={"type": "structural"}, bach_size=3)
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(["O", "B-X"], "labels")
+    embedder = {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 2, "num_embeddings": 3}}}
+    with pytest.raises(ConfigurationError, match=r"'structkd_crf_tagger' has no setting 'dropuot' \(did you mean 'dropout'\?\)"):
+        Model.from_params(vocab=vocab, params=Params({"type": "structkd_crf_tagger", "text_field_embedder": embedder, "dropuot": 0.1}))
+
+
+def test_teacher_paths_that_are_no_archive(teacher_archive, tmp_path):
+    spec = lambda teacher: Params({"type": "structkd_teacher", "base_reader": {"type": "structkd_conll_ner"},  # noqa: E731
+                                   "teachers": {"es": teacher}, "objective": {"type": "structural"},
+                                   "cache_directory": str(tmp_path / "cache")})
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(ConfigurationError, match="is a directory without model.tar.gz"):
+        DatasetReader.from_params(spec(str(tmp_path / "empty_dir")))
+    (tmp_path / "notes.txt").write_text("not an archive")
+    with pytest.raises(ConfigurationError, match="notes.txt is not a model archive"):
+        DatasetReader.from_params(spec(str(tmp_path / "notes.txt")))
+    # a serialization directory stands for its archive
+    import os
+    import shutil
+
+    shutil.copyfile(teacher_archive, tmp_path / "empty_dir" / "model.tar.gz")
+    loaded = DatasetReader.from_params(spec(str(tmp_path / "empty_dir")))
+    assert os.path.samefile(loaded.teacher("es").archive_path, tmp_path / "empty_dir" / "model.tar.gz")
