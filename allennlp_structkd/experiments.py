@@ -376,13 +376,23 @@ def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False
     return os.path.join(_suite_folder(runs_dir, suite, quick), safe, f"seed_{seed}")
 
 
+def _cuda_device(env: Dict[str, str]) -> str:
+    """STRUCTKD_CUDA_DEVICE, or (empty) the first GPU when torch sees one, else the CPU: what training uses too."""
+    chosen = env.get("STRUCTKD_CUDA_DEVICE", "")
+    if chosen:
+        return chosen
+    import torch
+
+    return "0" if torch.cuda.is_available() else "-1"
+
+
 def _train(job) -> str:
     config, directory, env, evaluate_on = job
     _train_only(config, directory, env)
     target = os.path.join(directory, "evaluation.json")
     if evaluate_on and not os.path.isfile(target):
         command = [sys.executable, "-m", "allennlp", "evaluate", os.path.join(directory, "model.tar.gz"), evaluate_on,
-                   "--output-file", target + ".tmp", "--include-package", "allennlp_structkd"]
+                   "--output-file", target + ".tmp", "--include-package", "allennlp_structkd", "--cuda-device", _cuda_device(env)]
         with open(directory + ".log", "a") as log:
             if subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                 raise RuntimeError(f"evaluation failed: {directory} on {evaluate_on}")
@@ -490,7 +500,7 @@ def wall_time_table(runs_dir: str) -> str:
 
 
 def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir: str,
-              only: Optional[List[str]] = None) -> None:
+              only: Optional[List[str]] = None, test_dir: Optional[str] = None) -> None:
     """Train a suite's runs (teachers first), then write its table. ``only``: these runs and their teachers."""
     from tqdm import tqdm
 
@@ -525,7 +535,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
             for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                                desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
                 future.result()
-    write_table(suite, seeds, quick, runs_dir)
+    write_table(suite, seeds, quick, runs_dir, test_dir=test_dir)
 
 
 def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name: str) -> Optional[float]:
@@ -536,7 +546,7 @@ def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name:
         return None
     if not os.path.isfile(target):
         command = [sys.executable, "-m", "allennlp", "evaluate", archive, data, "--output-file", target + ".tmp",
-                   "--include-package", "allennlp_structkd", "--cuda-device", "-1"]
+                   "--include-package", "allennlp_structkd", "--cuda-device", _cuda_device(env)]
         with open(directory + ".log", "a") as log:
             if subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                 return None
@@ -545,9 +555,41 @@ def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name:
         return json.load(handle).get(metric)
 
 
-def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_language: bool = True) -> str:
+TEST_NAMES = {"esp.testa": "esp.testb", "ned.testa": "ned.testb", "dev.conllu": "test.conllu", "dev.dp": "test.dp"}
+
+
+def test_data_path(spec: Dict, test_dir: str) -> str:
+    """
+    The test counterpart of a suite's dev data under ``test_dir`` (laid out like the data
+    directory: ``conll2002/esp.testb``, ``ud/<lang>/test.conllu``, ``ptb_dep_sample/test.dp``), as
+    the data path the suite's readers take. Missing files are an error naming them.
+    """
+    name = next((n for n in ("NER_DEV", "PARSE_DEV") if n in spec["env"]), None)
+    if name is None:
+        raise SystemExit("this suite names no dev data (NER_DEV or PARSE_DEV): it cannot be scored on test data")
+    dev = spec["env"][name]
+    mapping = json.loads(dev) if dev.strip().startswith("{") else {"": dev}
+    data_dir, test = _data_dir(), {}
+    for lang, path in mapping.items():
+        relative = os.path.relpath(path, data_dir)
+        folder, base = os.path.split(relative)
+        test[lang] = os.path.join(test_dir, folder, TEST_NAMES.get(base, base.replace("dev", "test")))
+    missing = sorted(p for p in test.values() if not os.path.isfile(p))
+    if missing:
+        raise SystemExit(f"--test-data {test_dir}: missing {', '.join(missing)} (the layout of the data directory)")
+    return json.dumps(test) if "" not in test else test[""]
+
+
+def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_language: bool = True,
+                test_dir: Optional[str] = None) -> str:
+    """
+    A suite's page from its finished runs. ``test_dir``: also score each run's archive (the epoch
+    chosen on dev; test data never takes part in selection) on the test data there, in a column of its own.
+    """
     spec = SUITES[suite](quick)
     metric = spec["metric"]
+    test_path = test_data_path(spec, test_dir) if test_dir else None
+    test_metric = spec.get("eval_metric", metric.replace("best_validation_", ""))
     # per-language columns run `allennlp evaluate` for every archive (slow for a transformer teacher)
     languages = spec.get("per_language", {}) if per_language else {}
     also = spec.get("also", [])
@@ -565,15 +607,15 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         "",
         f"| model | {spec['metric_name']} | seeds | ε_min vs baseline |"
         + "".join(f" {name} |" for _, name in also) + "".join(f" {lang} |" for lang in languages)
-        + " params | epochs (best) |",
-        "|---|---|---|---|" + "---|" * (len(also) + len(languages)) + "---|---|",
+        + (" test |" if test_path else "") + " params | epochs (best) |",
+        "|---|---|---|---|" + "---|" * (len(also) + len(languages) + bool(test_path)) + "---|---|",
     ]
     all_scores: Dict[str, List[float]] = {}
     for run in spec["runs"]:
         scores, params, best = _run_scores(spec, suite, run, seeds, quick, runs_dir)
         all_scores[run.name] = scores
         if not scores:
-            lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * (len(also) + len(languages)) + " | |")
+            lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * (len(also) + len(languages) + bool(test_path)) + " | |")
             continue
         per_language = ""
         for key, _ in also:
@@ -584,6 +626,10 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
                       for seed in (seeds[:1] if run.teacher else seeds)]
             values = [100 * v for v in values if v is not None]
             per_language += f" {statistics.mean(values):.2f} |" if values else " |"
+        if test_path:
+            values = [_evaluate(_run_dir(runs_dir, suite, run, seed, quick), test_path, env, test_metric, "test")
+                      for seed in (seeds[:1] if run.teacher else seeds)]
+            per_language += f" {_mean_std([100 * v for v in values if v is not None])} |"
         spread = f" ± {statistics.stdev(scores):.2f}" if len(scores) > 1 else ""
         significance, mark = "", ""
         base = all_scores.get(run.baseline or "", [])
@@ -848,6 +894,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             p.add_argument("--only", nargs="+", metavar="RUN", help="only these students (and the teachers they need)")
         if name == "table":
             p.add_argument("--overall-only", action="store_true", help="no per-language evaluation columns")
+        if name in ("run", "table"):
+            p.add_argument("--test-data", metavar="DIR", help="also score every run (selected on dev) on the test "
+                           "files of DIR, laid out like the data directory (esp.testb, <lang>/test.conllu, test.dp)")
     sub.add_parser("list")
     sub.add_parser("walltime").add_argument("--runs-dir", default=_runs_root())
     args = parser.parse_args(argv)
@@ -871,12 +920,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     args.suite, only = resolve(args.suite, getattr(args, "only", None))
     started = time.time()
     if args.command == "run":
-        run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir, only)
+        if args.test_data:  # a wrong folder fails now, not after hours of training
+            test_data_path(SUITES[args.suite](args.quick), args.test_data)
+        run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir, only, args.test_data)
         print(f"suite {args.suite}: {time.time() - started:.0f} s wall")
     elif args.command == "speed":
         speed_table(args.suite, args.seeds, args.runs_dir)
     else:
-        write_table(args.suite, args.seeds, args.quick, args.runs_dir, per_language=not args.overall_only)
+        write_table(args.suite, args.seeds, args.quick, args.runs_dir, per_language=not args.overall_only,
+                    test_dir=args.test_data)
 
 
 if __name__ == "__main__":

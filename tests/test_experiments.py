@@ -213,3 +213,41 @@ def test_bad_arguments_fail_before_anything_runs(argv, message, capsys, monkeypa
     with pytest.raises(SystemExit) as raised:
         experiments.main(argv)
     assert raised.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp_path):
+    data, test = tmp_path / "data" / "conll2002", tmp_path / "test" / "conll2002"
+    data.mkdir(parents=True)
+    test.mkdir(parents=True)
+    for name in ("esp.testa", "ned.testa"):
+        (data / name).write_text("x O\n")
+    monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
+    spec = experiments.SUITES["fake"](False)
+    dev = {"es": str(data / "esp.testa"), "nl": str(data / "ned.testa")}
+    spec["env"] = {"NER_DEV": json.dumps(dev)}
+    monkeypatch.setitem(experiments.SUITES, "fake", lambda quick: spec)
+    with pytest.raises(SystemExit, match="missing .*esp.testb"):
+        experiments.test_data_path(spec, str(tmp_path / "test"))
+    for name in ("esp.testb", "ned.testb"):
+        (test / name).write_text("x O\n")
+    expected = {"es": str(test / "esp.testb"), "nl": str(test / "ned.testb")}
+    assert json.loads(experiments.test_data_path(spec, str(tmp_path / "test"))) == expected
+    scored = []
+
+    def fake_evaluate(directory, data_path, env, metric, name):
+        scored.append((os.path.basename(directory), data_path, name))
+        return {"seed_1": 0.60, "seed_2": 0.62}[os.path.basename(directory)]
+
+    monkeypatch.setattr(experiments, "_evaluate", fake_evaluate)
+    runs = {r.name: r for r in spec["runs"]}
+    runs_dir = fake_suite / "runs"
+    for seed in (1, 2):
+        finish(runs_dir, runs["base"], seed, 0.70)
+    text = experiments.write_table("fake", [1, 2], False, str(runs_dir), test_dir=str(tmp_path / "test"))
+    header = next(line for line in text.splitlines() if line.startswith("| model"))
+    row = next(line for line in text.splitlines() if line.startswith("| base"))
+    column = [c.strip() for c in header.split("|")].index("test")
+    assert [c.strip() for c in row.split("|")][column] == "61.00 ± 1.41"
+    assert "70.00" in row  # dev, the selection metric, is unchanged
+    assert {(d, name) for d, _, name in scored} == {("seed_1", "test"), ("seed_2", "test")}
+    assert all(json.loads(path) == expected for _, path, _ in scored)

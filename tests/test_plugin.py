@@ -115,3 +115,27 @@ def test_allennlp_train_of_a_kd_config_with_overrides(teacher_archive, tmp_path)
     assert config["dataset_reader"]["batch_size"] == 3 and config["dataset_reader"]["objective"]["temperature"] == 2.0
     assert config["dataset_reader"]["base_reader"]["type"] == "structkd_conll_ner"
     assert os.path.isfile(tmp_path / "run" / "model.tar.gz")
+
+
+def test_one_setting_chooses_the_device_of_training_and_teacher_annotation(monkeypatch):
+    """No config pins the CPU: STRUCTKD_CUDA_DEVICE (default empty: the first GPU torch sees, else the CPU) drives both."""
+    from allennlp.common import Params
+
+    for root, _, files in os.walk(os.path.join(REPO, "training_configs")):
+        for name in files:
+            with open(os.path.join(root, name)) as handle:
+                assert "cuda_device: -1" not in handle.read(), name
+    for path in _kd_configs() + [os.path.join(REPO, "training_configs", "teachers", "crf_tagger_es.jsonnet")]:
+        config = Params.from_file(path).as_dict(quiet=True)
+        assert config["trainer"].get("cuda_device") is None, path
+        assert config["dataset_reader"].get("cuda_device") is None, path
+        monkeypatch.setenv("STRUCTKD_CUDA_DEVICE", "1")
+        config = Params.from_file(path).as_dict(quiet=True)
+        assert config["trainer"]["cuda_device"] == 1, path
+        if config["dataset_reader"]["type"] == "structkd_teacher":
+            assert config["dataset_reader"]["cuda_device"] == 1, path
+        monkeypatch.setenv("STRUCTKD_CUDA_DEVICE", "")
+    from allennlp_structkd import experiments
+
+    assert experiments._cuda_device({"STRUCTKD_CUDA_DEVICE": "-1"}) == "-1"
+    assert experiments._cuda_device({}) == ("0" if __import__("torch").cuda.is_available() else "-1")

@@ -12,6 +12,10 @@ local int_env(name) = std.parseInt(env(name));
   epochs:: int_env('STRUCTKD_EPOCHS'),
   teacher_epochs:: int_env('STRUCTKD_TEACHER_EPOCHS'),
   cache_directory:: if env('STRUCTKD_CACHE') == '' then null else env('STRUCTKD_CACHE'),
+  // STRUCTKD_CUDA_DEVICE: -1 for the CPU, a GPU index, or empty (the default): the first GPU when
+  // torch sees one, else the CPU (AllenNLP's choice for a null cuda_device). It drives training
+  // and the teacher reader's annotation alike.
+  cuda_device:: if env('STRUCTKD_CUDA_DEVICE') == '' then null else int_env('STRUCTKD_CUDA_DEVICE'),
 
   // What the taggers read, chosen by STRUCTKD_TASK: 'ner' (CoNLL column files, read as BIOES, the
   // label set of the papers' students; span F1) or 'upos' (CoNLL-U, UPOS tags; accuracy).
@@ -58,7 +62,7 @@ local int_env(name) = std.parseInt(env(name));
     num_epochs: epochs,
     validation_metric: $.validation_metric,
     grad_norm: 5.0,
-    cuda_device: -1,
+    cuda_device: $.cuda_device,
     callbacks: callbacks,
     enable_default_callbacks: false,
   },

@@ -12,6 +12,7 @@ function(teacher=null, objective='structural', unlabeled=false) c.random_seeds(c
   },
   dataset_reader: if teacher == null then base else {
     type: 'structkd_teacher',
+    cuda_device: c.cuda_device,
     base_reader: base,
     teachers: { xx: teacher },
     default_teacher: 'xx',

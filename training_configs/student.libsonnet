@@ -6,6 +6,7 @@ function(decoder='crf', objective=null, teachers=null, kd_weight=1.0, anneal_rat
     local base_reader = c.ner_reader(),
     dataset_reader: if objective == null then base_reader else {
       type: 'structkd_teacher',
+      cuda_device: c.cuda_device,
       base_reader: base_reader,
       teachers: if teachers == null then { es: c.env('TEACHER_ES'), nl: c.env('TEACHER_NL') } else teachers,
       objective: objective,

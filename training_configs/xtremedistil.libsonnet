@@ -24,6 +24,7 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
   } } },
   local teacher_reader = {
     type: 'structkd_teacher',
+    cuda_device: c.cuda_device,
     base_reader: base_reader,
     teachers: { xx: c.env('TRANSFORMER_TEACHER') },
     default_teacher: 'xx',

@@ -309,6 +309,7 @@ class TeacherAnnotatingReader(DatasetReader):
     sentences get the teacher's best labels as placeholder ``tags`` with ``has_gold = 0``: the
     model trains them on the KD loss only and leaves them out of its metrics.
 
+    Teachers run on ``cuda_device`` (-1: the CPU; default: the first GPU when torch sees one).
     Teacher outputs are computed in batches of ``batch_size`` sentences under ``torch.no_grad()``
     and cached (see :mod:`allennlp_structkd.kd.cache`) in ``cache_directory``, so a second epoch or
     a second run never calls the teacher again. ``python -m allennlp_structkd.annotate`` fills the
@@ -324,7 +325,7 @@ class TeacherAnnotatingReader(DatasetReader):
         unlabeled_reader: Optional[DatasetReader] = None,
         cache_directory: Optional[str] = None,
         batch_size: int = 64,
-        cuda_device: int = -1,
+        cuda_device: Optional[int] = None,
         **kwargs,
     ) -> None:
         reject_unknown_settings(self, DatasetReader, kwargs)
@@ -340,7 +341,8 @@ class TeacherAnnotatingReader(DatasetReader):
         self.objective = objective
         self.cache_directory = cache_directory or default_cache_directory()
         self.batch_size = batch_size
-        self.cuda_device = cuda_device
+        # None: the first GPU when torch sees one, else the CPU (as AllenNLP's trainer chooses)
+        self.cuda_device = cuda_device if cuda_device is not None else (0 if torch.cuda.is_available() else -1)
         self._teachers: Dict[str, _Teacher] = {}
         self._by_path: Dict[str, _Teacher] = {}
         self.teacher_calls = 0  # sentences the teachers actually annotated (cache misses)
