@@ -83,9 +83,13 @@ class KDLoss(torch.nn.Module, Registrable):
     def teacher_targets(self, teacher: Potentials) -> Targets:
         raise NotImplementedError
 
+    # bumped whenever what teacher_targets computes changes, so that caches of the old targets are not
+    # reused: 2 = constrained targets, consistent local temperature, renormalised Top-WK (issue 12)
+    TARGETS_VERSION = 2
+
     def signature(self) -> str:
         """Identifies the targets this objective computes (part of the teacher cache key)."""
-        return f"{type(self).__name__}-T{self.temperature:g}-{self.temperature_mode}"
+        return f"{type(self).__name__}-v{self.TARGETS_VERSION}-T{self.temperature:g}-{self.temperature_mode}"
 
     @property
     def score_scale(self) -> float:

@@ -414,3 +414,10 @@ def test_xtremedistil_losses_match_their_definitions(representation_loss):
         assert value[b].item() == pytest.approx((0.7 * logit + 0.3 * rep).item(), rel=1e-9)
     value.sum().backward()
     assert loss.projection[0].weight.grad is not None  # the shared projection trains
+
+
+def test_cache_signatures_change_with_the_target_definitions():
+    """Targets computed by the earlier definitions (unnormalised Top-WK, ...) are never read back from a cache."""
+    for spec in ({"type": "top_wk", "k": 5}, {"type": "structural", "temperature": 2.0}, {"type": "posterior+top_wk"}):
+        assert f"-v{KDLoss.TARGETS_VERSION}-" in build(spec).signature()
+    assert KDLoss.TARGETS_VERSION >= 2
