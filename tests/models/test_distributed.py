@@ -1,5 +1,6 @@
 """CPU distributed training (gloo, 2 workers): metrics are aggregated over all workers' shards."""
 import json
+import shutil
 
 import pytest
 from allennlp.commands.evaluate import evaluate_from_args
@@ -20,7 +21,18 @@ def test_two_cpu_workers_aggregate_span_f1(tmp_path):
         "trainer": {"optimizer": {"type": "adam", "lr": 0.01}, "num_epochs": 2, "cuda_device": -1},
     })
     serialization = tmp_path / "run"
-    train_model_from_file(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(serialization), overrides)
+    # a gloo worker has been seen to abort at teardown on a loaded 2-core machine ("terminate called
+    # without an active exception", SIGABRT) and pass on a rerun: one retry for that signal only
+    from torch.multiprocessing.spawn import ProcessExitedException
+
+    for attempt in (1, 2):
+        try:
+            train_model_from_file(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(serialization), overrides)
+            break
+        except ProcessExitedException as error:
+            if attempt == 2 or getattr(error, "signal_name", None) != "SIGABRT":
+                raise
+            shutil.rmtree(serialization, ignore_errors=True)
     metrics = json.loads((serialization / "metrics.json").read_text())
     # the best epoch's validation metrics, aggregated over the two workers' halves of the data, equal
     # the archived (best) model's metrics over the whole validation data in one process
