@@ -28,7 +28,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
-    package_data={"allennlp_structkd": ["py.typed"]},
+    package_data={"allennlp_structkd": ["py.typed", "demo_data/*/*"]},
     install_requires=requirements("requirements.txt"),
     extras_require={"dev": requirements("requirements-dev.txt")},
     # spaCy finds the component through this entry point: no import of ours needed before add_pipe

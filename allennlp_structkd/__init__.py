@@ -13,6 +13,7 @@ _warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=F
 
 from allennlp_structkd.version import VERSION as __version__  # noqa: E402
 from allennlp_structkd import structures  # noqa: E402,F401
+from allennlp_structkd import data  # noqa: E402,F401
 from allennlp_structkd import dataset_readers  # noqa: E402,F401
 from allennlp_structkd import kd  # noqa: E402,F401
 from allennlp_structkd import models  # noqa: E402,F401

@@ -47,6 +47,12 @@ DEFAULTS = {
     # XtremeDistil: the transformer teacher, its hidden size, and the student's sizes
     "TRANSFORMER_TEACHER": os.path.join(CONFIGS, "teachers", "transformer_maxent_tagger.jsonnet"),
     "TEACHER_HIDDEN_DIM": "32",
+    # frozen-encoder teachers (teachers/encoder_*): a local Hugging Face folder (default: the tiny
+    # random BERT fixture; multilingual-e5-small for real results), its hidden size, the layers kept
+    "FROZEN_ENCODER": os.path.join(REPO, "tests", "fixtures", "tiny_bert"),
+    "FROZEN_ENCODER_DIM": "32",
+    "FROZEN_ENCODER_LAYERS": "[-3, -2, -1]",
+    "FROZEN_ENCODER_CACHE": "",
     # the transformer teachers' word pooling ("avg" of a word's wordpieces, or its "first") and the
     # layer whose word states representation KD distils ("" = the last; 0 = embeddings, 1..L, -k)
     "TRANSFORMER_POOLING": "avg",

@@ -393,8 +393,26 @@ class TeacherAnnotatingReader(DatasetReader):
             return sources
         return [(self.base_reader, file_path)]
 
+    # fields a labeled tagging instance may carry that words-only unlabeled text cannot give
+    TEXT_LACKS = ("upos", "xpos")
+
+    def _stream(self, file_path: str) -> Iterator[Instance]:
+        """
+        The instances of every source. Labeled and unlabeled instances are batched together, so they
+        must have the same fields: with words-only unlabeled text, a labeled instance's PoS fields
+        (which taggers do not read; its metadata keeps the tags) are dropped.
+        """
+        sources = self._sources(file_path)
+        words_only = len(sources) > 1 and isinstance(self.unlabeled_reader, UnlabeledTextReader)
+        for reader, path in sources:
+            for instance in reader.read(path):
+                if words_only and reader is self.base_reader:
+                    for name in self.TEXT_LACKS:
+                        instance.fields.pop(name, None)
+                yield instance
+
     def _read(self, file_path: str) -> Iterator[Instance]:
-        stream = itertools.chain.from_iterable(reader.read(path) for reader, path in self._sources(file_path))
+        stream = self._stream(file_path)
         while True:
             chunk = list(itertools.islice(stream, self.batch_size))
             if not chunk:
@@ -411,8 +429,7 @@ class TeacherAnnotatingReader(DatasetReader):
         """
         from tqdm import tqdm
 
-        stream = itertools.chain.from_iterable(reader.read(path) for reader, path in self._sources(file_path))
-        stream = itertools.islice(stream, shard, None, num_shards)
+        stream = itertools.islice(self._stream(file_path), shard, None, num_shards)
         done = 0
         bar = tqdm(desc=f"annotating shard {shard + 1}/{num_shards}", unit=" sentences", position=shard, disable=not progress)
         while True:

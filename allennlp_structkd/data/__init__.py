@@ -1,0 +1,1 @@
+from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer

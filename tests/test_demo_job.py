@@ -1,0 +1,60 @@
+"""`make demo`: its packaged real data, the labeled/unlabeled split, and the KD run it makes (labeled CoNLL-U + unlabeled text)."""
+import json
+import os
+
+from allennlp.common import Params
+from allennlp.data import Batch, DatasetReader, Vocabulary
+
+import allennlp_structkd  # noqa: F401
+from allennlp_structkd import demo_job
+from allennlp_structkd.dataset_readers import ConlluReader
+from tests.conftest import FIXTURES
+
+UD = str(FIXTURES / "data" / "ud_en_small.conllu")
+
+
+def test_the_default_demo_data_is_real_packaged_and_licensed():
+    for name in ("train.conllu", "dev.conllu", "LICENSE.txt", "README.md"):
+        assert os.path.isfile(os.path.join(demo_job.DEMO_DATA, name)), name
+    with open(os.path.join(demo_job.DEMO_DATA, "LICENSE.txt")) as handle:
+        assert "Attribution-ShareAlike 4.0" in handle.read()
+    sentences = list(ConlluReader(read_heads=False).read(os.path.join(demo_job.DEMO_DATA, "train.conllu")))
+    assert len(sentences) == 1600
+    with open(os.path.join(os.path.dirname(demo_job.PACKAGE), "setup.py")) as handle:
+        assert "demo_data/*/*" in handle.read()  # installed with the package
+
+
+def test_split_keeps_the_first_sentences_labeled_and_the_rest_as_text(tmp_path):
+    labeled, unlabeled = demo_job.split_labeled({"en": UD}, 3, str(tmp_path))
+    everything = [i["metadata"]["words"] for i in ConlluReader(read_heads=False).read(UD)]
+    kept = [i["metadata"]["words"] for i in ConlluReader(read_heads=False).read(labeled["en"])]
+    assert kept == everything[:3]
+    with open(unlabeled["en"], encoding="utf-8") as handle:
+        lines = [line.split() for line in handle.read().splitlines()]
+    assert lines == everything[3:]  # words only: no comments, ranges or empty nodes
+
+
+def test_labeled_conllu_and_unlabeled_text_batch_together(tmp_path):
+    """The demo's KD run: labeled CoNLL-U instances have PoS fields that text lines cannot have."""
+    from allennlp.commands.train import train_model_from_file
+
+    env = {"STRUCTKD_TASK": "upos", "NER_TRAIN": UD, "NER_DEV": UD, "STRUCTKD_TEACHER_EPOCHS": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        train_model_from_file(os.path.join(demo_job.CONFIGS, "teachers", "crf_tagger.jsonnet"), str(tmp_path / "teacher"))
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    labeled, unlabeled = demo_job.split_labeled({"en": UD}, 3, str(tmp_path / "data"))
+    reader = DatasetReader.from_params(Params({
+        "type": "structkd_teacher", "base_reader": {"type": "structkd_conllu", "tag_column": "upos", "read_heads": False},
+        "teachers": {"en": str(tmp_path / "teacher" / "model.tar.gz")}, "objective": {"type": "structural"},
+        "cache_directory": str(tmp_path / "cache")}))
+    instances = list(reader.read(json.dumps({"labeled": labeled, "unlabeled": unlabeled})))
+    assert sorted({int(i["has_gold"].tensor) for i in instances}) == [0, 1]
+    assert instances[0]["metadata"]["upos"]  # the labeled sentences' tags stay in their metadata
+    vocab = Vocabulary.from_instances(instances)
+    batch = Batch(instances)  # failed before: "Field 'upos' present in some Instances but not others"
+    batch.index_instances(vocab)
+    assert batch.as_tensor_dict()["tokens"]["tokens"]["tokens"].size(0) == len(instances)
