@@ -336,9 +336,66 @@ def _runs_root() -> str:
     return os.environ.get("STRUCTKD_RUNS_DIR", os.path.join(REPO, "runs", "experiments"))
 
 
+def _transfer_text(source: str, skip: int, count: int, target: str) -> str:
+    """The words of sentences ``skip`` .. ``skip + count`` of a CoNLL file, one sentence a line, written once, atomically."""
+    if not os.path.isfile(target):
+        from allennlp_structkd.dataset_readers import ConllNerReader
+
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        sentences = itertools.islice(ConllNerReader(strict=False, tag_scheme="IOB2").read(source), skip, skip + count)
+        with open(target + ".tmp", "w", encoding="utf-8") as handle:
+            for instance in sentences:
+                handle.write(" ".join(instance["metadata"]["words"]) + "\n")
+        os.replace(target + ".tmp", target)
+    return target
+
+
+HEADLINE_LABELED, HEADLINE_UNLABELED = 1000, 3000
+
+
+def suite_headline(quick: bool) -> Dict:
+    """Run this first: frozen-e5 teachers -> a small BiLSTM-CRF with 1,000 labeled + 3,000 unlabeled sentences a language."""
+    encoder = os.environ.get("STRUCTKD_ENCODER")
+    if not encoder or not os.path.isdir(encoder):
+        raise SystemExit("suite headline needs STRUCTKD_ENCODER=<multilingual-e5-small folder, from `make encoders`>")
+    data = os.path.join(_data_dir(), "conll2002")
+    train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
+    dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
+    folder = os.path.join(_runs_root(), "headline", "data")
+    labeled = {lang: _first_sentences(path, HEADLINE_LABELED, os.path.join(folder, f"{lang}.labeled")) for lang, path in train.items()}
+    unlabeled = {lang: _transfer_text(path, HEADLINE_LABELED, HEADLINE_UNLABELED, os.path.join(folder, f"{lang}.unlabeled.txt"))
+                 for lang, path in train.items()}
+    common = {
+        "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(labeled), "NER_DEV": json.dumps(dev),
+        "NER_TRAIN_ES": train["es"], "NER_DEV_ES": dev["es"], "NER_TRAIN_NL": train["nl"], "NER_DEV_NL": dev["nl"],
+        "FROZEN_ENCODER": encoder, "FROZEN_ENCODER_DIM": "384", "FROZEN_ENCODER_LAYERS": "[-4, -3, -2, -1]",
+        # one feature cache for every run: features are computed once per sentence
+        "FROZEN_ENCODER_CACHE": os.path.join(_runs_root(), "headline", "encoder_features"),
+        "STRUCTKD_EPOCHS": "2" if quick else "10", "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "6",
+    }
+    teachers = {"TEACHER_ES": "@teacher_es (frozen e5 + BiLSTM-CRF)", "TEACHER_NL": "@teacher_nl (frozen e5 + BiLSTM-CRF)"}
+    transfer = dict(teachers, NER_TRAIN=json.dumps({"labeled": labeled, "unlabeled": unlabeled}))
+    runs = [
+        Run("teacher_es (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_es.jsonnet", teacher=True),
+        Run("teacher_nl (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_nl.jsonnet", teacher=True),
+        Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
+        Run("CRF: Posterior", "baseline_posterior.jsonnet", transfer, baseline="CRF: w/o KD"),
+        Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", transfer, baseline="CRF: w/o KD"),
+    ]
+    return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
+            "per_language": dev, "eval_metric": "f1-measure-overall",
+            "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
+            "description": "CoNLL-2002 Spanish + Dutch NER. Teachers: one per language, a frozen multilingual-e5-small "
+                           "(its last 4 layers, cached once per sentence, mixed by learned weights) with word + character "
+                           "embeddings under a BiLSTM-CRF, trained on the whole training split. Students: the papers' small "
+                           f"BiLSTM-CRF (one multilingual model), given the first {HEADLINE_LABELED} training sentences of each "
+                           f"language labeled; the KD students also get the next {HEADLINE_UNLABELED} as unlabeled transfer text, "
+                           "annotated by its language's teacher. w/o KD sees the labeled sentences only."}
+
+
 SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": suite_case3, "case4": suite_case4,
           "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2,
-          "xtremedistil": suite_xtremedistil}
+          "xtremedistil": suite_xtremedistil, "headline": suite_headline}
 
 
 # suites whose runs live in another suite's folder: the runs they share (same name, same config:

@@ -251,3 +251,31 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
     assert "70.00" in row  # dev, the selection metric, is unchanged
     assert {(d, name) for d, _, name in scored} == {("seed_1", "test"), ("seed_2", "test")}
     assert all(json.loads(path) == expected for _, path, _ in scored)
+
+
+def test_headline_suite_gives_students_labeled_and_unlabeled_parts(tmp_path, monkeypatch):
+    from tests.conftest import FIXTURES
+
+    data = tmp_path / "data" / "conll2002"
+    data.mkdir(parents=True)
+    sentence = lambda i: f"w{i} B-PER\nx{i} O\n\n"  # noqa: E731
+    for prefix in ("esp", "ned"):
+        (data / f"{prefix}.train").write_text("".join(sentence(i) for i in range(1200)))
+        (data / f"{prefix}.testa").write_text(sentence(0))
+    monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
+    monkeypatch.setattr(experiments, "_runs_root", lambda: str(tmp_path / "runs"))
+    spec = experiments.SUITES["headline"](False)
+    runs = {r.name: r for r in spec["runs"]}
+    assert sum(r.teacher for r in runs.values()) == 2
+    assert all(r.config.startswith("teachers/encoder_crf_tagger_") for r in runs.values() if r.teacher)
+    labeled = json.loads(spec["env"]["NER_TRAIN"])  # what w/o KD trains on
+    transfer = json.loads(runs["CRF: Struct. KD (Case 1a)"].env["NER_TRAIN"])
+    assert transfer["labeled"] == labeled and runs["CRF: Posterior"].env["NER_TRAIN"] == runs["CRF: Struct. KD (Case 1a)"].env["NER_TRAIN"]
+    assert "NER_TRAIN" not in runs["CRF: w/o KD"].env
+    with open(labeled["es"]) as handle:
+        assert handle.read().count("\n\n") == experiments.HEADLINE_LABELED
+    with open(transfer["unlabeled"]["es"]) as handle:
+        lines = handle.read().splitlines()
+    assert len(lines) == 200 and lines[0] == "w1000 x1000"  # the sentences after the labeled ones, none shared
+    assert {r.baseline for r in runs.values() if not r.teacher} == {None, "CRF: w/o KD"}

@@ -115,3 +115,16 @@ def test_the_encoder_teacher_config_trains_as_written(tmp_path, monkeypatch):
     model = load_archive(str(tmp_path / "run" / "model.tar.gz")).model
     frozen = [p for name, p in model.named_parameters() if "encoder.mix" in name]
     assert frozen and len(os.listdir(tmp_path / "features")) >= 1  # features went through the cache
+    # serving pays for the encoder: its parameters count, and its forward passes are timed
+    from transformers import AutoModel
+
+    from allennlp_structkd import demo_job
+
+    encoder_parameters = sum(p.numel() for p in AutoModel.from_pretrained(TINY).parameters())
+    head_parameters = sum(p.numel() for p in model.parameters())
+    timed = []
+    real = FrozenEncoderIndexer.encode
+    monkeypatch.setattr(FrozenEncoderIndexer, "encode", lambda self, sentences: timed.append(len(sentences)) or real(self, sentences))
+    row = demo_job.measure(str(tmp_path / "run" / "model.tar.gz"), [WORDS] * 40)
+    assert row["parameters"] == head_parameters + encoder_parameters
+    assert sum(timed) >= 2 * 40 and row["sentences_per_second"] > 0  # every sentence encoded, in each repeat
