@@ -20,6 +20,7 @@ from allennlp_structkd import models  # noqa: E402,F401
 from allennlp_structkd import training  # noqa: E402,F401
 from allennlp_structkd import config_defaults as _config_defaults  # noqa: E402
 
-_config_defaults.apply()
+if _config_defaults.running_allennlp_command():  # nowhere else: a library import leaves the environment alone
+    _config_defaults.apply()
 from allennlp_structkd import predictors  # noqa: E402,F401
 from allennlp_structkd import modules  # noqa: E402,F401

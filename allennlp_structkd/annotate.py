@@ -22,9 +22,11 @@ def _worker(args):
     torch.set_num_threads(threads)
     import allennlp_structkd  # noqa: F401
     from allennlp.common import Params
+
+    from allennlp_structkd.config_defaults import ext_vars
     from allennlp.data import DatasetReader
 
-    params = Params.from_file(config, overrides)
+    params = Params.from_file(config, overrides, ext_vars=ext_vars())
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
     done = reader.annotate_shard(data_path, shard, num_shards, progress=True)
     return done, reader.teacher_calls
@@ -41,7 +43,9 @@ def main() -> None:
     import allennlp_structkd  # noqa: F401  (config defaults)
     from allennlp.common import Params
 
-    params = Params.from_file(args.config, args.overrides)
+    from allennlp_structkd.config_defaults import ext_vars
+
+    params = Params.from_file(args.config, args.overrides, ext_vars=ext_vars())
     if params["dataset_reader"].get("type") != "structkd_teacher":
         raise SystemExit(f"{args.config}: dataset_reader is not a structkd_teacher reader")
     data_path = args.data_path or params["train_data_path"]

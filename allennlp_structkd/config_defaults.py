@@ -2,16 +2,20 @@
 Defaults for the environment variables that ``training_configs/`` read with ``std.extVar``.
 
 AllenNLP hands every environment variable to jsonnet as an external variable, and jsonnet has no
-default for a missing one; so importing this package (``--include-package allennlp_structkd`` or a
-``.allennlp_plugins`` file, both of which happen before the config is parsed) sets each variable
-below that is not already set. The defaults point at the project's own small fixtures, so every
-config trains as written on any machine; set a variable (or use ``-o``) to train on real data:
+default for a missing one. Importing this package changes nothing in the environment, except in
+the ``allennlp`` command line itself (``allennlp ...`` / ``python -m allennlp ...``), whose plugin
+import (``--include-package allennlp_structkd`` or ``.allennlp_plugins``) is the only hook before it
+evaluates a config: there each variable below that is not set gets its default (:func:`apply`).
+Code of this project that evaluates configs itself passes :func:`ext_vars` to ``Params.from_file``
+instead. The defaults point at the project's own small fixtures (a checkout's ``tests/fixtures``),
+so every config trains as written; set a variable (or use ``-o``) to train on real data:
 
     NER_TRAIN='{"es": "/data/conll2002/esp.train", "nl": "/data/conll2002/ned.train"}' \\
         allennlp train training_configs/teachers/crf_tagger.jsonnet -s out --include-package allennlp_structkd
 """
 import json
 import os
+from typing import Dict
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "data")
@@ -83,6 +87,23 @@ DEFAULTS = {
 }
 
 
+def ext_vars() -> Dict[str, str]:
+    """The defaults of the variables the environment does not set: ``Params.from_file(path, ext_vars=ext_vars())``."""
+    return {name: value for name, value in DEFAULTS.items() if name not in os.environ}
+
+
 def apply() -> None:
+    """Set every unset variable to its default, in this process's environment (the command line's path)."""
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+def running_allennlp_command() -> bool:
+    """Whether this process is the ``allennlp`` command line (the console script or ``python -m allennlp``)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name in ("allennlp.__main__", "allennlp"):
+        return True
+    return bool(sys.argv) and os.path.basename(sys.argv[0]) == "allennlp"

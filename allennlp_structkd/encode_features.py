@@ -21,9 +21,10 @@ def encode_config(config: str, overrides: str = "", batch: int = 64) -> Dict[str
     from allennlp.common import Params
     from allennlp.data import DatasetReader
 
+    from allennlp_structkd.config_defaults import ext_vars
     from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer, precompute
 
-    params = Params.from_file(config, overrides).as_dict(quiet=True)
+    params = Params.from_file(config, overrides, ext_vars=ext_vars()).as_dict(quiet=True)
     reader_params = params["dataset_reader"]
     if reader_params.get("type") == "structkd_teacher":
         reader_params = reader_params["base_reader"]

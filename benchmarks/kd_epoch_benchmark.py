@@ -38,6 +38,7 @@ from allennlp.training.optimizers import Optimizer  # noqa: E402
 from allennlp_structkd import toy_data  # noqa: E402
 from allennlp_structkd.dataset_readers.teacher_annotating import ensure_teacher_archive  # noqa: E402
 from allennlp_structkd.demo_job import find_data  # noqa: E402
+from allennlp_structkd.config_defaults import ext_vars  # noqa: E402
 from report import emit  # noqa: E402  (benchmarks/report.py)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,7 +52,7 @@ def read_all(reader, path):
 
 
 def epoch_time(config, train_path, epochs, vocab=None):
-    params = Params.from_file(config)
+    params = Params.from_file(config, ext_vars=ext_vars())
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
     instances, read_seconds = read_all(reader, train_path)
     vocab = vocab or Vocabulary.from_instances(instances)
@@ -107,13 +108,13 @@ def main():
                              ("Top-WK, k = 5 (baseline_top_wk)", "baseline_top_wk.jsonnet")):
             path = os.path.join(CONFIGS, config)
             # first read: the teacher annotates (cache empty); then the timed run reads from the cache
-            reader = DatasetReader.from_params(Params.from_file(path).pop("dataset_reader"))
+            reader = DatasetReader.from_params(Params.from_file(path, ext_vars=ext_vars()).pop("dataset_reader"))
             _, annotate_seconds = read_all(reader, train_path)
             seconds, read_seconds, reader, _ = epoch_time(path, train_path, args.epochs, vocab)
             assert reader.teacher_calls == 0, "the timed run should read every teacher output from the cache"
             rows.append((name, seconds, read_seconds, annotate_seconds))
             print(rows[-1], flush=True)
-        sentences = sum(1 for _ in DatasetReader.from_params(Params.from_file(os.path.join(CONFIGS, "baseline_no_kd.jsonnet")).pop("dataset_reader")).read(train_path))
+        sentences = sum(1 for _ in DatasetReader.from_params(Params.from_file(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), ext_vars=ext_vars()).pop("dataset_reader")).read(train_path))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

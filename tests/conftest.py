@@ -5,6 +5,11 @@ import pytest
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 os.environ.setdefault("STRUCTKD_TEST_DATA", str(FIXTURES / "data"))
+# the tests evaluate the project's configs in this process, as the allennlp command line does: they
+# get the command line's defaults (importing the library alone sets nothing)
+from allennlp_structkd import config_defaults  # noqa: E402
+
+config_defaults.apply()
 
 
 @pytest.fixture

@@ -139,3 +139,26 @@ def test_one_setting_chooses_the_device_of_training_and_teacher_annotation(monke
 
     assert experiments._cuda_device({"STRUCTKD_CUDA_DEVICE": "-1"}) == "-1"
     assert experiments._cuda_device({}) == ("0" if __import__("torch").cuda.is_available() else "-1")
+
+
+def _clean_environment():
+    from allennlp_structkd.config_defaults import DEFAULTS
+
+    return {k: v for k, v in os.environ.items() if k not in DEFAULTS and not k.startswith("STRUCTKD_TEST")}
+
+
+def test_importing_the_library_leaves_the_environment_unchanged():
+    code = ("import os, json; before = dict(os.environ); import allennlp_structkd, spacy_component; "
+            "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))")
+    result = subprocess.run([sys.executable, "-c", code], env=_clean_environment(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_project_config_trains_as_written_from_the_command_line_with_no_variables_set(tmp_path):
+    """The allennlp command line gets the configs' defaults from the plugin import: no variable needs setting."""
+    command = [sys.executable, "-m", "allennlp", "train", os.path.join(REPO, "training_configs", "baseline_no_kd.jsonnet"),
+               "-s", str(tmp_path / "run"), "--include-package", "allennlp_structkd", "-o", json.dumps({"trainer.num_epochs": 1})]
+    result = subprocess.run(command, cwd=str(tmp_path), env=_clean_environment(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.isfile(tmp_path / "run" / "model.tar.gz")

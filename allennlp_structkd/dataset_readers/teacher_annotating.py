@@ -25,6 +25,7 @@ from allennlp.data.tokenizers import Token
 from allennlp.models.archival import load_archive
 from allennlp.nn import util as nn_util
 
+from allennlp_structkd.config_defaults import ext_vars
 from allennlp_structkd.dataset_readers.common import parse_json_path
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import TeacherCache, default_cache_directory, file_sha256
@@ -180,7 +181,7 @@ def ensure_teacher_archive(path: str, cache_directory: str) -> str:
         return path
     if not os.path.isfile(path):
         raise ConfigurationError(f"teacher config not found: {path}")
-    params = Params.from_file(path).as_dict(quiet=True)
+    params = Params.from_file(path, ext_vars=ext_vars()).as_dict(quiet=True)
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode("utf-8"))
     for data_file in sorted(_referenced_files(params)):  # new data means a new teacher
         digest.update(file_sha256(data_file).encode("ascii"))
