@@ -32,7 +32,7 @@ setup(
     install_requires=requirements("requirements.txt"),
     extras_require={"dev": requirements("requirements-dev.txt")},
     # spaCy finds the component through this entry point: no import of ours needed before add_pipe
-    entry_points={"spacy_factories": ["structkd_tagger = spacy_component:make_structkd_tagger"]},
+    entry_points={"spacy_factories": ["structkd_tagger = allennlp_structkd.spacy_component:make_structkd_tagger"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -148,7 +148,7 @@ def _clean_environment():
 
 
 def test_importing_the_library_leaves_the_environment_unchanged():
-    code = ("import os, json; before = dict(os.environ); import allennlp_structkd, spacy_component; "
+    code = ("import os, json; before = dict(os.environ); import allennlp_structkd, allennlp_structkd.spacy_component; "
             "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))")
     result = subprocess.run([sys.executable, "-c", code], env=_clean_environment(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

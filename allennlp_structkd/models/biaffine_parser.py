@@ -8,7 +8,6 @@ already in that numbering (0 = root, word k is position k).
 """
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy
 import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
@@ -16,31 +15,14 @@ from allennlp.models import Model
 from allennlp.modules import Embedding, FeedForward, Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.modules.matrix_attention import BilinearMatrixAttention
 from allennlp.nn import Activation, InitializerApplicator, util
-from allennlp.nn.chu_liu_edmonds import decode_mst
 
 from allennlp_structkd.structures import head_selection
+from allennlp_structkd.structures.mst import mst_heads
 from allennlp_structkd.training.metrics import AttachmentScores
 from allennlp_structkd.settings import reject_unknown_settings
 
 # Universal (UPOS) and Penn Treebank punctuation tags, left out of UAS/LAS by default
 PUNCTUATION_TAGS = ("PUNCT", "SYM", "``", "''", ".", ",", ":", "-LRB-", "-RRB-", "#", "$")
-
-
-def mst_heads(head_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """
-    The maximum spanning tree (Chu-Liu-Edmonds, allennlp's ``decode_mst``) of each sentence:
-    ``head_log_probs`` ``(B, n, n)`` ``[dependent, head]``, mask ``(B, n)`` with the root at 0.
-    Returns heads ``(B, n)`` (0 at the root and padding). A loop over sentences: evaluation only.
-    """
-    energy = head_log_probs.detach().exp().transpose(1, 2).cpu().numpy()  # [head, dependent]
-    lengths = mask.long().sum(1).tolist()
-    heads = numpy.zeros(mask.shape, dtype=numpy.int64)
-    for b, length in enumerate(lengths):
-        if length <= 1:
-            continue
-        predicted, _ = decode_mst(energy[b], length, has_labels=False)
-        heads[b, 1:length] = predicted[1:length]
-    return torch.from_numpy(heads).to(mask.device)
 
 
 class DependencyParserBase(Model):

@@ -67,6 +67,10 @@ class _StructKDPredictor(Predictor):
             raise ConfigurationError(f"{len(kwargs['upos'])} PoS tags for {len(words)} tokens")
         return self._dataset_reader.text_to_instance(words, **kwargs)
 
+    def instance(self, json_dict: JsonDict) -> Instance:
+        """The model's input for ``{"sentence": ...}`` or ``{"tokens": [...]}`` (with ``lang``, ``upos``): the public path."""
+        return self._json_to_instance(json_dict)
+
     def predict(self, sentence: Optional[str] = None, lang: Optional[str] = None, tokens: Optional[List[str]] = None) -> JsonDict:
         inputs: JsonDict = {"lang": lang}
         if tokens is not None:

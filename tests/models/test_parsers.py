@@ -7,7 +7,7 @@ from allennlp_structkd.kd.losses import StructuralKD
 from allennlp.common.testing import ModelTestCase
 
 import allennlp_structkd  # noqa: F401
-from allennlp_structkd.models.biaffine_parser import mst_heads
+from allennlp_structkd.structures.mst import mst_heads
 from allennlp_structkd.structures import head_selection, rel_pos, span_dp
 from tests.conftest import FIXTURES
 

@@ -151,7 +151,7 @@ def test_one_entity_reading_for_predictor_and_component(teacher_archive):
     """BIOUL's U-/L- (and lenient I- without B-) read the same way everywhere."""
     from allennlp_structkd.dataset_readers import tag_schemes
     from allennlp_structkd.predictors import structkd_tagger
-    from spacy_component import component
+    from allennlp_structkd import spacy_component as component
 
     tags = ["U-PER", "O", "B-LOC", "L-LOC", "I-ORG", "S-MISC", "B-PER", "E-PER"]
     expected = [("PER", 0, 0), ("LOC", 2, 3), ("ORG", 4, 4), ("MISC", 5, 5), ("PER", 6, 7)]
@@ -177,3 +177,20 @@ def test_predictor_inputs_of_the_wrong_type_name_the_field(teacher_archive, inpu
     predictor = Predictor.from_path(teacher_archive, "structkd_tagger")
     with pytest.raises(ConfigurationError, match=message):
         predictor.predict_json(inputs)
+
+
+def test_extensions_are_installed_on_demand_and_assigns_declared(teacher_archive):
+    code = (
+        "import json, spacy\n"
+        "from spacy.tokens import Doc\n"
+        "import allennlp_structkd, allennlp_structkd.spacy_component\n"
+        "before = Doc.has_extension('structkd_probs')\n"
+        "nlp = spacy.blank('es')\n"
+        f"nlp.add_pipe('structkd_tagger', config={{'model': {teacher_archive!r}}})\n"
+        "print(json.dumps([before, Doc.has_extension('structkd_probs'), nlp.get_pipe_meta('structkd_tagger').assigns]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    before, after, assigns = json.loads(result.stdout.strip().splitlines()[-1])
+    assert before is False and after is True
+    assert {"doc.ents", "token.tag", "token.head", "token.dep", "doc._.structkd_probs"} <= set(assigns)

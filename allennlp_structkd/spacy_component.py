@@ -1,5 +1,9 @@
 """
-The ``structkd_tagger`` spaCy component.
+The ``structkd_tagger`` spaCy component: a distilled AllenNLP tagger or parser inside a spaCy
+pipeline. Registered through the ``spacy_factories`` entry point of ``setup.py``, so that after
+installing the project, in a fresh interpreter, ``nlp.add_pipe("structkd_tagger", config={"model":
+"runs/student/model.tar.gz"})`` works without importing anything of ours first. Its ``Doc``,
+``Token`` and ``Span`` extensions are installed when the factory first runs, not on import.
 
 It loads an AllenNLP model archive of this project (it needs allennlp and allennlp_structkd at
 inference: the archive is the single, exact artefact that training produced) and, by the model's
@@ -65,16 +69,25 @@ def _token_label(token: Token):
     return None if tags is None else tags[token.i]
 
 
-for _name in ("structkd_probs", "structkd_labels", "structkd_tags"):
-    Doc.set_extension(_name, default=None, force=True)
-Token.set_extension("structkd_probs", getter=_token_probs, force=True)
-Token.set_extension("structkd_label", getter=_token_label, force=True)
-Span.set_extension("structkd_score", default=None, force=True)
+def install_extensions() -> None:
+    """The component's extensions (``doc._.structkd_probs`` ...), installed once, when a component is made."""
+    for name in ("structkd_probs", "structkd_labels", "structkd_tags"):
+        if not Doc.has_extension(name):
+            Doc.set_extension(name, default=None)
+    if not Token.has_extension("structkd_probs"):
+        Token.set_extension("structkd_probs", getter=_token_probs)
+    if not Token.has_extension("structkd_label"):
+        Token.set_extension("structkd_label", getter=_token_label)
+    if not Span.has_extension("structkd_score"):
+        Span.set_extension("structkd_score", default=None)
 
 
 @Language.factory(
     "structkd_tagger",
     default_config={"model": None, "lang": None, "batch_size": 32, "cuda_device": -1, "max_tokens": 256},
+    # what it may set, by the model's kind: entities (BIO/BIOES taggers), tags (other taggers) or a parse
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "token.tag", "token.pos", "token.head", "token.dep",
+             "doc._.structkd_probs", "doc._.structkd_labels", "doc._.structkd_tags", "span._.structkd_score"],
 )
 def make_structkd_tagger(nlp: Language, name: str, model: Optional[str], lang: Optional[str], batch_size: int,
                          cuda_device: int, max_tokens: int) -> "StructKDTagger":
@@ -85,6 +98,7 @@ def make_structkd_tagger(nlp: Language, name: str, model: Optional[str], lang: O
         raise ValueError(f"structkd_tagger: cuda_device must be -1 (CPU) or a GPU index, got {cuda_device!r}")
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"structkd_tagger: model must be the path of a model archive, got {model!r}")
+    install_extensions()
     return StructKDTagger(nlp, name, model, lang or nlp.lang, batch_size, cuda_device, max_tokens)
 
 
@@ -232,7 +246,7 @@ class StructKDTagger:
             return labels, rows
         rows = []
         for start in range(0, len(requests), self.batch_size):
-            batch = Batch([self._predictor._json_to_instance(r) for r in requests[start : start + self.batch_size]])
+            batch = Batch([self._predictor.instance(r) for r in requests[start : start + self.batch_size]])
             batch.index_instances(model.vocab)
             with torch.no_grad():
                 output = model(**util.move_to_device(batch.as_tensor_dict(), model._get_prediction_device()))
