@@ -25,6 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py
 	@touch $(STAMP)
 
 test: install
+	$(VENV)/bin/ruff check allennlp_structkd tests benchmarks setup.py
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install

@@ -808,7 +808,7 @@ def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> 
     axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}x"))
     axes.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
     axes.margins(x=0.15, y=0.15)
-    axes.set_xlabel(f"speed-up over the first row (sentences/s, one CPU thread)")
+    axes.set_xlabel("speed-up over the first row (sentences/s, one CPU thread)")
     axes.set_ylabel(spec["metric_name"])
     axes.set_title(f"suite {suite}")
     axes.grid(alpha=0.3)

@@ -9,7 +9,7 @@ from allennlp.data import DatasetReader
 from allennlp.models import Model
 from allennlp.training.callbacks.callback import TrainerCallback
 
-import allennlp_structkd
+import allennlp_structkd  # noqa: F401  (registers every component)
 from allennlp_structkd.kd import KDLoss
 from tests.conftest import FIXTURES
 

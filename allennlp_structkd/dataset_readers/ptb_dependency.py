@@ -7,7 +7,6 @@ from allennlp.data.tokenizers import Token
 
 from allennlp_structkd.structures import rel_pos
 from allennlp_structkd.dataset_readers.common import (
-    DEFAULT_LANG,
     InputError,
     StructKDReader,
     check_heads,

@@ -20,7 +20,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from filelock import FileLock
 from allennlp.data import Batch, DatasetReader, Field, Instance, Vocabulary
-from allennlp.data.fields import MetadataField, SequenceLabelField, TensorField, TextField
+from allennlp.data.fields import SequenceLabelField, TensorField, TextField
 from allennlp.data.tokenizers import Token
 from allennlp.models.archival import load_archive
 from allennlp.nn import util as nn_util

@@ -14,7 +14,6 @@ import allennlp_structkd  # noqa: F401
 from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
 from allennlp_structkd.kd import cache as cache_module
 from allennlp_structkd.kd.cache import TeacherCache
-from allennlp_structkd.models import CrfTagger
 from tests.conftest import FIXTURES
 
 DATA = FIXTURES / "data"

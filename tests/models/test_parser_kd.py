@@ -1,5 +1,4 @@
 """Cases 1b and 2b: graph-parser teachers distilled into the sequence-labeling parser."""
-import json
 
 import pytest
 import torch

@@ -8,7 +8,7 @@ from allennlp.common.testing import ModelTestCase
 
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.structures.mst import mst_heads
-from allennlp_structkd.structures import head_selection, rel_pos, span_dp
+from allennlp_structkd.structures import head_selection, span_dp
 from tests.conftest import FIXTURES
 
 UD = FIXTURES / "data" / "ud_en_small.conllu"

@@ -4,7 +4,7 @@ import pytest
 import torch
 from allennlp.common import Params
 from allennlp.common.testing import ModelTestCase
-from allennlp.data import Batch, DatasetReader, Vocabulary
+from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 import allennlp_structkd  # noqa: F401

@@ -1,4 +1,3 @@
-import json
 
 import pytest
 import torch
@@ -7,7 +6,6 @@ from allennlp.data import Batch, Instance, Vocabulary
 from allennlp.data.fields import TextField
 from allennlp.data.token_indexers import PretrainedTransformerMismatchedIndexer
 from allennlp.data.tokenizers import Token
-from allennlp.models.archival import load_archive
 
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.modules import KR2Embedder

@@ -8,7 +8,6 @@ from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 
 import allennlp_structkd  # noqa: F401
-from tests.conftest import FIXTURES
 
 
 def test_tagger_predictor_sentence_and_tokens(teacher_archive):

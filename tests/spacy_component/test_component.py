@@ -5,7 +5,6 @@ import sys
 import pytest
 import spacy
 
-from tests.conftest import FIXTURES
 
 
 @pytest.fixture(scope="module")

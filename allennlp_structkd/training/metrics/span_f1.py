@@ -1,5 +1,5 @@
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, Optional, Sequence
 
 import torch
 from allennlp.data import Vocabulary
