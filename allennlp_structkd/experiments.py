@@ -45,6 +45,7 @@ class Run:
     evaluate_on: Optional[str] = None  # also `allennlp evaluate` on this data (e.g. zero-shot)
     baseline: Optional[str] = None  # the run this one is tested against (Almost Stochastic Order)
     curve: Optional[Tuple[str, float]] = None  # (series, x): a point of the suite's plot
+    lang: Optional[str] = None  # a per-language teacher's language (its gap to the students is taken there)
 
 
 def _data_dir() -> str:
@@ -376,14 +377,14 @@ def suite_headline(quick: bool) -> Dict:
     teachers = {"TEACHER_ES": "@teacher_es (frozen e5 + BiLSTM-CRF)", "TEACHER_NL": "@teacher_nl (frozen e5 + BiLSTM-CRF)"}
     transfer = dict(teachers, NER_TRAIN=json.dumps({"labeled": labeled, "unlabeled": unlabeled}))
     runs = [
-        Run("teacher_es (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_es.jsonnet", teacher=True),
-        Run("teacher_nl (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_nl.jsonnet", teacher=True),
+        Run("teacher_es (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_es.jsonnet", teacher=True, lang="es"),
+        Run("teacher_nl (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_nl.jsonnet", teacher=True, lang="nl"),
         Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
         Run("CRF: Posterior", "baseline_posterior.jsonnet", transfer, baseline="CRF: w/o KD"),
         Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", transfer, baseline="CRF: w/o KD"),
     ]
     return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
-            "per_language": dev, "eval_metric": "f1-measure-overall",
+            "per_language": dev, "eval_metric": "f1-measure-overall", "summary": True,
             "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
             "description": "CoNLL-2002 Spanish + Dutch NER. Teachers: one per language, a frozen multilingual-e5-small "
                            "(its last 4 layers, cached once per sentence, mixed by learned weights) with word + character "
@@ -668,6 +669,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         "|---|---|---|---|" + "---|" * (len(also) + len(languages) + bool(test_path)) + "---|---|",
     ]
     all_scores: Dict[str, List[float]] = {}
+    language_scores: Dict[str, Dict[str, float]] = {}  # run -> lang -> mean dev score on that language
     for run in spec["runs"]:
         scores, params, best = _run_scores(spec, suite, run, seeds, quick, runs_dir)
         all_scores[run.name] = scores
@@ -683,6 +685,8 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
                       for seed in (seeds[:1] if run.teacher else seeds)]
             values = [100 * v for v in values if v is not None]
             per_language += f" {statistics.mean(values):.2f} |" if values else " |"
+            if values:
+                language_scores.setdefault(run.name, {})[lang] = statistics.mean(values)
         if test_path:
             values = [_evaluate(_run_dir(runs_dir, suite, run, seed, quick), test_path, env, test_metric, "test")
                       for seed in (seeds[:1] if run.teacher else seeds)]
@@ -702,6 +706,11 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     lines += ["", f"Training time of these runs, summed (AllenNLP's `training_duration`: reading data and annotating it"
                   f" with the teacher come before it and are not counted): {seconds / 3600:.1f} h on a 2-core CPU"
                   " shared with other runs."]
+    if spec.get("summary"):  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
+        speed = _speed_rows(suite, seeds, runs_dir) if not quick else None
+        lines += _summary_lines(spec, all_scores, language_scores, speed if speed and speed[0] else None)
+        if speed and speed[0]:
+            lines += ["", "Speed and size: " + _speed_lines(suite, seeds, *speed)[0], *_speed_lines(suite, seeds, *speed)[1:]]
     os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
     curve = plot_curves(suite, spec, all_scores, quick)
     if curve:
@@ -880,14 +889,11 @@ def write_index() -> None:
     os.replace(target + ".tmp", target)
 
 
-def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500) -> str:
-    """
-    Sentences per second and parameters of every finished model of a suite (first seed), like
-    Table 7 of Wang et al. 2021: CPU, one thread, batches of 32, the first ``sentences`` dev
-    sentences, every model over the same sentences in one process.
-    """
-    from allennlp_structkd.demo_job import measure
+def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500):
+    """``([(run name, measure() row)], the words measured)`` for every finished model of a suite (first seed)."""
     from allennlp.models.archival import load_archive
+
+    from allennlp_structkd.demo_job import measure
 
     spec = SUITES[suite](False)
     dev = spec["env"].get("NER_DEV") or spec["env"].get("PARSE_DEV") or spec["env"].get("UD_DEV")
@@ -901,30 +907,81 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
         instances = list(itertools.islice(load_archive(archive).validation_dataset_reader.read(path), sentences))
         words = words or [i["metadata"]["words"] for i in instances]
         rows.append((run.name, measure(archive, words, instances=instances)))
-    if not rows:
-        return ""
+    return rows, words
+
+
+def _speed_lines(suite: str, seeds: List[int], rows, words) -> List[str]:
     reference = rows[0][1]
     lines = [
-        f"### Speed and size, suite `{suite}`",
-        "",
-        f"Produced by `python -m allennlp_structkd.experiments speed {suite}`: one CPU thread (the process's CPU time, best of 2), batch 32, the first"
-        f" {len(words)} dev sentences, seed {seeds[0]}'s archives; ratios against the first row.",
+        f"One CPU thread (the process's CPU time, best of 2), batch 32, the first {len(words)} dev sentences, seed"
+        f" {seeds[0]}'s archives; ratios against the first row. A model over a frozen encoder's features pays for the"
+        " encoder too: its forward passes (no feature cache) and its parameters.",
         "",
         "| model | sentences/s | speed-up | parameters | size ratio |",
         "|---|---|---|---|---|",
     ]
-    points = []
     for name, row in rows:
-        speedup = row['sentences_per_second'] / reference['sentences_per_second']
+        speedup = row["sentences_per_second"] / reference["sentences_per_second"]
         lines.append(f"| {name} | {row['sentences_per_second']:.0f} | {speedup:.2f}x"
                      f" | {row['parameters']:,} | {reference['parameters'] / row['parameters']:.2f}x |")
+    return lines
+
+
+def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500) -> str:
+    """
+    Sentences per second and parameters of every finished model of a suite (first seed), like
+    Table 7 of Wang et al. 2021: CPU, one thread, batches of 32, the first ``sentences`` dev
+    sentences, every model over the same sentences in one process.
+    """
+    spec = SUITES[suite](False)
+    rows, words = _speed_rows(suite, seeds, runs_dir, sentences)
+    if not rows:
+        return ""
+    lines = [f"### Speed and size, suite `{suite}`", "",
+             f"Produced by `python -m allennlp_structkd.experiments speed {suite}`. " + _speed_lines(suite, seeds, rows, words)[0],
+             *_speed_lines(suite, seeds, rows, words)[1:]]
+    points = []
+    for name, row in rows:
         run = next(r for r in spec["runs"] if r.name == name)
         scores = _run_scores(spec, suite, run, seeds, False, runs_dir)[0]
         if scores:
-            points.append((name, speedup, statistics.mean(scores)))
+            points.append((name, row["sentences_per_second"] / rows[0][1]["sentences_per_second"], statistics.mean(scores)))
     if len(points) > 1:
         lines += ["", f"![{spec['metric_name']} against speed-up]({plot_speed(suite, spec, points)})"]
     return _publish(f"{suite}_speed.md", lines)
+
+
+def _summary_lines(spec: Dict, all_scores: Dict[str, List[float]], language_scores: Dict[str, Dict[str, float]],
+                   speed) -> List[str]:
+    """The headline in words: KD's gain over no KD, each language's gap to its teacher, speed-up and size ratio."""
+    runs = [r for r in spec["runs"] if not r.teacher and all_scores.get(r.name)]
+    base = next((r for r in runs if r.baseline is None), None)
+    if base is None:
+        return []
+    lines = ["", "**Summary** (dev, mean over seeds):"]
+    for run in runs:
+        if run is not base:
+            gain = statistics.mean(all_scores[run.name]) - statistics.mean(all_scores[base.name])
+            lines.append(f"- {run.name}: {gain:+.2f} F1 over {base.name}.")
+    for teacher in (r for r in spec["runs"] if r.teacher and r.lang):
+        own = language_scores.get(teacher.name, {}).get(teacher.lang)
+        if own is None:
+            continue
+        gaps = ", ".join(f"{r.name} {own - language_scores[r.name][teacher.lang]:.2f}" for r in runs
+                         if teacher.lang in language_scores.get(r.name, {}))
+        lines.append(f"- {teacher.lang} dev: the teacher {own:.2f} F1; the students below it by: {gaps}.")
+    if speed:
+        rows, _ = speed
+        is_teacher = {r.name: r.teacher for r in spec["runs"]}
+        teacher_rows = [row for name, row in rows if is_teacher.get(name)]
+        student_rows = [row for name, row in rows if not is_teacher.get(name)]
+        if teacher_rows and student_rows:
+            t, st = teacher_rows[0], student_rows[-1]
+            lines.append(f"- A student runs {st['sentences_per_second'] / t['sentences_per_second']:.1f}x faster than a teacher"
+                         f" ({st['sentences_per_second']:.0f} against {t['sentences_per_second']:.0f} sentences/s) and is"
+                         f" {t['parameters'] / st['parameters']:.0f}x smaller ({st['parameters']:,} against {t['parameters']:,}"
+                         " parameters, the teacher's frozen encoder included).")
+    return lines
 
 
 def _parameter_count(directory: str) -> Optional[str]:

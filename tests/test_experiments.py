@@ -279,3 +279,17 @@ def test_headline_suite_gives_students_labeled_and_unlabeled_parts(tmp_path, mon
         lines = handle.read().splitlines()
     assert len(lines) == 200 and lines[0] == "w1000 x1000"  # the sentences after the labeled ones, none shared
     assert {r.baseline for r in runs.values() if not r.teacher} == {None, "CRF: w/o KD"}
+
+
+def test_the_headline_summary_states_gain_gap_speed_and_size():
+    spec = {"runs": [Run("teacher_es", "t.jsonnet", teacher=True, lang="es"), Run("base", "b.jsonnet"),
+                     Run("kd", "k.jsonnet", baseline="base")]}
+    all_scores = {"base": [60.0, 62.0], "kd": [70.0, 72.0]}
+    languages = {"teacher_es": {"es": 80.0}, "base": {"es": 59.0}, "kd": {"es": 69.5}}
+    speed = ([("teacher_es", {"sentences_per_second": 10.0, "parameters": 1_000_000}),
+              ("base", {"sentences_per_second": 500.0, "parameters": 10_000}),
+              ("kd", {"sentences_per_second": 400.0, "parameters": 20_000})], [["w"]])
+    text = "\n".join(experiments._summary_lines(spec, all_scores, languages, speed))
+    assert "- kd: +10.00 F1 over base." in text
+    assert "es dev: the teacher 80.00 F1; the students below it by: base 21.00, kd 10.50." in text
+    assert "40.0x faster" in text and "50x smaller" in text
