@@ -141,7 +141,7 @@ class StructKDTagger:
         self._predictor = Predictor.from_archive(archive)
         self.archive_path = path
         model = archive.model
-        self.is_parser = hasattr(model, "decode_trees") or model.default_predictor == "structkd_parser"
+        self.is_parser = model.default_predictor == "structkd_parser"
         labels = getattr(model, "labels", [])
         self.is_span_model = is_span_label_set(labels)
         from allennlp_structkd.models.tagger import SequenceTagger

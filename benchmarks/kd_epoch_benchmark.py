@@ -36,7 +36,7 @@ from allennlp.models import Model  # noqa: E402
 from allennlp.training.optimizers import Optimizer  # noqa: E402
 
 from allennlp_structkd import toy_data  # noqa: E402
-from allennlp_structkd.dataset_readers.teacher_annotating import ensure_teacher_archive  # noqa: E402
+from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive  # noqa: E402
 from allennlp_structkd.demo_job import find_data  # noqa: E402
 from allennlp_structkd.config_defaults import ext_vars  # noqa: E402
 from report import emit  # noqa: E402  (benchmarks/report.py)

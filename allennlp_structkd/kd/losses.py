@@ -35,21 +35,6 @@ from allennlp_structkd.structures import linear_chain
 
 Targets = Dict[str, torch.Tensor]
 
-# Which dimensions of each target (counted with the batch dimension) index labels, for moving a
-# teacher's targets into the student's label order; "values": the entries themselves are label ids.
-LABEL_DIMS = {
-    "teacher_unary": (2,),
-    "teacher_pairwise": (2, 3),
-    "teacher_probs": (2,),
-    "teacher_kbest_tags": "values",
-    "teacher_kbest_weights": (),
-    "teacher_head_probs": (),  # over head positions, not labels
-    "teacher_logits": (2,),
-    "teacher_hidden": (),
-    "teacher_deprel_probs": (2,),
-}
-
-
 def _masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Sum over everything but the batch dimension, of the entries where ``mask`` (B, n) holds."""
     while mask.dim() < values.dim():

@@ -16,6 +16,7 @@ from allennlp.modules import Embedding, FeedForward, Seq2SeqEncoder, TextFieldEm
 from allennlp.modules.matrix_attention import BilinearMatrixAttention
 from allennlp.nn import Activation, InitializerApplicator, util
 
+from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.structures import head_selection
 from allennlp_structkd.structures.mst import mst_heads
 from allennlp_structkd.training.metrics import AttachmentScores
@@ -25,7 +26,7 @@ from allennlp_structkd.settings import reject_unknown_settings
 PUNCTUATION_TAGS = ("PUNCT", "SYM", "``", "''", ".", ",", ":", "-LRB-", "-RRB-", "#", "$")
 
 
-class DependencyParserBase(Model):
+class DependencyParserBase(Model, KDTeacher):
     """
     Words (+ optional PoS embeddings) → encoder → a learned root vector prepended → MLPs →
     biaffine arc scores ``(B, n+1, n+1)`` and biaffine label scores ``(B, n+1, n+1, R)``.
@@ -120,6 +121,10 @@ class DependencyParserBase(Model):
         return [self.vocab.get_token_from_index(i, "head_tags") for i in range(self.num_labels)]
 
     label_namespace = "head_tags"
+
+    @property
+    def reads_pos(self) -> bool:
+        return self.pos_tag_embedding is not None
 
     def teacher_outputs(self, objective, tokens: TextFieldTensors, upos: Optional[torch.Tensor] = None, **fields):
         """

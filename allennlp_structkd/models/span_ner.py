@@ -9,13 +9,14 @@ from allennlp.modules.matrix_attention import BilinearMatrixAttention
 from allennlp.nn import Activation, InitializerApplicator, util
 
 from allennlp_structkd.kd.losses import KDLoss
+from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.structures import span_dp
 from allennlp_structkd.training.metrics import SpanF1
 from allennlp_structkd.settings import reject_unknown_settings
 
 
 @Model.register("structkd_span_ner")
-class SpanNer(Model):
+class SpanNer(Model, KDTeacher):
     """
     NER as dependency parsing (Yu et al. 2020): a biaffine scorer of every span (start i, end j)
     over the entity types plus "no entity", trained with a softmax cross-entropy per span

@@ -116,7 +116,10 @@ class StructKDParserPredictor(_StructKDPredictor):
     """
 
     def _json_to_instance(self, json_dict: JsonDict) -> Instance:
-        needs_pos = getattr(self._model, "pos_tag_embedding", None) is not None or hasattr(self._model, "decode_trees")
+        from allennlp_structkd.models.seq_label_parser import SequenceLabelingParser
+
+        # a graph parser that embeds PoS reads them; the sequence-labeling parser decodes its labels into trees with them
+        needs_pos = getattr(self._model, "reads_pos", False) or isinstance(self._model, SequenceLabelingParser)
         if needs_pos and json_dict.get("upos") is None:
             raise ConfigurationError("this parser needs the sentence's PoS tags: give 'upos' (one per token)")
         return super()._json_to_instance(json_dict)

@@ -333,7 +333,8 @@ def _through_field(targets, lengths, teacher_labels, student_vocab, all_labels):
     """Targets of a batch, per sentence through TeacherTargetsField (index, pad, batch), as the model sees them."""
     from allennlp.data import Vocabulary
 
-    from allennlp_structkd.dataset_readers.teacher_annotating import TeacherTargetsField, trim_to_length
+    from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTargetsField
+    from allennlp_structkd.kd.targets import trim_to_length
 
     vocab = Vocabulary()
     vocab.add_tokens_to_namespace(student_vocab, "labels")

@@ -143,3 +143,12 @@ def test_span_ner_teacher_refuses_objectives_that_need_sequences():
     with pytest.raises(ConfigurationError, match="BIOES marginals"):
         span_teacher().teacher_outputs(KDLoss.from_params(Params({"type": "top_k", "k": 2})),
                                        {"tokens": {"tokens": torch.tensor([[2, 3]])}})
+
+
+def test_teachers_implement_the_protocol_and_say_what_they_read():
+    from allennlp_structkd.kd.protocol import KDTeacher
+
+    pos_parser, spans = parser("biaffine"), span_teacher()
+    assert isinstance(pos_parser, KDTeacher) and isinstance(spans, KDTeacher)
+    assert pos_parser.reads_pos is True and spans.reads_pos is False  # the parser embeds PoS; the span model words only
+    assert pos_parser.label_namespace == "head_tags" and pos_parser.labels == ["nsubj", "obj", "root"]

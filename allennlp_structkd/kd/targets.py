@@ -1,0 +1,72 @@
+"""
+What each teacher target looks like, described once: which dimensions run over the words (trimmed
+to a sentence, padded in a batch) and which over labels (moved into the student's label order).
+Shapes are given per sentence, without the batch dimension.
+"""
+from dataclasses import dataclass
+from typing import Dict, Tuple, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """
+    # Parameters
+
+    word_dims : `Tuple[Tuple[int, int], ...]`
+        ``(dimension, extra positions)`` of each dimension over the words (a parser's head
+        dimension also has the root: one extra).
+    label_dims : `Union[Tuple[int, ...], str]`
+        The dimensions over the teacher's labels, or ``"values"``: the entries are label ids.
+    pseudo : `bool`
+        A placeholder label sequence for unlabeled sentences, never a KD target.
+    """
+
+    word_dims: Tuple[Tuple[int, int], ...] = ()
+    label_dims: Union[Tuple[int, ...], str] = ()
+    pseudo: bool = False
+
+
+WORDS = ((0, 0),)
+TARGETS: Dict[str, TargetSpec] = {
+    "teacher_unary": TargetSpec(WORDS, (1,)),  # (n, L) label marginals
+    "teacher_pairwise": TargetSpec(WORDS, (1, 2)),  # (n, L, L) adjacent-pair marginals
+    "teacher_probs": TargetSpec(WORDS, (1,)),  # (n, L) per-token softmax (token / emission KD)
+    "teacher_kbest_tags": TargetSpec(((1, 0),), "values"),  # (k, n) label ids of the k best sequences
+    "teacher_kbest_weights": TargetSpec(),  # (k,)
+    "teacher_head_probs": TargetSpec(((0, 0), (1, 1))),  # (n, n + 1) over head positions, root at 0
+    "teacher_deprel_probs": TargetSpec(WORDS, (1,)),  # (n, R) over the teacher's deprels
+    "teacher_logits": TargetSpec(WORDS, (1,)),  # (n, L)
+    "teacher_hidden": TargetSpec(WORDS),  # (n, H)
+    "pseudo_tags": TargetSpec(WORDS, pseudo=True),  # (n,) the teacher's best labels
+    "pseudo_heads": TargetSpec(WORDS, pseudo=True),  # (n,) its best tree
+    "pseudo_deprels": TargetSpec(WORDS, pseudo=True),  # (n,)
+}
+
+
+def spec_of(name: str) -> TargetSpec:
+    return TARGETS.get(name, TargetSpec())
+
+
+def trim_to_length(name: str, value, length: int):
+    """One sentence's target without the batch's padding (numpy array or tensor)."""
+    for dim, extra in spec_of(name).word_dims:
+        value = value.narrow(dim, 0, length + extra) if hasattr(value, "narrow") else value.take(range(length + extra), axis=dim)
+    return value
+
+
+def to_student_order(name: str, value: np.ndarray, label_map: np.ndarray, num_student: int) -> np.ndarray:
+    """One sentence's target from teacher label order into the student's (``label_map[j]``: student id of teacher label j)."""
+    dims = spec_of(name).label_dims
+    if dims == "values":
+        return label_map[value]
+    for axis in dims:
+        shape = list(value.shape)
+        shape[axis] = num_student
+        moved = np.zeros(shape, dtype=value.dtype)
+        index = [slice(None)] * value.ndim
+        index[axis] = label_map
+        moved[tuple(index)] = value
+        value = moved
+    return np.ascontiguousarray(value)

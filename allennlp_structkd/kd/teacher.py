@@ -1,0 +1,116 @@
+"""A teacher: a loaded model archive that annotates sentences with what a KD objective needs from it."""
+import hashlib
+import tarfile
+import zlib
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Batch, Instance
+from allennlp.data.fields import SequenceLabelField, TextField
+from allennlp.data.tokenizers import Token
+from allennlp.models.archival import load_archive
+from allennlp.nn import util as nn_util
+
+from allennlp_structkd.kd.cache import TeacherCache, file_sha256
+from allennlp_structkd.kd.losses import KDLoss
+from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.kd.targets import trim_to_length
+from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive
+
+
+class Teacher:
+    """
+    A model archive loaded as a teacher: its labels, the token indexers of its reader, its cache of
+    outputs, and :meth:`annotate`, which batches sentences by cost and calls the model's
+    ``teacher_outputs(objective, **tensors)``.
+    """
+
+    def __init__(self, archive_path: str, cuda_device: int, cache_directory: str) -> None:
+        archive_path = ensure_teacher_archive(archive_path, cache_directory)
+        self.archive_path = archive_path
+        self.hash = file_sha256(archive_path)
+        try:
+            archive = load_archive(archive_path, cuda_device=cuda_device)
+        except (tarfile.ReadError, EOFError, zlib.error) as error:
+            raise ConfigurationError(f"teacher {archive_path} is not a model archive ({error}): give the model.tar.gz "
+                                     "that `allennlp train` wrote, or a teacher training config (.jsonnet)") from error
+        self.model = archive.model
+        self.model.eval()
+        if not isinstance(self.model, KDTeacher):
+            raise ConfigurationError(f"the model in {archive_path} ({type(self.model).__name__}) cannot act as a teacher: "
+                                     "teachers derive from KDTeacher (the project's taggers, graph parsers and span NER model)")
+        self.labels: List[str] = list(self.model.labels)
+        self.namespace = self.model.label_namespace
+        self.indexers = archive.dataset_reader.token_indexers  # type: ignore[attr-defined]
+        self.needs_pos = self.model.reads_pos
+        self.cache = TeacherCache(cache_directory, self.hash)
+        self.cuda_device = cuda_device
+
+    def input_key(self, metadata: Dict) -> str:
+        """
+        What this teacher reads of a sentence, as a cache key: the language and words (the
+        sentence id), and the PoS tags where the teacher embeds them.
+        """
+        key = metadata["sentence_id"]
+        if self.needs_pos:
+            upos = metadata.get("upos")
+            if upos is None:
+                raise ConfigurationError(f"teacher {self.archive_path} embeds PoS tags: read the student's data with UPOS "
+                                         f"({metadata.get('file')}, line {metadata.get('line')})")
+            key += "|upos=" + hashlib.sha1("\x1f".join(upos).encode("utf-8")).hexdigest()[:16]
+        return key
+
+    # A batch's cost bound: sentences x (padded length)^2 (the arc scores of parsers are n^2 a
+    # sentence; a second-order parser's n^3 tensors stay near this times n). Sentences are sorted
+    # by length and batched up to it, so one long sentence does not pad a whole batch to its length
+    # (a 249-word PTB sentence in a batch of 64 would need 4 GB per (B, n, n, n) tensor).
+    MAX_BATCH_CELLS = 160_000
+
+    def annotate(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
+        """``sentences``: the students' instances' metadata (``words``, and ``upos`` where read)."""
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]["words"]))
+        results: List[Optional[Dict[str, np.ndarray]]] = [None] * len(sentences)
+        group: List[int] = []
+        for i in order + [None]:
+            longest = len(sentences[i]["words"]) if i is not None else 0
+            if group and (i is None or (len(group) + 1) * max(longest, 1) ** 2 > self.MAX_BATCH_CELLS):
+                for j, result in zip(group, self._annotate_batch([sentences[j] for j in group], objective)):
+                    results[j] = result
+                group = []
+            if i is not None:
+                group.append(i)
+        return results
+
+    def _annotate_batch(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
+        words = [meta["words"] for meta in sentences]
+        instances = []
+        for meta in sentences:
+            fields = {"tokens": TextField([Token(w) for w in meta["words"]], self.indexers)}
+            if meta.get("upos") is not None:  # parsers that embed PoS need it
+                fields["upos"] = SequenceLabelField(meta["upos"], fields["tokens"], label_namespace="pos")
+            instances.append(Instance(fields))
+        if self.needs_pos and any("upos" not in inst.fields for inst in instances):
+            raise ConfigurationError(f"teacher {self.archive_path} embeds PoS tags: read the student's data with UPOS")
+        if not self.needs_pos:
+            for inst in instances:
+                inst.fields.pop("upos", None)
+        batch = Batch(instances)
+        batch.index_instances(self.model.vocab)
+        tensors = nn_util.move_to_device(batch.as_tensor_dict(), self.cuda_device)
+        with torch.no_grad():
+            targets, pseudo, mask = self.model.teacher_outputs(objective, **tensors)
+            lengths = mask.long().sum(1).tolist()
+            for ws, n in zip(words, lengths):
+                if n != len(ws):
+                    raise ConfigurationError(
+                        f"teacher {self.archive_path} sees {n} tokens in a sentence of {len(ws)} words ({' '.join(ws)[:80]!r}): "
+                        "KD works on words; give the teacher a word-level embedder (e.g. pretrained_transformer_mismatched)"
+                    )
+            if pseudo is not None:
+                targets = dict(targets, pseudo_tags=pseudo)
+        return [
+            {name: trim_to_length(name, value[b], n).detach().cpu().numpy() for name, value in targets.items()}
+            for b, n in enumerate(lengths)
+        ]

@@ -1,0 +1,76 @@
+"""A teacher given as a training config: trained once, in a subprocess, and cached by the hash of its config and data."""
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from filelock import FileLock
+
+from allennlp_structkd.config_defaults import ext_vars
+from allennlp_structkd.kd.cache import file_sha256
+
+logger = logging.getLogger(__name__)
+
+
+def _referenced_files(value) -> set:
+    """Existing files named in a config (plain paths, or JSON {lang: path} strings)."""
+    if isinstance(value, dict):
+        return set().union(*(_referenced_files(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_referenced_files(v) for v in value)) if value else set()
+    if isinstance(value, str):
+        if value.strip().startswith("{"):
+            try:
+                return _referenced_files(json.loads(value))
+            except json.JSONDecodeError:
+                return set()
+        return {value} if os.path.isfile(value) else set()
+    return set()
+
+
+def ensure_teacher_archive(path: str, cache_directory: str) -> str:
+    """
+    ``path`` itself when it is a model archive; when it is a training config (``.jsonnet`` /
+    ``.json``), the archive of that config trained once with ``allennlp train`` in a subprocess and
+    kept under ``cache_directory/teachers/<hash of the evaluated config>`` (a file lock keeps
+    concurrent runs from training it twice).
+    """
+    if not path.endswith((".jsonnet", ".json")):
+        if os.path.isdir(path):
+            inside = os.path.join(path, "model.tar.gz")
+            if os.path.isfile(inside):  # a serialization directory: its archive
+                return inside
+            raise ConfigurationError(f"teacher {path} is a directory without model.tar.gz: give the model archive "
+                                     "that `allennlp train` wrote, or a teacher training config")
+        if not os.path.isfile(path):
+            raise ConfigurationError(f"teacher archive not found: {path}")
+        return path
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"teacher config not found: {path}")
+    params = Params.from_file(path, ext_vars=ext_vars()).as_dict(quiet=True)
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode("utf-8"))
+    for data_file in sorted(_referenced_files(params)):  # new data means a new teacher
+        digest.update(file_sha256(data_file).encode("ascii"))
+    digest = digest.hexdigest()[:16]
+    name = os.path.splitext(os.path.basename(path))[0]
+    directory = os.path.join(cache_directory, "teachers", f"{name}-{digest}")
+    archive = os.path.join(directory, "model.tar.gz")
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    with FileLock(directory + ".lock"):
+        if not os.path.isfile(archive):
+            if os.path.isdir(directory):
+                shutil.rmtree(directory)  # an earlier, interrupted training
+            logger.info("training teacher %s into %s (once; later runs reuse it)", path, directory)
+            command = [sys.executable, "-m", "allennlp", "train", path, "-s", directory,
+                       "--include-package", "allennlp_structkd"]
+            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if result.returncode != 0 or not os.path.isfile(archive):
+                raise ConfigurationError(
+                    f"training the teacher from {path} failed (exit {result.returncode}); last output:\n{result.stdout[-3000:]}"
+                )
+    return archive
