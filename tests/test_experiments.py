@@ -26,7 +26,7 @@ def fake_suite(monkeypatch, tmp_path):
         }
 
     monkeypatch.setitem(experiments.SUITES, "fake", suite)
-    monkeypatch.setattr(experiments, "REPO", str(tmp_path))
+    monkeypatch.setattr(experiments.layout, "REPO", str(tmp_path))
     return tmp_path
 
 
@@ -71,10 +71,10 @@ def test_wall_time_table_sums_finished_runs(fake_suite):
 
 def test_only_named_students_run(fake_suite, monkeypatch):
     trained = []
-    monkeypatch.setattr(experiments, "_train", lambda job: trained.append(job[1]) or job[1])
-    monkeypatch.setattr(experiments.concurrent.futures, "ProcessPoolExecutor",
+    monkeypatch.setattr(experiments.runner, "_train", lambda job: trained.append(job[1]) or job[1])
+    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor",
                         lambda max_workers: concurrent.futures.ThreadPoolExecutor(max_workers))
-    monkeypatch.setattr(experiments, "write_table", lambda *a, **k: "")
+    monkeypatch.setattr(experiments.report, "write_table", lambda *a, **k: "")
     experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["kd"])
     assert sorted(os.path.basename(os.path.dirname(d)) for d in trained) == ["kd", "teacher"]
     trained.clear()  # a student without a teacher needs none trained
@@ -97,18 +97,18 @@ def test_case_aliases_name_runs_of_their_suite(monkeypatch, tmp_path):
         experiments.resolve("case2a", ["CRF: w/o KD"])
     # and the command line takes them: `table case2a` writes suite case1a's table
     written = []
-    monkeypatch.setattr(experiments, "write_table", lambda suite, *a, **k: written.append(suite))
+    monkeypatch.setattr(experiments.report, "write_table", lambda suite, *a, **k: written.append(suite))
     experiments.main(["table", "case2a", "--runs-dir", str(tmp_path)])
     assert written == ["case1a"]
 
 
 def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
     calls = []
-    monkeypatch.setattr(experiments.subprocess, "run", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
+    monkeypatch.setattr(experiments.runner.subprocess, "run", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
     run = experiments.SUITES["fake"](False)["runs"][1]
     finish(fake_suite / "runs", run, 1, 0.7)
     directory = experiments._run_dir(str(fake_suite / "runs"), "fake", run, 1)
-    assert experiments._train(("config", directory, {}, None)) == directory and not calls
+    assert experiments.runner._train(("config", directory, {}, None)) == directory and not calls
 
 
 def test_quick_runs_live_apart():
@@ -179,7 +179,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_set_aside_not_deleted(tmp_p
         os.makedirs(command[command.index("-s") + 1], exist_ok=True)
         return Done()
 
-    monkeypatch.setattr(experiments.subprocess, "run", fake_run)
+    monkeypatch.setattr(experiments.runner.subprocess, "run", fake_run)
     experiments._train_only("config.jsonnet", str(directory), {})
     assert "--recover" not in commands[0] and "-f" not in commands[0]
     assert (tmp_path / "run.interrupted-1" / "config.json").read_text() == "{}"
@@ -209,7 +209,7 @@ def test_a_table_never_replaces_finished_results_with_fewer(fake_suite, capsys):
     (["table", "case1a", "--seeds", "2", "2"], "must not repeat"),
 ])
 def test_bad_arguments_fail_before_anything_runs(argv, message, capsys, monkeypatch):
-    monkeypatch.setattr(experiments, "run_suite", lambda *a, **k: pytest.fail("a run started"))
+    monkeypatch.setattr(experiments.runner, "run_suite", lambda *a, **k: pytest.fail("a run started"))
     with pytest.raises(SystemExit) as raised:
         experiments.main(argv)
     assert raised.value.code == 2 and message in capsys.readouterr().err
@@ -238,7 +238,7 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
         scored.append((os.path.basename(directory), data_path, name))
         return {"seed_1": 0.60, "seed_2": 0.62}[os.path.basename(directory)]
 
-    monkeypatch.setattr(experiments, "_evaluate", fake_evaluate)
+    monkeypatch.setattr(experiments.runner, "_evaluate", fake_evaluate)
     runs = {r.name: r for r in spec["runs"]}
     runs_dir = fake_suite / "runs"
     for seed in (1, 2):
@@ -264,7 +264,7 @@ def test_headline_suite_gives_students_labeled_and_unlabeled_parts(tmp_path, mon
         (data / f"{prefix}.testa").write_text(sentence(0))
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
-    monkeypatch.setattr(experiments, "_runs_root", lambda: str(tmp_path / "runs"))
+    monkeypatch.setattr(experiments.layout, "_runs_root", lambda: str(tmp_path / "runs"))
     spec = experiments.SUITES["headline"](False)
     runs = {r.name: r for r in spec["runs"]}
     assert sum(r.teacher for r in runs.values()) == 2

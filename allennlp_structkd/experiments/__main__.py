@@ -1,0 +1,3 @@
+from allennlp_structkd.experiments.cli import main
+
+main()

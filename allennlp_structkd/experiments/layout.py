@@ -1,0 +1,32 @@
+"""Where things are: the repository, its configs, the data directory, the runs' folders.
+"""
+import os
+
+from allennlp_structkd.experiments.suite import Run
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = os.path.join(REPO, "training_configs")
+
+
+def _data_dir() -> str:
+    path = os.environ.get("STRUCTKD_DATA_DIR")
+    if not path or not os.path.isdir(path):
+        raise SystemExit("set STRUCTKD_DATA_DIR to a folder laid out like ../shared/data (conll2002/, ud/<lang>/)")
+    return path
+
+
+def _runs_root() -> str:
+    return os.environ.get("STRUCTKD_RUNS_DIR", os.path.join(REPO, "runs", "experiments"))
+
+
+def _suite_folder(runs_dir: str, suite: str, quick: bool = False) -> str:
+    """Quick runs live apart from full ones, so that neither is mistaken for the other."""
+    from allennlp_structkd.experiments.catalogue import RUNS_OF  # (catalogue imports the suites, which import this)
+
+    return os.path.join(runs_dir, RUNS_OF.get(suite, suite) + ("_quick" if quick else ""))
+
+
+def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
+    safe = "".join(c if c.isalnum() else "_" for c in run.name).strip("_")
+    return os.path.join(_suite_folder(runs_dir, suite, quick), safe, f"seed_{seed}")

@@ -1,0 +1,71 @@
+"""The suites' figures: score against unlabeled data, score against speed-up.
+"""
+import itertools
+import os
+import statistics
+from typing import Dict, List, Optional, Tuple
+
+from allennlp_structkd.experiments import layout
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(suite: str, spec: Dict, all_scores: Dict[str, List[float]], quick: bool) -> Optional[str]:
+    """
+    The suite's score against the amount of unlabeled data (Figure 1 of Wang et al. 2021): one line
+    per series of runs with a ``curve`` point, mean ± standard deviation over seeds. Returns the
+    image's file name (in docs/results/), or None when the suite has no such runs.
+    """
+    series: Dict[str, List[Tuple[float, List[float]]]] = {}
+    for run in spec["runs"]:
+        if run.curve and all_scores.get(run.name):
+            series.setdefault(run.curve[0], []).append((run.curve[1], all_scores[run.name]))
+    if not series:
+        return None
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5, 3.5))
+    for name, points in sorted(series.items()):
+        points.sort()
+        means = [statistics.mean(v) for _, v in points]
+        spreads = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in points]
+        axes.errorbar([x for x, _ in points], means, yerr=spreads, marker="o", capsize=3, label=name)
+    axes.set_xlabel("unlabeled sentences")
+    axes.set_ylabel(spec["metric_name"])
+    axes.set_title(f"suite {suite}")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    name = f"{suite}{'_quick' if quick else ''}_unlabeled.png"
+    figure.savefig(os.path.join(layout.REPO, "docs", "results", name), dpi=120)
+    plt.close(figure)
+    return name
+
+
+def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> str:
+    """Score against speed-up over the first row (XtremeDistil's Figure 1): ``rows`` of (name, speed-up, score)."""
+    from matplotlib.ticker import FuncFormatter
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 4))
+    for (name, speedup, score), marker in zip(rows, itertools.cycle("osD^vP*X")):
+        axes.scatter([speedup], [score], marker=marker, s=50, label=name)
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}x"))
+    axes.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
+    axes.margins(x=0.15, y=0.15)
+    axes.set_xlabel("speed-up over the first row (sentences/s, one CPU thread)")
+    axes.set_ylabel(spec["metric_name"])
+    axes.set_title(f"suite {suite}")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    name = f"{suite}_speed.png"
+    figure.savefig(os.path.join(layout.REPO, "docs", "results", name), dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return name

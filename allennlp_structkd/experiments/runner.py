@@ -1,0 +1,141 @@
+"""Training a suite: one `allennlp train` per run and seed, in worker processes, resumed when killed.
+"""
+import concurrent.futures
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+from allennlp_structkd.experiments import layout, report
+from allennlp_structkd.experiments.catalogue import SUITES
+from allennlp_structkd.experiments.suite import Run
+
+
+def _cuda_device(env: Dict[str, str]) -> str:
+    """STRUCTKD_CUDA_DEVICE, or (empty) the first GPU when torch sees one, else the CPU: what training uses too."""
+    chosen = env.get("STRUCTKD_CUDA_DEVICE", "")
+    if chosen:
+        return chosen
+    import torch
+
+    return "0" if torch.cuda.is_available() else "-1"
+
+
+def _train(job) -> str:
+    config, directory, env, evaluate_on = job
+    _train_only(config, directory, env)
+    target = os.path.join(directory, "evaluation.json")
+    if evaluate_on and not os.path.isfile(target):
+        command = [sys.executable, "-m", "allennlp", "evaluate", os.path.join(directory, "model.tar.gz"), evaluate_on,
+                   "--output-file", target + ".tmp", "--include-package", "allennlp_structkd", "--cuda-device", _cuda_device(env)]
+        with open(directory + ".log", "a") as log:
+            if subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+                raise RuntimeError(f"evaluation failed: {directory} on {evaluate_on}")
+        os.replace(target + ".tmp", target)
+    return directory
+
+
+def _has_checkpoint(directory: str) -> bool:
+    """Whether a run folder holds anything a resume keeps: a finished epoch's weights or training state."""
+    return any(glob.glob(os.path.join(directory, pattern))
+               for pattern in ("model_state_e*.th", "training_state_e*.th", "best.th", "metrics_epoch_*.json"))
+
+
+def _log_tail(path: str, lines: int = 15) -> str:
+    if not os.path.isfile(path):
+        return ""
+    with open(path, errors="replace") as handle:
+        return "".join(handle.readlines()[-lines:])
+
+
+def _train_only(config, directory, env) -> str:
+    """
+    ``allennlp train`` of one run into ``directory``; a folder with a config resumes (``--recover``).
+    A resume that fails leaves the folder exactly as it was and raises with the log's last lines;
+    only a folder with no finished epoch (killed before its first checkpoint) is set aside (renamed
+    ``*.interrupted-N``, never deleted) and the run started again.
+    """
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    if os.path.isfile(os.path.join(directory, "metrics.json")):
+        return directory
+    log_path = directory + ".log"
+    recover = os.path.isfile(os.path.join(directory, "config.json"))
+    if recover and not _has_checkpoint(directory):
+        number = 1
+        while os.path.exists(f"{directory}.interrupted-{number}"):
+            number += 1
+        os.rename(directory, f"{directory}.interrupted-{number}")
+        recover = False
+    started = time.time()
+    command = [sys.executable, "-m", "allennlp", "train", config, "-s", directory, "--include-package", "allennlp_structkd"]
+    command += ["--recover"] if recover else []
+    with open(log_path, "a") as log:
+        result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        what = "resuming" if recover else "training"
+        kept = f"; {directory} was left as it was (finished epochs kept): fix the cause and run again" if recover else ""
+        raise RuntimeError(f"{what} failed (exit {result.returncode}): {config} -> {directory}{kept}. "
+                           f"Last lines of {log_path}:\n{_log_tail(log_path)}")
+    # the whole run's wall time (reading, teacher annotation, training, archiving) for the wall-time table
+    with open(os.path.join(directory, "wall_seconds.json"), "w") as handle:
+        json.dump({"wall_seconds": time.time() - started, "recovered": recover}, handle)
+    return directory
+
+
+def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir: str,
+              only: Optional[List[str]] = None, test_dir: Optional[str] = None) -> None:
+    """Train a suite's runs (teachers first), then write its table. ``only``: these runs and their teachers."""
+    from tqdm import tqdm
+
+    spec = SUITES[suite](quick)
+    cache = os.path.join(layout._suite_folder(runs_dir, suite, quick), "cache")
+    base_env = dict(os.environ, **spec["env"], STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
+    runs: List[Run] = spec["runs"]
+    if only is not None:  # an empty selection is an error, never "all"
+        unknown = sorted(set(only) - {r.name for r in runs})
+        if unknown or not only:
+            raise SystemExit(f"suite {suite} has no run named {', '.join(map(repr, unknown)) or '(none given)'}; its runs: "
+                             + ", ".join(repr(r.name) for r in runs))
+        # the named runs and the teachers they distil from
+        needed = {v[1:] for r in runs if r.name in only for v in r.env.values() if v.startswith("@")}
+        runs = [r for r in runs if r.name in only or r.name in needed]
+    teacher_dirs = {}
+    stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
+    for stage in [s for s in stages if s]:  # a suite may have no teachers (kr2)
+        jobs = []
+        # seed-major order: every model gets its first seed before any gets its second
+        order = [(run, seed) for seed in seeds for run in stage if not (run.teacher and seed != seeds[0])]
+        for run, seed in order:
+            env = dict(base_env, STRUCTKD_SEED=str(seed))
+            for name, value in run.env.items():
+                env[name] = os.path.join(teacher_dirs[value[1:]], "model.tar.gz") if value.startswith("@") else value
+            directory = layout._run_dir(runs_dir, suite, run, seed, quick)
+            if run.teacher:
+                teacher_dirs[run.name] = directory
+            jobs.append((os.path.join(layout.CONFIGS, run.config), directory, env, run.evaluate_on))
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_train, job) for job in jobs]
+            for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
+                               desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
+                future.result()
+    report.write_table(suite, seeds, quick, runs_dir, test_dir=test_dir)
+
+
+def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name: str) -> Optional[float]:
+    """``allennlp evaluate`` of a finished run on other data, cached in the run's folder."""
+    target = os.path.join(directory, f"evaluation_{name}.json")
+    archive = os.path.join(directory, "model.tar.gz")
+    if not os.path.isfile(archive):
+        return None
+    if not os.path.isfile(target):
+        command = [sys.executable, "-m", "allennlp", "evaluate", archive, data, "--output-file", target + ".tmp",
+                   "--include-package", "allennlp_structkd", "--cuda-device", _cuda_device(env)]
+        with open(directory + ".log", "a") as log:
+            if subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+                return None
+        os.replace(target + ".tmp", target)
+    with open(target) as handle:
+        return json.load(handle).get(metric)

@@ -1,0 +1,74 @@
+"""Speed and size of a suite's models (sentences/s on one CPU thread, parameters), and its speed page.
+"""
+import itertools
+import json
+import os
+import statistics
+from typing import List
+
+from allennlp_structkd.experiments import layout, report
+from allennlp_structkd.experiments.catalogue import SUITES
+from allennlp_structkd.experiments.plots import plot_speed
+from allennlp_structkd.experiments.scores import _run_scores
+
+
+def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500):
+    """``([(run name, measure() row)], the words measured)`` for every finished model of a suite (first seed)."""
+    from allennlp.models.archival import load_archive
+
+    from allennlp_structkd.demo_job import measure
+
+    spec = SUITES[suite](False)
+    dev = spec["env"].get("NER_DEV") or spec["env"].get("PARSE_DEV") or spec["env"].get("UD_DEV")
+    path = json.loads(dev) if dev.strip().startswith("{") else dev
+    rows, words = [], None
+    for run in spec["runs"]:
+        archive = os.path.join(layout._run_dir(runs_dir, suite, run, seeds[0]), "model.tar.gz")
+        if not os.path.isfile(archive):
+            continue
+        # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
+        instances = list(itertools.islice(load_archive(archive).validation_dataset_reader.read(path), sentences))
+        words = words or [i["metadata"]["words"] for i in instances]
+        rows.append((run.name, measure(archive, words, instances=instances)))
+    return rows, words
+
+
+def _speed_lines(suite: str, seeds: List[int], rows, words) -> List[str]:
+    reference = rows[0][1]
+    lines = [
+        f"One CPU thread (the process's CPU time, best of 2), batch 32, the first {len(words)} dev sentences, seed"
+        f" {seeds[0]}'s archives; ratios against the first row. A model over a frozen encoder's features pays for the"
+        " encoder too: its forward passes (no feature cache) and its parameters.",
+        "",
+        "| model | sentences/s | speed-up | parameters | size ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in rows:
+        speedup = row["sentences_per_second"] / reference["sentences_per_second"]
+        lines.append(f"| {name} | {row['sentences_per_second']:.0f} | {speedup:.2f}x"
+                     f" | {row['parameters']:,} | {reference['parameters'] / row['parameters']:.2f}x |")
+    return lines
+
+
+def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500) -> str:
+    """
+    Sentences per second and parameters of every finished model of a suite (first seed), like
+    Table 7 of Wang et al. 2021: CPU, one thread, batches of 32, the first ``sentences`` dev
+    sentences, every model over the same sentences in one process.
+    """
+    spec = SUITES[suite](False)
+    rows, words = _speed_rows(suite, seeds, runs_dir, sentences)
+    if not rows:
+        return ""
+    lines = [f"### Speed and size, suite `{suite}`", "",
+             f"Produced by `python -m allennlp_structkd.experiments speed {suite}`. " + _speed_lines(suite, seeds, rows, words)[0],
+             *_speed_lines(suite, seeds, rows, words)[1:]]
+    points = []
+    for name, row in rows:
+        run = next(r for r in spec["runs"] if r.name == name)
+        scores = _run_scores(spec, suite, run, seeds, False, runs_dir)[0]
+        if scores:
+            points.append((name, row["sentences_per_second"] / rows[0][1]["sentences_per_second"], statistics.mean(scores)))
+    if len(points) > 1:
+        lines += ["", f"![{spec['metric_name']} against speed-up]({plot_speed(suite, spec, points)})"]
+    return report._publish(f"{suite}_speed.md", lines)
