@@ -26,11 +26,11 @@ import argparse
 import glob
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
+from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.dataset_readers.common import read_blocks
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -100,14 +100,12 @@ def split_labeled(train: Dict[str, str], labeled: int, directory: str) -> Tuple[
     return labeled_paths, unlabeled_paths
 
 
-def run_allennlp(config: str, serialization_dir: str, env: Dict[str, str], label: str, step: str) -> Dict:
+def train_step(config: str, serialization_dir: str, env: Dict[str, str], label: str, step: str) -> Dict:
+    """One `allennlp train` of the job, logged beside its folder; its metrics, or the end of its log on failure."""
     log_path = serialization_dir + ".log"
     print(f"{step} training {label}: allennlp train {os.path.relpath(config, REPO)} (log: {log_path})", flush=True)
     started = time.time()
-    command = [sys.executable, "-m", "allennlp", "train", config, "-s", serialization_dir, "-f",
-               "--include-package", "allennlp_structkd"]
-    with open(log_path, "w") as log:
-        result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    result = run_allennlp("train", config, "-s", serialization_dir, "-f", env=env, log=log_path, append=False)
     if result.returncode != 0:
         with open(log_path) as log:
             tail = log.read()[-3000:]
@@ -231,7 +229,7 @@ def main() -> None:
         "STRUCTKD_CACHE": os.path.join(output, "cache"),
     })
     teacher_dir = os.path.join(output, "teacher")
-    teacher_metrics = run_allennlp(os.path.join(CONFIGS, "teachers", "crf_tagger_large.jsonnet"), teacher_dir, env,
+    teacher_metrics = train_step(os.path.join(CONFIGS, "teachers", "crf_tagger_large.jsonnet"), teacher_dir, env,
                                    "the teacher (large BiLSTM-CRF, every labeled sentence)", "[1/4]")
     teacher_archive = os.path.join(teacher_dir, "model.tar.gz")
     env.update({"TEACHER_ES": teacher_archive, "TEACHER_NL": teacher_archive})
@@ -242,9 +240,9 @@ def main() -> None:
             f"(import '{os.path.join(CONFIGS, 'struct_kd_case1a.jsonnet')}') + "
             "{ dataset_reader+: { teachers: { xx: std.extVar('TEACHER_ES') }, default_teacher: 'xx' } }\n"
         )
-    kd_metrics = run_allennlp(student_config, os.path.join(output, "student_struct_kd"), dict(env, NER_TRAIN=kd_train),
+    kd_metrics = train_step(student_config, os.path.join(output, "student_struct_kd"), dict(env, NER_TRAIN=kd_train),
                               "the small student with Structural KD (Case 1a)", "[2/4]")
-    base_metrics = run_allennlp(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_no_kd"),
+    base_metrics = train_step(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_no_kd"),
                                 dict(env, NER_TRAIN=json.dumps(student_train)), "the same student without KD", "[3/4]")
 
     print("[4/4] measuring sizes and speeds (one CPU thread, batch 32, dev sentences)", flush=True)

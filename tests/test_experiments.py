@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from allennlp_structkd import experiments
+from allennlp_structkd import commands, experiments
 from allennlp_structkd.experiments import Run
 
 
@@ -104,7 +104,7 @@ def test_case_aliases_name_runs_of_their_suite(monkeypatch, tmp_path):
 
 def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
     calls = []
-    monkeypatch.setattr(experiments.runner.subprocess, "run", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
+    monkeypatch.setattr(commands.subprocess, "run", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
     run = experiments.SUITES["fake"](False)["runs"][1]
     finish(fake_suite / "runs", run, 1, 0.7)
     directory = experiments._run_dir(str(fake_suite / "runs"), "fake", run, 1)
@@ -179,7 +179,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_set_aside_not_deleted(tmp_p
         os.makedirs(command[command.index("-s") + 1], exist_ok=True)
         return Done()
 
-    monkeypatch.setattr(experiments.runner.subprocess, "run", fake_run)
+    monkeypatch.setattr(commands.subprocess, "run", fake_run)
     experiments._train_only("config.jsonnet", str(directory), {})
     assert "--recover" not in commands[0] and "-f" not in commands[0]
     assert (tmp_path / "run.interrupted-1" / "config.json").read_text() == "{}"

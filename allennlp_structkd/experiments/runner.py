@@ -4,11 +4,10 @@ import concurrent.futures
 import glob
 import json
 import os
-import subprocess
-import sys
 import time
 from typing import Dict, List, Optional
 
+from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.experiments import layout, report
 from allennlp_structkd.experiments.catalogue import SUITES
 from allennlp_structkd.experiments.suite import Run
@@ -27,15 +26,21 @@ def _cuda_device(env: Dict[str, str]) -> str:
 def _train(job) -> str:
     config, directory, env, evaluate_on = job
     _train_only(config, directory, env)
-    target = os.path.join(directory, "evaluation.json")
-    if evaluate_on and not os.path.isfile(target):
-        command = [sys.executable, "-m", "allennlp", "evaluate", os.path.join(directory, "model.tar.gz"), evaluate_on,
-                   "--output-file", target + ".tmp", "--include-package", "allennlp_structkd", "--cuda-device", _cuda_device(env)]
-        with open(directory + ".log", "a") as log:
-            if subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
-                raise RuntimeError(f"evaluation failed: {directory} on {evaluate_on}")
-        os.replace(target + ".tmp", target)
+    if evaluate_on and not _evaluate_into(directory, evaluate_on, os.path.join(directory, "evaluation.json"), env):
+        raise RuntimeError(f"evaluation failed: {directory} on {evaluate_on}")
     return directory
+
+
+def _evaluate_into(directory: str, data: str, target: str, env: Dict[str, str]) -> bool:
+    """``allennlp evaluate`` of a run's archive on ``data`` into ``target`` (once; atomically); False if it failed."""
+    if os.path.isfile(target):
+        return True
+    result = run_allennlp("evaluate", os.path.join(directory, "model.tar.gz"), data, "--output-file", target + ".tmp",
+                          "--cuda-device", _cuda_device(env), env=env, log=directory + ".log")
+    if result.returncode != 0:
+        return False
+    os.replace(target + ".tmp", target)
+    return True
 
 
 def _has_checkpoint(directory: str) -> bool:
@@ -70,10 +75,7 @@ def _train_only(config, directory, env) -> str:
         os.rename(directory, f"{directory}.interrupted-{number}")
         recover = False
     started = time.time()
-    command = [sys.executable, "-m", "allennlp", "train", config, "-s", directory, "--include-package", "allennlp_structkd"]
-    command += ["--recover"] if recover else []
-    with open(log_path, "a") as log:
-        result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    result = run_allennlp("train", config, "-s", directory, *(["--recover"] if recover else []), env=env, log=log_path)
     if result.returncode != 0:
         what = "resuming" if recover else "training"
         kept = f"; {directory} was left as it was (finished epochs kept): fix the cause and run again" if recover else ""
@@ -130,12 +132,7 @@ def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name:
     archive = os.path.join(directory, "model.tar.gz")
     if not os.path.isfile(archive):
         return None
-    if not os.path.isfile(target):
-        command = [sys.executable, "-m", "allennlp", "evaluate", archive, data, "--output-file", target + ".tmp",
-                   "--include-package", "allennlp_structkd", "--cuda-device", _cuda_device(env)]
-        with open(directory + ".log", "a") as log:
-            if subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
-                return None
-        os.replace(target + ".tmp", target)
+    if not _evaluate_into(directory, data, target, env):
+        return None
     with open(target) as handle:
         return json.load(handle).get(metric)

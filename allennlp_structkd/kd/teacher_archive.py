@@ -4,13 +4,12 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from filelock import FileLock
 
+from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.config_defaults import ext_vars
 from allennlp_structkd.kd.cache import file_sha256
 
@@ -66,9 +65,7 @@ def ensure_teacher_archive(path: str, cache_directory: str) -> str:
             if os.path.isdir(directory):
                 shutil.rmtree(directory)  # an earlier, interrupted training
             logger.info("training teacher %s into %s (once; later runs reuse it)", path, directory)
-            command = [sys.executable, "-m", "allennlp", "train", path, "-s", directory,
-                       "--include-package", "allennlp_structkd"]
-            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            result = run_allennlp("train", path, "-s", directory)
             if result.returncode != 0 or not os.path.isfile(archive):
                 raise ConfigurationError(
                     f"training the teacher from {path} failed (exit {result.returncode}); last output:\n{result.stdout[-3000:]}"
