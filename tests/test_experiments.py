@@ -169,19 +169,19 @@ def test_a_run_killed_before_its_first_checkpoint_is_set_aside_not_deleted(tmp_p
     directory = tmp_path / "run"
     directory.mkdir()
     (directory / "config.json").write_text("{}")
-    commands = []
+    launched = []
 
     class Done:
         returncode = 0
 
     def fake_run(command, **kwargs):
-        commands.append(command)
+        launched.append(command)
         os.makedirs(command[command.index("-s") + 1], exist_ok=True)
         return Done()
 
     monkeypatch.setattr(commands.subprocess, "run", fake_run)
     experiments._train_only("config.jsonnet", str(directory), {})
-    assert "--recover" not in commands[0] and "-f" not in commands[0]
+    assert "--recover" not in launched[0] and "-f" not in launched[0]
     assert (tmp_path / "run.interrupted-1" / "config.json").read_text() == "{}"
 
 
