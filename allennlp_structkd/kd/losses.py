@@ -92,9 +92,7 @@ class KDLoss(torch.nn.Module, Registrable):
         teacher = teacher.detached().constrained().scaled(self.score_scale)
         if not teacher.is_crf:
             return {"teacher_unary": self.temper(teacher.unary_marginals(), 2)}
-        unary, pair = linear_chain.marginals(
-            teacher.emissions, teacher.transitions, teacher.mask, teacher.start, teacher.end
-        )
+        unary, pair = teacher.chain.marginals()
         if self.temperature_mode == "local":
             unary, pair = temper_chain(unary, pair, teacher.mask, self.temperature)
         targets = {"teacher_unary": unary}
@@ -168,9 +166,7 @@ class PosteriorKD(KDLoss):
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
         if student.is_crf:
-            _, log_unary, _ = linear_chain.forward_backward(
-                student.emissions, student.transitions, student.mask, student.start, student.end
-            )
+            _, log_unary, _ = student.chain.forward_backward()
         else:
             log_unary = student.emissions.log_softmax(dim=2)
         return _masked_sum(_cross_entropy(targets["teacher_unary"], log_unary), student.mask)
@@ -232,7 +228,7 @@ class TopKKD(KDLoss):
             else:  # a MaxEnt teacher is a CRF with zero transitions over its log-probabilities
                 emissions = teacher.emissions.log_softmax(dim=2)
                 transitions, start, end = emissions.new_zeros(emissions.size(2), emissions.size(2)), None, None
-            tags, scores = linear_chain.kbest(emissions, transitions, teacher.mask, self.k, start, end)
+            tags, scores = linear_chain.LinearChain(emissions, transitions, teacher.mask, start, end).kbest(self.k)
             # rows past a sentence's number of allowed sequences score -inf: they are no targets
             exists = torch.isfinite(scores)
             if self.weighted:  # Eq. 9: P_t(y) renormalised over the K best, log Z cancels

@@ -48,6 +48,11 @@ class Potentials:
     def is_crf(self) -> bool:
         return self.transitions is not None
 
+    @property
+    def chain(self) -> linear_chain.LinearChain:
+        """A CRF's distribution over label sequences."""
+        return linear_chain.LinearChain(self.emissions, self.transitions, self.mask, self.start, self.end)
+
     def scaled(self, factor: float) -> "Potentials":
         """Every score multiplied by ``factor`` (``1 / T`` for a global temperature)."""
         if factor == 1.0:
@@ -80,7 +85,7 @@ class Potentials:
         """``(B,)``; for a MaxEnt model the sum of per-token log-normalisers. Memoised."""
         if self._log_z is None:
             if self.is_crf:
-                self._log_z = linear_chain.log_partition(self.emissions, self.transitions, self.mask, self.start, self.end)
+                self._log_z = self.chain.log_partition()
             else:
                 lse = torch.logsumexp(self.emissions, dim=2)
                 self._log_z = (lse * self.mask.to(lse.dtype)).sum(1)
@@ -101,5 +106,5 @@ class Potentials:
     def unary_marginals(self) -> torch.Tensor:
         """``P(y_i = a)`` ``(B, n, L)`` (zeros past each length)."""
         if self.is_crf:
-            return linear_chain.marginals(self.emissions, self.transitions, self.mask, self.start, self.end)[0]
+            return self.chain.marginals()[0]
         return self.emissions.softmax(dim=2) * self.mask.unsqueeze(2).to(self.emissions.dtype)

@@ -5,7 +5,6 @@ from allennlp.modules.conditional_random_field import allowed_transitions
 
 from allennlp_structkd.kd.potentials import Constraints, Potentials
 from allennlp_structkd.models.tagger import SequenceTagger
-from allennlp_structkd.structures import linear_chain
 
 # Forbidden transitions get this score rather than -inf: exp() of it is 0 in float32, and unlike
 # -inf it keeps gradients free of NaN.
@@ -66,8 +65,6 @@ class CrfTagger(SequenceTagger):
 
     def decode(self, potentials: Potentials, with_probs: bool = True):
         with torch.no_grad():
-            tags, _ = linear_chain.viterbi(
-                potentials.emissions, potentials.transitions, potentials.mask, potentials.start, potentials.end
-            )
+            tags, _ = potentials.chain.viterbi()
             probs = potentials.unary_marginals() if with_probs else None
         return tags, probs

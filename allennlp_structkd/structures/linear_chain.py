@@ -15,11 +15,12 @@ The score of a label sequence ``y`` of length ``m`` is
 Every function loops over positions (``n`` steps) but never over batch elements.
 ``-inf`` scores (forbidden labels or transitions) are allowed; ``+inf`` and NaN are not.
 """
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
 
-__all__ = ["sequence_score", "log_partition", "forward_backward", "marginals", "viterbi", "kbest"]
+__all__ = ["LinearChain", "sequence_score", "log_partition", "forward_backward", "marginals", "viterbi", "kbest"]
 
 
 def _prepare(
@@ -303,3 +304,53 @@ def kbest(
         empty_scores[0] = 0.0
         scores = torch.where(empty.unsqueeze(1), empty_scores.unsqueeze(0), scores)
     return tags, scores
+
+
+@dataclass
+class LinearChain:
+    """
+    A linear-chain CRF as one distribution object over label sequences: the conventions of this
+    module (``emissions`` ``(B, n, L)``, ``transitions`` ``(L, L)`` ``[from, to]``, ``mask`` ``(B, n)``,
+    optional ``start``/``end`` ``(L,)``), and its inference as methods instead of five arguments
+    threaded through every call.
+    """
+
+    emissions: torch.Tensor
+    transitions: torch.Tensor
+    mask: Optional[torch.Tensor] = None
+    start: Optional[torch.Tensor] = None
+    end: Optional[torch.Tensor] = None
+
+    @property
+    def _arguments(self):
+        return self.emissions, self.transitions, self.mask, self.start, self.end
+
+    def log_partition(self) -> torch.Tensor:
+        """``(B,)``"""
+        return log_partition(*self._arguments)
+
+    def marginals(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(unary (B, n, L), pairwise (B, n, L, L))``, see :func:`marginals`."""
+        return marginals(*self._arguments)
+
+    def forward_backward(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(log_z, log_unary, log_pairwise)``, see :func:`forward_backward`."""
+        return forward_backward(*self._arguments)
+
+    def viterbi(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(tags (B, n), scores (B,))``"""
+        return viterbi(*self._arguments)
+
+    def kbest(self, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(tags (B, k, n), scores (B, k))``, see :func:`kbest`."""
+        emissions, transitions, mask, start, end = self._arguments
+        return kbest(emissions, transitions, mask, k, start, end)
+
+    def score(self, tags: torch.Tensor) -> torch.Tensor:
+        """The score of label sequences ``tags`` ``(B, n)`` -> ``(B,)``."""
+        emissions, transitions, mask, start, end = self._arguments
+        return sequence_score(emissions, transitions, tags, mask, start, end)
+
+    def log_prob(self, tags: torch.Tensor) -> torch.Tensor:
+        """``log P(tags)`` ``(B,)``."""
+        return self.score(tags) - self.log_partition()

@@ -181,3 +181,28 @@ def test_bad_shapes_are_clear_errors():
         linear_chain.marginals(torch.zeros(1, 2, 3), torch.zeros(3, 3), torch.ones(1, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="k must"):
         linear_chain.kbest(torch.zeros(1, 2, 3), torch.zeros(3, 3), None, 0)
+
+
+def test_the_distribution_object_is_the_functions():
+    """LinearChain's methods are the module's functions on its fields; its log_prob sums to one over all sequences."""
+    import itertools
+
+    from allennlp_structkd.structures.linear_chain import LinearChain
+
+    g = torch.Generator().manual_seed(4)
+    emissions, transitions = torch.randn(2, 3, 3, generator=g, dtype=torch.float64), torch.randn(3, 3, generator=g, dtype=torch.float64)
+    start, end = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    chain = LinearChain(emissions, transitions, mask, start, end)
+    torch.testing.assert_close(chain.log_partition(), linear_chain.log_partition(emissions, transitions, mask, start, end))
+    for mine, theirs in zip(chain.marginals(), linear_chain.marginals(emissions, transitions, mask, start, end)):
+        torch.testing.assert_close(mine, theirs)
+    torch.testing.assert_close(chain.kbest(4)[1], linear_chain.kbest(emissions, transitions, mask, 4, start, end)[1])
+    torch.testing.assert_close(chain.viterbi()[1], chain.kbest(1)[1][:, 0])
+    for b, length in enumerate([3, 2]):
+        total = 0.0
+        for seq in itertools.product(range(3), repeat=length):
+            tags = torch.zeros(2, 3, dtype=torch.long)
+            tags[b, :length] = torch.tensor(seq)
+            total += chain.log_prob(tags)[b].exp().item()
+        assert abs(total - 1.0) < 1e-9
