@@ -9,14 +9,15 @@ that meets a sentence the cache lacks computes it then, one sentence at a time).
 """
 import argparse
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 
 def _sentences(reader, path) -> List[List[str]]:
     return [instance["metadata"]["words"] for instance in reader.read(path)]
 
 
-def encode_config(config: str, overrides: str = "", batch: int = 64) -> Dict[str, float]:
+def encode_config(config: str, overrides: str = "", batch: int = 64, env: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+    """Fill the caches of ``config``'s frozen-encoder indexers; ``env``: the config's variables (over the environment)."""
     import allennlp_structkd  # noqa: F401  (registers the components)
     from allennlp.common import Params
     from allennlp.data import DatasetReader
@@ -24,7 +25,7 @@ def encode_config(config: str, overrides: str = "", batch: int = 64) -> Dict[str
     from allennlp_structkd.config_defaults import ext_vars
     from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer, precompute
 
-    params = Params.from_file(config, overrides, ext_vars=ext_vars()).as_dict(quiet=True)
+    params = Params.from_file(config, overrides, ext_vars={**ext_vars(), **(env or {})}).as_dict(quiet=True)
     reader_params = params["dataset_reader"]
     if reader_params.get("type") == "structkd_teacher":
         reader_params = reader_params["base_reader"]

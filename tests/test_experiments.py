@@ -293,3 +293,20 @@ def test_the_headline_summary_states_gain_gap_speed_and_size():
     assert "- kd: +10.00 F1 over base." in text
     assert "es dev: the teacher 80.00 F1; the students below it by: base 21.00, kd 10.50." in text
     assert "40.0x faster" in text and "50x smaller" in text
+
+
+def test_frozen_encoder_features_are_encoded_before_any_run(fake_suite, monkeypatch):
+    from allennlp_structkd import encode_features
+
+    spec = experiments.SUITES["fake"](False)
+    spec["encode_first"] = ["teachers/encoder_crf_tagger_es.jsonnet"]
+    spec["env"] = {"FROZEN_ENCODER": "/somewhere/e5"}
+    monkeypatch.setitem(experiments.SUITES, "fake", lambda quick: spec)
+    events = []
+    monkeypatch.setattr(encode_features, "encode_config", lambda config, env=None, **k: events.append(("encode", config, env["FROZEN_ENCODER"])))
+    monkeypatch.setattr(experiments.runner, "_train", lambda job: events.append(("train", job[1])) or job[1])
+    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", concurrent.futures.ThreadPoolExecutor)
+    monkeypatch.setattr(experiments.report, "write_table", lambda *a, **k: "")
+    experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"))
+    assert events[0][0] == "encode" and events[0][1].endswith("teachers/encoder_crf_tagger_es.jsonnet")
+    assert events[0][2] == "/somewhere/e5" and all(kind == "train" for kind, *_ in events[1:]) and len(events) > 1

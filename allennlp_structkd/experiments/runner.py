@@ -104,6 +104,12 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
         # the named runs and the teachers they distil from
         needed = {v[1:] for r in runs if r.name in only for v in r.env.values() if v.startswith("@")}
         runs = [r for r in runs if r.name in only or r.name in needed]
+    # frozen-encoder features: computed once, batched, before any run reads them (else the first epoch
+    # of each teacher computes them sentence by sentence)
+    for config in spec.get("encode_first", []):
+        from allennlp_structkd.encode_features import encode_config
+
+        encode_config(os.path.join(layout.CONFIGS, config), env=base_env)
     teacher_dirs = {}
     stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
     for stage in [s for s in stages if s]:  # a suite may have no teachers (kr2)

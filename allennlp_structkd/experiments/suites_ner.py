@@ -195,6 +195,7 @@ def suite_headline(quick: bool) -> Dict:
     ]
     return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
             "per_language": dev, "eval_metric": "f1-measure-overall", "summary": True,
+            "encode_first": ["teachers/encoder_crf_tagger_es.jsonnet", "teachers/encoder_crf_tagger_nl.jsonnet"],
             "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
             "description": "CoNLL-2002 Spanish + Dutch NER. Teachers: one per language, a frozen multilingual-e5-small "
                            "(its last 4 layers, cached once per sentence, mixed by learned weights) with word + character "
