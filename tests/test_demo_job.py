@@ -58,3 +58,15 @@ def test_labeled_conllu_and_unlabeled_text_batch_together(tmp_path):
     batch = Batch(instances)  # failed before: "Field 'upos' present in some Instances but not others"
     batch.index_instances(vocab)
     assert batch.as_tensor_dict()["tokens"]["tokens"]["tokens"].size(0) == len(instances)
+
+
+def test_split_of_conll_column_files_skips_document_markers(tmp_path):
+    from allennlp_structkd.dataset_readers import ConllNerReader
+
+    path = tmp_path / "ned.train"
+    path.write_text("-DOCSTART- -DOCSTART- O\n\nJan PROPN B-PER\nwoont VERB O\n\nIn ADP O\nGent PROPN B-LOC\n\nDag X O\n\n")
+    labeled, unlabeled = demo_job.split_labeled({"nl": str(path)}, 2, str(tmp_path / "out"))
+    kept = [i["metadata"]["words"] for i in ConllNerReader().read(labeled["nl"])]
+    assert kept == [["Jan", "woont"], ["In", "Gent"]]
+    with open(unlabeled["nl"], encoding="utf-8") as handle:
+        assert handle.read() == "Dag\n"
