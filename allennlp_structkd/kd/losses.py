@@ -54,6 +54,8 @@ class KDLoss(torch.nn.Module, Registrable):
     # True where the student's loss needs only the teacher's unary marginals ``teacher_unary``
     # (and pairwise ones, where given): what any structured teacher can give
     distils_unary_marginals = False
+    # True where the targets are the teacher's single best structure (a parser then gives its best tree)
+    distils_one_best = False
 
     def __init__(self, temperature: float = 1.0, temperature_mode: str = "local") -> None:
         super().__init__()
@@ -258,6 +260,8 @@ class WeightedTopKKD(TopKKD):
 @KDLoss.register("top1")
 class Top1KD(TopKKD):
     """Top-1 pseudo labels: the teacher's Viterbi sequence as gold, ``-log P_s(ŷ|x)``."""
+
+    distils_one_best = True
 
     def __init__(self, temperature: float = 1.0, temperature_mode: str = "global") -> None:
         super().__init__(1, temperature, temperature_mode)

@@ -20,10 +20,9 @@ from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.structures import head_selection
 from allennlp_structkd.structures.mst import mst_heads
 from allennlp_structkd.training.metrics import AttachmentScores
+from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
 from allennlp_structkd.settings import reject_unknown_settings
 
-# Universal (UPOS) and Penn Treebank punctuation tags, left out of UAS/LAS by default
-PUNCTUATION_TAGS = ("PUNCT", "SYM", "``", "''", ".", ",", ":", "-LRB-", "-RRB-", "#", "$")
 
 
 class DependencyParserBase(Model, KDTeacher):
@@ -76,7 +75,7 @@ class DependencyParserBase(Model, KDTeacher):
         self.use_mst_decoding_for_validation = use_mst_decoding_for_validation
         self.ignore_punctuation = ignore_punctuation
         pos_vocab = vocab.get_token_to_index_vocabulary("pos")
-        self.punctuation_ids = sorted(pos_vocab[tag] for tag in punctuation_tags if tag in pos_vocab)
+        self.punctuation_ids = sorted(i for tag, i in pos_vocab.items() if is_punctuation(tag, punctuation_tags))
         self._attachment = AttachmentScores()
         initializer(self)
 
@@ -144,8 +143,6 @@ class DependencyParserBase(Model, KDTeacher):
         ``pseudo_heads`` and ``pseudo_deprels`` carry that tree, which the reader turns into the
         student's labels for unlabeled sentences.
         """
-        from allennlp_structkd.kd.losses import Top1KD
-
         encoded, mask = self.encode(tokens, upos)
         arc, labels = self.first_order_scores(encoded)
         # global temperature: every score over T before inference; local: each word's head and
@@ -154,7 +151,11 @@ class DependencyParserBase(Model, KDTeacher):
         log_heads = self.head_log_probs(encoded, arc, mask, scale)
         heads = log_heads.exp()
         deprel_probs = (labels * scale).softmax(dim=3)
-        if isinstance(objective, Top1KD):
+        if not (objective.distils_one_best or objective.distils_unary_marginals):
+            raise ConfigurationError(
+                f"a parser teacher gives head and deprel distributions (objectives 'structural', 'posterior') or its "
+                f"best tree ('top1'), not the targets of {type(objective).__name__}")
+        if objective.distils_one_best:
             best = mst_heads(log_heads, mask)  # (B, n+1), root and padding 0
             at_head = deprel_probs.gather(2, best.view(*best.shape, 1, 1).expand(-1, -1, 1, labels.size(3))).squeeze(2)
             best_deprel = at_head.argmax(-1)

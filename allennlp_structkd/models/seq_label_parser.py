@@ -6,7 +6,7 @@ from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
 from allennlp.nn import util
 
-from allennlp_structkd.models.biaffine_parser import PUNCTUATION_TAGS
+from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
 from allennlp_structkd.models.maxent_tagger import MaxEntTagger
 from allennlp_structkd.structures import rel_pos
 from allennlp_structkd.training.metrics import AttachmentScores
@@ -131,7 +131,7 @@ class SequenceLabelingParser(MaxEntTagger):
             predicted_labels[b, : len(rels)] = torch.tensor([self._deprels.get(r, -1) for r in rels], dtype=torch.long)
             if self.ignore_punctuation:
                 for i, pos in enumerate(meta["upos"]):
-                    if pos in self.punctuation_tags:
+                    if is_punctuation(pos, self.punctuation_tags):
                         scored[b, i] = False
         gold_labels = gold_tags.cpu() if gold_tags is not None else predicted_labels
         self._attachment(predicted, predicted_labels, gold_heads.cpu(), gold_labels, scored)

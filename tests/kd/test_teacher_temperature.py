@@ -152,3 +152,22 @@ def test_teachers_implement_the_protocol_and_say_what_they_read():
     assert isinstance(pos_parser, KDTeacher) and isinstance(spans, KDTeacher)
     assert pos_parser.reads_pos is True and spans.reads_pos is False  # the parser embeds PoS; the span model words only
     assert pos_parser.label_namespace == "head_tags" and pos_parser.labels == ["nsubj", "obj", "root"]
+
+
+@pytest.mark.parametrize("kind", ["token", "emission", "top_k"])
+def test_a_parser_teacher_refuses_objectives_it_cannot_serve(kind):
+    with pytest.raises(ConfigurationError, match="a parser teacher gives head and deprel distributions"):
+        parser("biaffine").teacher_outputs(objective(1.0, "global", kind), {"tokens": {"tokens": TOKENS}}, upos=UPOS)
+
+
+def test_one_punctuation_rule_for_both_parsers():
+    from allennlp_structkd.models.seq_label_parser import SequenceLabelingParser
+    from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
+
+    assert is_punctuation("PUNCT") and is_punctuation(",") and not is_punctuation("NOUN")
+    model = parser("biaffine")
+    pos_vocab = model.vocab.get_token_to_index_vocabulary("pos")
+    assert model.punctuation_ids == sorted(i for tag, i in pos_vocab.items() if tag in PUNCTUATION_TAGS)
+    import inspect
+
+    assert inspect.signature(SequenceLabelingParser.__init__).parameters["punctuation_tags"].default is PUNCTUATION_TAGS

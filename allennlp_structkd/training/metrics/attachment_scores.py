@@ -1,8 +1,16 @@
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.metrics import Metric
+
+# Universal (UPOS) and Penn Treebank punctuation tags: left out of UAS/LAS by default, by every parser
+PUNCTUATION_TAGS = ("PUNCT", "SYM", "``", "''", ".", ",", ":", "-LRB-", "-RRB-", "#", "$")
+
+
+def is_punctuation(tag: str, punctuation_tags: Sequence[str] = PUNCTUATION_TAGS) -> bool:
+    """The one punctuation rule of the parsers' scores: a word is punctuation when its PoS tag is one of ``punctuation_tags``."""
+    return tag in punctuation_tags
 
 
 @Metric.register("structkd_attachment_scores")
