@@ -66,6 +66,8 @@ class FrozenEncoderIndexer(TokenIndexer):
         self._encoder = None
         self._tokenizer = None
         self._cache: Optional[TeacherCache] = None
+        # features fetched by prefetch() for the batch about to be indexed (indexing goes one sentence at a time)
+        self._prefetched: Dict[str, np.ndarray] = {}
 
     # -- the encoder, loaded on first use ------------------------------------------------------------
     def _load(self) -> None:
@@ -162,8 +164,15 @@ class FrozenEncoderIndexer(TokenIndexer):
     def count_vocab_items(self, token: Token, counter: Dict[str, Dict[str, int]]):
         pass
 
+    def prefetch(self, sentences: List[List[str]]) -> None:
+        """Features of the sentences about to be indexed, in one batched lookup (and encoder pass for those not cached)."""
+        self._prefetched = {self._key(words): value for words, value in zip(sentences, self.features(sentences))}
+
     def tokens_to_indices(self, tokens: List[Token], vocabulary: Vocabulary) -> IndexedTokenList:
-        (features,) = self.features([[t.text for t in tokens]])
+        words = [t.text for t in tokens]
+        features = self._prefetched.pop(self._key(words), None)
+        if features is None:
+            (features,) = self.features([words])
         return {"features": features}
 
     def get_empty_token_list(self) -> IndexedTokenList:

@@ -1,6 +1,7 @@
 """Where things are: the repository, its configs, the data directory, the runs' folders.
 """
 import os
+from typing import Iterable
 
 from allennlp_structkd.experiments.suite import Run
 
@@ -30,3 +31,14 @@ def _suite_folder(runs_dir: str, suite: str, quick: bool = False) -> str:
 def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
     safe = "".join(c if c.isalnum() else "_" for c in run.name).strip("_")
     return os.path.join(_suite_folder(runs_dir, suite, quick), safe, f"seed_{seed}")
+
+
+def words_file(instances: Iterable, target: str) -> str:
+    """The words of ``instances`` (a reader's output), one sentence a line, written once, atomically."""
+    if not os.path.isfile(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target + ".tmp", "w", encoding="utf-8") as handle:
+            for instance in instances:
+                handle.write(" ".join(instance["metadata"]["words"]) + "\n")
+        os.replace(target + ".tmp", target)
+    return target

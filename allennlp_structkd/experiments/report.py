@@ -110,7 +110,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         measured = speed._speed_rows(suite, seeds, runs_dir) if not quick else None
         lines += _summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None)
         if measured and measured[0]:
-            lines += ["", "Speed and size: " + speed._speed_lines(suite, seeds, *measured)[0], *speed._speed_lines(suite, seeds, *measured)[1:]]
+            lines += ["", *speed._speed_lines(suite, seeds, *measured, lead="Speed and size: ")]
     os.makedirs(os.path.join(layout.REPO, "docs", "results"), exist_ok=True)
     curve = plot_curves(suite, spec, all_scores, quick)
     if curve:

@@ -33,10 +33,11 @@ def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     return rows, words
 
 
-def _speed_lines(suite: str, seeds: List[int], rows, words) -> List[str]:
+def _speed_lines(suite: str, seeds: List[int], rows, words, lead: str) -> List[str]:
+    """The speed table of ``rows``, its description after ``lead``."""
     reference = rows[0][1]
     lines = [
-        f"One CPU thread (the process's CPU time, best of 2), batch 32, the first {len(words)} dev sentences, seed"
+        lead + f"One CPU thread (the process's CPU time, best of 2), batch 32, the first {len(words)} dev sentences, seed"
         f" {seeds[0]}'s archives; ratios against the first row. A model over a frozen encoder's features pays for the"
         " encoder too: its forward passes (no feature cache) and its parameters.",
         "",
@@ -61,8 +62,7 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     if not rows:
         return ""
     lines = [f"### Speed and size, suite `{suite}`", "",
-             f"Produced by `python -m allennlp_structkd.experiments speed {suite}`. " + _speed_lines(suite, seeds, rows, words)[0],
-             *_speed_lines(suite, seeds, rows, words)[1:]]
+             *_speed_lines(suite, seeds, rows, words, f"Produced by `python -m allennlp_structkd.experiments speed {suite}`. ")]
     points = []
     for name, row in rows:
         run = next(r for r in spec["runs"] if r.name == name)

@@ -149,16 +149,11 @@ def suite_xtremedistil(quick: bool) -> Dict:
 
 def _transfer_text(source: str, skip: int, count: int, target: str) -> str:
     """The words of sentences ``skip`` .. ``skip + count`` of a CoNLL file, one sentence a line, written once, atomically."""
-    if not os.path.isfile(target):
-        from allennlp_structkd.dataset_readers import ConllNerReader
+    from allennlp_structkd.dataset_readers import ConllNerReader
 
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        sentences = itertools.islice(ConllNerReader(strict=False, tag_scheme="IOB2").read(source), skip, skip + count)
-        with open(target + ".tmp", "w", encoding="utf-8") as handle:
-            for instance in sentences:
-                handle.write(" ".join(instance["metadata"]["words"]) + "\n")
-        os.replace(target + ".tmp", target)
-    return target
+    # a lazy reader: a file already written reads nothing
+    return layout.words_file(itertools.islice(ConllNerReader(strict=False, tag_scheme="IOB2").read(source), skip, skip + count),
+                             target)
 
 
 HEADLINE_LABELED, HEADLINE_UNLABELED = 1000, 3000

@@ -15,15 +15,10 @@ def suite_case3(quick: bool) -> Dict:
     dev = {lang: os.path.join(ud, lang, "dev.conllu") for lang in ("en", "de", "es")}
     nl_dev = os.path.join(ud, "nl", "dev.conllu")
     # the unlabeled Dutch text: the words of the Dutch training split, one sentence a line
-    unlabeled = os.path.join(layout._runs_root(), "case3", "nl_unlabeled.txt")
-    if not os.path.isfile(unlabeled):
-        from allennlp_structkd.dataset_readers import ConlluReader
+    from allennlp_structkd.dataset_readers import ConlluReader
 
-        os.makedirs(os.path.dirname(unlabeled), exist_ok=True)
-        with open(unlabeled + ".tmp", "w", encoding="utf-8") as handle:
-            for instance in ConlluReader(read_heads=False).read(os.path.join(ud, "nl", "train.conllu")):
-                handle.write(" ".join(instance["metadata"]["words"]) + "\n")
-        os.replace(unlabeled + ".tmp", unlabeled)
+    unlabeled = layout.words_file(ConlluReader(read_heads=False).read(os.path.join(ud, "nl", "train.conllu")),
+                                  os.path.join(layout._runs_root(), "case3", "nl_unlabeled.txt"))
     common = {
         "STRUCTKD_TASK": "upos", "NER_TRAIN": json.dumps(train), "NER_DEV": nl_dev,
         "NER_UNLABELED": json.dumps({"nl": unlabeled}),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Dict, Tuple, Union
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ def spec_of(name: str) -> TargetSpec:
     return TARGETS.get(name, TargetSpec())
 
 
-def trim_to_length(name: str, value, length: int):
-    """One sentence's target without the batch's padding (numpy array or tensor)."""
+def trim_to_length(name: str, value: torch.Tensor, length: int) -> torch.Tensor:
+    """One sentence's target tensor without the batch's padding."""
     for dim, extra in spec_of(name).word_dims:
-        value = value.narrow(dim, 0, length + extra) if hasattr(value, "narrow") else value.take(range(length + extra), axis=dim)
+        value = value.narrow(dim, 0, length + extra)
     return value
 
 

@@ -13,6 +13,7 @@ from allennlp.data.tokenizers import Token
 from allennlp.models.archival import load_archive
 from allennlp.nn import util as nn_util
 
+from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer
 from allennlp_structkd.kd.cache import TeacherCache, file_sha256
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.protocol import KDTeacher
@@ -96,6 +97,9 @@ class Teacher:
         if not self.needs_pos:
             for inst in instances:
                 inst.fields.pop("upos", None)
+        for indexer in self.indexers.values():  # a frozen encoder: the whole batch in one pass, not one per sentence
+            if isinstance(indexer, FrozenEncoderIndexer):
+                indexer.prefetch(words)
         batch = Batch(instances)
         batch.index_instances(self.model.vocab)
         tensors = nn_util.move_to_device(batch.as_tensor_dict(), self.cuda_device)

@@ -128,3 +128,13 @@ def test_the_encoder_teacher_config_trains_as_written(tmp_path, monkeypatch):
     row = demo_job.measure(str(tmp_path / "run" / "model.tar.gz"), [WORDS] * 40)
     assert row["parameters"] == head_parameters + encoder_parameters
     assert sum(timed) >= 2 * 40 and row["sentences_per_second"] > 0  # every sentence encoded, in each repeat
+
+    # as a teacher, new sentences are encoded in one pass per batch, not one per sentence
+    from allennlp_structkd.kd import KDLoss
+    from allennlp_structkd.kd.teacher import Teacher
+
+    timed.clear()
+    teacher = Teacher(str(tmp_path / "run" / "model.tar.gz"), -1, str(tmp_path / "teacher_cache"))
+    fresh = [[f"nuevo{i}", "visitó", "Madrid"] for i in range(5)]
+    results = teacher.annotate([{"words": words} for words in fresh], KDLoss.by_name("structural")())
+    assert timed == [5] and [r["teacher_unary"].shape[0] for r in results] == [3] * 5
