@@ -2,6 +2,13 @@ import os
 import pathlib
 
 import pytest
+import torch
+
+# Triton's interpreter is chosen when Triton is first imported (the library imports it through
+# AllenNLP's dependencies): on a machine without a GPU the fused kernels' tests run interpreted, on CPU
+# tensors; with a GPU they run compiled.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 os.environ.setdefault("STRUCTKD_TEST_DATA", str(FIXTURES / "data"))

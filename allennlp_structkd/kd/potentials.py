@@ -106,5 +106,5 @@ class Potentials:
     def unary_marginals(self) -> torch.Tensor:
         """``P(y_i = a)`` ``(B, n, L)`` (zeros past each length)."""
         if self.is_crf:
-            return self.chain.marginals()[0]
+            return self.chain.unary_marginals()
         return self.emissions.softmax(dim=2) * self.mask.unsqueeze(2).to(self.emissions.dtype)

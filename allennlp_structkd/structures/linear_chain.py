@@ -14,13 +14,42 @@ The score of a label sequence ``y`` of length ``m`` is
 
 Every function loops over positions (``n`` steps) but never over batch elements.
 ``-inf`` scores (forbidden labels or transitions) are allowed; ``+inf`` and NaN are not.
+Half-precision (bf16/fp16) emissions are accepted and accumulated in float32.
+
+On CUDA tensors ``log_partition`` (forward and backward), ``marginals``, ``unary_marginals`` and
+``forward_backward`` run fused Triton kernels (:mod:`fused_chain`): one launch per pass instead of
+several per position. Two cases stay on the PyTorch path: marginals that must be differentiable
+(gradient enabled and a score requiring it: a second derivative of ``log Z``) and more than
+``fused_chain.MAX_LABELS`` labels. Both paths give the same numbers to float32 rounding.
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
 
-__all__ = ["LinearChain", "sequence_score", "log_partition", "forward_backward", "marginals", "viterbi", "kbest"]
+from allennlp_structkd.structures import chain_kbest
+
+__all__ = [
+    "LinearChain", "sequence_score", "log_partition", "forward_backward", "marginals", "unary_marginals", "viterbi",
+    "kbest",
+]
+
+
+def _fused(emissions: torch.Tensor, *scores: Optional[torch.Tensor], differentiable: bool = True):
+    """
+    The fused-kernel module when it serves this call, else None: CUDA emissions of a supported size,
+    Triton importable, and (unless the fused function is ``differentiable``) no gradient asked for.
+    """
+    if not emissions.is_cuda:
+        return None
+    if not differentiable and torch.is_grad_enabled():
+        if any(t is not None and t.requires_grad for t in (emissions, *scores)):
+            return None
+    try:
+        from allennlp_structkd.structures import fused_chain
+    except ImportError:  # no Triton for this platform: the PyTorch path serves
+        return None
+    return fused_chain if fused_chain.supports(emissions) else None
 
 
 def _prepare(
@@ -43,10 +72,19 @@ def _prepare(
     elif mask.shape != (batch, n):
         raise ValueError(f"mask must be ({batch}, {n}), got {tuple(mask.shape)}")
     mask = mask.bool()
-    zeros = emissions.new_zeros(num_labels)
+    zeros = emissions.new_zeros(num_labels, dtype=_accumulator(emissions.dtype))
     start = zeros if start is None else start
     end = zeros if end is None else end
     return mask, start, end
+
+
+def _accumulator(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _upcast(emissions: torch.Tensor) -> torch.Tensor:
+    """Half-precision emissions are accumulated in float32 (differentiably)."""
+    return emissions.to(_accumulator(emissions.dtype))
 
 
 def sequence_score(
@@ -142,7 +180,11 @@ def log_partition(
     mask, start, end = _prepare(emissions, transitions, mask, start, end)
     batch = emissions.size(0)
     if emissions.size(1) == 0:
-        return emissions.new_zeros(batch)
+        return emissions.new_zeros(batch, dtype=_accumulator(emissions.dtype))
+    fused = _fused(emissions)
+    if fused is not None:
+        return fused.log_partition(emissions, transitions, mask, start, end)
+    emissions = _upcast(emissions)
     alphas, log_norm = _forward_scores(emissions, transitions, mask, start)
     log_z = log_norm + torch.logsumexp(_gather_last(alphas, mask) + end.unsqueeze(0), dim=1)
     return torch.where(mask[:, 0], log_z, torch.zeros_like(log_z))
@@ -163,8 +205,12 @@ def forward_backward(
     mask, start, end = _prepare(emissions, transitions, mask, start, end)
     batch, n, num_labels = emissions.shape
     if n == 0:
-        empty = emissions.new_zeros(batch, 0, num_labels)
-        return emissions.new_zeros(batch), empty, empty.unsqueeze(-1).expand(-1, -1, -1, num_labels)
+        empty = emissions.new_zeros(batch, 0, num_labels, dtype=_accumulator(emissions.dtype))
+        return empty.new_zeros(batch), empty, empty.unsqueeze(-1).expand(-1, -1, -1, num_labels)
+    fused = _fused(emissions, transitions, start, end, differentiable=False)
+    if fused is not None:
+        return fused.forward_backward(emissions, transitions, mask, start, end)
+    emissions = _upcast(emissions)
     alphas, log_norm = _forward_scores(emissions, transitions, mask, start)
     betas = _backward_scores(emissions, transitions, mask, end)
     log_z = log_norm + torch.logsumexp(_gather_last(alphas, mask) + end.unsqueeze(0), dim=1)
@@ -201,8 +247,28 @@ def marginals(
     ``pairwise[b, i, a, c] = P(y_{i-1} = a, y_i = c)`` for ``i >= 1``; ``pairwise[:, 0] = 0`` and
     both are zero past each sentence's length. Differentiable.
     """
+    checked_mask, checked_start, checked_end = _prepare(emissions, transitions, mask, start, end)
+    fused = _fused(emissions, transitions, start, end, differentiable=False)
+    if fused is not None and emissions.size(1) > 0:
+        return fused.marginals(emissions, transitions, checked_mask, checked_start, checked_end)
     _, log_unary, log_pair = forward_backward(emissions, transitions, mask, start, end)
     return log_unary.exp(), log_pair.exp()
+
+
+def unary_marginals(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    mask: Optional[torch.Tensor] = None,
+    start: Optional[torch.Tensor] = None,
+    end: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """``unary (B, n, L)`` of :func:`marginals` alone; on a GPU the ``(B, n, L, L)`` pairs are never
+    materialised."""
+    checked_mask, checked_start, checked_end = _prepare(emissions, transitions, mask, start, end)
+    fused = _fused(emissions, transitions, start, end, differentiable=False)
+    if fused is not None and emissions.size(1) > 0:
+        return fused.marginals(emissions, transitions, checked_mask, checked_start, checked_end, pairwise=False)[0]
+    return marginals(emissions, transitions, mask, start, end)[0]
 
 
 def viterbi(
@@ -236,74 +302,7 @@ def kbest(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     mask, start, end = _prepare(emissions, transitions, mask, start, end)
-    batch, n, num_labels = emissions.shape
-    device = emissions.device
-    neg_inf = float("-inf")
-    if n == 0:
-        scores = emissions.new_full((batch, k), neg_inf)
-        scores[:, 0] = 0.0
-        return torch.zeros(batch, k, 0, dtype=torch.long, device=device), scores
-    # Sentences sorted by length, longest first: at position i only the first active[i] rows still
-    # run, so padding costs nothing (as in packed sequences). Results are put back in input order.
-    lengths = mask.sum(1)
-    order = lengths.argsort(descending=True, stable=True)
-    emissions = emissions.detach()[order]
-    active = (lengths[order].unsqueeze(0) > torch.arange(n, device=device).unsqueeze(1)).sum(1).tolist()
-    transitions = transitions.detach()
-    start, end = start.detach(), end.detach()
-    # alpha[b, label, rank]: the rank-th best prefix score ending in `label` at the current position
-    alpha = emissions.new_full((batch, num_labels, k), neg_inf)
-    alpha[:, :, 0] = start.unsqueeze(0) + emissions[:, 0]
-    to_from = transitions.t().unsqueeze(0).expand(batch, -1, -1)  # [b, to, from]
-    # Pruned candidates (exact): rank each previous label by its best prefix score plus the
-    # transition (its "head"). An entry of rank r in the list with the j-th best head (both 0-based)
-    # is beaten by j other heads and r entries of its own list, so it can be among the k best only
-    # if j + r < k: k(k+1)/2 candidates instead of L*k, which is what makes top-k cheap.
-    num_lists = min(num_labels, k)
-    pairs = [(j, r) for j in range(num_lists) for r in range(k - j)]
-    list_index = torch.tensor([j for j, _ in pairs], device=device).expand(batch, num_labels, -1)
-    rank_index = torch.tensor([r for _, r in pairs], device=device)
-    # pointers: (rows, pointer[b, label, rank] = previous label * k + rank) for the active rows
-    pointers = []
-    for i in range(1, n):
-        rows = active[i]
-        if rows == 0:
-            break
-        current = alpha[:rows]
-        heads = current[:, :, 0].unsqueeze(1) + to_from[:rows]  # (rows, to, from)
-        if k == 1:
-            best, index = heads.max(dim=2, keepdim=True)
-        else:
-            ranked = heads.topk(num_lists, dim=2).indices  # (rows, to, num_lists)
-            previous = ranked.gather(2, list_index[:rows])  # (rows, to, P)
-            flat = previous * k + rank_index
-            values = current.reshape(rows, 1, num_labels * k).expand(-1, num_labels, -1).gather(2, flat)
-            values = values + to_from[:rows].gather(2, previous)
-            best, position = values.topk(k, dim=2)  # (rows, to, k), sorted
-            index = flat.gather(2, position)
-        alpha[:rows] = best + emissions[:rows, i].unsqueeze(2)
-        pointers.append((rows, index.reshape(rows, num_labels * k)))
-    final = (alpha + end.view(1, num_labels, 1)).reshape(batch, num_labels * k)
-    scores, index = final.topk(k, dim=1)  # (B, k): label * k + rank at the last real position
-    tags = [index // k]
-    for rows, pointer in reversed(pointers):
-        index = index.clone()
-        index[:rows] = pointer.gather(1, index[:rows])
-        tags.append(index // k)
-    tags.reverse()
-    tags = torch.stack(tags, dim=2)  # (B, k, positions reached)
-    if tags.size(2) < n:
-        tags = torch.cat([tags, tags.new_zeros(batch, k, n - tags.size(2))], dim=2)
-    unsorted = torch.empty_like(tags)
-    unsorted[order] = tags
-    tags = unsorted * mask.unsqueeze(1).long()
-    scores = scores.new_empty(scores.shape).index_copy_(0, order, scores)
-    empty = ~mask[:, 0]
-    if empty.any():
-        empty_scores = scores.new_full((k,), neg_inf)
-        empty_scores[0] = 0.0
-        scores = torch.where(empty.unsqueeze(1), empty_scores.unsqueeze(0), scores)
-    return tags, scores
+    return chain_kbest.kbest(_upcast(emissions), transitions, mask, k, start, end)
 
 
 @dataclass
@@ -332,6 +331,10 @@ class LinearChain:
     def marginals(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(unary (B, n, L), pairwise (B, n, L, L))``, see :func:`marginals`."""
         return marginals(*self._arguments)
+
+    def unary_marginals(self) -> torch.Tensor:
+        """``(B, n, L)``, see :func:`unary_marginals`."""
+        return unary_marginals(*self._arguments)
 
     def forward_backward(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(log_z, log_unary, log_pairwise)``, see :func:`forward_backward`."""

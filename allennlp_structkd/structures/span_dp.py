@@ -9,7 +9,8 @@ Its score is the sum of its spans' scores, and ``P(structure) = exp(score - log 
 
 The dynamic program is the semi-Markov forward-backward: ``f[j]`` sums the structures of the
 prefix ``0..j-1``, ``g[i]`` those of the suffix ``i..len-1``; a token is outside every span, or the
-end of exactly one span. It loops over positions, never over sentences.
+end of exactly one span. It loops over positions, never over sentences; on CUDA tensors both loops
+run inside one fused Triton kernel (:mod:`fused_span`).
 """
 from typing import Tuple
 
@@ -32,21 +33,25 @@ def _valid_spans(span_scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     mask = mask.bool()
     upper = torch.ones(n, n, dtype=torch.bool, device=span_scores.device).triu()
     valid = upper.unsqueeze(0) & mask.unsqueeze(1) & mask.unsqueeze(2)
-    return span_scores.masked_fill(~valid.unsqueeze(3), NEG)
+    if span_scores.dtype == torch.float64:
+        return span_scores.masked_fill(~valid.unsqueeze(3), NEG)
+    return span_scores.double().masked_fill_(~valid.unsqueeze(3), NEG)  # the copy is ours to fill
 
 
-def _inside_outside(span_scores: torch.Tensor, mask: torch.Tensor):
-    """
-    Returns ``(scores, span_lse (B, n, n), f (B, n+1), g (B, n+1), log_z (B,))``.
-    ``f[:, j]``: log-sum over structures of tokens ``0..j-1``; ``g[:, i]``: of tokens ``i..len-1``
-    (``g[:, i] = 0`` for ``i >= len``).
-    """
-    # The semi-Markov sums hold absolute log-scores that grow with the length, and marginals are
-    # differences of them: float32 would lose ~1e-4 at n = 128, so the DP always runs in float64.
-    scores = _valid_spans(span_scores.double() if span_scores.dtype != torch.float64 else span_scores, mask)
+def _fused(span_lse: torch.Tensor):
+    """The fused-kernel module for CUDA span scores (one launch instead of 2n steps), else None."""
+    if not span_lse.is_cuda:
+        return None
+    try:
+        from allennlp_structkd.structures import fused_span
+    except ImportError:  # no Triton for this platform: the PyTorch path serves
+        return None
+    return fused_span if fused_span.supports(span_lse) else None
+
+
+def _prefix_suffix_sums(scores: torch.Tensor, span_lse: torch.Tensor, lengths: torch.Tensor):
+    """The PyTorch path of the semi-Markov sums: ``(f (B, n+1), g (B, n+1))``."""
     batch, n = scores.shape[:2]
-    span_lse = torch.logsumexp(scores, dim=3)  # (B, i, j): all types of span (i, j)
-    lengths = mask.long().sum(1)
     f = [scores.new_zeros(batch)]
     for j in range(n):
         # token j is outside every span, or the end of a span (i, j) starting after prefix f[i]
@@ -61,6 +66,26 @@ def _inside_outside(span_scores: torch.Tensor, mask: torch.Tensor):
         step = torch.logaddexp(g[i + 1], starting)
         g[i] = torch.where(i < lengths, step, torch.zeros_like(step))
     g = torch.stack(g, dim=1)
+    return f, g
+
+
+def _inside_outside(span_scores: torch.Tensor, mask: torch.Tensor):
+    """
+    Returns ``(scores, span_lse (B, n, n), f (B, n+1), g (B, n+1), log_z (B,))``.
+    ``f[:, j]``: log-sum over structures of tokens ``0..j-1``; ``g[:, i]``: of tokens ``i..len-1``
+    (``g[:, i] = 0`` for ``i >= len``).
+    """
+    # The semi-Markov sums hold absolute log-scores that grow with the length, and marginals are
+    # differences of them: float32 would lose ~1e-4 at n = 128, so the DP always runs in float64.
+    scores = _valid_spans(span_scores, mask)
+    batch, n = scores.shape[:2]
+    span_lse = torch.logsumexp(scores, dim=3)  # (B, i, j): all types of span (i, j)
+    lengths = mask.long().sum(1)
+    fused = _fused(span_lse)
+    if fused is not None:
+        f, g = fused.prefix_suffix_sums(span_lse, lengths, NEG)
+    else:
+        f, g = _prefix_suffix_sums(scores, span_lse, lengths)
     log_z = f.gather(1, lengths.unsqueeze(1)).squeeze(1)
     return scores, span_lse, f, g, log_z
 
@@ -70,17 +95,24 @@ def log_partition(span_scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return _inside_outside(span_scores, mask)[-1].to(span_scores.dtype)
 
 
+def _span_marginals(span_scores: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`span_marginals` in float64."""
+    scores, _, f, g, log_z = _inside_outside(span_scores, mask)
+    batch, n = scores.shape[:2]
+    # log P(i, j, c) = f[i] + score + g[j + 1] - log Z: one pass over the (B, n, n, C) scores.
+    # Impossible spans score NEG, so their exp is exactly 0.
+    offset = f[:, :n].unsqueeze(2) + g[:, 1:].unsqueeze(1) - log_z.view(batch, 1, 1)
+    span = (scores + offset.unsqueeze(3)).exp_()
+    outside = (f[:, :n] + g[:, 1:] - log_z.unsqueeze(1)).exp().masked_fill(~mask.bool(), 0.0)
+    return span, outside
+
+
 def span_marginals(span_scores: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """
     Returns ``(span (B, n, n, C), outside (B, n))``: ``span[b, i, j, c]`` is the probability that the
     labeled span (i, j, c) is in the structure, ``outside[b, t]`` that token t is in no span.
     """
-    scores, _, f, g, log_z = _inside_outside(span_scores, mask)
-    batch, n = scores.shape[:2]
-    log_span = f[:, :n].view(batch, n, 1, 1) + scores + g[:, 1:].view(batch, 1, n, 1) - log_z.view(batch, 1, 1, 1)
-    log_out = f[:, :n] + g[:, 1:] - log_z.unsqueeze(1)
-    outside = log_out.exp().masked_fill(~mask.bool(), 0.0)
-    span = log_span.exp().masked_fill(log_span < NEG / 2, 0.0)
+    span, outside = _span_marginals(span_scores, mask)
     return span.to(span_scores.dtype), outside.to(span_scores.dtype)
 
 
@@ -97,21 +129,22 @@ def bioes_marginals(span_scores: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     Per-token BIOES marginals ``(B, n, 1 + 4C)``: index 0 is O and ``1 + 4c + k`` is B-c, I-c, E-c,
     S-c for k = 0..3. Rows sum to 1 inside each sentence and are 0 past its length.
     """
-    span, outside = span_marginals(span_scores, mask)
+    span, outside = _span_marginals(span_scores, mask)
     batch, n, _, num_types = span.shape
     single = torch.diagonal(span, dim1=1, dim2=2).transpose(1, 2)  # (B, n, C): span (t, t)
-    starts = span.sum(2) - single  # spans (t, j > t)
-    ends = span.sum(1) - single  # spans (i < t, t)
+    starting, ending = span.sum(2), span.sum(1)  # spans (t, j >= t), spans (i <= t, t)
+    starts = starting - single  # spans (t, j > t)
+    ends = ending - single  # spans (i < t, t)
     # covered[t] = sum_{i <= t <= j} span[i, j]
     #            = (spans starting at or before t) - (spans ending before t)
-    started = span.sum(2).cumsum(1)
-    ended = span.sum(1).cumsum(1)
+    started = starting.cumsum(1)
+    ended = ending.cumsum(1)
     ended_before = torch.cat([ended.new_zeros(batch, 1, num_types), ended[:, :-1]], dim=1)
     covered = started - ended_before
     inside = (covered - single - starts - ends).clamp(min=0.0)
     per_type = torch.stack([starts, inside, ends, single], dim=3).reshape(batch, n, 4 * num_types)
     result = torch.cat([outside.unsqueeze(2), per_type], dim=2)
-    return result.masked_fill(~mask.bool().unsqueeze(2), 0.0)
+    return result.masked_fill(~mask.bool().unsqueeze(2), 0.0).to(span_scores.dtype)
 
 
 def decode(span_scores: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
