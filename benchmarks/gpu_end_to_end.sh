@@ -14,9 +14,10 @@ export STRUCTKD_CUDA_DEVICE=${STRUCTKD_CUDA_DEVICE:-0}
 export NER_TRAIN_ES=$DATA/esp.train NER_DEV_ES=$DATA/esp.testa NER_TRAIN_NL=$DATA/ned.train NER_DEV_NL=$DATA/ned.testa
 export NER_TRAIN="{\"es\": \"$DATA/esp.train\", \"nl\": \"$DATA/ned.train\"}"
 export NER_DEV="{\"es\": \"$DATA/esp.testa\", \"nl\": \"$DATA/ned.testa\"}"
+export STRUCTKD_STRICT=${STRUCTKD_STRICT:-false}  # CoNLL-2002 has a few invalid IOB2 sequences: skipped, counted, logged
 export STRUCTKD_EPOCHS=$EPOCHS STRUCTKD_TEACHER_EPOCHS=$EPOCHS STRUCTKD_CACHE=$WORK/cache
 mkdir -p "$WORK"
-python3 -c "import torch; print('device:', torch.cuda.get_device_name(int('$STRUCTKD_CUDA_DEVICE')))"
+python3 -c "import torch; print('device:', torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', '| STRUCTKD_CUDA_DEVICE=$STRUCTKD_CUDA_DEVICE')"
 started=$(date +%s)
 # the student's config names the teachers' configs: they are trained first (in subprocesses, on the
 # same device), then annotate the training data, then the student trains
