@@ -82,6 +82,8 @@ DEFAULTS = {
     "STRUCTKD_EPOCHS": "5",
     "STRUCTKD_TEACHER_EPOCHS": "8",
     "STRUCTKD_SEED": "13",
+    # the students' recipe: "adam" (the configs' lr) or "sgd" (lr 0.1 halved on a dev plateau; see common.libsonnet)
+    "STRUCTKD_OPTIMIZER": "adam",
     "STRUCTKD_CUDA_DEVICE": "",
     "STRUCTKD_CACHE": "",
 }

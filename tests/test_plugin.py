@@ -162,3 +162,31 @@ def test_a_project_config_trains_as_written_from_the_command_line_with_no_variab
     result = subprocess.run(command, cwd=str(tmp_path), env=_clean_environment(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.isfile(tmp_path / "run" / "model.tar.gz")
+
+
+def test_the_students_sgd_recipe(monkeypatch, tmp_path):
+    """STRUCTKD_OPTIMIZER=sgd gives students the papers' SGD recipe, leaves teachers on Adam (so a cached
+    teacher serves both), rejects anything else, and trains as written."""
+    from allennlp.commands.train import train_model_from_file
+    from allennlp.common import Params
+    from allennlp.common.checks import ConfigurationError
+
+    student = os.path.join(REPO, "training_configs", "baseline_no_kd.jsonnet")
+    teacher = os.path.join(REPO, "training_configs", "teachers", "crf_tagger_es.jsonnet")
+    assert Params.from_file(student).as_dict(quiet=True)["trainer"]["optimizer"] == {"type": "adam", "lr": 0.01}
+    monkeypatch.setenv("STRUCTKD_OPTIMIZER", "sgd")
+    trainer = Params.from_file(student).as_dict(quiet=True)["trainer"]
+    assert trainer["optimizer"] == {"type": "sgd", "lr": 0.1}
+    assert trainer["learning_rate_scheduler"] == {"type": "structkd_reduce_on_plateau", "mode": "max", "factor": 0.5, "patience": 3}
+    assert Params.from_file(teacher).as_dict(quiet=True)["trainer"]["optimizer"]["type"] == "adam"
+    monkeypatch.setenv("STRUCTKD_EPOCHS", "2")
+    train_model_from_file(student, str(tmp_path / "sgd"))
+    with open(tmp_path / "sgd" / "metrics.json") as handle:
+        assert json.load(handle)["epoch"] == 1
+    import torch
+
+    state = torch.load(tmp_path / "sgd" / "training_state_e2_b0.th", weights_only=False)
+    assert state["learning_rate_scheduler"]["patience"] == 3  # the scheduler ran and is checkpointed
+    monkeypatch.setenv("STRUCTKD_OPTIMIZER", "adagrad")
+    with pytest.raises((ConfigurationError, RuntimeError), match="STRUCTKD_OPTIMIZER must be"):
+        Params.from_file(student)

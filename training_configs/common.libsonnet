@@ -1,5 +1,5 @@
 // Shared pieces of the project's configs. Data paths and sizes come from environment variables
-// (std.extVar), whose defaults (the project's fixtures) are set when allennlp_structkd is imported:
+// (std.extVar), whose defaults (the project's fixtures) the `allennlp` command line applies:
 // see allennlp_structkd/config_defaults.py. Override any of them, or use `allennlp train -o`.
 local env(name) = std.extVar(name);
 local int_env(name) = std.parseInt(env(name));
@@ -57,8 +57,20 @@ local int_env(name) = std.parseInt(env(name));
 
   data_loader(batch_size=16):: { batch_sampler: { type: 'bucket', batch_size: batch_size } },
 
-  trainer(epochs, lr=0.01, callbacks=[]):: {
-    optimizer: { type: 'adam', lr: lr },
+  // STRUCTKD_OPTIMIZER picks the students' training recipe: 'adam' (the default, at the config's lr:
+  // every published table here) or 'sgd', the BiLSTM-CRF recipe of the papers' code (flair's
+  // sequence-tagger trainer): plain SGD at lr 0.1, halved whenever dev has not improved for 3 epochs.
+  // Teachers keep Adam, so that a cached teacher serves both recipes.
+  student_optimizer:: (
+    local chosen = env('STRUCTKD_OPTIMIZER');
+    if chosen == 'adam' || chosen == 'sgd' then chosen
+    else error 'STRUCTKD_OPTIMIZER must be "adam" or "sgd", got "' + chosen + '"'
+  ),
+  trainer(epochs, lr=0.01, callbacks=[], student=false)::
+    local sgd = student && $.student_optimizer == 'sgd';
+  {
+    optimizer: if sgd then { type: 'sgd', lr: 0.1 } else { type: 'adam', lr: lr },
+    [if sgd then 'learning_rate_scheduler']: { type: 'structkd_reduce_on_plateau', mode: 'max', factor: 0.5, patience: 3 },
     num_epochs: epochs,
     validation_metric: $.validation_metric,
     grad_norm: 5.0,
