@@ -6,24 +6,24 @@ import os
 import pytest
 
 from allennlp_structkd import commands, experiments
-from allennlp_structkd.experiments import Run
+from allennlp_structkd.experiments import Run, Suite, TeacherRef
 
 
 @pytest.fixture
 def fake_suite(monkeypatch, tmp_path):
     def suite(quick):
-        return {
-            "env": {},
-            "runs": [
+        return Suite(
+            env={},
+            runs=[
                 Run("teacher", "teachers/crf_tagger.jsonnet", teacher=True),
                 Run("base", "baseline_no_kd.jsonnet"),
-                Run("kd", "struct_kd_case1a.jsonnet", {"TEACHER_ES": "@teacher"}, baseline="base"),
+                Run("kd", "struct_kd_case1a.jsonnet", {"TEACHER_ES": TeacherRef("teacher")}, baseline="base"),
                 Run("missing", "baseline_top_wk.jsonnet", baseline="base"),
             ],
-            "metric": "best_validation_f1-measure-overall",
-            "metric_name": "dev F1",
-            "description": "a fake suite",
-        }
+            metric="best_validation_f1-measure-overall",
+            metric_name="dev F1",
+            description="a fake suite",
+        )
 
     monkeypatch.setitem(experiments.SUITES, "fake", suite)
     monkeypatch.setattr(experiments.layout, "REPO", str(tmp_path))
@@ -38,7 +38,7 @@ def finish(runs_dir, run, seed, value):
 
 
 def test_table_means_seeds_and_significance(fake_suite):
-    runs = {r.name: r for r in experiments.SUITES["fake"](False)["runs"]}
+    runs = {r.name: r for r in experiments.SUITES["fake"](False).runs}
     runs_dir = fake_suite / "runs"
     finish(runs_dir, runs["teacher"], 1, 0.9)
     for seed, (base, kd) in enumerate([(0.70, 0.80), (0.71, 0.81), (0.69, 0.79)], start=1):
@@ -55,7 +55,7 @@ def test_table_means_seeds_and_significance(fake_suite):
 
 
 def test_wall_time_table_sums_finished_runs(fake_suite):
-    runs = {r.name: r for r in experiments.SUITES["fake"](False)["runs"]}
+    runs = {r.name: r for r in experiments.SUITES["fake"](False).runs}
     runs_dir = fake_suite / "runs"
     for seed, wall in ((1, 1800.0), (2, 5400.0)):
         finish(runs_dir, runs["base"], seed, 0.7)
@@ -89,7 +89,7 @@ def test_only_named_students_run(fake_suite, monkeypatch):
 def test_case_aliases_name_runs_of_their_suite(monkeypatch, tmp_path):
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path))
     for alias, (parent, runs) in experiments.ALIASES.items():
-        assert set(runs) <= {r.name for r in experiments.SUITES[parent](False)["runs"]}
+        assert set(runs) <= {r.name for r in experiments.SUITES[parent](False).runs}
         assert experiments.resolve(alias) == (parent, runs)
     assert experiments.resolve("case2a", ["MaxEnt: Token KD", "CRF: w/o KD"]) == ("case1a", ["MaxEnt: Token KD"])
     assert experiments.resolve("case4", ["x"]) == ("case4", ["x"])
@@ -105,7 +105,7 @@ def test_case_aliases_name_runs_of_their_suite(monkeypatch, tmp_path):
 def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
     calls = []
     monkeypatch.setattr(commands.subprocess, "run", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
-    run = experiments.SUITES["fake"](False)["runs"][1]
+    run = experiments.SUITES["fake"](False).runs[1]
     finish(fake_suite / "runs", run, 1, 0.7)
     directory = experiments._run_dir(str(fake_suite / "runs"), "fake", run, 1)
     assert experiments.runner._train(("config", directory, {}, None)) == directory and not calls
@@ -119,12 +119,12 @@ def test_quick_runs_live_apart():
 def test_runs_with_curve_points_are_plotted(fake_suite, monkeypatch):
     """Runs on growing amounts of unlabeled data become a plot linked from the suite's table."""
     def suite(quick):
-        return {"env": {}, "metric": "best_validation_f1-measure-overall", "metric_name": "dev F1", "description": "curves",
-                "runs": [Run(f"{method} {n}", "c.jsonnet", curve=(method, n)) for method in ("Top-1", "KD") for n in (10, 20)]}
+        return Suite(env={}, metric="best_validation_f1-measure-overall", metric_name="dev F1", description="curves",
+                     runs=[Run(f"{method} {n}", "c.jsonnet", curve=(method, n)) for method in ("Top-1", "KD") for n in (10, 20)])
 
     monkeypatch.setitem(experiments.SUITES, "fake", suite)
     runs_dir = fake_suite / "runs"
-    for run in suite(False)["runs"]:
+    for run in suite(False).runs:
         for seed in (1, 2):
             finish(runs_dir, run, seed, 0.5 + run.curve[1] / 100 + seed / 1000)
     text = experiments.write_table("fake", [1, 2], False, str(runs_dir))
@@ -137,8 +137,8 @@ def test_runs_with_curve_points_are_plotted(fake_suite, monkeypatch):
 def test_the_multilingual_suite_shares_case1a_runs(monkeypatch, tmp_path):
     """Runs of the same name in multilingual and case1a are one run: trained once, in case1a's folder."""
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path))
-    multilingual = {r.name: r for r in experiments.SUITES["multilingual"](False)["runs"]}
-    case1a = {r.name: r for r in experiments.SUITES["case1a"](False)["runs"]}
+    multilingual = {r.name: r for r in experiments.SUITES["multilingual"](False).runs}
+    case1a = {r.name: r for r in experiments.SUITES["case1a"](False).runs}
     shared = set(multilingual) & set(case1a)
     assert {"teacher_es", "teacher_nl", "CRF: w/o KD", "CRF: Top-WK KD", "CRF: Pos. KD"} <= shared
     for name in shared:
@@ -186,7 +186,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_set_aside_not_deleted(tmp_p
 
 
 def test_a_table_never_replaces_finished_results_with_fewer(fake_suite, capsys):
-    runs = {r.name: r for r in experiments.SUITES["fake"](False)["runs"]}
+    runs = {r.name: r for r in experiments.SUITES["fake"](False).runs}
     runs_dir = fake_suite / "runs"
     finish(runs_dir, runs["base"], 1, 0.70)
     finish(runs_dir, runs["kd"], 1, 0.80)
@@ -224,7 +224,7 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
     spec = experiments.SUITES["fake"](False)
     dev = {"es": str(data / "esp.testa"), "nl": str(data / "ned.testa")}
-    spec["env"] = {"NER_DEV": json.dumps(dev)}
+    spec.env = {"NER_DEV": json.dumps(dev)}
     monkeypatch.setitem(experiments.SUITES, "fake", lambda quick: spec)
     with pytest.raises(SystemExit, match="missing .*esp.testb"):
         experiments.test_data_path(spec, str(tmp_path / "test"))
@@ -239,7 +239,7 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
         return {"seed_1": 0.60, "seed_2": 0.62}[os.path.basename(directory)]
 
     monkeypatch.setattr(experiments.runner, "_evaluate", fake_evaluate)
-    runs = {r.name: r for r in spec["runs"]}
+    runs = {r.name: r for r in spec.runs}
     runs_dir = fake_suite / "runs"
     for seed in (1, 2):
         finish(runs_dir, runs["base"], seed, 0.70)
@@ -266,10 +266,13 @@ def test_headline_suite_gives_students_labeled_and_unlabeled_parts(tmp_path, mon
     monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
     monkeypatch.setattr(experiments.layout, "_runs_root", lambda: str(tmp_path / "runs"))
     spec = experiments.SUITES["headline"](False)
-    runs = {r.name: r for r in spec["runs"]}
+    assert not (tmp_path / "runs").exists()  # building a suite writes nothing: its prepare steps do
+    for step in spec.prepare:
+        step()
+    runs = {r.name: r for r in spec.runs}
     assert sum(r.teacher for r in runs.values()) == 2
     assert all(r.config.startswith("teachers/encoder_crf_tagger_") for r in runs.values() if r.teacher)
-    labeled = json.loads(spec["env"]["NER_TRAIN"])  # what w/o KD trains on
+    labeled = json.loads(spec.env["NER_TRAIN"])  # what w/o KD trains on
     transfer = json.loads(runs["CRF: Struct. KD (Case 1a)"].env["NER_TRAIN"])
     assert transfer["labeled"] == labeled and runs["CRF: Posterior"].env["NER_TRAIN"] == runs["CRF: Struct. KD (Case 1a)"].env["NER_TRAIN"]
     assert "NER_TRAIN" not in runs["CRF: w/o KD"].env
@@ -282,8 +285,9 @@ def test_headline_suite_gives_students_labeled_and_unlabeled_parts(tmp_path, mon
 
 
 def test_the_headline_summary_states_gain_gap_speed_and_size():
-    spec = {"runs": [Run("teacher_es", "t.jsonnet", teacher=True, lang="es"), Run("base", "b.jsonnet"),
-                     Run("kd", "k.jsonnet", baseline="base")]}
+    spec = Suite(description="", env={}, metric="m", metric_name="F1",
+                 runs=[Run("teacher_es", "t.jsonnet", teacher=True, lang="es"), Run("base", "b.jsonnet"),
+                       Run("kd", "k.jsonnet", baseline="base")])
     all_scores = {"base": [60.0, 62.0], "kd": [70.0, 72.0]}
     languages = {"teacher_es": {"es": 80.0}, "base": {"es": 59.0}, "kd": {"es": 69.5}}
     speed = ([("teacher_es", {"sentences_per_second": 10.0, "parameters": 1_000_000}),
@@ -299,8 +303,8 @@ def test_frozen_encoder_features_are_encoded_before_any_run(fake_suite, monkeypa
     from allennlp_structkd import encode_features
 
     spec = experiments.SUITES["fake"](False)
-    spec["encode_first"] = ["teachers/encoder_crf_tagger_es.jsonnet"]
-    spec["env"] = {"FROZEN_ENCODER": "/somewhere/e5"}
+    spec.encode_first = ["teachers/encoder_crf_tagger_es.jsonnet"]
+    spec.env = {"FROZEN_ENCODER": "/somewhere/e5"}
     monkeypatch.setitem(experiments.SUITES, "fake", lambda quick: spec)
     events = []
     monkeypatch.setattr(encode_features, "encode_config", lambda config, env=None, **k: events.append(("encode", config, env["FROZEN_ENCODER"])))
@@ -310,3 +314,37 @@ def test_frozen_encoder_features_are_encoded_before_any_run(fake_suite, monkeypa
     experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"))
     assert events[0][0] == "encode" and events[0][1].endswith("teachers/encoder_crf_tagger_es.jsonnet")
     assert events[0][2] == "/somewhere/e5" and all(kind == "train" for kind, *_ in events[1:]) and len(events) > 1
+
+
+def test_a_suite_is_checked_when_built():
+    with pytest.raises(ValueError, match="names teacher 'nobody'"):
+        Suite(description="", env={}, metric="m", metric_name="F1",
+              runs=[Run("kd", "k.jsonnet", {"TEACHER_ES": TeacherRef("nobody")})])
+    with pytest.raises(ValueError, match="unique"):
+        Suite(description="", env={}, metric="m", metric_name="F1", runs=[Run("a", "k.jsonnet"), Run("a", "k.jsonnet")])
+    assert Suite(description="", env={}, metric="best_validation_LAS", metric_name="LAS", runs=[]).eval_metric == "LAS"
+
+
+def test_every_suite_builds_without_writing(monkeypatch, tmp_path):
+    """Suites are pure: building each (with a data folder and encoders in place) writes no file."""
+    import shutil
+
+    from tests.conftest import FIXTURES
+
+    data = tmp_path / "data"  # laid out like ../shared/data, from the fixtures
+    for target, source in [("conll2002/esp.train", "toy_ner_es.train"), ("conll2002/esp.testa", "toy_ner_es.dev"),
+                           ("conll2002/ned.train", "toy_ner_nl.train"), ("conll2002/ned.testa", "toy_ner_nl.dev"),
+                           ("ptb_dep_sample/train.dp", "ptb.dp"), ("ptb_dep_sample/dev.dp", "ptb.dp")] + [
+            (f"ud/{lang}/{split}.conllu", "ud_en_small.conllu") for lang in ("en", "de", "es", "nl") for split in ("train", "dev")]:
+        (data / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FIXTURES / "data" / source, data / target)
+    monkeypatch.setattr(experiments.layout, "_runs_root", lambda: str(tmp_path / "runs"))
+    monkeypatch.setenv("STRUCTKD_DATA_DIR", str(data))
+    monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
+    monkeypatch.setenv("STRUCTKD_KRESOURCE", str(FIXTURES / "tiny_bert"))
+    for name, build in experiments.SUITES.items():
+        suite = build(False)
+        assert isinstance(suite, Suite) and suite.runs, name
+        for run in suite.runs:
+            assert all(isinstance(value, (str, TeacherRef)) for value in run.env.values()), name
+    assert not (tmp_path / "runs").exists()

@@ -6,6 +6,7 @@ import statistics
 from typing import Dict, List, Optional, Tuple
 
 from allennlp_structkd.experiments import layout
+from allennlp_structkd.experiments.suite import Suite
 
 
 def _pyplot():
@@ -17,14 +18,14 @@ def _pyplot():
     return plt
 
 
-def plot_curves(suite: str, spec: Dict, all_scores: Dict[str, List[float]], quick: bool) -> Optional[str]:
+def plot_curves(suite: str, spec: Suite, all_scores: Dict[str, List[float]], quick: bool) -> Optional[str]:
     """
     The suite's score against the amount of unlabeled data (Figure 1 of Wang et al. 2021): one line
     per series of runs with a ``curve`` point, mean ± standard deviation over seeds. Returns the
     image's file name (in docs/results/), or None when the suite has no such runs.
     """
     series: Dict[str, List[Tuple[float, List[float]]]] = {}
-    for run in spec["runs"]:
+    for run in spec.runs:
         if run.curve and all_scores.get(run.name):
             series.setdefault(run.curve[0], []).append((run.curve[1], all_scores[run.name]))
     if not series:
@@ -37,7 +38,7 @@ def plot_curves(suite: str, spec: Dict, all_scores: Dict[str, List[float]], quic
         spreads = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in points]
         axes.errorbar([x for x, _ in points], means, yerr=spreads, marker="o", capsize=3, label=name)
     axes.set_xlabel("unlabeled sentences")
-    axes.set_ylabel(spec["metric_name"])
+    axes.set_ylabel(spec.metric_name)
     axes.set_title(f"suite {suite}")
     axes.grid(alpha=0.3)
     axes.legend()
@@ -48,7 +49,7 @@ def plot_curves(suite: str, spec: Dict, all_scores: Dict[str, List[float]], quic
     return name
 
 
-def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> str:
+def plot_speed(suite: str, spec: Suite, rows: List[Tuple[str, float, float]]) -> str:
     """Score against speed-up over the first row (XtremeDistil's Figure 1): ``rows`` of (name, speed-up, score)."""
     from matplotlib.ticker import FuncFormatter
 
@@ -61,7 +62,7 @@ def plot_speed(suite: str, spec: Dict, rows: List[Tuple[str, float, float]]) -> 
     axes.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: ""))
     axes.margins(x=0.15, y=0.15)
     axes.set_xlabel("speed-up over the first row (sentences/s, one CPU thread)")
-    axes.set_ylabel(spec["metric_name"])
+    axes.set_ylabel(spec.metric_name)
     axes.set_title(f"suite {suite}")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))

@@ -11,21 +11,22 @@ from allennlp_structkd.experiments import layout, runner, speed
 from allennlp_structkd.experiments.catalogue import RUNS_OF, SUITES
 from allennlp_structkd.experiments.plots import plot_curves
 from allennlp_structkd.experiments.scores import _duration, _mean_std, _run_metrics, _run_scores, _wall_seconds
+from allennlp_structkd.experiments.suite import Suite
 
 
 TEST_NAMES = {"esp.testa": "esp.testb", "ned.testa": "ned.testb", "dev.conllu": "test.conllu", "dev.dp": "test.dp"}
 
 
-def test_data_path(spec: Dict, test_dir: str) -> str:
+def test_data_path(spec: Suite, test_dir: str) -> str:
     """
     The test counterpart of a suite's dev data under ``test_dir`` (laid out like the data
     directory: ``conll2002/esp.testb``, ``ud/<lang>/test.conllu``, ``ptb_dep_sample/test.dp``), as
     the data path the suite's readers take. Missing files are an error naming them.
     """
-    name = next((n for n in ("NER_DEV", "PARSE_DEV") if n in spec["env"]), None)
+    name = next((n for n in ("NER_DEV", "PARSE_DEV") if n in spec.env), None)
     if name is None:
         raise SystemExit("this suite names no dev data (NER_DEV or PARSE_DEV): it cannot be scored on test data")
-    dev = spec["env"][name]
+    dev = spec.env[name]
     mapping = json.loads(dev) if dev.strip().startswith("{") else {"": dev}
     data_dir, test = layout._data_dir(), {}
     for lang, path in mapping.items():
@@ -45,32 +46,31 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     chosen on dev; test data never takes part in selection) on the test data there, in a column of its own.
     """
     spec = SUITES[suite](quick)
-    metric = spec["metric"]
     test_path = test_data_path(spec, test_dir) if test_dir else None
-    test_metric = spec.get("eval_metric", metric.replace("best_validation_", ""))
+    test_metric = spec.eval_metric
     # per-language columns run `allennlp evaluate` for every archive (slow for a transformer teacher)
-    languages = spec.get("per_language", {}) if per_language else {}
-    also = spec.get("also", [])
-    env = dict(os.environ, **spec["env"])
+    languages = spec.per_language if per_language else {}
+    also = spec.also
+    env = dict(os.environ, **spec.env)
     lines = [
         f"## Suite `{suite}`{' (quick)' if quick else ''}",
         "",
-        spec["description"],
+        spec.description,
         "",
-        f"Produced by `STRUCTKD_DATA_DIR=<data> {spec.get('command_env', '')}python -m allennlp_structkd.experiments run {suite}"
-        f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}`; dev splits; {spec['metric_name']} ×100,"
+        f"Produced by `STRUCTKD_DATA_DIR=<data> {spec.command_env}python -m allennlp_structkd.experiments run {suite}"
+        f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}`; dev splits; {spec.metric_name} ×100,"
         " mean ± standard deviation over seeds (teachers: first seed only). †: the method is almost"
         " stochastically dominant over its baseline (Almost Stochastic Order, `deepsig.aso`, ε_min < 0.5 at"
         " confidence 0.95; the ε_min column), computed when both have at least 2 seeds.",
         "",
-        f"| model | {spec['metric_name']} | seeds | ε_min vs baseline |"
+        f"| model | {spec.metric_name} | seeds | ε_min vs baseline |"
         + "".join(f" {name} |" for _, name in also) + "".join(f" {lang} |" for lang in languages)
         + (" test |" if test_path else "") + " params | epochs (best) |",
         "|---|---|---|---|" + "---|" * (len(also) + len(languages) + bool(test_path)) + "---|---|",
     ]
     all_scores: Dict[str, List[float]] = {}
     language_scores: Dict[str, Dict[str, float]] = {}  # run -> lang -> mean dev score on that language
-    for run in spec["runs"]:
+    for run in spec.runs:
         scores, params, best = _run_scores(spec, suite, run, seeds, quick, runs_dir)
         all_scores[run.name] = scores
         if not scores:
@@ -81,7 +81,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             values = [100 * m[key] for m in _run_metrics(suite, run, seeds, quick, runs_dir) if key in m]
             per_language += f" {_mean_std(values)} |"
         for lang, data in languages.items():
-            values = [runner._evaluate(layout._run_dir(runs_dir, suite, run, seed, quick), data, env, spec["eval_metric"], lang)
+            values = [runner._evaluate(layout._run_dir(runs_dir, suite, run, seed, quick), data, env, spec.eval_metric, lang)
                       for seed in (seeds[:1] if run.teacher else seeds)]
             values = [100 * v for v in values if v is not None]
             per_language += f" {statistics.mean(values):.2f} |" if values else " |"
@@ -101,12 +101,12 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             significance, mark = f"{eps:.2f}", " †" if eps < 0.5 else ""
         lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance} |"
                      f"{per_language} {params or ''} | {best} |")
-    seconds = sum(_duration(m.get("training_duration", "0:0:0")) for run in spec["runs"]
+    seconds = sum(_duration(m.get("training_duration", "0:0:0")) for run in spec.runs
                   for m in _run_metrics(suite, run, seeds, quick, runs_dir))
     lines += ["", f"Training time of these runs, summed (AllenNLP's `training_duration`: reading data and annotating it"
                   f" with the teacher come before it and are not counted): {seconds / 3600:.1f} h on a 2-core CPU"
                   " shared with other runs."]
-    if spec.get("summary"):  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
+    if spec.summary:  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
         measured = speed._speed_rows(suite, seeds, runs_dir) if not quick else None
         lines += _summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None)
         if measured and measured[0]:
@@ -114,7 +114,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     os.makedirs(os.path.join(layout.REPO, "docs", "results"), exist_ok=True)
     curve = plot_curves(suite, spec, all_scores, quick)
     if curve:
-        lines += ["", f"![{spec['metric_name']} against the amount of unlabeled data]({curve})"]
+        lines += ["", f"![{spec.metric_name} against the amount of unlabeled data]({curve})"]
     return _publish(f"{suite}{'_quick' if quick else ''}.md", lines)
 
 
@@ -158,10 +158,10 @@ def wall_time_table(runs_dir: str) -> str:
     return _publish("walltime.md", lines)
 
 
-def _summary_lines(spec: Dict, all_scores: Dict[str, List[float]], language_scores: Dict[str, Dict[str, float]],
+def _summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_scores: Dict[str, Dict[str, float]],
                    measured) -> List[str]:
     """The headline in words: KD's gain over no KD, each language's gap to its teacher, speed-up and size ratio."""
-    runs = [r for r in spec["runs"] if not r.teacher and all_scores.get(r.name)]
+    runs = [r for r in spec.runs if not r.teacher and all_scores.get(r.name)]
     base = next((r for r in runs if r.baseline is None), None)
     if base is None:
         return []
@@ -170,7 +170,7 @@ def _summary_lines(spec: Dict, all_scores: Dict[str, List[float]], language_scor
         if run is not base:
             gain = statistics.mean(all_scores[run.name]) - statistics.mean(all_scores[base.name])
             lines.append(f"- {run.name}: {gain:+.2f} F1 over {base.name}.")
-    for teacher in (r for r in spec["runs"] if r.teacher and r.lang):
+    for teacher in (r for r in spec.runs if r.teacher and r.lang):
         own = language_scores.get(teacher.name, {}).get(teacher.lang)
         if own is None:
             continue
@@ -179,7 +179,7 @@ def _summary_lines(spec: Dict, all_scores: Dict[str, List[float]], language_scor
         lines.append(f"- {teacher.lang} dev: the teacher {own:.2f} F1; the students below it by: {gaps}.")
     if measured:
         rows, _ = measured
-        is_teacher = {r.name: r.teacher for r in spec["runs"]}
+        is_teacher = {r.name: r.teacher for r in spec.runs}
         teacher_rows = [row for name, row in rows if is_teacher.get(name)]
         student_rows = [row for name, row in rows if not is_teacher.get(name)]
         if teacher_rows and student_rows:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional
 from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.experiments import layout, report
 from allennlp_structkd.experiments.catalogue import SUITES
-from allennlp_structkd.experiments.suite import Run
+from allennlp_structkd.experiments.suite import Run, TeacherRef
 
 
 def _cuda_device(env: Dict[str, str]) -> str:
@@ -94,19 +94,21 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
 
     spec = SUITES[suite](quick)
     cache = os.path.join(layout._suite_folder(runs_dir, suite, quick), "cache")
-    base_env = dict(os.environ, **spec["env"], STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
-    runs: List[Run] = spec["runs"]
+    base_env = dict(os.environ, **spec.env, STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
+    runs: List[Run] = spec.runs
     if only is not None:  # an empty selection is an error, never "all"
         unknown = sorted(set(only) - {r.name for r in runs})
         if unknown or not only:
             raise SystemExit(f"suite {suite} has no run named {', '.join(map(repr, unknown)) or '(none given)'}; its runs: "
                              + ", ".join(repr(r.name) for r in runs))
         # the named runs and the teachers they distil from
-        needed = {v[1:] for r in runs if r.name in only for v in r.env.values() if v.startswith("@")}
+        needed = {teacher for r in runs if r.name in only for teacher in r.teachers}
         runs = [r for r in runs if r.name in only or r.name in needed]
+    for step in spec.prepare:  # the data files the runs read (each written once)
+        step()
     # frozen-encoder features: computed once, batched, before any run reads them (else the first epoch
     # of each teacher computes them sentence by sentence)
-    for config in spec.get("encode_first", []):
+    for config in spec.encode_first:
         from allennlp_structkd.encode_features import encode_config
 
         encode_config(os.path.join(layout.CONFIGS, config), env=base_env)
@@ -119,7 +121,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
         for run, seed in order:
             env = dict(base_env, STRUCTKD_SEED=str(seed))
             for name, value in run.env.items():
-                env[name] = os.path.join(teacher_dirs[value[1:]], "model.tar.gz") if value.startswith("@") else value
+                env[name] = os.path.join(teacher_dirs[value.run], "model.tar.gz") if isinstance(value, TeacherRef) else value
             directory = layout._run_dir(runs_dir, suite, run, seed, quick)
             if run.teacher:
                 teacher_dirs[run.name] = directory

@@ -6,7 +6,7 @@ import statistics
 from typing import Dict, List, Optional
 
 from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import Run
+from allennlp_structkd.experiments.suite import Run, Suite
 
 
 def _wall_seconds(directory: str) -> Optional[float]:
@@ -48,7 +48,7 @@ def _run_metrics(suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: 
     return found
 
 
-def _run_scores(spec: Dict, suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str):
+def _run_scores(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str):
     """``(scores ×100 per finished seed, parameter count, best epochs)`` of one run of a suite."""
     scores, params, best = [], None, []
     for seed in (seeds[:1] if run.teacher else seeds):
@@ -60,9 +60,9 @@ def _run_scores(spec: Dict, suite: str, run: Run, seeds: List[int], quick: bool,
         evaluation = os.path.join(os.path.dirname(path), "evaluation.json")
         if run.evaluate_on and os.path.isfile(evaluation):
             with open(evaluation) as handle:
-                scores.append(100 * json.load(handle)[spec["eval_metric"]])
+                scores.append(100 * json.load(handle)[spec.eval_metric])
         else:
-            scores.append(100 * metrics[spec["metric"]])
+            scores.append(100 * metrics[spec.metric])
         best.append(metrics.get("best_epoch"))
         params = params or _parameter_count(os.path.dirname(path))
     return scores, params, best

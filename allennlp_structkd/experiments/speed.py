@@ -19,10 +19,10 @@ def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     from allennlp_structkd.demo_job import measure
 
     spec = SUITES[suite](False)
-    dev = spec["env"].get("NER_DEV") or spec["env"].get("PARSE_DEV") or spec["env"].get("UD_DEV")
+    dev = spec.env.get("NER_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
     path = json.loads(dev) if dev.strip().startswith("{") else dev
     rows, words = [], None
-    for run in spec["runs"]:
+    for run in spec.runs:
         archive = os.path.join(layout._run_dir(runs_dir, suite, run, seeds[0]), "model.tar.gz")
         if not os.path.isfile(archive):
             continue
@@ -65,10 +65,10 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
              *_speed_lines(suite, seeds, rows, words, f"Produced by `python -m allennlp_structkd.experiments speed {suite}`. ")]
     points = []
     for name, row in rows:
-        run = next(r for r in spec["runs"] if r.name == name)
+        run = next(r for r in spec.runs if r.name == name)
         scores = _run_scores(spec, suite, run, seeds, False, runs_dir)[0]
         if scores:
             points.append((name, row["sentences_per_second"] / rows[0][1]["sentences_per_second"], statistics.mean(scores)))
     if len(points) > 1:
-        lines += ["", f"![{spec['metric_name']} against speed-up]({plot_speed(suite, spec, points)})"]
+        lines += ["", f"![{spec.metric_name} against speed-up]({plot_speed(suite, spec, points)})"]
     return report._publish(f"{suite}_speed.md", lines)

@@ -1,16 +1,16 @@
 """The suites on CoNLL-2002 NER: case1a (and multilingual), case4, xtremedistil, headline.
 """
 import dataclasses
+import functools
 import itertools
 import json
 import os
-from typing import Dict
 
 from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import Run
+from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef
 
 
-def suite_case1a(quick: bool) -> Dict:
+def suite_case1a(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: per-language teachers; CRF and MaxEnt students (Table 4 of Wang et al. 2021)."""
     data = os.path.join(layout._data_dir(), "conll2002")
     train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
@@ -23,7 +23,8 @@ def suite_case1a(quick: bool) -> Dict:
         "NER_TRAIN_ES": train["es"], "NER_DEV_ES": dev["es"], "NER_TRAIN_NL": train["nl"], "NER_DEV_NL": dev["nl"],
         "STRUCTKD_EPOCHS": "2" if quick else "8", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "10",
     }
-    teachers = {"TEACHER_ES": "@teacher_es", "TEACHER_NL": "@teacher_nl", "MAXENT_TEACHER": "@teacher_maxent"}
+    teachers = {"TEACHER_ES": TeacherRef("teacher_es"), "TEACHER_NL": TeacherRef("teacher_nl"),
+                "MAXENT_TEACHER": TeacherRef("teacher_maxent")}
     runs = [
         Run("teacher_es", "teachers/crf_tagger_es.jsonnet", teacher=True),
         Run("teacher_nl", "teachers/crf_tagger_nl.jsonnet", teacher=True),
@@ -36,52 +37,54 @@ def suite_case1a(quick: bool) -> Dict:
         Run("MaxEnt: Token KD", "baseline_token_kd.jsonnet", teachers, baseline="MaxEnt: w/o KD"),
         Run("MaxEnt: Struct. KD (Case 2a)", "struct_kd_case2a.jsonnet", teachers, baseline="MaxEnt: w/o KD"),
     ]
-    return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
-            "per_language": dev, "eval_metric": "f1-measure-overall",
-            "description": "CoNLL-2002 Spanish + Dutch NER, one multilingual student; per-language BiLSTM-CRF teachers "
+    return Suite(env=common, runs=runs, metric="best_validation_f1-measure-overall", metric_name="dev span F1",
+                 per_language=dev,
+                 description="CoNLL-2002 Spanish + Dutch NER, one multilingual student; per-language BiLSTM-CRF teachers "
                            "(words + characters, hidden 128) and a multilingual MaxEnt teacher for Token KD. The es and "
                            "nl columns evaluate each archive on that language's dev split alone (a teacher on its own "
                            "language; the multilingual teacher and students on both). One sentence of esp.train and one "
                            "of esp.testa start with I-LOC (invalid IOB2) and are skipped (STRUCTKD_STRICT=false). "
-                           "Students: 8 epochs; teachers: 10."}
+                           "Students: 8 epochs; teachers: 10.")
 
 
-def suite_multilingual(quick: bool) -> Dict:
+def suite_multilingual(quick: bool) -> Suite:
     """CoNLL-2002 es+nl, one multilingual CRF student from per-language teachers: the layout of Table 2 of Wang et al. 2020."""
     spec = suite_case1a(quick)
-    teachers = {"TEACHER_ES": "@teacher_es", "TEACHER_NL": "@teacher_nl"}
+    teachers = {"TEACHER_ES": TeacherRef("teacher_es"), "TEACHER_NL": TeacherRef("teacher_nl")}
     # case1a's runs, without its MaxEnt teacher (which only Token KD uses)
     shared = {r.name: dataclasses.replace(r, env={k: v for k, v in r.env.items() if k != "MAXENT_TEACHER"})
-              for r in spec["runs"]}
-    spec["runs"] = [
+              for r in spec.runs}
+    runs = [
         shared["teacher_es"], shared["teacher_nl"], shared["CRF: w/o KD"],
         Run("CRF: Emission", "baseline_emission.jsonnet", teachers, baseline="CRF: w/o KD"),
         Run("CRF: Top-K", "baseline_top_k.jsonnet", teachers, baseline="CRF: w/o KD"),
         shared["CRF: Top-WK KD"], shared["CRF: Pos. KD"],
         Run("CRF: Pos.+Top-WK", "baseline_posterior_top_wk.jsonnet", teachers, baseline="CRF: w/o KD"),
     ]
-    spec["description"] = ("CoNLL-2002 Spanish + Dutch NER, one multilingual BiLSTM-CRF student distilled from a "
-                           "Spanish and a Dutch BiLSTM-CRF teacher (Algorithm 1 of Wang et al. 2020), with the "
-                           "baselines of their Table 2. Runs shared with suite case1a are case1a's.")
-    return spec
+    return dataclasses.replace(
+        spec, runs=runs,
+        description="CoNLL-2002 Spanish + Dutch NER, one multilingual BiLSTM-CRF student distilled from a "
+                    "Spanish and a Dutch BiLSTM-CRF teacher (Algorithm 1 of Wang et al. 2020), with the "
+                    "baselines of their Table 2. Runs shared with suite case1a are case1a's.")
 
 
-def suite_case4(quick: bool) -> Dict:
+def suite_case4(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: a NER-as-parsing teacher -> MaxEnt BIOES student (Case 4)."""
-    spec = suite_case1a(quick)
-    spec["runs"] = [
+    runs = [
         Run("teacher: NER as parsing", "teachers/span_ner.jsonnet", teacher=True),
         Run("MaxEnt: w/o KD", "baseline_no_kd_maxent.jsonnet"),
-        Run("MaxEnt: Struct. KD (Case 4)", "struct_kd_case4.jsonnet", {"SPAN_TEACHER": "@teacher: NER as parsing"},
+        Run("MaxEnt: Struct. KD (Case 4)", "struct_kd_case4.jsonnet", {"SPAN_TEACHER": TeacherRef("teacher: NER as parsing")},
             baseline="MaxEnt: w/o KD"),
     ]
-    spec["description"] = ("CoNLL-2002 Spanish + Dutch NER: a multilingual NER-as-parsing teacher (biaffine spans over "
-                           "words + characters, BiLSTM) and a MaxEnt BIOES student taking the teacher's BIOES marginals.")
-    return spec
+    return dataclasses.replace(
+        suite_case1a(quick), runs=runs,
+        description="CoNLL-2002 Spanish + Dutch NER: a multilingual NER-as-parsing teacher (biaffine spans over "
+                    "words + characters, BiLSTM) and a MaxEnt BIOES student taking the teacher's BIOES marginals.")
 
 
 def _first_sentences(source: str, count: int, target: str) -> str:
-    """The first ``count`` sentences (blank-line separated blocks) of a CoNLL file, written once, atomically."""
+    """The first ``count`` sentences (blank-line separated blocks) of a CoNLL file, written once, atomically
+    (a suite's prepare step)."""
     if not os.path.isfile(target):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         kept, block = [], []
@@ -102,7 +105,7 @@ def _first_sentences(source: str, count: int, target: str) -> str:
     return target
 
 
-def suite_xtremedistil(quick: bool) -> Dict:
+def suite_xtremedistil(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: a fine-tuned multilingual-e5-small MaxEnt teacher -> BiLSTM students, XtremeDistil D0-D4.2."""
     encoder = os.environ.get("STRUCTKD_ENCODER")
     if not encoder or not os.path.isdir(encoder):
@@ -114,8 +117,9 @@ def suite_xtremedistil(quick: bool) -> Dict:
     # everything, and the full dev splits score it
     count = int(os.environ.get("STRUCTKD_XD_SENTENCES", "200" if quick else "2000"))
     folder = os.path.join(layout._runs_root(), "xtremedistil" + ("_quick" if quick else ""), "data")
-    train = {lang: _first_sentences(os.path.join(data, f"{name}.train"), count, os.path.join(folder, f"{name}.train.{count}"))
-             for lang, name in (("es", "esp"), ("nl", "ned"))}
+    sources = {lang: os.path.join(data, f"{name}.train") for lang, name in (("es", "esp"), ("nl", "ned"))}
+    train = {lang: os.path.join(folder, f"{os.path.basename(source)}.{count}") for lang, source in sources.items()}
+    prepare = [functools.partial(_first_sentences, sources[lang], count, train[lang]) for lang in sources]
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
     common = {
         "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(train), "NER_DEV": json.dumps(dev),
@@ -123,18 +127,18 @@ def suite_xtremedistil(quick: bool) -> Dict:
         "XTREMEDISTIL_EMBEDDING": "svd", "STRUCTKD_EPOCHS": "2" if quick else "12",
         "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "2",
     }
-    teacher = {"TRANSFORMER_TEACHER": "@teacher: multilingual-e5-small + MaxEnt"}
+    teacher = {"TRANSFORMER_TEACHER": TeacherRef("teacher: multilingual-e5-small + MaxEnt")}
     runs = [Run("teacher: multilingual-e5-small + MaxEnt", "teachers/transformer_maxent_tagger.jsonnet", teacher=True),
             Run("D0: student on labels only", "xtremedistil_d0.jsonnet")]
     for name, config in (("D1: labels + logits", "d1"), ("D2: + representations", "d2"),
                          ("D3.1: representations, then labels + logits", "d31"), ("D3.2: D3.1 + gradual unfreezing", "d32"),
                          ("D4.1: representations, logits, labels", "d41"), ("D4.2: D4.1 + gradual unfreezing", "d42")):
         runs.append(Run(name, f"xtremedistil_{config}.jsonnet", teacher, baseline="D0: student on labels only"))
-    return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
-            "per_language": dev, "eval_metric": "f1-measure-overall",
-            "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder> "
-                           + (f"STRUCTKD_XD_SENTENCES={count} " if "STRUCTKD_XD_SENTENCES" in os.environ else ""),
-            "description": f"XtremeDistil (Mukherjee & Awadallah 2020) on CoNLL-2002 Spanish + Dutch NER, the first {count} "
+    return Suite(env=common, runs=runs, metric="best_validation_f1-measure-overall", metric_name="dev span F1",
+                 per_language=dev, prepare=prepare,
+                 command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> "
+                             + (f"STRUCTKD_XD_SENTENCES={count} " if "STRUCTKD_XD_SENTENCES" in os.environ else ""),
+                 description=f"XtremeDistil (Mukherjee & Awadallah 2020) on CoNLL-2002 Spanish + Dutch NER, the first {count} "
                            "training sentences of each language. Teacher: multilingual-e5-small fine-tuned with a MaxEnt "
                            "(softmax) layer, a word being the average of its wordpieces. Students: the teacher's wordpiece "
                            "embeddings compressed by SVD to E = 50, a BiLSTM with H = 200, MaxEnt over BIOES labels; "
@@ -144,11 +148,12 @@ def suite_xtremedistil(quick: bool) -> Dict:
                            "the 4 layer groups (output layer, projection, BiLSTM, embeddings). Model selection is per "
                            "stage: each stage keeps its best epoch by its own loss on the teacher-annotated dev set and "
                            "the next stage starts from it; the final model is the last stage's best (on the gold loss)."
-                           " The teacher is weak (1,000 sentences a language, 2 epochs)."}
+                           " The teacher is weak (1,000 sentences a language, 2 epochs).")
 
 
 def _transfer_text(source: str, skip: int, count: int, target: str) -> str:
-    """The words of sentences ``skip`` .. ``skip + count`` of a CoNLL file, one sentence a line, written once, atomically."""
+    """The words of sentences ``skip`` .. ``skip + count`` of a CoNLL file, one sentence a line, written once,
+    atomically (a suite's prepare step)."""
     from allennlp_structkd.dataset_readers import ConllNerReader
 
     # a lazy reader: a file already written reads nothing
@@ -159,7 +164,7 @@ def _transfer_text(source: str, skip: int, count: int, target: str) -> str:
 HEADLINE_LABELED, HEADLINE_UNLABELED = 1000, 3000
 
 
-def suite_headline(quick: bool) -> Dict:
+def suite_headline(quick: bool) -> Suite:
     """Run this first: frozen-e5 teachers -> a small BiLSTM-CRF with 1,000 labeled + 3,000 unlabeled sentences a language."""
     encoder = os.environ.get("STRUCTKD_ENCODER")
     if not encoder or not os.path.isdir(encoder):
@@ -168,9 +173,11 @@ def suite_headline(quick: bool) -> Dict:
     train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
     folder = os.path.join(layout._runs_root(), "headline", "data")
-    labeled = {lang: _first_sentences(path, HEADLINE_LABELED, os.path.join(folder, f"{lang}.labeled")) for lang, path in train.items()}
-    unlabeled = {lang: _transfer_text(path, HEADLINE_LABELED, HEADLINE_UNLABELED, os.path.join(folder, f"{lang}.unlabeled.txt"))
-                 for lang, path in train.items()}
+    labeled = {lang: os.path.join(folder, f"{lang}.labeled") for lang in train}
+    unlabeled = {lang: os.path.join(folder, f"{lang}.unlabeled.txt") for lang in train}
+    prepare = [functools.partial(_first_sentences, train[lang], HEADLINE_LABELED, labeled[lang]) for lang in train]
+    prepare += [functools.partial(_transfer_text, train[lang], HEADLINE_LABELED, HEADLINE_UNLABELED, unlabeled[lang])
+                for lang in train]
     common = {
         "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(labeled), "NER_DEV": json.dumps(dev),
         "NER_TRAIN_ES": train["es"], "NER_DEV_ES": dev["es"], "NER_TRAIN_NL": train["nl"], "NER_DEV_NL": dev["nl"],
@@ -179,7 +186,8 @@ def suite_headline(quick: bool) -> Dict:
         "FROZEN_ENCODER_CACHE": os.path.join(layout._runs_root(), "headline", "encoder_features"),
         "STRUCTKD_EPOCHS": "2" if quick else "10", "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "6",
     }
-    teachers = {"TEACHER_ES": "@teacher_es (frozen e5 + BiLSTM-CRF)", "TEACHER_NL": "@teacher_nl (frozen e5 + BiLSTM-CRF)"}
+    teachers = {"TEACHER_ES": TeacherRef("teacher_es (frozen e5 + BiLSTM-CRF)"),
+                "TEACHER_NL": TeacherRef("teacher_nl (frozen e5 + BiLSTM-CRF)")}
     transfer = dict(teachers, NER_TRAIN=json.dumps({"labeled": labeled, "unlabeled": unlabeled}))
     runs = [
         Run("teacher_es (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_es.jsonnet", teacher=True, lang="es"),
@@ -188,32 +196,32 @@ def suite_headline(quick: bool) -> Dict:
         Run("CRF: Posterior", "baseline_posterior.jsonnet", transfer, baseline="CRF: w/o KD"),
         Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", transfer, baseline="CRF: w/o KD"),
     ]
-    return {"env": common, "runs": runs, "metric": "best_validation_f1-measure-overall", "metric_name": "dev span F1",
-            "per_language": dev, "eval_metric": "f1-measure-overall", "summary": True,
-            "encode_first": ["teachers/encoder_crf_tagger_es.jsonnet", "teachers/encoder_crf_tagger_nl.jsonnet"],
-            "command_env": "STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
-            "description": "CoNLL-2002 Spanish + Dutch NER. Teachers: one per language, a frozen multilingual-e5-small "
+    return Suite(env=common, runs=runs, metric="best_validation_f1-measure-overall", metric_name="dev span F1",
+                 per_language=dev, summary=True, prepare=prepare,
+                 encode_first=["teachers/encoder_crf_tagger_es.jsonnet", "teachers/encoder_crf_tagger_nl.jsonnet"],
+                 command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
+                 description="CoNLL-2002 Spanish + Dutch NER. Teachers: one per language, a frozen multilingual-e5-small "
                            "(its last 4 layers, cached once per sentence, mixed by learned weights) with word + character "
                            "embeddings under a BiLSTM-CRF, trained on the whole training split. Students: the papers' small "
                            f"BiLSTM-CRF (one multilingual model), given the first {HEADLINE_LABELED} training sentences of each "
                            f"language labeled; the KD students also get the next {HEADLINE_UNLABELED} as unlabeled transfer text, "
-                           "annotated by its language's teacher. w/o KD sees the labeled sentences only."}
+                           "annotated by its language's teacher. w/o KD sees the labeled sentences only.")
 
 
-def suite_headline_sgd(quick: bool) -> Dict:
+def suite_headline_sgd(quick: bool) -> Suite:
     """The headline's students trained with the papers' SGD recipe instead of Adam (issue 13, item 3)."""
     spec = suite_headline(quick)
-    shared = {r.name: r for r in spec["runs"]}
+    shared = {r.name: r for r in spec.runs}
     sgd = {"STRUCTKD_OPTIMIZER": "sgd"}
-    spec["runs"] = [
+    runs = [
         shared["teacher_es (frozen e5 + BiLSTM-CRF)"], shared["teacher_nl (frozen e5 + BiLSTM-CRF)"],
         shared["CRF: w/o KD"], shared["CRF: Struct. KD (Case 1a)"],
         Run("CRF: w/o KD, SGD", "baseline_no_kd.jsonnet", sgd),
         Run("CRF: Struct. KD (Case 1a), SGD", "struct_kd_case1a.jsonnet", dict(shared["CRF: Struct. KD (Case 1a)"].env, **sgd),
             baseline="CRF: w/o KD, SGD"),
     ]
-    spec["summary"] = False
-    spec["description"] = (spec["description"] + " Here the students are trained twice: with Adam at lr 0.01 (the "
-                           "headline's runs, shared) and with the papers' SGD recipe (STRUCTKD_OPTIMIZER=sgd: lr 0.1, "
-                           "halved after 3 epochs without dev improvement), for the same 10 epochs.")
-    return spec
+    return dataclasses.replace(
+        spec, runs=runs, summary=False,
+        description=spec.description + " Here the students are trained twice: with Adam at lr 0.01 (the headline's "
+                    "runs, shared) and with the papers' SGD recipe (STRUCTKD_OPTIMIZER=sgd: lr 0.1, halved after 3 "
+                    "epochs without dev improvement), for the same 10 epochs.")
