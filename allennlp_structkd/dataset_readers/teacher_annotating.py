@@ -45,6 +45,26 @@ class TeacherAnnotatingReader(DatasetReader):
     and cached (see :mod:`allennlp_structkd.kd.cache`) in ``cache_directory``, so a second epoch or
     a second run never calls the teacher again. ``python -m allennlp_structkd.annotate`` fills the
     cache from several worker processes before training.
+
+    # Parameters
+
+    base_reader : `DatasetReader`, required
+        Reads the labeled data (e.g. ``structkd_conll_ner``).
+    teachers : `Dict[str, str]`, required
+        Language -> a teacher model archive, or a teacher training config (trained once and cached).
+    objective : `KDLoss`, required
+        What the student distils; it says which teacher outputs the instances carry.
+    default_teacher : `str`, optional (default = `None`)
+        A key of ``teachers``, for languages without a teacher of their own.
+    unlabeled_reader : `DatasetReader`, optional (default = `None`)
+        Reads the ``unlabeled`` part of a transfer spec; default: one sentence a line, whitespace tokens.
+    cache_directory : `str`, optional (default = `None`)
+        Where teacher outputs (and teachers trained from configs) are kept; default
+        ``~/.cache/allennlp_structkd``.
+    batch_size : `int`, optional (default = `64`)
+        Sentences per teacher forward pass.
+    cuda_device : `int`, optional (default = `None`)
+        The teachers' device: -1 the CPU, a GPU index, or None for the first GPU torch sees.
     """
 
     def __init__(

@@ -48,7 +48,20 @@ def _cross_entropy(target: torch.Tensor, log_probs: torch.Tensor) -> torch.Tenso
 
 
 class KDLoss(torch.nn.Module, Registrable):
-    """Base class; see the module docstring."""
+    """
+    Base class of the KD objectives; see the module docstring. An objective computes its targets from a
+    teacher's :class:`Potentials` (``teacher_targets``, run by the ``structkd_teacher`` reader) and the
+    student's loss against them (``forward``).
+
+    # Parameters
+
+    temperature : `float`, optional (default = `1.0`)
+        T > 0; the teacher's distribution is tempered by it before targets are taken.
+    temperature_mode : `str`, optional (default = `"local"`)
+        ``"local"``: each word's (chain-rule) distribution is tempered, a consistent Markov chain for a
+        CRF teacher; ``"global"``: every teacher score is divided by T (the whole structure's
+        distribution tempered).
+    """
 
     default_implementation = "structural"
     # True where the student's loss needs only the teacher's unary marginals ``teacher_unary``
@@ -207,6 +220,15 @@ class TopKKD(KDLoss):
     Viterbi over its allowed sequences) as pseudo targets, ``-(1/K) Σ_k log P_s(ŷ_k|x)``; a sentence
     with fewer than K allowed sequences uses all of them, and K counts those.
     ``k = 1`` is Top-1 pseudo labeling (registered as ``top1``).
+
+    # Parameters
+
+    k : `int`, optional (default = `5`)
+        How many of the teacher's best sequences.
+    temperature : `float`, optional (default = `1.0`)
+        As :class:`KDLoss`; ``global`` only (a structure's score is divided by T).
+    temperature_mode : `str`, optional (default = `"global"`)
+        Must be ``"global"``.
     """
 
     weighted = False

@@ -35,6 +35,31 @@ class DependencyParserBase(Model, KDTeacher):
     best label at each chosen head; UAS/LAS without punctuation (``punctuation_tags``, by the PoS in
     ``upos``) unless ``ignore_punctuation`` is false. Without ``head_tags`` (the PTB ``.dp`` files)
     only UAS is meaningful.
+
+    # Parameters
+
+    vocab : `Vocabulary`, required
+        Its ``head_tags`` namespace gives the dependency labels.
+    text_field_embedder : `TextFieldEmbedder`, required
+        Embeds the words.
+    encoder : `Seq2SeqEncoder`, required
+        E.g. a BiLSTM over the word (and PoS) embeddings.
+    arc_representation_dim : `int`, optional (default = `256`)
+        Size of the head and dependent MLP projections of the biaffine arc scorer.
+    label_representation_dim : `int`, optional (default = `128`)
+        Size of the projections of the biaffine label scorer.
+    pos_tag_embedding : `Embedding`, optional (default = `None`)
+        Embeds the ``pos_tags`` field and concatenates it to the words; a teacher with one reads PoS.
+    dropout : `float`, optional (default = `0.2`)
+        On the embeddings, the encoder output and the MLPs.
+    use_mst_decoding_for_validation : `bool`, optional (default = `True`)
+        Decode well-formed trees (MST) at validation; otherwise each word's best head.
+    ignore_punctuation : `bool`, optional (default = `True`)
+        Leave punctuation out of UAS/LAS.
+    punctuation_tags : `Sequence[str]`, optional (default = `PUNCTUATION_TAGS`)
+        The PoS tags that make a word punctuation.
+    initializer : `InitializerApplicator`, optional (default = `InitializerApplicator()`)
+        Used to initialise the parameters.
     """
 
     def __init__(

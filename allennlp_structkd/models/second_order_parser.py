@@ -18,7 +18,17 @@ class SecondOrderParser(DependencyParserBase):
 
     Second-order scores are trilinear in three role-specific MLP projections of size
     ``second_order_dim`` (a rank-``second_order_dim`` triaffine), which keeps them ``O(n^3 d)``.
-    Other parameters as :class:`DependencyParserBase`.
+
+    # Parameters
+
+    vocab : `Vocabulary`, required
+        As :class:`DependencyParserBase`.
+    second_order_dim : `int`, optional (default = `64`)
+        Size of the three role-specific projections of the sibling and grandparent scorers.
+    iterations : `int`, optional (default = `3`)
+        Mean-field updates per forward pass.
+    **kwargs
+        The parameters of :class:`DependencyParserBase`.
     """
 
     def __init__(self, vocab: Vocabulary, second_order_dim: int = 64, iterations: int = 3, **kwargs) -> None:

@@ -29,7 +29,17 @@ class SequenceLabelingParser(MaxEntTagger):
     :func:`allennlp_structkd.structures.rel_pos.decode` with the PoS of ``metadata["upos"]``
     (gold PoS, as in the paper's setting) for UAS/LAS, punctuation left out unless
     ``ignore_punctuation`` is false. Trees are decoded at evaluation only (a loop over sentences).
-    Other parameters as :class:`SequenceTagger`.
+
+    # Parameters
+
+    vocab : `Vocabulary`, required
+        Its label namespace holds the joined relative-PoS + deprel labels.
+    ignore_punctuation : `bool`, optional (default = `True`)
+        Leave punctuation out of UAS/LAS.
+    punctuation_tags : `Sequence[str]`, optional (default = `PUNCTUATION_TAGS`)
+        The PoS tags that make a word punctuation.
+    **kwargs
+        The parameters of :class:`SequenceTagger`.
     """
 
     def __init__(self, vocab: Vocabulary, ignore_punctuation: bool = True,

@@ -28,6 +28,21 @@ class SpanNer(Model, KDTeacher):
     As a teacher (Case 4 of Wang et al. 2021) it gives BIOES marginals of that structured
     distribution, ``span_dp.bioes_marginals``, over the labels ``span_dp.bioes_label_names(types)``,
     which a MaxEnt BIOES student takes with the ``structural`` objective.
+
+    # Parameters
+
+    vocab : `Vocabulary`, required
+        Its ``span_labels`` namespace gives the entity types.
+    text_field_embedder : `TextFieldEmbedder`, required
+        Embeds the words.
+    encoder : `Seq2SeqEncoder`, required
+        E.g. a BiLSTM; its states at a span's start and end feed the biaffine span scorer.
+    span_representation_dim : `int`, optional (default = `128`)
+        Size of the start and end MLP projections.
+    dropout : `float`, optional (default = `0.2`)
+        On the embeddings, the encoder output and the projections.
+    initializer : `InitializerApplicator`, optional (default = `InitializerApplicator()`)
+        Used to initialise the parameters.
     """
 
     def __init__(

@@ -28,16 +28,27 @@ class SequenceTagger(Model, KDTeacher):
     """
     # Parameters
 
-    text_field_embedder: embeds ``tokens`` (words, characters, a transformer, ...).
-    encoder: an optional ``Seq2SeqEncoder`` (e.g. a BiLSTM) over the embeddings.
-    label_namespace: the vocabulary namespace of the labels.
-    label_encoding: ``BIO``, ``IOB1``, ``BIOES`` (``BIOUL``) or None; with a span encoding the model
-        reports span F1 (and a CRF forbids invalid transitions).
-    dropout: applied to the embeddings and the encoder output.
-    kd_loss: a :class:`~allennlp_structkd.kd.losses.KDLoss`; used when the batch carries teacher
-        targets (see the ``structkd_teacher`` reader).
-    kd_weight: λ in ``λ·L_KD + (1-λ)·L_gold`` for labeled sentences (unlabeled ones use L_KD only);
-        a ``teacher_annealing`` callback may change it during training.
+    vocab : `Vocabulary`, required
+        Its ``label_namespace`` gives the labels.
+    text_field_embedder : `TextFieldEmbedder`, required
+        Embeds ``tokens`` (words, characters, a transformer, ...).
+    encoder : `Seq2SeqEncoder`, optional (default = `None`)
+        E.g. a BiLSTM over the embeddings; without one the embeddings are projected directly.
+    label_namespace : `str`, optional (default = `"labels"`)
+        The vocabulary namespace of the labels.
+    label_encoding : `str`, optional (default = `None`)
+        ``BIO``, ``IOB1``, ``BIOES`` (``BIOUL``) or None; with a span encoding the model reports span
+        F1 (and a CRF forbids invalid transitions).
+    dropout : `float`, optional (default = `0.0`)
+        Applied to the embeddings and the encoder output.
+    kd_loss : `KDLoss`, optional (default = `None`)
+        A :class:`~allennlp_structkd.kd.losses.KDLoss`; used when the batch carries teacher targets
+        (see the ``structkd_teacher`` reader).
+    kd_weight : `float`, optional (default = `1.0`)
+        λ in ``λ·L_KD + (1-λ)·L_gold`` for labeled sentences (unlabeled ones use L_KD only); a
+        ``teacher_annealing`` callback may change it during training.
+    initializer : `InitializerApplicator`, optional (default = `InitializerApplicator()`)
+        Used to initialise the parameters.
     """
 
     def __init__(

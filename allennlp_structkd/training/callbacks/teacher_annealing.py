@@ -16,6 +16,17 @@ class TeacherAnnealing(TrainerCallback):
 
     λ is part of the callback's state, which AllenNLP checkpoints, so ``allennlp train --recover``
     continues from the λ of the last finished epoch.
+
+    # Parameters
+
+    serialization_dir : `str`, required
+        Given by the trainer.
+    initial_weight : `float`, optional (default = `1.0`)
+        λ for the first epoch, in [0, 1].
+    anneal_rate : `float`, optional (default = `0.0`)
+        Subtracted from λ after each epoch (0 keeps λ fixed).
+    final_weight : `float`, optional (default = `0.0`)
+        The floor of λ.
     """
 
     def __init__(
