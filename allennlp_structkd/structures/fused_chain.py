@@ -252,13 +252,11 @@ class _LogPartition(torch.autograd.Function):
         )
         grad_emissions = unary.to(ctx.emission_dtype) if needs[0] else None
         grad_transitions = counts.sum(0).to(ctx.parameter_dtypes[0]) if needs[1] else None
-        grad_start = unary[:, 0].sum(0).to(ctx.parameter_dtypes[1]) if needs[2] and unary.size(1) else None
+        grad_start = unary[:, 0].sum(0).to(ctx.parameter_dtypes[1]) if needs[2] else None
         grad_end = None
         if needs[3]:
             last = (lengths.long() - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, unary.size(2))
             grad_end = unary.gather(1, last).squeeze(1).sum(0).to(ctx.parameter_dtypes[2])
-        if needs[2] and grad_start is None:
-            grad_start = torch.zeros_like(start).to(ctx.parameter_dtypes[1])
         return grad_emissions, grad_transitions, grad_start, grad_end, None
 
 
