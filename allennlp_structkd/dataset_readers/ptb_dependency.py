@@ -25,6 +25,20 @@ class PtbDependencyReader(StructKDReader):
     ``metadata``. Relation labels do not exist in this format: models report UAS only. With
     ``relpos_tags: true`` it also gives ``tags``: the relative-PoS head labels (``"+1@NN"``) of the
     sequence-labeling parser.
+
+    # Parameters
+
+    token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
+        How the words are indexed.
+    relpos_tags : `bool`, optional (default = `False`)
+        Also give the relative-PoS head labels as ``tags``.
+    lang : `str`, optional (default = `"en"`)
+        Written into each instance's ``metadata["lang"]``.
+    strict : `bool`, optional (default = `True`)
+        A malformed sentence is an error naming its file and line; with `False` it is skipped, logged
+        and counted.
+    read_heads : `bool`, optional (default = `True`)
+        Read the head column (`False` for transfer text whose heads must not be seen).
     """
 
     def __init__(

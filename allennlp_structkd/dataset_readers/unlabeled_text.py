@@ -14,6 +14,17 @@ class UnlabeledTextReader(StructKDReader):
     Unlabeled sentences for transfer sets: one sentence a line, tokens separated by whitespace.
     Blank lines are skipped; a line longer than ``max_tokens`` tokens is an error (or a skip with
     ``strict: false``). Fields: ``tokens``, ``metadata`` (``unlabeled: True``).
+
+    # Parameters
+
+    token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
+        How the words are indexed.
+    max_tokens : `int`, optional (default = `None`)
+        The longest sentence accepted.
+    lang : `str`, optional (default = `DEFAULT_LANG`)
+        Written into each instance's ``metadata["lang"]`` (a ``{lang: path}`` input sets it per file).
+    strict : `bool`, optional (default = `True`)
+        A bad line is an error naming its file and line; with `False` it is skipped, logged and counted.
     """
 
     def __init__(

@@ -31,6 +31,19 @@ class CompressedEmbedding(TokenEmbedder):
     wordpiece; a ``pretrained_transformer_mismatched`` indexer gives one per word, its wordpieces'
     vectors pooled by ``sub_token_mode`` (``avg`` or ``first``), so that a word-level student
     (whose KD targets are per word) keeps the teacher's wordpiece vocabulary.
+
+    # Parameters
+
+    model_name : `str`, required
+        The teacher's Hugging Face model name or local folder.
+    embedding_dim : `int`, required
+        E, the compressed size; at most the teacher's hidden size.
+    method : `str`, optional (default = `"svd"`)
+        ``"svd"`` or ``"pca"``.
+    trainable : `bool`, optional (default = `True`)
+        Whether the compressed embeddings are fine-tuned.
+    sub_token_mode : `str`, optional (default = `"avg"`)
+        How a word's wordpieces are pooled under a mismatched indexer: ``"avg"`` or ``"first"``.
     """
 
     def __init__(self, model_name: str, embedding_dim: int, method: str = "svd", trainable: bool = True,

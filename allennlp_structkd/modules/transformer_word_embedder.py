@@ -33,11 +33,18 @@ class TransformerWordEmbedder(PretrainedTransformerMismatchedEmbedder):
     allennlp's ``pretrained_transformer_mismatched`` (same arguments, same output: the last layer
     pooled to words by ``sub_token_mode``, ``avg`` or ``first``), plus:
 
-    representation_layer: when set, the hidden states of that layer (0 = the embedding layer,
-        1..L the transformer layers, negative counts from the top), pooled to words the same way,
-        are kept in ``self.representation`` ``(B, n_words, H)`` after each forward pass. A tagger
-        using this embedder hands them to representation-level KD as its hidden states, in place
-        of its encoder's output.
+    # Parameters
+
+    model_name : `str`, required
+        A Hugging Face model name or local folder.
+    representation_layer : `int`, optional (default = `None`)
+        When set, the hidden states of that layer (0 = the embedding layer, 1..L the transformer
+        layers, negative counts from the top), pooled to words the same way, are kept in
+        ``self.representation`` ``(B, n_words, H)`` after each forward pass. A tagger using this
+        embedder hands them to representation-level KD as its hidden states, in place of its
+        encoder's output.
+    **kwargs
+        The arguments of ``pretrained_transformer_mismatched``.
     """
 
     def __init__(self, model_name: str, representation_layer: Optional[int] = None, **kwargs) -> None:

@@ -39,6 +39,21 @@ class XtremeDistilStages(TrainerCallback):
     The schedule is a function of the epoch, and the stage's best score is checkpointed, so
     ``allennlp train --recover`` resumes in the right stage with the right groups; stages,
     unfreezing and restores are logged.
+
+    # Parameters
+
+    serialization_dir : `str`, required
+        Given by the trainer.
+    stages : `List[Dict[str, float]]`, required
+        ``{epochs, logit_weight, representation_weight, kd_weight}`` per stage, in order.
+    gradual_unfreezing : `bool`, optional (default = `False`)
+        Unfreeze ``groups`` one at a time within every stage (D3.2, D4.2).
+    groups : `List[str]`, optional (default = `None`)
+        Parameter-name prefixes, top first; required with gradual unfreezing.
+    epochs_per_group : `int`, optional (default = `1`)
+        Epochs each newly unfrozen group trains before the next (a stage may set its own).
+    validation_metric : `str`, optional (default = `"-loss"`)
+        What picks each stage's best epoch (``-`` lower is better, ``+`` higher).
     """
 
     def __init__(self, serialization_dir: str, stages: List[Dict[str, float]], gradual_unfreezing: bool = False,

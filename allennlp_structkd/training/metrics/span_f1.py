@@ -20,6 +20,13 @@ class SpanF1(Metric):
     true positives, false positives and false negatives are summed across workers before division.
     Types are summed in a fixed order (the label vocabulary's types), so every worker reduces
     tensors of the same shape.
+
+    # Parameters
+
+    vocabulary : `Vocabulary`, required
+        Gives the label names of ``tag_namespace``.
+    tag_namespace : `str`, optional (default = `"labels"`)
+        The namespace of the predicted and gold tags.
     """
 
     supports_distributed = True
