@@ -10,12 +10,15 @@ Code of this project that evaluates configs itself passes :func:`ext_vars` to ``
 instead. The defaults point at the project's own small fixtures (a checkout's ``tests/fixtures``),
 so every config trains as written; set a variable (or use ``-o``) to train on real data:
 
-    NER_TRAIN='{"es": "/data/conll2002/esp.train", "nl": "/data/conll2002/ned.train"}' \\
+    TAGGING_TRAIN='{"es": "/data/conll2002/esp.train", "nl": "/data/conll2002/ned.train"}' \\
         allennlp train training_configs/teachers/crf_tagger.jsonnet -s out --include-package allennlp_structkd
 """
 import json
+import logging
 import os
-from typing import Dict
+from typing import Dict, Mapping
+
+logger = logging.getLogger(__name__)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "data")
@@ -27,14 +30,15 @@ def _fixture(name: str) -> str:
 
 
 DEFAULTS = {
-    # sequence labeling (CoNLL column files; a path or a JSON {lang: path} map)
-    "NER_TRAIN": json.dumps({"es": _fixture("toy_ner_es.train"), "nl": _fixture("toy_ner_nl.train")}),
-    "NER_DEV": json.dumps({"es": _fixture("toy_ner_es.dev"), "nl": _fixture("toy_ner_nl.dev")}),
-    "NER_TRAIN_ES": _fixture("toy_ner_es.train"),
-    "NER_DEV_ES": _fixture("toy_ner_es.dev"),
-    "NER_TRAIN_NL": _fixture("toy_ner_nl.train"),
-    "NER_DEV_NL": _fixture("toy_ner_nl.dev"),
-    "NER_UNLABELED": json.dumps({"es": _fixture("toy_unlabeled_es.txt"), "nl": _fixture("toy_unlabeled_nl.txt")}),
+    # sequence labeling, NER or UPOS (STRUCTKD_TASK): CoNLL column files or CoNLL-U; a path or a JSON
+    # {lang: path} map
+    "TAGGING_TRAIN": json.dumps({"es": _fixture("toy_ner_es.train"), "nl": _fixture("toy_ner_nl.train")}),
+    "TAGGING_DEV": json.dumps({"es": _fixture("toy_ner_es.dev"), "nl": _fixture("toy_ner_nl.dev")}),
+    "TAGGING_TRAIN_ES": _fixture("toy_ner_es.train"),
+    "TAGGING_DEV_ES": _fixture("toy_ner_es.dev"),
+    "TAGGING_TRAIN_NL": _fixture("toy_ner_nl.train"),
+    "TAGGING_DEV_NL": _fixture("toy_ner_nl.dev"),
+    "TAGGING_UNLABELED": json.dumps({"es": _fixture("toy_unlabeled_es.txt"), "nl": _fixture("toy_unlabeled_nl.txt")}),
     # dependency parsing: "conllu" (UD) or "ptb" (.dp files), and the data
     "PARSE_FORMAT": "conllu",
     "PARSE_TRAIN": _fixture("ud_en_small.conllu"),
@@ -89,13 +93,31 @@ DEFAULTS = {
 }
 
 
+# Earlier names of the tagging-data variables: they said NER but carry UPOS data too. Still read
+# (with a warning) when the new name is not set.
+RENAMED = {f"NER_{part}": f"TAGGING_{part}" for part in
+           ("TRAIN", "DEV", "UNLABELED", "TRAIN_ES", "DEV_ES", "TRAIN_NL", "DEV_NL")}
+
+
+def _from_earlier_names(environ: Mapping[str, str]) -> Dict[str, str]:
+    values = {}
+    for old, new in RENAMED.items():
+        if old in environ and new not in environ:
+            logger.warning("%s is now called %s: its value is used, but set %s instead", old, new, new)
+            values[new] = environ[old]
+    return values
+
+
 def ext_vars() -> Dict[str, str]:
     """The defaults of the variables the environment does not set: ``Params.from_file(path, ext_vars=ext_vars())``."""
-    return {name: value for name, value in DEFAULTS.items() if name not in os.environ}
+    earlier = _from_earlier_names(os.environ)
+    return {name: earlier.get(name, value) for name, value in DEFAULTS.items() if name not in os.environ}
 
 
 def apply() -> None:
     """Set every unset variable to its default, in this process's environment (the command line's path)."""
+    for name, value in _from_earlier_names(os.environ).items():
+        os.environ[name] = value
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
 

@@ -221,8 +221,8 @@ def main() -> None:
     env = dict(os.environ)
     env.update({
         "STRUCTKD_TASK": task,
-        "NER_TRAIN": json.dumps(train),
-        "NER_DEV": json.dumps(dev),
+        "TAGGING_TRAIN": json.dumps(train),
+        "TAGGING_DEV": json.dumps(dev),
         "STRUCTKD_SEED": str(args.seed),
         "STRUCTKD_EPOCHS": str(epochs),
         "STRUCTKD_TEACHER_EPOCHS": str(teacher_epochs),
@@ -240,10 +240,10 @@ def main() -> None:
             f"(import '{os.path.join(CONFIGS, 'struct_kd_case1a.jsonnet')}') + "
             "{ dataset_reader+: { teachers: { xx: std.extVar('TEACHER_ES') }, default_teacher: 'xx' } }\n"
         )
-    kd_metrics = train_step(student_config, os.path.join(output, "student_struct_kd"), dict(env, NER_TRAIN=kd_train),
+    kd_metrics = train_step(student_config, os.path.join(output, "student_struct_kd"), dict(env, TAGGING_TRAIN=kd_train),
                               "the small student with Structural KD (Case 1a)", "[2/4]")
     base_metrics = train_step(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_no_kd"),
-                                dict(env, NER_TRAIN=json.dumps(student_train)), "the same student without KD", "[3/4]")
+                                dict(env, TAGGING_TRAIN=json.dumps(student_train)), "the same student without KD", "[3/4]")
 
     print("[4/4] measuring sizes and speeds (one CPU thread, batch 32, dev sentences)", flush=True)
     from allennlp_structkd.dataset_readers import ConllNerReader, ConlluReader

@@ -11,9 +11,9 @@ DATA=${1:?usage: gpu_end_to_end.sh CONLL2002_DIR WORK_DIR [EPOCHS]}
 WORK=${2:?usage: gpu_end_to_end.sh CONLL2002_DIR WORK_DIR [EPOCHS]}
 EPOCHS=${3:-2}
 export STRUCTKD_CUDA_DEVICE=${STRUCTKD_CUDA_DEVICE:-0}
-export NER_TRAIN_ES=$DATA/esp.train NER_DEV_ES=$DATA/esp.testa NER_TRAIN_NL=$DATA/ned.train NER_DEV_NL=$DATA/ned.testa
-export NER_TRAIN="{\"es\": \"$DATA/esp.train\", \"nl\": \"$DATA/ned.train\"}"
-export NER_DEV="{\"es\": \"$DATA/esp.testa\", \"nl\": \"$DATA/ned.testa\"}"
+export TAGGING_TRAIN_ES=$DATA/esp.train TAGGING_DEV_ES=$DATA/esp.testa TAGGING_TRAIN_NL=$DATA/ned.train TAGGING_DEV_NL=$DATA/ned.testa
+export TAGGING_TRAIN="{\"es\": \"$DATA/esp.train\", \"nl\": \"$DATA/ned.train\"}"
+export TAGGING_DEV="{\"es\": \"$DATA/esp.testa\", \"nl\": \"$DATA/ned.testa\"}"
 export STRUCTKD_STRICT=${STRUCTKD_STRICT:-false}  # CoNLL-2002 has a few invalid IOB2 sequences: skipped, counted, logged
 export STRUCTKD_EPOCHS=$EPOCHS STRUCTKD_TEACHER_EPOCHS=$EPOCHS STRUCTKD_CACHE=$WORK/cache
 mkdir -p "$WORK"

@@ -95,7 +95,7 @@ def main():
             task, train, dev = find_data(args.data)
             data_name = args.data
         os.environ.update({
-            "STRUCTKD_TASK": task, "NER_TRAIN": json.dumps(train), "NER_DEV": json.dumps(dev),
+            "STRUCTKD_TASK": task, "TAGGING_TRAIN": json.dumps(train), "TAGGING_DEV": json.dumps(dev),
             "STRUCTKD_CACHE": os.path.join(work, "cache"), "STRUCTKD_TEACHER_EPOCHS": "1",
         })
         teacher = ensure_teacher_archive(os.path.join(CONFIGS, "teachers", "crf_tagger.jsonnet"), os.path.join(work, "cache"))

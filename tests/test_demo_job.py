@@ -38,7 +38,7 @@ def test_labeled_conllu_and_unlabeled_text_batch_together(tmp_path):
     """The demo's KD run: labeled CoNLL-U instances have PoS fields that text lines cannot have."""
     from allennlp.commands.train import train_model_from_file
 
-    env = {"STRUCTKD_TASK": "upos", "NER_TRAIN": UD, "NER_DEV": UD, "STRUCTKD_TEACHER_EPOCHS": "1"}
+    env = {"STRUCTKD_TASK": "upos", "TAGGING_TRAIN": UD, "TAGGING_DEV": UD, "STRUCTKD_TEACHER_EPOCHS": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -224,7 +224,7 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
     spec = experiments.SUITES["fake"](False)
     dev = {"es": str(data / "esp.testa"), "nl": str(data / "ned.testa")}
-    spec.env = {"NER_DEV": json.dumps(dev)}
+    spec.env = {"TAGGING_DEV": json.dumps(dev)}
     monkeypatch.setitem(experiments.SUITES, "fake", lambda quick: spec)
     with pytest.raises(SystemExit, match="missing .*esp.testb"):
         experiments.test_data_path(spec, str(tmp_path / "test"))
@@ -272,10 +272,10 @@ def test_headline_suite_gives_students_labeled_and_unlabeled_parts(tmp_path, mon
     runs = {r.name: r for r in spec.runs}
     assert sum(r.teacher for r in runs.values()) == 2
     assert all(r.config.startswith("teachers/encoder_crf_tagger_") for r in runs.values() if r.teacher)
-    labeled = json.loads(spec.env["NER_TRAIN"])  # what w/o KD trains on
-    transfer = json.loads(runs["CRF: Struct. KD (Case 1a)"].env["NER_TRAIN"])
-    assert transfer["labeled"] == labeled and runs["CRF: Posterior"].env["NER_TRAIN"] == runs["CRF: Struct. KD (Case 1a)"].env["NER_TRAIN"]
-    assert "NER_TRAIN" not in runs["CRF: w/o KD"].env
+    labeled = json.loads(spec.env["TAGGING_TRAIN"])  # what w/o KD trains on
+    transfer = json.loads(runs["CRF: Struct. KD (Case 1a)"].env["TAGGING_TRAIN"])
+    assert transfer["labeled"] == labeled and runs["CRF: Posterior"].env["TAGGING_TRAIN"] == runs["CRF: Struct. KD (Case 1a)"].env["TAGGING_TRAIN"]
+    assert "TAGGING_TRAIN" not in runs["CRF: w/o KD"].env
     with open(labeled["es"]) as handle:
         assert handle.read().count("\n\n") == experiments.HEADLINE_LABELED
     with open(transfer["unlabeled"]["es"]) as handle:

@@ -30,7 +30,7 @@ def test_every_component_is_registered_on_import():
 def test_config_defaults_point_at_existing_fixtures():
     from allennlp_structkd.config_defaults import DEFAULTS
 
-    for name in ("NER_TRAIN", "NER_DEV", "NER_UNLABELED"):
+    for name in ("TAGGING_TRAIN", "TAGGING_DEV", "TAGGING_UNLABELED"):
         for path in json.loads(DEFAULTS[name]).values():
             assert os.path.isfile(path), path
     for name in ("TEACHER_ES", "TEACHER_NL", "TEACHER", "MAXENT_TEACHER", "BIAFFINE_TEACHER", "SECOND_ORDER_TEACHER",
@@ -190,3 +190,16 @@ def test_the_students_sgd_recipe(monkeypatch, tmp_path):
     monkeypatch.setenv("STRUCTKD_OPTIMIZER", "adagrad")
     with pytest.raises((ConfigurationError, RuntimeError), match="STRUCTKD_OPTIMIZER must be"):
         Params.from_file(student)
+
+
+def test_the_earlier_ner_names_of_the_tagging_variables_still_work(monkeypatch, caplog):
+    """TAGGING_* were called NER_* (they carry UPOS data too): an old name still reaches the configs."""
+    from allennlp_structkd import config_defaults
+
+    monkeypatch.delenv("TAGGING_TRAIN", raising=False)
+    monkeypatch.setenv("NER_TRAIN", "/data/old-name.conll")
+    with caplog.at_level("WARNING"):
+        assert config_defaults.ext_vars()["TAGGING_TRAIN"] == "/data/old-name.conll"
+    assert "NER_TRAIN is now called TAGGING_TRAIN" in caplog.text
+    monkeypatch.setenv("TAGGING_TRAIN", "/data/new-name.conll")  # the new name wins
+    assert "TAGGING_TRAIN" not in config_defaults.ext_vars()

@@ -5,7 +5,7 @@ local c = import 'common.libsonnet';
   objective={ type: 'top1' },
   kd_weight=0.0,  // labeled sentences: gold only; unlabeled ones always train on the KD loss
   train=std.manifestJsonMinified({
-    labeled: c.path_value(c.env('NER_TRAIN')),
-    unlabeled: c.path_value(c.env('NER_UNLABELED')),
+    labeled: c.path_value(c.env('TAGGING_TRAIN')),
+    unlabeled: c.path_value(c.env('TAGGING_UNLABELED')),
   }),
 )

@@ -5,7 +5,7 @@ local c = import 'common.libsonnet';
   decoder='crf',
   objective={ type: 'structural' },
   teachers={ xx: c.env('MAXENT_TEACHER') },
-  train=std.manifestJsonMinified({ unlabeled: c.path_value(c.env('NER_UNLABELED')) }),
+  train=std.manifestJsonMinified({ unlabeled: c.path_value(c.env('TAGGING_UNLABELED')) }),
 ) + {
   dataset_reader+: { default_teacher: 'xx' },
 }

@@ -1,7 +1,7 @@
 // The papers' student: small word + character embeddings, a small BiLSTM, and a CRF or MaxEnt
 // decoder, distilled from the per-language teachers by the objective given.
 local c = import 'common.libsonnet';
-function(decoder='crf', objective=null, teachers=null, kd_weight=1.0, anneal_rate=0.0, train=c.env('NER_TRAIN'))
+function(decoder='crf', objective=null, teachers=null, kd_weight=1.0, anneal_rate=0.0, train=c.env('TAGGING_TRAIN'))
   c.random_seeds(c.seed) + {
     local base_reader = c.ner_reader(),
     dataset_reader: if objective == null then base_reader else {
@@ -14,7 +14,7 @@ function(decoder='crf', objective=null, teachers=null, kd_weight=1.0, anneal_rat
     },
     validation_dataset_reader: base_reader,
     train_data_path: train,
-    validation_data_path: c.env('NER_DEV'),
+    validation_data_path: c.env('TAGGING_DEV'),
     model: {
       type: if decoder == 'crf' then 'structkd_crf_tagger' else 'structkd_maxent_tagger',
       label_encoding: c.label_encoding,

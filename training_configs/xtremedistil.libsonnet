@@ -35,8 +35,8 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
   // stage-wise schedules choose each stage's best epoch by its own loss on the dev set, so the dev
   // sentences carry the teacher's outputs too (annotated once, cached)
   validation_dataset_reader: if teacher && stages != null then teacher_reader else base_reader,
-  train_data_path: c.env('NER_TRAIN'),
-  validation_data_path: c.env('NER_DEV'),
+  train_data_path: c.env('TAGGING_TRAIN'),
+  validation_data_path: c.env('TAGGING_DEV'),
   model: {
     type: 'structkd_maxent_tagger',
     label_encoding: c.label_encoding,

@@ -23,9 +23,9 @@ def test_data_path(spec: Suite, test_dir: str) -> str:
     directory: ``conll2002/esp.testb``, ``ud/<lang>/test.conllu``, ``ptb_dep_sample/test.dp``), as
     the data path the suite's readers take. Missing files are an error naming them.
     """
-    name = next((n for n in ("NER_DEV", "PARSE_DEV") if n in spec.env), None)
+    name = next((n for n in ("TAGGING_DEV", "PARSE_DEV") if n in spec.env), None)
     if name is None:
-        raise SystemExit("this suite names no dev data (NER_DEV or PARSE_DEV): it cannot be scored on test data")
+        raise SystemExit("this suite names no dev data (TAGGING_DEV or PARSE_DEV): it cannot be scored on test data")
     dev = spec.env[name]
     mapping = json.loads(dev) if dev.strip().startswith("{") else {"": dev}
     data_dir, test = layout._data_dir(), {}

@@ -19,7 +19,7 @@ def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     from allennlp_structkd.demo_job import measure
 
     spec = SUITES[suite](False)
-    dev = spec.env.get("NER_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
+    dev = spec.env.get("TAGGING_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
     path = json.loads(dev) if dev.strip().startswith("{") else dev
     rows, words = [], None
     for run in spec.runs:

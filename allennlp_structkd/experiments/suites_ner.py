@@ -19,8 +19,8 @@ def suite_case1a(quick: bool) -> Suite:
         # CoNLL-2002 esp.train has invalid IOB2 sequences (e.g. a sentence starting with I-LOC):
         # those sentences are skipped, with a count in each run's log
         "STRUCTKD_STRICT": "false",
-        "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(train), "NER_DEV": json.dumps(dev),
-        "NER_TRAIN_ES": train["es"], "NER_DEV_ES": dev["es"], "NER_TRAIN_NL": train["nl"], "NER_DEV_NL": dev["nl"],
+        "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(train), "TAGGING_DEV": json.dumps(dev),
+        "TAGGING_TRAIN_ES": train["es"], "TAGGING_DEV_ES": dev["es"], "TAGGING_TRAIN_NL": train["nl"], "TAGGING_DEV_NL": dev["nl"],
         "STRUCTKD_EPOCHS": "2" if quick else "8", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "10",
     }
     teachers = {"TEACHER_ES": TeacherRef("teacher_es"), "TEACHER_NL": TeacherRef("teacher_nl"),
@@ -122,7 +122,7 @@ def suite_xtremedistil(quick: bool) -> Suite:
     prepare = [functools.partial(_first_sentences, sources[lang], count, train[lang]) for lang in sources]
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
     common = {
-        "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(train), "NER_DEV": json.dumps(dev),
+        "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(train), "TAGGING_DEV": json.dumps(dev),
         "TRANSFORMER_MODEL": encoder, "TEACHER_HIDDEN_DIM": "384", "XTREMEDISTIL_E": "50", "XTREMEDISTIL_H": "200",
         "XTREMEDISTIL_EMBEDDING": "svd", "STRUCTKD_EPOCHS": "2" if quick else "12",
         "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "2",
@@ -179,8 +179,8 @@ def suite_headline(quick: bool) -> Suite:
     prepare += [functools.partial(_transfer_text, train[lang], HEADLINE_LABELED, HEADLINE_UNLABELED, unlabeled[lang])
                 for lang in train]
     common = {
-        "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "NER_TRAIN": json.dumps(labeled), "NER_DEV": json.dumps(dev),
-        "NER_TRAIN_ES": train["es"], "NER_DEV_ES": dev["es"], "NER_TRAIN_NL": train["nl"], "NER_DEV_NL": dev["nl"],
+        "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(labeled), "TAGGING_DEV": json.dumps(dev),
+        "TAGGING_TRAIN_ES": train["es"], "TAGGING_DEV_ES": dev["es"], "TAGGING_TRAIN_NL": train["nl"], "TAGGING_DEV_NL": dev["nl"],
         "FROZEN_ENCODER": encoder, "FROZEN_ENCODER_DIM": "384", "FROZEN_ENCODER_LAYERS": "[-4, -3, -2, -1]",
         # one feature cache for every run: features are computed once per sentence
         "FROZEN_ENCODER_CACHE": os.path.join(layout._runs_root(), "headline", "encoder_features"),
@@ -188,7 +188,7 @@ def suite_headline(quick: bool) -> Suite:
     }
     teachers = {"TEACHER_ES": TeacherRef("teacher_es (frozen e5 + BiLSTM-CRF)"),
                 "TEACHER_NL": TeacherRef("teacher_nl (frozen e5 + BiLSTM-CRF)")}
-    transfer = dict(teachers, NER_TRAIN=json.dumps({"labeled": labeled, "unlabeled": unlabeled}))
+    transfer = dict(teachers, TAGGING_TRAIN=json.dumps({"labeled": labeled, "unlabeled": unlabeled}))
     runs = [
         Run("teacher_es (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_es.jsonnet", teacher=True, lang="es"),
         Run("teacher_nl (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_nl.jsonnet", teacher=True, lang="nl"),

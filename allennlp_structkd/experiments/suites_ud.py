@@ -23,8 +23,8 @@ def suite_case3(quick: bool) -> Suite:
     total = _count_sentences(nl_train)
     prepare = [functools.partial(_words_file, nl_train, None, unlabeled)]
     common = {
-        "STRUCTKD_TASK": "upos", "NER_TRAIN": json.dumps(train), "NER_DEV": nl_dev,
-        "NER_UNLABELED": json.dumps({"nl": unlabeled}),
+        "STRUCTKD_TASK": "upos", "TAGGING_TRAIN": json.dumps(train), "TAGGING_DEV": nl_dev,
+        "TAGGING_UNLABELED": json.dumps({"nl": unlabeled}),
         "STRUCTKD_EPOCHS": "2" if quick else "10", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "15",
     }
     # a multilingual encoder (STRUCTKD_ENCODER, e.g. multilingual-e5-small) makes the zero-shot teacher
@@ -32,11 +32,11 @@ def suite_case3(quick: bool) -> Suite:
     encoder = os.environ.get("STRUCTKD_ENCODER")
     if encoder:
         teacher_config = "teachers/transformer_maxent_tagger.jsonnet"
-        teacher_env = {"NER_DEV": json.dumps(dev), "TRANSFORMER_MODEL": encoder,
+        teacher_env = {"TAGGING_DEV": json.dumps(dev), "TRANSFORMER_MODEL": encoder,
                        "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "4"}
         teacher_name = f"{os.path.basename(encoder.rstrip('/'))} + MaxEnt"
     else:
-        teacher_config, teacher_env, teacher_name = "teachers/maxent_tagger.jsonnet", {"NER_DEV": json.dumps(dev)}, "BiLSTM MaxEnt"
+        teacher_config, teacher_env, teacher_name = "teachers/maxent_tagger.jsonnet", {"TAGGING_DEV": json.dumps(dev)}, "BiLSTM MaxEnt"
     teacher = {"MAXENT_TEACHER": TeacherRef("teacher: MaxEnt on en+de+es, zero-shot on nl")}
     runs = [
         Run("teacher: MaxEnt on en+de+es, zero-shot on nl", teacher_config, teacher=True,
@@ -51,7 +51,7 @@ def suite_case3(quick: bool) -> Suite:
         count = int(total * fraction)
         subset = unlabeled.replace(".txt", f"_{count}.txt")
         prepare.append(functools.partial(_words_file, nl_train, count, subset))
-        env = dict(teacher, NER_UNLABELED=json.dumps({"nl": subset}))
+        env = dict(teacher, TAGGING_UNLABELED=json.dumps({"nl": subset}))
         top1 = f"CRF student, {count} unlabeled nl sentences: Top-1 pseudo labels"
         runs += [Run(top1, "zero_shot_top1.jsonnet", env, curve=("Top-1", count)),
                  Run(f"CRF student, {count} unlabeled nl sentences: Struct. KD (Case 3)", "struct_kd_case3.jsonnet",

@@ -81,8 +81,8 @@ def test_xtremedistil_targets_from_a_transformer_teacher(tiny_bert, tmp_path, mo
     monkeypatch.setenv("STRUCTKD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("STRUCTKD_TEACHER_EPOCHS", "1")
     monkeypatch.setenv("STRUCTKD_EPOCHS", "1")
-    monkeypatch.setenv("NER_TRAIN", TRAIN)
-    monkeypatch.setenv("NER_DEV", TRAIN)
+    monkeypatch.setenv("TAGGING_TRAIN", TRAIN)
+    monkeypatch.setenv("TAGGING_DEV", TRAIN)
     config = FIXTURES.parent.parent / "training_configs" / "xtremedistil_d2.jsonnet"
     case = ModelTestCase()
     case.setup_method()

@@ -31,7 +31,7 @@ class Snapshot(TrainerCallback):
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     for name, value in {"TRANSFORMER_MODEL": str(FIXTURES / "tiny_bert"), "STRUCTKD_CACHE": str(tmp_path / "cache"),
-                        "STRUCTKD_TEACHER_EPOCHS": "1", "NER_TRAIN": TRAIN, "NER_DEV": TRAIN}.items():
+                        "STRUCTKD_TEACHER_EPOCHS": "1", "TAGGING_TRAIN": TRAIN, "TAGGING_DEV": TRAIN}.items():
         monkeypatch.setenv(name, value)
 
 

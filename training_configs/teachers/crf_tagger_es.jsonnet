@@ -1,3 +1,3 @@
 // The Spanish teacher of the multilingual setting (one teacher per language, Wang et al. 2020).
 local c = import '../common.libsonnet';
-(import 'crf_tagger_base.libsonnet')(c.env('NER_TRAIN_ES'), c.env('NER_DEV_ES'), 'es')
+(import 'crf_tagger_base.libsonnet')(c.env('TAGGING_TRAIN_ES'), c.env('TAGGING_DEV_ES'), 'es')

@@ -1,3 +1,3 @@
 // One multilingual MaxEnt teacher: a frozen encoder's cached features + BiLSTM-MaxEnt (encoder_tagger_base.libsonnet).
 local c = import '../common.libsonnet';
-(import 'encoder_tagger_base.libsonnet')(c.env('NER_TRAIN'), c.env('NER_DEV'), null, 'maxent')
+(import 'encoder_tagger_base.libsonnet')(c.env('TAGGING_TRAIN'), c.env('TAGGING_DEV'), null, 'maxent')

@@ -2,8 +2,8 @@
 local c = import '../common.libsonnet';
 c.random_seeds(c.seed) + {
   dataset_reader: c.ner_reader() + { span_labels: true },
-  train_data_path: c.env('NER_TRAIN'),
-  validation_data_path: c.env('NER_DEV'),
+  train_data_path: c.env('TAGGING_TRAIN'),
+  validation_data_path: c.env('TAGGING_DEV'),
   model: {
     type: 'structkd_span_ner',
     dropout: 0.25,

@@ -1,2 +1,2 @@
-// A transformer + CRF teacher (multilingual: all languages of NER_TRAIN).
+// A transformer + CRF teacher (multilingual: all languages of TAGGING_TRAIN).
 (import 'transformer_tagger_base.libsonnet')('crf')

@@ -6,7 +6,7 @@
 // states representation KD (XtremeDistil D2-D4) distils; empty: the last.
 local c = import '../common.libsonnet';
 local model_name = c.env('TRANSFORMER_MODEL');
-function(decoder='crf', train=c.env('NER_TRAIN'), dev=c.env('NER_DEV')) c.random_seeds(c.seed) + {
+function(decoder='crf', train=c.env('TAGGING_TRAIN'), dev=c.env('TAGGING_DEV')) c.random_seeds(c.seed) + {
   dataset_reader: c.ner_reader() + {
     token_indexers: { tokens: { type: 'pretrained_transformer_mismatched', model_name: model_name, max_length: 512 } },
   },
