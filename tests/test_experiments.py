@@ -348,3 +348,16 @@ def test_every_suite_builds_without_writing(monkeypatch, tmp_path):
         for run in suite.runs:
             assert all(isinstance(value, (str, TeacherRef)) for value in run.env.values()), name
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_teacher_of_another_suite_is_its_finished_run(tmp_path):
+    runs_dir = str(tmp_path / "runs")
+    teacher = TeacherRef("teacher: big", suite="other")
+    with pytest.raises(SystemExit, match="run suite other first"):
+        experiments.runner._teacher_archive(teacher, {}, runs_dir, False)
+    for seed in (3, 2):
+        directory = experiments._run_dir(runs_dir, "other", Run("teacher: big", "t.jsonnet"), seed)
+        os.makedirs(directory)
+        open(os.path.join(directory, "model.tar.gz"), "w").close()
+    found = experiments.runner._teacher_archive(teacher, {}, runs_dir, False)
+    assert found.endswith(os.path.join("teacher__big", "seed_2", "model.tar.gz"))

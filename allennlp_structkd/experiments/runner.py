@@ -121,7 +121,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
         for run, seed in order:
             env = dict(base_env, STRUCTKD_SEED=str(seed))
             for name, value in run.env.items():
-                env[name] = os.path.join(teacher_dirs[value.run], "model.tar.gz") if isinstance(value, TeacherRef) else value
+                env[name] = _teacher_archive(value, teacher_dirs, runs_dir, quick) if isinstance(value, TeacherRef) else value
             directory = layout._run_dir(runs_dir, suite, run, seed, quick)
             if run.teacher:
                 teacher_dirs[run.name] = directory
@@ -132,6 +132,20 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
                                desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
                 future.result()
     report.write_table(suite, seeds, quick, runs_dir, test_dir=test_dir)
+
+
+def _teacher_archive(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir: str, quick: bool) -> str:
+    """The archive a :class:`TeacherRef` names: a teacher run of this suite, or the finished run (lowest seed)
+    of another suite."""
+    if teacher.suite is None:
+        return os.path.join(teacher_dirs[teacher.run], "model.tar.gz")
+    folder = os.path.dirname(layout._run_dir(runs_dir, teacher.suite, Run(teacher.run, ""), 1, quick))
+    finished = sorted(glob.glob(os.path.join(folder, "seed_*", "model.tar.gz")),
+                      key=lambda path: int(os.path.basename(os.path.dirname(path))[len("seed_"):]))
+    if not finished:
+        raise SystemExit(f"teacher {teacher.run!r} of suite {teacher.suite} has no finished run under {folder}: "
+                         f"run suite {teacher.suite} first")
+    return finished[0]
 
 
 def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name: str) -> Optional[float]:

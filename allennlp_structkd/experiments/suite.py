@@ -8,10 +8,12 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 @dataclass(frozen=True)
 class TeacherRef:
-    """The archive of another run of the same suite (a teacher, its first seed), given to a student through
-    an environment variable; the runner resolves it when the student starts."""
+    """The archive of a teacher run (its first seed), given to a student through an environment variable;
+    the runner resolves it when the student starts. ``suite``: the suite whose run it is, when not the
+    student's own (that suite must have been run first)."""
 
     run: str
+    suite: Optional[str] = None
 
 
 @dataclass
@@ -27,8 +29,8 @@ class Run:
 
     @property
     def teachers(self) -> List[str]:
-        """The runs whose archives this run reads."""
-        return [value.run for value in self.env.values() if isinstance(value, TeacherRef)]
+        """The runs of its own suite whose archives this run reads."""
+        return [value.run for value in self.env.values() if isinstance(value, TeacherRef) and value.suite is None]
 
 
 @dataclass
