@@ -27,14 +27,25 @@ class ConllNerReader(StructKDReader):
 
     # Parameters
 
-    tag_scheme: the scheme of the file's tags: ``IOB1``, ``IOB2``/``BIO`` or ``BIOES``/``BIOUL``.
-    output_scheme: ``BIO`` or ``BIOES``.
-    num_columns: the number of columns every token line must have; ``None`` takes it from the
-        first token line of each file.
-    pos_column: 0-based index of a PoS column to read as ``pos_tags``, if any.
-    span_labels: also give the gold spans as ``span_labels``, an ``AdjacencyField`` ``[start, end]``
-        (namespace ``span_labels``), for NER-as-parsing models.
-    lang, strict, token_indexers: see :class:`StructKDReader`.
+    token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
+        How the words are indexed.
+    tag_scheme : `str`, optional (default = `"IOB2"`)
+        The scheme of the file's tags: ``IOB1``, ``IOB2``/``BIO`` or ``BIOES``/``BIOUL``.
+    output_scheme : `str`, optional (default = `"BIOES"`)
+        ``BIO`` or ``BIOES``.
+    num_columns : `int`, optional (default = `None`)
+        The number of columns every token line must have; ``None`` takes it from the first token
+        line of each file.
+    pos_column : `int`, optional (default = `None`)
+        0-based index of a PoS column to read as ``pos_tags``, if any.
+    span_labels : `bool`, optional (default = `False`)
+        Also give the gold spans as ``span_labels``, an ``AdjacencyField`` ``[start, end]`` (namespace
+        ``span_labels``), for NER-as-parsing models.
+    lang : `str`, optional (default = `DEFAULT_LANG`)
+        Written into each instance's ``metadata["lang"]`` (a ``{lang: path}`` input sets it per file).
+    strict : `bool`, optional (default = `True`)
+        A bad sentence is an error naming its file and line; with `False` it is skipped, logged and
+        counted.
     """
 
     def __init__(

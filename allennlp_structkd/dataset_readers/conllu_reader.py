@@ -32,12 +32,22 @@ class ConlluReader(StructKDReader):
 
     # Parameters
 
-    use_xpos: also read XPOS. read_heads: read heads and deprels (set False for tagging only).
-    tag_column: ``"upos"`` or ``"xpos"`` to also give that column as ``tags`` (namespace ``labels``),
-        the field the project's taggers train on; ``"relpos"`` gives the labels of the
-        sequence-labeling parser instead: the relative-PoS head encoding of Strzyz et al. 2019
-        joined with the deprel, ``"+1@NOUN@nsubj"`` (:mod:`allennlp_structkd.structures.rel_pos`).
-    lang, strict, token_indexers: see :class:`StructKDReader`.
+    token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
+        How the words are indexed.
+    use_xpos : `bool`, optional (default = `False`)
+        Also read XPOS.
+    read_heads : `bool`, optional (default = `True`)
+        Read heads and deprels (`False` for tagging only).
+    tag_column : `str`, optional (default = `None`)
+        ``"upos"`` or ``"xpos"`` to also give that column as ``tags`` (namespace ``labels``), the field
+        the project's taggers train on; ``"relpos"`` gives the labels of the sequence-labeling parser
+        instead: the relative-PoS head encoding of Strzyz et al. 2019 joined with the deprel,
+        ``"+1@NOUN@nsubj"`` (:mod:`allennlp_structkd.structures.rel_pos`).
+    lang : `str`, optional (default = `DEFAULT_LANG`)
+        Written into each instance's ``metadata["lang"]``.
+    strict : `bool`, optional (default = `True`)
+        A bad sentence (malformed line, heads with a cycle) is an error naming its file and line; with
+        `False` it is skipped, logged and counted.
     """
 
     def __init__(

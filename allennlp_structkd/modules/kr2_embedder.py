@@ -25,12 +25,16 @@ class KR2Embedder(TokenEmbedder):
 
     # Parameters
 
-    model_name: a Hugging Face model name or local folder.
-    fusion: how the layers (1..L, not the input embeddings) are fused: ``scalar_mix`` (trainable
+    model_name : `str`, required
+        A Hugging Face model name or local folder.
+    fusion : `str`, optional (default = `"scalar_mix"`)
+        How the layers (1..L, not the input embeddings) are fused: ``scalar_mix`` (trainable
         softmax-normalised scalar weights and a scale, Peters et al.), ``average`` (all layers),
         ``last_four`` (the average of the last four), ``layer`` (the one given by ``layer``).
-    layer: with ``fusion: "layer"``, which layer (1-based; negative counts from the top).
-    projection_dim: when set, a trainable MLP (linear + tanh) projects the fused vectors to this size.
+    layer : `int`, optional (default = `-1`)
+        With ``fusion: "layer"``, which layer (1-based; negative counts from the top).
+    projection_dim : `int`, optional (default = `None`)
+        When set, a trainable MLP (linear + tanh) projects the fused vectors to this size.
     """
 
     def __init__(self, model_name: str, fusion: str = "scalar_mix", layer: int = -1,

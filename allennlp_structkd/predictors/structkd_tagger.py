@@ -44,7 +44,19 @@ def tokenize(json_dict: JsonDict, tokenizer: str) -> List[str]:
 
 
 class _StructKDPredictor(Predictor):
-    """Shared input handling: ``{"sentence": ..., "lang": ...}`` or ``{"tokens": [...]}``; no downloads."""
+    """
+    Shared input handling: ``{"sentence": ..., "lang": ...}`` or ``{"tokens": [...]}``; no downloads.
+
+    # Parameters
+
+    model : `Model`, required
+        The archive's model.
+    dataset_reader : `DatasetReader`, required
+        The archive's (validation) reader, which turns words into an instance.
+    tokenizer : `str`, optional (default = `"spacy"`)
+        How a ``sentence`` string is split into words: ``"spacy"`` (a blank tokenizer of the ``lang``
+        given, no model download) or ``"whitespace"``.
+    """
 
     def __init__(self, model: Model, dataset_reader: DatasetReader, tokenizer: str = "spacy") -> None:
         super().__init__(model, dataset_reader)
