@@ -11,3 +11,4 @@ from allennlp_structkd.kd.losses import (
     WeightedTopKKD,
 )
 from allennlp_structkd.kd.potentials import Constraints, Potentials
+from allennlp_structkd.kd.xtremedistil_loss import XtremeDistilKD

@@ -291,7 +291,17 @@ class Top1KD(TopKKD):
 
 @KDLoss.register("mixture")
 class MixtureKD(KDLoss):
-    """A weighted sum of objectives (weights default to the average): ``Σ_j w_j L_j``."""
+    """
+    A weighted sum of objectives: ``Σ_j w_j L_j``. Their targets are merged, so components that need
+    the same target must agree on it (the same temperature).
+
+    # Parameters
+
+    losses : `List[KDLoss]`, required
+        The objectives, at least one.
+    weights : `List[float]`, optional (default = `None`)
+        One per objective; default, the average.
+    """
 
     def __init__(self, losses: List[KDLoss], weights: Optional[List[float]] = None) -> None:
         super().__init__()
@@ -336,59 +346,3 @@ def check_label_sets(student_labels: List[str], teacher_labels: List[str]) -> No
             f"labels only the student has: {student_only or 'none'}; "
             f"labels only the teachers have: {teacher_only or 'none'}"
         )
-
-
-@KDLoss.register("xtremedistil")
-class XtremeDistilKD(KDLoss):
-    """
-    The distillation losses of XtremeDistil (Mukherjee & Awadallah 2020), per sentence:
-
-    * logit loss, weight ``logit_weight``: ``Σ_i ||s_i - t_i||² / L``, the MSE between the student's
-      scores and the teacher's logits (before softmax);
-    * representation loss, weight ``representation_weight``: the student's hidden states through a
-      shared projection ``GELU(W h + b)`` to the size of the teacher's hidden states, compared with
-      them by ``mse`` (``Σ_i ||p_i - t_i||² / H``, the authors' released code) or ``kl``
-      (``Σ_i KL(softmax(t_i) || softmax(p_i))``, the paper).
-
-    The teacher's hidden states are those its scores are computed from (its encoder's output, or the
-    transformer's last layer when it has no encoder). The label loss is the model's gold loss, mixed
-    in by ``kd_weight`` (λ): D1 is ``representation_weight: 0``; D2 sets both weights. The projection
-    is trained with the student (it is part of the model, through its ``kd_loss``).
-    """
-
-    def __init__(self, student_hidden_dim: int, teacher_hidden_dim: int, logit_weight: float = 1.0,
-                 representation_weight: float = 0.0, representation_loss: str = "mse") -> None:
-        super().__init__()
-        if representation_loss not in ("mse", "kl"):
-            raise ConfigurationError(f"representation_loss must be 'mse' or 'kl', got {representation_loss!r}")
-        self.logit_weight = logit_weight
-        self.representation_weight = representation_weight
-        self.representation_loss = representation_loss
-        self.projection = torch.nn.Sequential(torch.nn.Linear(student_hidden_dim, teacher_hidden_dim), torch.nn.GELU())
-
-    def signature(self) -> str:
-        return "XtremeDistil-logits-hidden"
-
-    def teacher_targets(self, teacher: Potentials) -> Targets:
-        if teacher.hidden is None:
-            raise ConfigurationError("this teacher exposes no hidden states")
-        mask = teacher.mask.unsqueeze(2).to(teacher.emissions.dtype)
-        return {"teacher_logits": teacher.emissions.detach() * mask, "teacher_hidden": teacher.hidden.detach() * mask}
-
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
-        mask = student.mask
-        logits = targets["teacher_logits"]
-        loss = self.logit_weight * _masked_sum((student.emissions - logits) ** 2, mask) / logits.size(2)
-        if self.representation_weight:
-            if student.hidden is None:
-                raise ConfigurationError("representation KD needs the student's hidden states")
-            projected = self.projection(student.hidden)
-            teacher = targets["teacher_hidden"]
-            if self.representation_loss == "mse":
-                term = _masked_sum((projected - teacher) ** 2, mask) / teacher.size(2)
-            else:
-                log_p = projected.log_softmax(-1)
-                target = teacher.softmax(-1)
-                term = _masked_sum(target * (target.clamp(min=1e-30).log() - log_p), mask)
-            loss = loss + self.representation_weight * term
-        return loss
