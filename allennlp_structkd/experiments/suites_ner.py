@@ -238,10 +238,16 @@ def suite_strong_teachers(quick: bool) -> Suite:
         Run("CRF: Struct. KD (Case 1a), e5 teachers", "struct_kd_case1a.jsonnet", teachers, baseline="CRF: w/o KD"),
         Run("MaxEnt: w/o KD", "baseline_no_kd_maxent.jsonnet"),
         Run("MaxEnt: Struct. KD (Case 2a), e5 teachers", "struct_kd_case2a.jsonnet", teachers, baseline="MaxEnt: w/o KD"),
-    ]
+    ] + [  # suite multilingual's methods (Table 2 of Wang et al. 2020) with the same teachers
+        Run(f"CRF: {method}, e5 teachers", config, teachers, baseline="CRF: w/o KD")
+        for method, config in (("Emission", "baseline_emission.jsonnet"), ("Top-K", "baseline_top_k.jsonnet"),
+                               ("Top-WK KD", "baseline_top_wk.jsonnet"), ("Pos. KD", "baseline_posterior.jsonnet"),
+                               ("Pos.+Top-WK", "baseline_posterior_top_wk.jsonnet"))]
     return dataclasses.replace(
         spec, runs=runs, command_env=headline.command_env,
         description="Issue 13, item 6: the students of case1a (CRF) and case2a (MaxEnt), trained as there on all of "
                     "CoNLL-2002 es+nl training data (8 epochs), distilled from the headline's much stronger teachers "
                     "(frozen multilingual-e5-small + BiLSTM-CRF, dev F1 82.46 es / 85.82 nl, against 76.01 / 74.04 for "
-                    "case1a's BiLSTM-CRF teachers). Needs the headline's teachers: run `headline` first.")
+                    "case1a's BiLSTM-CRF teachers), and suite multilingual's CRF students (Emission, Top-K, Top-WK, "
+                    "Posterior, Posterior + Top-WK) from the same teachers. Token KD of case1a is left out: it needs a "
+                    "MaxEnt teacher, and the headline trains none. Needs the headline's teachers: run `headline` first.")
