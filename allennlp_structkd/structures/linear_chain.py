@@ -190,6 +190,20 @@ def log_partition(
     return torch.where(mask[:, 0], log_z, torch.zeros_like(log_z))
 
 
+def _unary_scores(emissions, transitions, mask, start, end):
+    """``(alphas, betas, log_z, log_unary)`` of checked, upcast, non-empty inputs: the unary half of
+    :func:`forward_backward`, which :func:`unary_marginals` uses without building the pairs."""
+    alphas, log_norm = _forward_scores(emissions, transitions, mask, start)
+    betas = _backward_scores(emissions, transitions, mask, end)
+    log_z = log_norm + torch.logsumexp(_gather_last(alphas, mask) + end.unsqueeze(0), dim=1)
+    # alphas and betas are normalised per position, so each marginal is normalised locally:
+    # sum_a alpha[i, a] beta[i, a] = Z at every i (and likewise for the pairs).
+    log_unary = alphas + betas
+    log_unary = log_unary - torch.logsumexp(log_unary, dim=2, keepdim=True)
+    log_unary = torch.where(mask.unsqueeze(2), log_unary, emissions.new_tensor(float("-inf")))
+    return alphas, betas, log_z, log_unary
+
+
 def forward_backward(
     emissions: torch.Tensor,
     transitions: torch.Tensor,
@@ -211,15 +225,8 @@ def forward_backward(
     if fused is not None:
         return fused.forward_backward(emissions, transitions, mask, start, end)
     emissions = _upcast(emissions)
-    alphas, log_norm = _forward_scores(emissions, transitions, mask, start)
-    betas = _backward_scores(emissions, transitions, mask, end)
-    log_z = log_norm + torch.logsumexp(_gather_last(alphas, mask) + end.unsqueeze(0), dim=1)
+    alphas, betas, log_z, log_unary = _unary_scores(emissions, transitions, mask, start, end)
     neg_inf = emissions.new_tensor(float("-inf"))
-    # alphas and betas are normalised per position, so each marginal is normalised locally:
-    # sum_a alpha[i, a] beta[i, a] = Z at every i (and likewise for the pairs).
-    log_unary = alphas + betas
-    log_unary = log_unary - torch.logsumexp(log_unary, dim=2, keepdim=True)
-    log_unary = torch.where(mask.unsqueeze(2), log_unary, neg_inf)
     # pairwise[i, a, b] ∝ alpha[i-1, a] + T[a, b] + e[i, b] + beta[i, b]
     log_pair = (
         alphas[:, :-1].unsqueeze(3)
@@ -262,13 +269,15 @@ def unary_marginals(
     start: Optional[torch.Tensor] = None,
     end: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """``unary (B, n, L)`` of :func:`marginals` alone; on a GPU the ``(B, n, L, L)`` pairs are never
-    materialised."""
-    checked_mask, checked_start, checked_end = _prepare(emissions, transitions, mask, start, end)
+    """``unary (B, n, L)`` of :func:`marginals` alone: the ``(B, n, L, L)`` pairs are never
+    materialised. Differentiable on the PyTorch path."""
+    mask, start, end = _prepare(emissions, transitions, mask, start, end)
+    if emissions.size(1) == 0:
+        return emissions.new_zeros(emissions.shape, dtype=_accumulator(emissions.dtype))
     fused = _fused(emissions, transitions, start, end, differentiable=False)
-    if fused is not None and emissions.size(1) > 0:
-        return fused.marginals(emissions, transitions, checked_mask, checked_start, checked_end, pairwise=False)[0]
-    return marginals(emissions, transitions, mask, start, end)[0]
+    if fused is not None:
+        return fused.marginals(emissions, transitions, mask, start, end, pairwise=False)[0]
+    return _unary_scores(_upcast(emissions), transitions, mask, start, end)[3].exp()
 
 
 def viterbi(

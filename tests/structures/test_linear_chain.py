@@ -35,12 +35,15 @@ def test_log_partition_and_marginals_match_enumeration(args):
     emissions, transitions, mask, start, end = random_batch(seed, batch, n, num_labels, scale, boundary)
     log_z = linear_chain.log_partition(emissions, transitions, mask, start, end)
     unary, pair = linear_chain.marginals(emissions, transitions, mask, start, end)
+    unary_alone = linear_chain.unary_marginals(emissions, transitions, mask, start, end)
     assert torch.isfinite(unary).all() and torch.isfinite(pair).all()
     for b in range(batch):
         length = int(mask[b].sum())
         ref_z, ref_unary, ref_pair = brute_force.chain_marginals(emissions[b], transitions, length, start, end)
         assert log_z[b].item() == pytest.approx(ref_z, rel=1e-9, abs=1e-6)
         torch.testing.assert_close(unary[b, :length], ref_unary[:length], atol=1e-7, rtol=1e-6)
+        torch.testing.assert_close(unary_alone[b, :length], ref_unary[:length], atol=1e-7, rtol=1e-6)
+        assert (unary_alone[b, length:] == 0).all()
         torch.testing.assert_close(pair[b, 1:length], ref_pair[1:length], atol=1e-7, rtol=1e-6)
         assert (unary[b, length:] == 0).all() and (pair[b, length:] == 0).all()
         assert (pair[b, 0] == 0).all()
@@ -102,6 +105,7 @@ def test_forbidden_transitions_get_zero_probability():
     assert torch.isfinite(unary).all()
     assert (pair[:, :, 0, 1] == 0).all()
     assert (unary[:, 0, 1] == 0).all()
+    torch.testing.assert_close(linear_chain.unary_marginals(emissions, transitions, mask, start), unary)
     tags, scores = linear_chain.kbest(emissions, transitions, mask, 50, start)
     for b in range(3):
         length = int(mask[b].sum())
@@ -121,6 +125,8 @@ def test_empty_sentence():
     assert log_z[1].item() == 0.0
     unary, pair = linear_chain.marginals(emissions, transitions, mask)
     assert (unary[1] == 0).all() and (pair[1] == 0).all()
+    torch.testing.assert_close(linear_chain.unary_marginals(emissions, transitions, mask), unary)
+    assert linear_chain.unary_marginals(emissions[:, :0], transitions).shape == (2, 0, 2)
     tags, scores = linear_chain.kbest(emissions, transitions, mask, 2)
     assert scores[1].tolist() == [0.0, float("-inf")]
 
@@ -140,6 +146,9 @@ def test_marginals_are_differentiable():
     unary, _ = linear_chain.marginals(emissions, transitions, mask, start, end)
     unary[:, :, 0].sum().backward()
     assert emissions.grad is not None and torch.isfinite(emissions.grad).all()
+    (grad_alone,) = torch.autograd.grad(
+        linear_chain.unary_marginals(emissions, transitions, mask, start, end)[:, :, 0].sum(), emissions)
+    torch.testing.assert_close(grad_alone, emissions.grad)
 
 
 def test_long_sentences_are_finite():
