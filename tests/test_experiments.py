@@ -200,6 +200,16 @@ def test_a_table_never_replaces_finished_results_with_fewer(fake_suite, capsys):
     finish(runs_dir, runs["teacher"], 1, 0.9)  # more results: the page is updated
     experiments.write_table("fake", [1], False, str(runs_dir))
     assert "90.00" in page.read_text()
+    # a second seed: tabling seeds 1 and 2 updates the page; tabling seed 2 alone (as `run --seeds 2`
+    # does after it trains) would drop seed 1 from the means, so the page is kept
+    finish(runs_dir, runs["base"], 2, 0.72)
+    finish(runs_dir, runs["kd"], 2, 0.84)
+    experiments.write_table("fake", [1, 2], False, str(runs_dir))
+    both = page.read_text()
+    assert "71.00 ± 1.41" in both and "82.00 ± 2.83" in both
+    capsys.readouterr()
+    experiments.write_table("fake", [2], False, str(runs_dir))
+    assert page.read_text() == both and "NOT WRITTEN" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -191,22 +191,24 @@ def _summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_sco
     return lines
 
 
-def _finished_rows(text: str) -> Dict[str, str]:
-    """The table rows of a results page that hold results, by their first cell."""
+def _finished_rows(text: str) -> Dict[str, int]:
+    """The table rows of a results page that hold results: first cell -> its number of seeds (0 where the
+    row has no seeds column)."""
     rows = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not line.startswith("| ") or len(cells) < 2 or set(cells[1]) <= set("-") or "(not run)" in line:
             continue
-        rows[cells[0]] = line
+        rows[cells[0]] = int(cells[2]) if len(cells) > 2 and cells[2].isdigit() else 0
     return rows
 
 
 def _publish(name: str, lines: List[str]) -> str:
     """
     Write one page of docs/results/, rebuild docs/results.md, print the page. A page is never
-    replaced by one that lacks some of its finished rows (a table made from a runs folder that
-    lacks those runs): the page is kept, and the new text only printed.
+    replaced by one that lacks some of its finished rows, or has fewer seeds in one (a table made
+    from a runs folder that lacks those runs, or by `run --seeds 3` after seeds 1 and 2): the page
+    is kept, and the new text only printed.
     """
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.join(layout.REPO, "docs", "results"), exist_ok=True)
@@ -214,11 +216,14 @@ def _publish(name: str, lines: List[str]) -> str:
     if os.path.isfile(path):
         with open(path) as handle:
             old_rows = _finished_rows(handle.read())
-        lost = sorted(set(old_rows) - set(_finished_rows(text)))
+        new_rows = _finished_rows(text)
+        lost = sorted(name for name, seeds in old_rows.items() if name not in new_rows or new_rows[name] < seeds)
         if lost:
             print(text)
-            print(f"NOT WRITTEN: {path} keeps its results; the runs found lack {len(lost)} of its finished rows "
-                  f"({', '.join(lost)}). Point --runs-dir at the runs that made it, or finish those runs.", file=sys.stderr)
+            print(f"NOT WRITTEN: {path} keeps its results; the runs found lack {len(lost)} of its finished rows, or "
+                  f"some of their seeds ({', '.join(lost)}). Point --runs-dir at the runs that made it, finish those "
+                  "runs, or table every seed: python -m allennlp_structkd.experiments table SUITE --seeds ...",
+                  file=sys.stderr)
             return text
     with open(path + ".tmp", "w") as handle:
         handle.write(text)
