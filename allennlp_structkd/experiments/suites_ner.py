@@ -44,7 +44,8 @@ def suite_case1a(quick: bool) -> Suite:
                            "nl columns evaluate each archive on that language's dev split alone (a teacher on its own "
                            "language; the multilingual teacher and students on both). One sentence of esp.train and one "
                            "of esp.testa start with I-LOC (invalid IOB2) and are skipped (STRUCTKD_STRICT=false). "
-                           "Students: 8 epochs; teachers: 10.")
+                           "Students: 8 epochs; teachers: 10. The same students distilled from the headline's much "
+                           "stronger frozen-e5 teachers are suite strong_teachers (docs/results/strong_teachers.md).")
 
 
 def suite_multilingual(quick: bool) -> Suite:
@@ -65,7 +66,9 @@ def suite_multilingual(quick: bool) -> Suite:
         spec, runs=runs,
         description="CoNLL-2002 Spanish + Dutch NER, one multilingual BiLSTM-CRF student distilled from a "
                     "Spanish and a Dutch BiLSTM-CRF teacher (Algorithm 1 of Wang et al. 2020), with the "
-                    "baselines of their Table 2. Runs shared with suite case1a are case1a's.")
+                    "baselines of their Table 2. Runs shared with suite case1a are case1a's. The same students "
+                    "distilled from the headline's much stronger frozen-e5 teachers are suite strong_teachers "
+                    "(docs/results/strong_teachers.md).")
 
 
 def suite_case4(quick: bool) -> Suite:
@@ -250,4 +253,6 @@ def suite_strong_teachers(quick: bool) -> Suite:
                     "(frozen multilingual-e5-small + BiLSTM-CRF, dev F1 82.46 es / 85.82 nl, against 76.01 / 74.04 for "
                     "case1a's BiLSTM-CRF teachers), and suite multilingual's CRF students (Emission, Top-K, Top-WK, "
                     "Posterior, Posterior + Top-WK) from the same teachers. Token KD of case1a is left out: it needs a "
-                    "MaxEnt teacher, and the headline trains none. Needs the headline's teachers: run `headline` first.")
+                    "MaxEnt teacher, and the headline trains none. How sharp each objective's teacher targets are, on these "
+                    "training sentences and on dev: docs/teacher_sharpness.md. Needs the headline's teachers: run "
+                    "`headline` first.")
