@@ -15,14 +15,13 @@ sentences they were trained on.
 """
 import argparse
 import os
-import sqlite3
 import sys
 from typing import Dict, List
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from allennlp_structkd.kd.cache import _decode, file_sha256  # noqa: E402
+from allennlp_structkd.kd.cache import cache_file_name, file_sha256, read_entries  # noqa: E402
 
 # the per-token distribution each objective's cached entry holds (Top-K entries hold sequences: left out)
 TOKEN_TARGETS = {"StructuralKD": "teacher_unary", "PosteriorKD": "teacher_unary", "EmissionKD": "teacher_probs"}
@@ -30,18 +29,16 @@ TOKEN_TARGETS = {"StructuralKD": "teacher_unary", "PosteriorKD": "teacher_unary"
 
 def sharpness(path: str) -> Dict[str, Dict[str, float]]:
     """Objective signature -> statistics of its per-token target distributions, over every cached sentence."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     largest: Dict[str, List[np.ndarray]] = {}
     entropy: Dict[str, List[np.ndarray]] = {}
-    for key, blob in connection.execute("SELECT key, value FROM targets"):
+    for key, entry in read_entries(path):
         signature = key.split("|", 1)[0]
         field = TOKEN_TARGETS.get(signature.split("-", 1)[0])
         if field is None:
             continue
-        probs = np.asarray(_decode(blob)[field], dtype=np.float64)
+        probs = np.asarray(entry[field], dtype=np.float64)
         largest.setdefault(signature, []).append(probs.max(-1))
         entropy.setdefault(signature, []).append(-(probs * np.log(np.clip(probs, 1e-300, None))).sum(-1))
-    connection.close()
     table = {}
     for signature in sorted(largest):
         top, ent = np.concatenate(largest[signature]), np.concatenate(entropy[signature])
@@ -65,7 +62,7 @@ def main() -> None:
         name, _, archive = item.partition("=")
         if not archive or not os.path.isfile(archive):
             parser.error(f"--teacher wants NAME=ARCHIVE with an existing archive, got {item!r}")
-        names[file_sha256(archive)[:32]] = name
+        names[cache_file_name(file_sha256(archive))] = name
     files = [(cache, f) for cache in args.cache for f in sorted(os.listdir(cache)) if f.endswith(".sqlite")]
     for cache in args.cache:
         if not any(folder == cache for folder, _ in files):
@@ -80,7 +77,7 @@ def main() -> None:
              "| cache | teacher | objective | sentences | tokens | mean largest probability | tokens with largest > 0.99 "
              "| mean entropy (nats) |", "|---|---|---|---|---|---|---|---|"]
     for cache, file in files:
-        teacher = names.get(file[: -len(".sqlite")], file)
+        teacher = names.get(file, file)
         for signature, row in sharpness(os.path.join(cache, file)).items():
             lines.append(f"| {cache} | {teacher} | {signature} | {row['sentences']:,} | {row['tokens']:,} | {row['mean_max']:.4f} "
                          f"| {100 * row['share_over_0.99']:.1f}% | {row['entropy']:.4f} |")

@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import zipfile
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -47,10 +47,25 @@ def _decode(blob: bytes) -> Entry:
         return {name: data[name] for name in data.files}
 
 
+def cache_file_name(teacher_hash: str) -> str:
+    """The file, in a cache directory, of the teacher whose archive has this SHA-256."""
+    return f"{teacher_hash[:32]}.sqlite"
+
+
+def read_entries(path: str) -> Iterator[Tuple[str, Entry]]:
+    """Every ``(key, entry)`` of one cache file, read-only (safe beside a run writing to it)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        for key, blob in connection.execute("SELECT key, value FROM targets"):
+            yield key, _decode(blob)
+    finally:
+        connection.close()
+
+
 class TeacherCache:
     def __init__(self, directory: str, teacher_hash: str) -> None:
         os.makedirs(directory, exist_ok=True)
-        self.path = os.path.join(directory, f"{teacher_hash[:32]}.sqlite")
+        self.path = os.path.join(directory, cache_file_name(teacher_hash))
         self._connection: Optional[sqlite3.Connection] = None
         self._pid = None
         self.hits = 0
