@@ -371,3 +371,47 @@ def test_a_teacher_of_another_suite_is_its_finished_run(tmp_path):
         open(os.path.join(directory, "model.tar.gz"), "w").close()
     found = experiments.runner._teacher_archive(teacher, {}, runs_dir, False)
     assert found.endswith(os.path.join("teacher__big", "seed_2", "model.tar.gz"))
+
+
+def test_a_cached_evaluation_is_read_where_the_archive_is_gone(tmp_path, monkeypatch):
+    """Runs made on another machine come back with their evaluations but without archives: the table reads them."""
+    directory = tmp_path / "run" / "seed_1"
+    directory.mkdir(parents=True)
+    (directory / "evaluation_es.json").write_text(json.dumps({"f1-measure-overall": 0.75}))
+    monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: pytest.fail("nothing to evaluate"))
+    assert experiments.runner._evaluate(str(directory), "dev.es", {}, "f1-measure-overall", "es") == 0.75
+    assert experiments.runner._evaluate(str(directory), "dev.nl", {}, "f1-measure-overall", "nl") is None  # no archive
+
+
+def test_per_language_evaluations_run_in_parallel_before_the_table(fake_suite, monkeypatch):
+    import threading
+
+    spec = experiments.SUITES["fake"](False)
+    spec.per_language = {"es": "dev.es", "nl": "dev.nl"}
+    monkeypatch.setitem(experiments.SUITES, "fake", lambda quick: spec)
+    runs = {r.name: r for r in spec.runs}
+    runs_dir = fake_suite / "runs"
+    for seed in (1, 2):
+        finish(runs_dir, runs["base"], seed, 0.70)
+    finish(runs_dir, runs["teacher"], 1, 0.9)
+    calls, lock = [], threading.Lock()
+
+    def fake_evaluate(directory, data, env, metric, name):
+        with lock:
+            calls.append((os.path.relpath(directory, runs_dir), name, threading.current_thread() is threading.main_thread()))
+        if directory.endswith(os.path.join("base", "seed_2")) and name == "nl":
+            return None  # e.g. its archive was not brought back
+        return {"es": 0.6, "nl": 0.8}[name]
+
+    monkeypatch.setattr(experiments.runner, "_evaluate", fake_evaluate)
+    serial = experiments.write_table("fake", [1, 2], False, str(runs_dir))
+    calls.clear()
+    parallel = experiments.write_table("fake", [1, 2], False, str(runs_dir), workers=4)
+    assert parallel == serial
+    # every (run, seed, language) was evaluated by the pool first; the table's own calls then read the results
+    wanted = {(os.path.join(f"fake/{name}", f"seed_{seed}"), lang) for name, seeds in (("teacher", [1]), ("base", [1, 2]),
+                                                                                        ("kd", [1, 2]), ("missing", [1, 2]))
+              for seed in seeds for lang in ("es", "nl")}
+    assert {(d, lang) for d, lang, main in calls if not main} == wanted
+    row = next(line for line in parallel.splitlines() if line.startswith("| base"))
+    assert "| 60.00 | 80.00 (1 of 2 seeds) |" in row  # a mean over fewer seeds than the row's says so

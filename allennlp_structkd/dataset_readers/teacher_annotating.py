@@ -97,10 +97,18 @@ class TeacherAnnotatingReader(DatasetReader):
         self._teachers: Dict[str, Teacher] = {}
         self._by_path: Dict[str, Teacher] = {}
         self.teacher_calls = 0  # sentences the teachers actually annotated (cache misses)
-        # Teachers load now, so that a bad archive fails at start-up. Their label sets may differ
-        # (a label one language's training data lacks): the student's labels are their union, and a
-        # teacher gives probability 0 to a label it lacks.
-        self.teacher_labels = sorted(set().union(*(self.teacher(lang).labels for lang in self.teacher_paths)))
+        # Teachers load with the first sentence read (training reads at once, so a bad archive still
+        # fails before the first epoch), not here: a distilled student's archive rebuilds this reader,
+        # and evaluating or serving the student must not need its teachers, nor load them.
+        self._teacher_labels: Optional[List[str]] = None
+
+    @property
+    def teacher_labels(self) -> List[str]:
+        """The union of the teachers' label sets. They may differ (a label one language's training data
+        lacks): the student's labels are their union, and a teacher gives probability 0 to a label it lacks."""
+        if self._teacher_labels is None:
+            self._teacher_labels = sorted(set().union(*(self.teacher(lang).labels for lang in self.teacher_paths)))
+        return self._teacher_labels
 
     @property
     def token_indexers(self):

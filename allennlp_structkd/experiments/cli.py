@@ -20,8 +20,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
         p.add_argument("--quick", action="store_true", help="2 epochs: a smoke run in minutes")
         p.add_argument("--runs-dir", default=layout._runs_root())
-        if name == "run":
-            p.add_argument("--workers", type=int, default=2)
+        if name in ("run", "table"):
+            p.add_argument("--workers", type=int, default=2, help="runs trained (run) or evaluated at once")
             p.add_argument("--only", nargs="+", metavar="RUN", help="only these students (and the teachers they need)")
         if name == "table":
             p.add_argument("--overall-only", action="store_true", help="no per-language evaluation columns")
@@ -59,6 +59,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         speed.speed_table(args.suite, args.seeds, args.runs_dir)
     else:
         report.write_table(args.suite, args.seeds, args.quick, args.runs_dir, per_language=not args.overall_only,
-                    test_dir=args.test_data)
+                           test_dir=args.test_data, workers=args.workers)
 
 

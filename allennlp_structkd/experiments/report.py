@@ -1,5 +1,6 @@
 """The results pages: a suite's table (dev, test, ASO marks, summary), the wall-time table, docs/results.md.
 """
+import concurrent.futures
 import glob
 import json
 import os
@@ -40,10 +41,11 @@ def test_data_path(spec: Suite, test_dir: str) -> str:
 
 
 def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_language: bool = True,
-                test_dir: Optional[str] = None) -> str:
+                test_dir: Optional[str] = None, workers: int = 1) -> str:
     """
     A suite's page from its finished runs. ``test_dir``: also score each run's archive (the epoch
     chosen on dev; test data never takes part in selection) on the test data there, in a column of its own.
+    ``workers``: how many of those evaluations run at once.
     """
     spec = SUITES[suite](quick)
     test_path = test_data_path(spec, test_dir) if test_dir else None
@@ -52,6 +54,13 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     languages = spec.per_language if per_language else {}
     also = spec.also
     env = dict(os.environ, **spec.env)
+    if workers > 1:  # the evaluations first, in parallel; the table below then reads their cached results
+        evaluations = [(layout._run_dir(runs_dir, suite, run, seed, quick), data, metric, name)
+                       for run in spec.runs for seed in (seeds[:1] if run.teacher else seeds)
+                       for name, data, metric in ([(lang, data, spec.eval_metric) for lang, data in languages.items()]
+                                                  + ([("test", test_path, test_metric)] if test_path else []))]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:  # each evaluation is a subprocess
+            list(pool.map(lambda job: runner._evaluate(job[0], job[1], env, job[2], job[3]), evaluations))
     lines = [
         f"## Suite `{suite}`{' (quick)' if quick else ''}",
         "",
@@ -84,7 +93,9 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             values = [runner._evaluate(layout._run_dir(runs_dir, suite, run, seed, quick), data, env, spec.eval_metric, lang)
                       for seed in (seeds[:1] if run.teacher else seeds)]
             values = [100 * v for v in values if v is not None]
-            per_language += f" {statistics.mean(values):.2f} |" if values else " |"
+            # a run whose archive is gone (brought back from another machine without it) has fewer: say so
+            fewer = f" ({len(values)} of {len(scores)} seeds)" if values and len(values) < len(scores) else ""
+            per_language += f" {statistics.mean(values):.2f}{fewer} |" if values else " |"
             if values:
                 language_scores.setdefault(run.name, {})[lang] = statistics.mean(values)
         if test_path:
@@ -104,8 +115,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     seconds = sum(_duration(m.get("training_duration", "0:0:0")) for run in spec.runs
                   for m in _run_metrics(suite, run, seeds, quick, runs_dir))
     lines += ["", f"Training time of these runs, summed (AllenNLP's `training_duration`: reading data and annotating it"
-                  f" with the teacher come before it and are not counted): {seconds / 3600:.1f} h on a 2-core CPU"
-                  " shared with other runs."]
+                  f" with the teacher come before it and are not counted): {seconds / 3600:.1f} h on {spec.machine}."]
     if spec.summary:  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
         measured = speed._speed_rows(suite, seeds, runs_dir) if not quick else None
         lines += _summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None)

@@ -131,7 +131,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
             for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                                desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
                 future.result()
-    report.write_table(suite, seeds, quick, runs_dir, test_dir=test_dir)
+    report.write_table(suite, seeds, quick, runs_dir, test_dir=test_dir, workers=workers)
 
 
 def _teacher_archive(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir: str, quick: bool) -> str:
@@ -149,10 +149,11 @@ def _teacher_archive(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir
 
 
 def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name: str) -> Optional[float]:
-    """``allennlp evaluate`` of a finished run on other data, cached in the run's folder."""
+    """``allennlp evaluate`` of a finished run on other data, cached in the run's folder (a cached result is
+    read even where the archive is gone, e.g. runs made on another machine and brought back without it)."""
     target = os.path.join(directory, f"evaluation_{name}.json")
     archive = os.path.join(directory, "model.tar.gz")
-    if not os.path.isfile(archive):
+    if not os.path.isfile(target) and not os.path.isfile(archive):
         return None
     if not _evaluate_into(directory, data, target, env):
         return None

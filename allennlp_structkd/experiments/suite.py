@@ -47,6 +47,7 @@ class Suite:
     encode_first: List[str] = field(default_factory=list)  # frozen-encoder teacher configs whose features are cached first
     command_env: str = ""  # variables the page's reproduction command needs, e.g. "STRUCTKD_ENCODER=<folder> "
     prepare: List[Callable[[], object]] = field(default_factory=list)  # writes the files the runs read (idempotent)
+    machine: str = "a 2-core CPU shared with other runs"  # where its runs were trained, for the page's time line
 
     def __post_init__(self):
         if self.eval_metric is None:

@@ -1,4 +1,5 @@
-"""The suites on CoNLL-2002 NER: case1a (and multilingual), case4, xtremedistil, headline.
+"""The suites on CoNLL-2002 NER: case1a (and multilingual), case4, xtremedistil, headline, strong_teachers,
+finetuned_teachers.
 """
 import dataclasses
 import functools
@@ -256,3 +257,32 @@ def suite_strong_teachers(quick: bool) -> Suite:
                     "MaxEnt teacher, and the headline trains none. How sharp each objective's teacher targets are, on these "
                     "training sentences and on dev: docs/teacher_sharpness.md. Needs the headline's teachers: run "
                     "`headline` first.")
+
+
+def suite_finetuned_teachers(quick: bool) -> Suite:
+    """A GPU suite: fine-tuned multilingual-e5-small + CRF teachers (one per language) -> case1a's CRF students."""
+    encoder = os.environ.get("STRUCTKD_ENCODER")
+    if not encoder or not os.path.isdir(encoder):
+        raise SystemExit("suite finetuned_teachers needs STRUCTKD_ENCODER=<multilingual-e5-small folder, from `make "
+                         "encoders`, or benchmarks/encoder_pack.py's on a GPU machine>")
+    spec = suite_case1a(quick)
+    env = dict(spec.env, TRANSFORMER_MODEL=encoder, STRUCTKD_TEACHER_EPOCHS="1" if quick else "4")
+    es, nl = "teacher_es (e5 fine-tuned + CRF)", "teacher_nl (e5 fine-tuned + CRF)"
+    teachers = {"TEACHER_ES": TeacherRef(es), "TEACHER_NL": TeacherRef(nl)}
+    runs = [
+        Run(es, "teachers/transformer_crf_tagger_es.jsonnet", teacher=True, lang="es"),
+        Run(nl, "teachers/transformer_crf_tagger_nl.jsonnet", teacher=True, lang="nl"),
+        Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
+        Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", teachers, baseline="CRF: w/o KD"),
+        Run("CRF: Emission", "baseline_emission.jsonnet", teachers, baseline="CRF: w/o KD"),
+        Run("CRF: Pos. KD", "baseline_posterior.jsonnet", teachers, baseline="CRF: w/o KD"),
+    ]
+    return dataclasses.replace(
+        spec, env=env, runs=runs, machine="one GPU, shared by the runs that trained at the same time",
+        command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
+        description="Issue 13, item 1: transformer teachers fine-tuned on a GPU. One teacher per language: "
+                    "multilingual-e5-small with a CRF, every weight fine-tuned (AdamW, lr 5e-5; 1e-3 for the CRF "
+                    "and the tag projection; 4 epochs) on that language's whole CoNLL-2002 training split. "
+                    "Students: case1a's multilingual BiLSTM-CRF on all of es+nl training data (8 epochs, Adam at "
+                    "lr 0.01, λ annealed from 1 by 0.2 an epoch), the same as suite strong_teachers, whose "
+                    "teachers are frozen-e5 BiLSTM-CRFs. Made on a GPU machine by benchmarks/gpu_finetuned_teachers.sh.")
