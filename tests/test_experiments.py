@@ -415,3 +415,29 @@ def test_per_language_evaluations_run_in_parallel_before_the_table(fake_suite, m
     assert {(d, lang) for d, lang, main in calls if not main} == wanted
     row = next(line for line in parallel.splitlines() if line.startswith("| base"))
     assert "| 60.00 | 80.00 (1 of 2 seeds) |" in row  # a mean over fewer seeds than the row's says so
+
+
+def test_parameters_are_counted_from_best_weights_or_the_archive(tmp_path):
+    import io
+    import tarfile
+
+    import torch
+
+    from allennlp_structkd.experiments.scores import _parameter_count
+
+    state = {"linear.weight": torch.zeros(3, 4), "linear.bias": torch.zeros(3), "_buffer": torch.zeros(100)}
+    only_archive = tmp_path / "archive"
+    only_archive.mkdir()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with tarfile.open(only_archive / "model.tar.gz", "w:gz") as archive:
+        member = tarfile.TarInfo("weights.th")
+        member.size = buffer.getbuffer().nbytes
+        buffer.seek(0)
+        archive.addfile(member, buffer)
+    assert _parameter_count(str(only_archive)) == "15"
+    best = tmp_path / "best"
+    best.mkdir()
+    torch.save(state, best / "best.th")
+    assert _parameter_count(str(best)) == "15"
+    assert _parameter_count(str(tmp_path)) is None

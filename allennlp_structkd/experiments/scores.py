@@ -69,10 +69,18 @@ def _run_scores(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool
 
 
 def _parameter_count(directory: str) -> Optional[str]:
-    weights = os.path.join(directory, "best.th")
-    if not os.path.isfile(weights):
-        return None
+    """The parameters of a run's best weights: ``best.th``, or the archive's ``weights.th`` where only the
+    archive was kept (runs brought back from another machine)."""
+    import tarfile
+
     import torch
 
-    state = torch.load(weights, map_location="cpu")
+    weights, archive = os.path.join(directory, "best.th"), os.path.join(directory, "model.tar.gz")
+    if os.path.isfile(weights):
+        state = torch.load(weights, map_location="cpu")
+    elif os.path.isfile(archive):
+        with tarfile.open(archive) as handle:
+            state = torch.load(handle.extractfile("weights.th"), map_location="cpu")
+    else:
+        return None
     return f"{sum(v.numel() for k, v in state.items() if not k.startswith('_')):,}"

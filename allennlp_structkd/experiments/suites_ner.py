@@ -237,11 +237,18 @@ def suite_strong_teachers(quick: bool) -> Suite:
     headline = suite_headline(quick)  # its teachers (run `headline` first); building it writes nothing
     teachers = {"TEACHER_ES": TeacherRef(headline.runs[0].name, suite="headline"),
                 "TEACHER_NL": TeacherRef(headline.runs[1].name, suite="headline")}
+    # Token KD's multilingual MaxEnt teacher, on the headline's frozen e5 (and its feature cache)
+    maxent_teacher = "teacher_maxent (frozen e5 + BiLSTM-MaxEnt)"
+    frozen = {name: headline.env[name] for name in ("FROZEN_ENCODER", "FROZEN_ENCODER_DIM", "FROZEN_ENCODER_LAYERS",
+                                                    "FROZEN_ENCODER_CACHE", "STRUCTKD_TEACHER_EPOCHS")}
     runs = [
+        Run(maxent_teacher, "teachers/encoder_maxent_tagger.jsonnet", frozen, teacher=True),
         Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
         Run("CRF: Struct. KD (Case 1a), e5 teachers", "struct_kd_case1a.jsonnet", teachers, baseline="CRF: w/o KD"),
         Run("MaxEnt: w/o KD", "baseline_no_kd_maxent.jsonnet"),
         Run("MaxEnt: Struct. KD (Case 2a), e5 teachers", "struct_kd_case2a.jsonnet", teachers, baseline="MaxEnt: w/o KD"),
+        Run("MaxEnt: Token KD, e5 teacher", "baseline_token_kd.jsonnet", {"MAXENT_TEACHER": TeacherRef(maxent_teacher)},
+            baseline="MaxEnt: w/o KD"),
     ] + [  # suite multilingual's methods (Table 2 of Wang et al. 2020) with the same teachers
         Run(f"CRF: {method}, e5 teachers", config, teachers, baseline="CRF: w/o KD")
         for method, config in (("Emission", "baseline_emission.jsonnet"), ("Top-K", "baseline_top_k.jsonnet"),
@@ -253,8 +260,9 @@ def suite_strong_teachers(quick: bool) -> Suite:
                     "CoNLL-2002 es+nl training data (8 epochs), distilled from the headline's much stronger teachers "
                     "(frozen multilingual-e5-small + BiLSTM-CRF, dev F1 82.46 es / 85.82 nl, against 76.01 / 74.04 for "
                     "case1a's BiLSTM-CRF teachers), and suite multilingual's CRF students (Emission, Top-K, Top-WK, "
-                    "Posterior, Posterior + Top-WK) from the same teachers. Token KD of case1a is left out: it needs a "
-                    "MaxEnt teacher, and the headline trains none. How sharp each objective's teacher targets are, on these "
+                    "Posterior, Posterior + Top-WK) from the same teachers. Token KD's teacher is one multilingual "
+                    "frozen-e5 + BiLSTM-MaxEnt, trained here as the headline trains its teachers (6 epochs, the same "
+                    "feature cache). How sharp each objective's teacher targets are, on these "
                     "training sentences and on dev: docs/teacher_sharpness.md. Needs the headline's teachers: run "
                     "`headline` first.")
 
@@ -285,4 +293,6 @@ def suite_finetuned_teachers(quick: bool) -> Suite:
                     "and the tag projection; 4 epochs) on that language's whole CoNLL-2002 training split. "
                     "Students: case1a's multilingual BiLSTM-CRF on all of es+nl training data (8 epochs, Adam at "
                     "lr 0.01, λ annealed from 1 by 0.2 an epoch), the same as suite strong_teachers, whose "
-                    "teachers are frozen-e5 BiLSTM-CRFs. Made on a GPU machine by benchmarks/gpu_finetuned_teachers.sh.")
+                    "teachers are frozen-e5 BiLSTM-CRFs. Made on a GPU machine by benchmarks/gpu_finetuned_teachers.sh; "
+                    "how, the timings, and what did not finish there: docs/gpu_finetuned_teachers.md. Teachers' "
+                    "archives stayed on that machine: their dev F1 is on their own language's dev split.")
