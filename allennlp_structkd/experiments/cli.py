@@ -22,6 +22,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         p.add_argument("--runs-dir", default=layout._runs_root())
         if name in ("run", "table"):
             p.add_argument("--workers", type=int, default=2, help="runs trained (run) or evaluated at once")
+        if name == "run":
             p.add_argument("--only", nargs="+", metavar="RUN", help="only these students (and the teachers they need)")
         if name == "table":
             p.add_argument("--overall-only", action="store_true", help="no per-language evaluation columns")
