@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from allennlp_structkd.kd.cache import cache_file_name, file_sha256, read_entries  # noqa: E402
 
 # the per-token distribution each objective's cached entry holds (Top-K entries hold sequences: left out)
-TOKEN_TARGETS = {"StructuralKD": "teacher_unary", "PosteriorKD": "teacher_unary", "EmissionKD": "teacher_probs"}
+TOKEN_TARGETS = {"StructuralKD": "teacher_unary", "PosteriorKD": "teacher_unary", "EmissionKD": "teacher_probs",
+                 "TokenKD": "teacher_probs"}
 
 
 def sharpness(path: str) -> Dict[str, Dict[str, float]]:
