@@ -8,7 +8,8 @@
 #   installed wheels, the encoder folder and the runs go. Run again with the same WORK to resume.
 # Writes docs/results/finetuned_teachers.md in the checkout and WORK/runs.tgz: every run's metrics,
 # evaluations, configs and logs, without archives or weights (the teachers' are ~470 MB each), to be
-# unpacked into runs/experiments/ of a checkout, where `table finetuned_teachers` re-derives the page.
+# unpacked into runs/experiments/ of a checkout, where `table finetuned_teachers` re-derives the page;
+# and WORK/student_archives.tar, the students' archives (unpacked there too, they let `table` evaluate them).
 set -euo pipefail
 BUNDLE=$(cd "${1:?usage: gpu_finetuned_teachers.sh BUNDLE WORK [SEED ...]}" && pwd)
 WORK=${2:?usage: gpu_finetuned_teachers.sh BUNDLE WORK [SEED ...]}
@@ -33,5 +34,7 @@ status=0
 python3 -m allennlp_structkd.experiments run finetuned_teachers --seeds $SEEDS --workers $(( 4 * $(echo $SEEDS | wc -w) )) || status=$?
 (cd "$WORK/runs" && tar czf "$WORK/runs.tgz" --exclude='*.tar.gz' --exclude='*.th' --exclude=cache --exclude=vocabulary \
   finetuned_teachers)
+# the students' archives (about 7 MB each), for evaluating them elsewhere; split to bring back in pieces
+(cd "$WORK/runs" && tar cf "$WORK/student_archives.tar" --exclude='teacher_*' finetuned_teachers/*/seed_*/model.tar.gz)
 echo "total wall time: $(( $(date +%s) - started )) s (exit $status)"
 exit $status
