@@ -54,13 +54,14 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     languages = spec.per_language if per_language else {}
     also = spec.also
     env = dict(os.environ, **spec.env)
-    if workers > 1:  # the evaluations first, in parallel; the table below then reads their cached results
-        evaluations = [(layout._run_dir(runs_dir, suite, run, seed, quick), data, metric, name)
-                       for run in spec.runs for seed in (seeds[:1] if run.teacher else seeds)
-                       for name, data, metric in ([(lang, data, spec.eval_metric) for lang, data in languages.items()]
-                                                  + ([("test", test_path, test_metric)] if test_path else []))]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:  # each evaluation is a subprocess
-            list(pool.map(lambda job: runner._evaluate(job[0], job[1], env, job[2], job[3]), evaluations))
+    # every evaluation first, ``workers`` at a time (each is a subprocess, cached in its run's folder)
+    targets = [(lang, data, spec.eval_metric) for lang, data in languages.items()] + (
+        [("test", test_path, test_metric)] if test_path else [])
+    jobs = [(layout._run_dir(runs_dir, suite, run, seed, quick), data, metric, name)
+            for run in spec.runs for seed in (seeds[:1] if run.teacher else seeds) for name, data, metric in targets]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        evaluated = dict(zip([(job[0], job[3]) for job in jobs],
+                             pool.map(lambda job: runner._evaluate(job[0], job[1], env, job[2], job[3]), jobs)))
     lines = [
         f"## Suite `{suite}`{' (quick)' if quick else ''}",
         "",
@@ -89,8 +90,8 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         for key, _ in also:
             values = [100 * m[key] for m in _run_metrics(suite, run, seeds, quick, runs_dir) if key in m]
             per_language += f" {_mean_std(values)} |"
-        for lang, data in languages.items():
-            values = [runner._evaluate(layout._run_dir(runs_dir, suite, run, seed, quick), data, env, spec.eval_metric, lang)
+        for lang in languages:
+            values = [evaluated[layout._run_dir(runs_dir, suite, run, seed, quick), lang]
                       for seed in (seeds[:1] if run.teacher else seeds)]
             values = [100 * v for v in values if v is not None]
             # a run whose archive is gone (brought back from another machine without it) has fewer: say so
@@ -99,7 +100,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             if values:
                 language_scores.setdefault(run.name, {})[lang] = statistics.mean(values)
         if test_path:
-            values = [runner._evaluate(layout._run_dir(runs_dir, suite, run, seed, quick), test_path, env, test_metric, "test")
+            values = [evaluated[layout._run_dir(runs_dir, suite, run, seed, quick), "test"]
                       for seed in (seeds[:1] if run.teacher else seeds)]
             per_language += f" {_mean_std([100 * v for v in values if v is not None])} |"
         spread = f" ± {statistics.stdev(scores):.2f}" if len(scores) > 1 else ""

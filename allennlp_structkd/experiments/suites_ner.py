@@ -11,6 +11,14 @@ from allennlp_structkd.experiments import layout
 from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef
 
 
+def _encoder(suite: str, where: str = "from `make encoders`") -> str:
+    """The encoder folder STRUCTKD_ENCODER names; a suite that needs one stops with a clear message without it."""
+    encoder = os.environ.get("STRUCTKD_ENCODER")
+    if not encoder or not os.path.isdir(encoder):
+        raise SystemExit(f"suite {suite} needs STRUCTKD_ENCODER=<multilingual-e5-small folder, {where}>")
+    return encoder
+
+
 def suite_case1a(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: per-language teachers; CRF and MaxEnt students (Table 4 of Wang et al. 2021)."""
     data = os.path.join(layout._data_dir(), "conll2002")
@@ -111,10 +119,7 @@ def _first_sentences(source: str, count: int, target: str) -> str:
 
 def suite_xtremedistil(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: a fine-tuned multilingual-e5-small MaxEnt teacher -> BiLSTM students, XtremeDistil D0-D4.2."""
-    encoder = os.environ.get("STRUCTKD_ENCODER")
-    if not encoder or not os.path.isdir(encoder):
-        raise SystemExit("suite xtremedistil needs STRUCTKD_ENCODER=<a Hugging Face folder, e.g. multilingual-e5-small "
-                         "from `make encoders`>")
+    encoder = _encoder("xtremedistil")
     data = os.path.join(layout._data_dir(), "conll2002")
     # fine-tuning a 118M-parameter teacher on all 24k sentences does not fit a 2-core CPU next to the
     # students: the first STRUCTKD_XD_SENTENCES sentences of each language (default 2,000) train
@@ -170,9 +175,7 @@ HEADLINE_LABELED, HEADLINE_UNLABELED = 1000, 3000
 
 def suite_headline(quick: bool) -> Suite:
     """Run this first: frozen-e5 teachers -> a small BiLSTM-CRF with 1,000 labeled + 3,000 unlabeled sentences a language."""
-    encoder = os.environ.get("STRUCTKD_ENCODER")
-    if not encoder or not os.path.isdir(encoder):
-        raise SystemExit("suite headline needs STRUCTKD_ENCODER=<multilingual-e5-small folder, from `make encoders`>")
+    encoder = _encoder("headline")
     data = os.path.join(layout._data_dir(), "conll2002")
     train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
@@ -269,10 +272,7 @@ def suite_strong_teachers(quick: bool) -> Suite:
 
 def suite_finetuned_teachers(quick: bool) -> Suite:
     """A GPU suite: fine-tuned multilingual-e5-small + CRF teachers (one per language) -> case1a's CRF students."""
-    encoder = os.environ.get("STRUCTKD_ENCODER")
-    if not encoder or not os.path.isdir(encoder):
-        raise SystemExit("suite finetuned_teachers needs STRUCTKD_ENCODER=<multilingual-e5-small folder, from `make "
-                         "encoders`, or benchmarks/encoder_pack.py's on a GPU machine>")
+    encoder = _encoder("finetuned_teachers", "from `make encoders`, or benchmarks/encoder_pack.py's on a GPU machine")
     spec = suite_case1a(quick)
     env = dict(spec.env, TRANSFORMER_MODEL=encoder, STRUCTKD_TEACHER_EPOCHS="1" if quick else "4")
     es, nl = "teacher_es (e5 fine-tuned + CRF)", "teacher_nl (e5 fine-tuned + CRF)"
