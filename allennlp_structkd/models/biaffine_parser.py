@@ -13,10 +13,10 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
 from allennlp.modules import Embedding, FeedForward, Seq2SeqEncoder, TextFieldEmbedder
-from allennlp.modules.matrix_attention import BilinearMatrixAttention
 from allennlp.nn import Activation, InitializerApplicator, util
 
 from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.structures import head_selection
 from allennlp_structkd.structures.mst import mst_heads
 from allennlp_structkd.training.metrics import AttachmentScores
@@ -91,11 +91,10 @@ class DependencyParserBase(Model, KDTeacher):
         mlp = lambda dim: FeedForward(hidden, 1, dim, elu, dropout)  # noqa: E731
         self.arc_dependent, self.arc_head = mlp(arc_representation_dim), mlp(arc_representation_dim)
         self.label_dependent, self.label_head = mlp(label_representation_dim), mlp(label_representation_dim)
-        self.arc_attention = BilinearMatrixAttention(arc_representation_dim, arc_representation_dim, use_input_biases=True)
+        # no term of the dependent alone in the arc scores: it would cancel in the softmax over heads
+        self.arc_attention = Biaffine(arc_representation_dim, arc_representation_dim, bias_x=True, bias_y=False)
         self.num_labels = vocab.get_vocab_size("head_tags")
-        self.label_attention = BilinearMatrixAttention(
-            label_representation_dim, label_representation_dim, use_input_biases=True, label_dim=max(self.num_labels, 1)
-        )
+        self.label_attention = Biaffine(label_representation_dim, label_representation_dim, max(self.num_labels, 1))
         self.dropout = torch.nn.Dropout(dropout)
         self.use_mst_decoding_for_validation = use_mst_decoding_for_validation
         self.ignore_punctuation = ignore_punctuation
@@ -121,11 +120,9 @@ class DependencyParserBase(Model, KDTeacher):
 
     def first_order_scores(self, encoded: torch.Tensor):
         """``(arc (B, n, n) [dependent, head], labels (B, n, n, R))``."""
-        arc = self.arc_attention(self.arc_dependent(encoded), self.arc_head(encoded))
+        arc = self.arc_attention(self.arc_dependent(encoded), self.arc_head(encoded)).squeeze(-1)
         labels = self.label_attention(self.label_dependent(encoded), self.label_head(encoded))
-        if labels.dim() == 3:
-            labels = labels.unsqueeze(1)
-        return arc, labels.permute(0, 2, 3, 1)
+        return arc, labels
 
     def head_log_probs(self, encoded: torch.Tensor, arc: torch.Tensor, mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """

@@ -5,11 +5,11 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
 from allennlp.modules import FeedForward, Seq2SeqEncoder, TextFieldEmbedder
-from allennlp.modules.matrix_attention import BilinearMatrixAttention
 from allennlp.nn import Activation, InitializerApplicator, util
 
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.structures import span_dp
 from allennlp_structkd.training.metrics import SpanF1
 from allennlp_structkd.settings import reject_unknown_settings
@@ -68,8 +68,7 @@ class SpanNer(Model, KDTeacher):
         elu = Activation.by_name("elu")()
         self.start_mlp = FeedForward(hidden, 1, span_representation_dim, elu, dropout)
         self.end_mlp = FeedForward(hidden, 1, span_representation_dim, elu, dropout)
-        self.scorer = BilinearMatrixAttention(span_representation_dim, span_representation_dim,
-                                              use_input_biases=True, label_dim=len(self.types) + 1)
+        self.scorer = Biaffine(span_representation_dim, span_representation_dim, len(self.types) + 1)
         self.dropout = torch.nn.Dropout(dropout)
         self._span_f1 = SpanF1(vocab, "labels")
         self._bioes = {name: i for i, name in enumerate(self.labels)}
@@ -79,7 +78,7 @@ class SpanNer(Model, KDTeacher):
         """``(logits (B, n, n, C+1) [start, end, class], class 0 = no entity; mask (B, n))``."""
         mask = util.get_text_field_mask(tokens)
         encoded = self.dropout(self.encoder(self.dropout(self.text_field_embedder(tokens)), mask))
-        logits = self.scorer(self.start_mlp(encoded), self.end_mlp(encoded)).permute(0, 2, 3, 1)
+        logits = self.scorer(self.start_mlp(encoded), self.end_mlp(encoded))
         return logits, mask
 
     @staticmethod
