@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from allennlp.common.checks import ConfigurationError
@@ -76,22 +77,36 @@ def parse_path_map(file_path: str, default_lang: str) -> List[Tuple[str, str]]:
     return [(default_lang, str(file_path))]
 
 
+def split_columns(line: str) -> List[str]:
+    """
+    The columns of a CoNLL token line: separated by spaces or tabs only. Other white space (a
+    non-breaking space, say) is part of a word, not a column break.
+    """
+    return [column for column in re.split(r"[ \t]+", line) if column]
+
+
 def read_lines(path: str, encoding: str = "utf-8") -> Iterator[Tuple[int, str]]:
     """
-    ``(line number, text)`` of a file, 1-based, texts without the newline; a byte-order mark at the
-    start is dropped (it would otherwise become part of the first word). Bytes that are not valid
-    ``encoding`` raise :class:`InputError` naming the file, the line and the encoding.
+    ``(line number, text)`` of a file, 1-based, texts without their line end: ``\\n``, ``\\r\\n`` and
+    a lone ``\\r`` (old Mac files) each end a line. A byte-order mark at the start is dropped (it would
+    otherwise become part of the first word). Bytes that are not valid ``encoding`` raise
+    :class:`InputError` naming the file, the line and the encoding.
     """
+    number = 0
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError as error:
-                raise InputError(path, number, f"bytes {raw[error.start:error.end]!r} are not valid {encoding} "
-                                               "text; set the reader's 'encoding' (the original CoNLL-2002 files are 'latin-1')")
-            if number == 1:
-                line = line.lstrip("\ufeff")
-            yield number, line.rstrip("\n").rstrip("\r")
+        for raw in handle:
+            raw = raw[:-1] if raw.endswith(b"\n") else raw
+            raw = raw[:-1] if raw.endswith(b"\r") else raw
+            for piece in raw.split(b"\r"):
+                number += 1
+                try:
+                    line = piece.decode(encoding)
+                except UnicodeDecodeError as error:
+                    raise InputError(path, number, f"bytes {piece[error.start:error.end]!r} are not valid {encoding} "
+                                                   "text; set the reader's 'encoding' (the original CoNLL-2002 files are 'latin-1')")
+                if number == 1:
+                    line = line.lstrip("\ufeff")
+                yield number, line
 
 
 def read_blocks(path: str, is_separator: Callable[[str], bool] = lambda line: not line.strip(),
@@ -151,17 +166,23 @@ class StructKDReader(DatasetReader):
         yield from self.shard_iterable(stream)
 
     def _read_checked(self, path: str, lang: str) -> Iterator[Instance]:
-        skipped = 0
+        skipped = read = 0
+        first: Optional[InputError] = None
         for item in self._read_sentences(path, lang):
             if isinstance(item, InputError):
                 if self.strict:
                     raise item
                 skipped += 1
+                first = first or item
                 logger.warning("skipping bad sentence (strict: false): %s", item)
                 continue
+            read += 1
             yield item
         if skipped:
-            logger.warning("skipped %d bad sentence(s) in %s (strict: false)", skipped, path)
+            logger.warning("skipped %d bad sentence(s) in %s (strict: false); read %d", skipped, path, read)
+            if not read:  # a file of nothing but bad sentences is a wrong file or wrong settings, not noise
+                raise InputError(path, first.line, f"every sentence of the file is bad ({skipped} skipped, none read); "
+                                                   f"the first: {first.detail}")
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         """Yield instances, or an :class:`InputError` for a sentence that cannot be read."""

@@ -5,7 +5,7 @@ from allennlp.data.fields import AdjacencyField, MetadataField, SequenceLabelFie
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
-from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader, read_blocks
+from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader, read_blocks, split_columns
 from allennlp_structkd.dataset_readers.tag_schemes import (
     OUTPUT_SCHEMES,
     TagSchemeError,
@@ -72,15 +72,25 @@ class ConllNerReader(StructKDReader):
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         expected = self.num_columns
         for first_line, block in read_blocks(path, encoding=self.encoding):
-            rows = [(number, line.split()) for number, line in block]
+            rows = [(number, split_columns(line)) for number, line in block]
             rows = [(number, cols) for number, cols in rows if cols and cols[0] != "-DOCSTART-"]
             if not rows:
                 continue
             if expected is None:
-                expected = len(rows[0][1])
-                if expected < 2:
-                    yield InputError(path, rows[0][0], f"a token line needs at least a word and a tag, got {rows[0][1]!r}")
-                    return
+                # the file's column count comes from its first sentence whose lines agree on one: a malformed
+                # first sentence is skipped alone, never taken as the rule for the rest of the file
+                counts = {len(cols) for _, cols in rows}
+                if len(counts) == 1 and min(counts) >= 2:
+                    expected = counts.pop()
+                else:
+                    shortest = min(rows, key=lambda row: len(row[1]))
+                    yield InputError(path, shortest[0], f"a token line needs at least a word and a tag, and the lines of a "
+                                                        f"sentence the same number of columns; got {' '.join(shortest[1])!r}")
+                    continue
+                if self.pos_column is not None and not -expected <= self.pos_column < expected - 1:
+                    # a setting that fits no line of the file: every sentence would be skipped
+                    raise InputError(path, rows[0][0], f"pos_column {self.pos_column} is not a column of the file's "
+                                                       f"{expected} (the last is the tag)")
             bad = next(((n, cols) for n, cols in rows if len(cols) != expected), None)
             if bad is not None:
                 yield InputError(path, bad[0], f"expected {expected} columns, got {len(bad[1])}: {' '.join(bad[1])!r}")
@@ -92,12 +102,7 @@ class ConllNerReader(StructKDReader):
             except TagSchemeError as error:
                 yield InputError(path, rows[error.index][0], f"invalid {self.tag_scheme} tag sequence: {error}")
                 continue
-            pos = None
-            if self.pos_column is not None:
-                if not -expected <= self.pos_column < expected - 1:
-                    yield InputError(path, rows[0][0], f"pos_column {self.pos_column} is not a column of {expected}")
-                    return
-                pos = [cols[self.pos_column] for _, cols in rows]
+            pos = [cols[self.pos_column] for _, cols in rows] if self.pos_column is not None else None
             yield self.text_to_instance(
                 words,
                 tags_from_spans(spans, len(words), self.output_scheme),

@@ -63,15 +63,16 @@ class PtbDependencyReader(StructKDReader):
                     error = InputError(path, number, f"expected 3 tab-separated columns (word, tag, head), got {len(columns)}: {line!r}")
                     break
                 word, tag, head = columns
-                try:
-                    heads.append(int(head))
-                except ValueError:
-                    error = InputError(path, number, f"head {head!r} is not a number")
-                    break
+                if self.read_heads:  # else the column is not read at all, whatever it holds
+                    try:
+                        heads.append(int(head))
+                    except ValueError:
+                        error = InputError(path, number, f"head {head!r} is not a number")
+                        break
                 words.append(word)
                 tags.append(tag)
                 lines.append(number)
-            if error is None:
+            if error is None and self.read_heads:
                 error = check_heads(heads, path, lines)
             if error is not None:
                 yield error

@@ -5,13 +5,14 @@ from allennlp.data.fields import MetadataField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
-from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader, read_lines
+from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader, read_lines, split_columns
 
 
 @DatasetReader.register("structkd_unlabeled_text")
 class UnlabeledTextReader(StructKDReader):
     """
-    Unlabeled sentences for transfer sets: one sentence a line, tokens separated by whitespace.
+    Unlabeled sentences for transfer sets: one sentence a line, tokens separated by spaces or tabs (a
+    non-breaking space belongs to its word, as in the CoNLL readers).
     Blank lines are skipped; a line longer than ``max_tokens`` tokens is an error (or a skip with
     ``strict: false``). Fields: ``tokens``, ``metadata`` (``unlabeled: True``).
 
@@ -40,7 +41,7 @@ class UnlabeledTextReader(StructKDReader):
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         for number, line in read_lines(path, self.encoding):
-            words = line.split()
+            words = split_columns(line)
             if not words:
                 continue
             if self.max_tokens is not None and len(words) > self.max_tokens:

@@ -103,3 +103,73 @@ def test_teacher_paths_that_are_no_archive(teacher_archive, tmp_path):
     shutil.copyfile(teacher_archive, tmp_path / "empty_dir" / "model.tar.gz")
     loaded = DatasetReader.from_params(spec(str(tmp_path / "empty_dir")))
     assert os.path.samefile(loaded.teacher("es").archive_path, tmp_path / "empty_dir" / "model.tar.gz")
+
+
+# -- one bad sentence is one skipped sentence, never the rest of the file ----------------------------------
+
+
+def sentences_read(kind, path, **settings):
+    return [instance["metadata"]["words"] for instance in reader(kind, **settings).read(str(path))]
+
+
+def test_a_malformed_first_token_line_skips_only_its_sentence(tmp_path, caplog):
+    path = tmp_path / "ner.conll"
+    path.write_text("Juan\nvisitó O\n\nAna B-PER\nvive O\n\nLuis B-PER\n\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        assert sentences_read("structkd_conll_ner", path, strict=False) == [["Ana", "vive"], ["Luis"]]
+    assert "skipped 1 bad sentence(s)" in caplog.text and "read 2" in caplog.text
+    with pytest.raises(InputError, match=r"ner.conll, line 1: a token line needs at least a word and a tag"):
+        sentences_read("structkd_conll_ner", path)
+
+
+def test_a_pos_column_that_fits_no_line_is_an_error_even_when_not_strict(tmp_path):
+    path = tmp_path / "ner.conll"
+    path.write_text("Juan NNP B-PER\nvisitó V O\n\nAna NNP B-PER\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"ner.conll, line 1: pos_column 5 is not a column of the file's 3"):
+        sentences_read("structkd_conll_ner", path, strict=False, pos_column=5)
+    assert sentences_read("structkd_conll_ner", path, strict=False, pos_column=1) == [["Juan", "visitó"], ["Ana"]]
+
+
+def test_a_file_of_nothing_but_bad_sentences_is_an_error_when_not_strict(tmp_path):
+    path = tmp_path / "ner.conll"
+    path.write_text("Juan I-PER X\n\nAna B-PER Y Z\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"every sentence of the file is bad \(2 skipped, none read\)"):
+        sentences_read("structkd_conll_ner", path, strict=False, num_columns=2)
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+@pytest.mark.parametrize("kind", sorted(READERS))
+def test_every_line_ending_reads_every_line(kind, ending, tmp_path):
+    texts = {
+        "structkd_conll_ner": ("ner.conll", "Juan B-PER\nvisitó O\nMadrid B-LOC\n\nAna B-PER\n"),
+        "structkd_conllu": ("ud.conllu", "1\tJuan\t_\tPROPN\t_\t_\t2\tnsubj\t_\t_\n2\tvisitó\t_\tVERB\t_\t_\t0\troot\t_\t_\n\n"
+                                         "1\tAna\t_\tPROPN\t_\t_\t0\troot\t_\t_\n"),
+        "structkd_ptb_dependency": ("ptb.dp", "Juan\tNNP\t2\nvisitó\tVBD\t0\n\nAna\tNNP\t0\n"),
+        "structkd_unlabeled_text": ("text.txt", "Juan visitó Madrid\nAna\n"),
+    }
+    name, text = texts[kind]
+    path = tmp_path / name
+    path.write_bytes(text.replace("\n", ending).encode("utf-8"))
+    words = sentences_read(kind, path)
+    assert words[0][:2] == ["Juan", "visitó"] and words[-1] == ["Ana"] and len(words) == 2
+
+
+def test_a_non_breaking_space_inside_a_word_is_part_of_the_word(tmp_path):
+    path = tmp_path / "ner.conll"
+    path.write_text("Juan\u00a0Pérez B-PER\nvisitó O\n\n", encoding="utf-8")
+    assert sentences_read("structkd_conll_ner", path) == [["Juan\u00a0Pérez", "visitó"]]
+    path.write_text("Juan\u00a0Pérez B-PER\nvisitó\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"ner.conll, line 2: .*got .visitó."):  # the bad line, not line 1 with its word
+        sentences_read("structkd_conll_ner", path)
+    text = tmp_path / "text.txt"
+    text.write_text("Juan\u00a0Pérez visitó\n", encoding="utf-8")
+    assert sentences_read("structkd_unlabeled_text", text) == [["Juan\u00a0Pérez", "visitó"]]
+
+
+def test_ptb_without_heads_does_not_read_the_head_column(tmp_path):
+    path = tmp_path / "ptb.dp"
+    path.write_text("Juan\tNNP\t_\nvisitó\tVBD\t?\n\n", encoding="utf-8")
+    instances = list(reader("structkd_ptb_dependency", read_heads=False).read(str(path)))
+    assert instances[0]["metadata"]["words"] == ["Juan", "visitó"] and "head_indices" not in instances[0].fields
+    with pytest.raises(InputError, match=r"ptb.dp, line 1: head '_' is not a number"):
+        list(reader("structkd_ptb_dependency").read(str(path)))
