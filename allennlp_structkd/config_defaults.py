@@ -70,6 +70,12 @@ DEFAULTS = {
     "XTREMEDISTIL_E": "16",
     "XTREMEDISTIL_EMBEDDING": "svd",
     "XTREMEDISTIL_H": "100",
+    # the students that read words as a pretrained encoder's word pieces (STUDENT_INPUT=pieces): the
+    # encoder folder (its tokenizer, and its input embeddings compressed by SVD) and the compressed size
+    "STUDENT_INPUT": "words",
+    "STUDENT_ENCODER": os.path.join(REPO, "tests", "fixtures", "tiny_bert"),
+    "STUDENT_PIECE_DIM": "16",
+    "STUDENT_HIDDEN_DIM": "32",
     # teachers: a model archive, or a teacher config that is trained once and cached
     "TEACHER_ES": os.path.join(CONFIGS, "teachers", "crf_tagger_es.jsonnet"),
     "TEACHER_NL": os.path.join(CONFIGS, "teachers", "crf_tagger_nl.jsonnet"),

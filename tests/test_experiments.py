@@ -37,6 +37,16 @@ def finish(runs_dir, run, seed, value):
         json.dump({"best_validation_f1-measure-overall": value, "best_epoch": 1}, handle)
 
 
+def whole_archive(directory):
+    """A complete (tiny) model.tar.gz: what a finished run has."""
+    import io
+    import tarfile
+
+    with tarfile.open(os.path.join(directory, "model.tar.gz"), "w:gz") as archive:
+        for name in ("config.json", "weights.th"):
+            archive.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
+
+
 def test_table_means_seeds_and_significance(fake_suite):
     runs = {r.name: r for r in experiments.SUITES["fake"](False).runs}
     runs_dir = fake_suite / "runs"
@@ -108,6 +118,7 @@ def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
     run = experiments.SUITES["fake"](False).runs[1]
     finish(fake_suite / "runs", run, 1, 0.7)
     directory = experiments._run_dir(str(fake_suite / "runs"), "fake", run, 1)
+    whole_archive(directory)
     assert experiments.runner._train(("config", directory, {}, None)) == directory and not calls
 
 
@@ -212,6 +223,47 @@ def test_a_table_never_replaces_finished_results_with_fewer(fake_suite, capsys):
     assert page.read_text() == both and "NOT WRITTEN" in capsys.readouterr().err
 
 
+def test_the_guard_reads_seeds_by_column_on_a_page_with_a_speed_table(fake_suite, capsys):
+    """A page with a second table that repeats each run name (the speed table) keeps its 3-seed figures."""
+    page = fake_suite / "docs" / "results" / "fake.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("| model | dev F1 | seeds | ε_min vs baseline | params | epochs (best) |\n|---|---|---|---|---|---|\n"
+                    "| base | 70.00 ± 1.00 | 3 |  | 1,000 | [1, 1, 1] |\n\n"
+                    "| model | sentences/s | speed-up | parameters | size ratio |\n|---|---|---|---|---|\n"
+                    "| base | 500 | 1.00x | 1,000 | 1.00x |\n")
+    before = page.read_text()
+    runs = {r.name: r for r in experiments.SUITES["fake"](False).runs}
+    finish(fake_suite / "runs", runs["base"], 1, 0.69)
+    experiments.write_table("fake", [1], False, str(fake_suite / "runs"))
+    assert page.read_text() == before
+    assert "'base': seeds 3 -> 1" in capsys.readouterr().err
+
+
+def test_the_guard_keeps_every_filled_cell(fake_suite, capsys):
+    """Re-tabling from runs whose archives are gone would blank the per-language and params cells: kept."""
+    page = fake_suite / "docs" / "results" / "fake.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("| model | dev F1 | seeds | ε_min vs baseline | params | epochs (best) |\n|---|---|---|---|---|---|\n"
+                    "| base | 70.00 | 1 |  | 1,000 | [1] |\n")
+    before = page.read_text()
+    runs = {r.name: r for r in experiments.SUITES["fake"](False).runs}
+    finish(fake_suite / "runs", runs["base"], 1, 0.70)  # metrics only: no weights, no archive
+    experiments.write_table("fake", [1], False, str(fake_suite / "runs"))
+    assert page.read_text() == before and "'base': params" in capsys.readouterr().err
+
+
+def test_a_marked_row_is_replaced_by_its_run(fake_suite):
+    """A row name carrying a hand-added mark (a footnote ‡) is the run of that name: its re-run replaces it."""
+    page = fake_suite / "docs" / "results" / "fake.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("| model | dev F1 | seeds | ε_min vs baseline | params | epochs (best) |\n|---|---|---|---|---|---|\n"
+                    "| base ‡ | 65.00 | 1 |  |  | [1] |\n\n‡ an earlier definition: re-run it\n")
+    runs = {r.name: r for r in experiments.SUITES["fake"](False).runs}
+    finish(fake_suite / "runs", runs["base"], 1, 0.70)
+    experiments.write_table("fake", [1], False, str(fake_suite / "runs"))
+    assert "| base | 70.00 | 1 |" in page.read_text() and "‡" not in page.read_text()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["run", "case1a", "--seeds", "1", "1"], "must not repeat"),
     (["run", "case1a", "--seeds", "-1"], "non-negative"),
@@ -263,50 +315,64 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
     assert all(json.loads(path) == expected for _, path, _ in scored)
 
 
-def test_headline_suite_gives_students_labeled_and_unlabeled_parts(tmp_path, monkeypatch):
+def test_headline_suite_follows_the_fair_protocol(tmp_path, monkeypatch):
     from tests.conftest import FIXTURES
+
+    from allennlp_structkd.experiments.suite import PrepareOptions
 
     data = tmp_path / "data" / "conll2002"
     data.mkdir(parents=True)
     sentence = lambda i: f"w{i} B-PER\nx{i} O\n\n"  # noqa: E731
     for prefix in ("esp", "ned"):
-        (data / f"{prefix}.train").write_text("".join(sentence(i) for i in range(1200)))
-        (data / f"{prefix}.testa").write_text(sentence(0))
+        # sentence 1001 repeats a labeled sentence, 1002 a dev sentence
+        train = [sentence(i) for i in range(1001)] + [sentence(5), sentence(9999)] + [sentence(i) for i in range(1003, 4200)]
+        (data / f"{prefix}.train").write_text("".join(train))
+        (data / f"{prefix}.testa").write_text(sentence(9999))
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
     monkeypatch.setattr(experiments.layout, "_runs_root", lambda: str(tmp_path / "runs"))
     spec = experiments.SUITES["headline"](False)
     assert not (tmp_path / "runs").exists()  # building a suite writes nothing: its prepare steps do
+    with pytest.raises(SystemExit, match=r"2 of the 3000 transfer sentences .* repeat a sentence of the labeled part \(1\), "
+                                         r".*esp.testa \(1\).*--drop-overlapping-transfer"):
+        spec.prepare[0](PrepareOptions())
     for step in spec.prepare:
-        step()
+        step(PrepareOptions(drop_overlap=True))
     runs = {r.name: r for r in spec.runs}
-    assert sum(r.teacher for r in runs.values()) == 2
-    assert all(r.config.startswith("teachers/encoder_crf_tagger_") for r in runs.values() if r.teacher)
     labeled = json.loads(spec.env["TAGGING_TRAIN"])  # what w/o KD trains on
-    transfer = json.loads(runs["CRF: Struct. KD (Case 1a)"].env["TAGGING_TRAIN"])
-    assert transfer["labeled"] == labeled and runs["CRF: Posterior"].env["TAGGING_TRAIN"] == runs["CRF: Struct. KD (Case 1a)"].env["TAGGING_TRAIN"]
-    assert "TAGGING_TRAIN" not in runs["CRF: w/o KD"].env
+    # the teachers learn from the same labeled sentences as every student
+    assert spec.env["TAGGING_TRAIN_ES"] == labeled["es"] and spec.env["TAGGING_TRAIN_NL"] == labeled["nl"]
+    assert sum(r.teacher for r in runs.values()) == 2
+    kd = runs["CRF: Struct. KD (Case 1a), transfer text"]
+    transfer = json.loads(kd.env["TAGGING_TRAIN"])
+    assert transfer["labeled"] == labeled and "TAGGING_TRAIN" not in runs["CRF: w/o KD"].env
     with open(labeled["es"]) as handle:
         assert handle.read().count("\n\n") == experiments.HEADLINE_LABELED
     with open(transfer["unlabeled"]["es"]) as handle:
         lines = handle.read().splitlines()
-    assert len(lines) == 200 and lines[0] == "w1000 x1000"  # the sentences after the labeled ones, none shared
-    assert {r.baseline for r in runs.values() if not r.teacher} == {None, "CRF: w/o KD"}
+    assert len(lines) == 2998 and lines[0] == "w1000 x1000" and "w5 x5" not in lines and "w9999 x9999" not in lines
+    gold = json.loads(runs["CRF: w/o KD, gold labels of the transfer text"].env["TAGGING_TRAIN"])
+    with open(gold["es"]) as handle:  # the labeled part and the same transfer sentences, with their gold labels
+        assert handle.read().count("\n\n") == 1000 + 2998
+    assert "gold" in runs["e5-piece CRF: w/o KD, gold labels of the transfer text"].name
+    assert {r.baseline for r in runs.values() if not r.teacher} == {None, "CRF: w/o KD", "e5-piece CRF: w/o KD"}
+    with open(spec.notes[0]) as handle:
+        assert "2,998 transfer sentences (the next 3,000, less 2 that repeat" in handle.read()
 
 
 def test_the_headline_summary_states_gain_gap_speed_and_size():
     spec = Suite(description="", env={}, metric="m", metric_name="F1",
                  runs=[Run("teacher_es", "t.jsonnet", teacher=True, lang="es"), Run("base", "b.jsonnet"),
-                       Run("kd", "k.jsonnet", baseline="base")])
+                       Run("kd", "k.jsonnet", {"TEACHER_ES": TeacherRef("teacher_es")}, baseline="base")])
     all_scores = {"base": [60.0, 62.0], "kd": [70.0, 72.0]}
     languages = {"teacher_es": {"es": 80.0}, "base": {"es": 59.0}, "kd": {"es": 69.5}}
     speed = ([("teacher_es", {"sentences_per_second": 10.0, "parameters": 1_000_000}),
               ("base", {"sentences_per_second": 500.0, "parameters": 10_000}),
               ("kd", {"sentences_per_second": 400.0, "parameters": 20_000})], [["w"]])
-    text = "\n".join(experiments._summary_lines(spec, all_scores, languages, speed))
-    assert "- kd: +10.00 F1 over base." in text
-    assert "es dev: the teacher 80.00 F1; the students below it by: base 21.00, kd 10.50." in text
-    assert "40.0x faster" in text and "50x smaller" in text
+    text = "\n".join(experiments._summary_lines(spec, all_scores, languages, speed, {"kd": 0.0}))
+    assert "- kd: +10.00 F1 over base (ε_min 0.00)." in text
+    assert "es dev: the teacher 80.00 F1; what the students keep of it: base 73.8%, kd 86.9%." in text
+    assert "- kd runs 40.0x faster" in text and "50x smaller" in text
 
 
 def test_frozen_encoder_features_are_encoded_before_any_run(fake_suite, monkeypatch):
@@ -365,12 +431,14 @@ def test_a_teacher_of_another_suite_is_its_finished_run(tmp_path):
     teacher = TeacherRef("teacher: big", suite="other")
     with pytest.raises(SystemExit, match="run suite other first"):
         experiments.runner._teacher_archive(teacher, {}, runs_dir, False)
-    for seed in (3, 2):
+    for seed in (3, 2, 1):
         directory = experiments._run_dir(runs_dir, "other", Run("teacher: big", "t.jsonnet"), seed)
         os.makedirs(directory)
-        open(os.path.join(directory, "model.tar.gz"), "w").close()
+        open(os.path.join(directory, "model.tar.gz"), "w").close()  # cut short: not a whole archive
+        if seed != 1:
+            whole_archive(directory)
     found = experiments.runner._teacher_archive(teacher, {}, runs_dir, False)
-    assert found.endswith(os.path.join("teacher__big", "seed_2", "model.tar.gz"))
+    assert found.endswith(os.path.join("teacher__big", "seed_2", "model.tar.gz"))  # seed 1's archive is broken
 
 
 def test_a_cached_evaluation_is_read_where_the_archive_is_gone(tmp_path, monkeypatch):
@@ -441,3 +509,32 @@ def test_parameters_are_counted_from_best_weights_or_the_archive(tmp_path):
     torch.save(state, best / "best.th")
     assert _parameter_count(str(best)) == "15"
     assert _parameter_count(str(tmp_path)) is None
+
+
+def test_a_run_with_metrics_but_a_broken_archive_is_not_finished(tmp_path, monkeypatch, teacher_archive):
+    """A kill while AllenNLP wrote model.tar.gz leaves metrics.json beside a 0-byte archive: the run is
+    re-archived from its best weights (no training), or resumed when those are gone; never 'finished'."""
+    import tarfile
+
+    directory = tmp_path / "run"
+    with tarfile.open(teacher_archive) as archive:
+        archive.extractall(directory)
+    os.replace(directory / "weights.th", directory / "best.th")
+    (directory / "metrics.json").write_text(json.dumps({"best_validation_f1-measure-overall": 0.5}))
+    (directory / "model.tar.gz").write_bytes(b"")
+    assert not experiments.runner.archive_is_whole(str(directory))
+    monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: pytest.fail("trained again"))
+    experiments.runner._train_only("config.jsonnet", str(directory), {})
+    assert experiments.runner.archive_is_whole(str(directory))
+    from allennlp.models.archival import load_archive
+
+    assert load_archive(str(directory / "model.tar.gz")).model is not None
+    # truncated, and no best weights to archive again: resumed (--recover), the old metrics kept aside
+    data = (directory / "model.tar.gz").read_bytes()
+    (directory / "model.tar.gz").write_bytes(data[: len(data) // 2])
+    os.remove(directory / "best.th")
+    (directory / "model_state_e0.th").write_bytes(b"x")
+    calls = []
+    monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: calls.append(a) or type("R", (), {"returncode": 0})())
+    experiments.runner._train_only("config.jsonnet", str(directory), {})
+    assert calls and "--recover" in calls[0] and (directory / "metrics.json.without-archive").is_file()

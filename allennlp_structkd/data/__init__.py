@@ -1,1 +1,2 @@
 from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer
+from allennlp_structkd.data.wordpiece_indexer import WordpieceIndexer

@@ -25,4 +25,4 @@ from allennlp_structkd.experiments.layout import _run_dir  # noqa: F401
 from allennlp_structkd.experiments.report import _summary_lines, test_data_path, wall_time_table, write_table  # noqa: F401
 from allennlp_structkd.experiments.runner import _cuda_device, _train_only, run_suite  # noqa: F401
 from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef  # noqa: F401
-from allennlp_structkd.experiments.suites_ner import HEADLINE_LABELED, HEADLINE_UNLABELED  # noqa: F401
+from allennlp_structkd.experiments.suites_ner import HEADLINE_LABELED, HEADLINE_TRANSFER  # noqa: F401

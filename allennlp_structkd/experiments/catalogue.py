@@ -3,6 +3,7 @@
 from typing import List, Optional, Tuple
 
 from allennlp_structkd.experiments.suites_ner import (suite_case1a, suite_case4, suite_finetuned_teachers, suite_headline,
+                                                      suite_label_scarce,
                                                       suite_headline_sgd, suite_multilingual, suite_strong_teachers,
                                                       suite_xtremedistil)
 from allennlp_structkd.experiments.suites_ud import suite_case3, suite_kr2, suite_parsing_ptb, suite_parsing_ud
@@ -11,12 +12,13 @@ from allennlp_structkd.experiments.suites_ud import suite_case3, suite_kr2, suit
 SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": suite_case3, "case4": suite_case4,
           "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2,
           "xtremedistil": suite_xtremedistil, "headline": suite_headline, "headline_sgd": suite_headline_sgd,
+          "label_scarce": suite_label_scarce,
           "strong_teachers": suite_strong_teachers, "finetuned_teachers": suite_finetuned_teachers}
 
 
 # suites whose runs live in another suite's folder: the runs they share (same name, same config:
 # the teachers, w/o KD, Top-WK, Pos.) are trained once
-RUNS_OF = {"multilingual": "case1a", "headline_sgd": "headline"}
+RUNS_OF = {"multilingual": "case1a", "headline_sgd": "label_scarce"}
 # the case names that live inside a larger suite: (that suite, its runs of the case)
 ALIASES = {
     "case2a": ("case1a", ["MaxEnt: w/o KD", "MaxEnt: Token KD", "MaxEnt: Struct. KD (Case 2a)"]),

@@ -24,6 +24,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             p.add_argument("--workers", type=int, default=2, help="runs trained (run) or evaluated at once")
         if name == "run":
             p.add_argument("--only", nargs="+", metavar="RUN", help="only these students (and the teachers they need)")
+            p.add_argument("--drop-overlapping-transfer", action="store_true",
+                           help="drop transfer sentences that repeat a sentence of the labeled part, dev or test (without "
+                                "it, a suite whose transfer text holds such sentences stops, saying how many)")
         if name == "table":
             p.add_argument("--overall-only", action="store_true", help="no per-language evaluation columns")
         if name in ("run", "table"):
@@ -54,7 +57,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.command == "run":
         if args.test_data:  # a wrong folder fails now, not after hours of training
             report.test_data_path(SUITES[args.suite](args.quick), args.test_data)
-        runner.run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir, only, args.test_data)
+        runner.run_suite(args.suite, args.seeds, args.workers, args.quick, args.runs_dir, only, args.test_data,
+                         drop_overlap=args.drop_overlapping_transfer)
         print(f"suite {args.suite}: {time.time() - started:.0f} s wall")
     elif args.command == "speed":
         speed.speed_table(args.suite, args.seeds, args.runs_dir)

@@ -28,6 +28,17 @@ def _suite_folder(runs_dir: str, suite: str, quick: bool = False) -> str:
     return os.path.join(runs_dir, RUNS_OF.get(suite, suite) + ("_quick" if quick else ""))
 
 
+def results_folder() -> str:
+    """Where the results pages of full runs go: the repository's docs/results/."""
+    return os.path.join(REPO, "docs", "results")
+
+
+def pages_folder(runs_dir: str, suite: str, quick: bool) -> str:
+    """Where a suite's page goes: docs/results/ for full runs; beside the runs for quick (smoke) runs, which
+    must never replace a page of full results."""
+    return os.path.join(_suite_folder(runs_dir, suite, True), "results") if quick else results_folder()
+
+
 def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
     safe = "".join(c if c.isalnum() else "_" for c in run.name).strip("_")
     return os.path.join(_suite_folder(runs_dir, suite, quick), safe, f"seed_{seed}")

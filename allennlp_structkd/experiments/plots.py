@@ -18,11 +18,11 @@ def _pyplot():
     return plt
 
 
-def plot_curves(suite: str, spec: Suite, all_scores: Dict[str, List[float]], quick: bool) -> Optional[str]:
+def plot_curves(suite: str, spec: Suite, all_scores: Dict[str, List[float]], quick: bool, folder: str) -> Optional[str]:
     """
     The suite's score against the amount of unlabeled data (Figure 1 of Wang et al. 2021): one line
     per series of runs with a ``curve`` point, mean ± standard deviation over seeds. Returns the
-    image's file name (in docs/results/), or None when the suite has no such runs.
+    image's file name (in ``folder``, beside the page), or None when the suite has no such runs.
     """
     series: Dict[str, List[Tuple[float, List[float]]]] = {}
     for run in spec.runs:
@@ -44,7 +44,8 @@ def plot_curves(suite: str, spec: Suite, all_scores: Dict[str, List[float]], qui
     axes.legend()
     figure.tight_layout()
     name = f"{suite}{'_quick' if quick else ''}_unlabeled.png"
-    figure.savefig(os.path.join(layout.REPO, "docs", "results", name), dpi=120)
+    os.makedirs(folder, exist_ok=True)
+    figure.savefig(os.path.join(folder, name), dpi=120)
     plt.close(figure)
     return name
 
@@ -67,6 +68,6 @@ def plot_speed(suite: str, spec: Suite, rows: List[Tuple[str, float, float]]) ->
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     name = f"{suite}_speed.png"
-    figure.savefig(os.path.join(layout.REPO, "docs", "results", name), dpi=120, bbox_inches="tight")
+    figure.savefig(os.path.join(layout.results_folder(), name), dpi=120, bbox_inches="tight")
     plt.close(figure)
     return name

@@ -6,13 +6,13 @@ import json
 import os
 import statistics
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from allennlp_structkd.experiments import layout, runner, speed
 from allennlp_structkd.experiments.catalogue import RUNS_OF, SUITES
 from allennlp_structkd.experiments.plots import plot_curves
 from allennlp_structkd.experiments.scores import _duration, _mean_std, _run_metrics, _run_scores, _wall_seconds
-from allennlp_structkd.experiments.suite import Suite
+from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef
 
 
 TEST_NAMES = {"esp.testa": "esp.testb", "ned.testa": "ned.testb", "dev.conllu": "test.conllu", "dev.dp": "test.dp"}
@@ -62,29 +62,42 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         evaluated = dict(zip([(job[0], job[3]) for job in jobs],
                              pool.map(lambda job: runner._evaluate(job[0], job[1], env, job[2], job[3]), jobs)))
+    teachers_of = {run.lang: run for run in spec.runs if run.teacher and run.lang}
+    share = bool(teachers_of) and bool(languages)  # the "% of teacher" column: per-language teachers to compare with
+    flags = f" {spec.command_flags}" if spec.command_flags else ""
     lines = [
         f"## Suite `{suite}`{' (quick)' if quick else ''}",
         "",
         spec.description,
         "",
         f"Produced by `STRUCTKD_DATA_DIR=<data> {spec.command_env}python -m allennlp_structkd.experiments run {suite}"
-        f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}`; dev splits; {spec.metric_name} ×100,"
+        f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}{flags}`; dev splits; {spec.metric_name} ×100,"
         " mean ± standard deviation over seeds (teachers: first seed only). †: the method is almost"
         " stochastically dominant over its baseline (Almost Stochastic Order, `deepsig.aso`, ε_min < 0.5 at"
         " confidence 0.95; the ε_min column), computed when both have at least 2 seeds.",
         "",
+    ]
+    for note in spec.notes:  # what the prepare steps found in the data (e.g. transfer sentences dropped)
+        if os.path.isfile(note):
+            with open(note, encoding="utf-8") as handle:
+                lines.append(f"- Data, {handle.read().strip()}")
+    if any(os.path.isfile(note) for note in spec.notes):
+        lines.append("")
+    lines += [
         f"| model | {spec.metric_name} | seeds | ε_min vs baseline |"
         + "".join(f" {name} |" for _, name in also) + "".join(f" {lang} |" for lang in languages)
-        + (" test |" if test_path else "") + " params | epochs (best) |",
-        "|---|---|---|---|" + "---|" * (len(also) + len(languages) + bool(test_path)) + "---|---|",
+        + (" % of teacher |" if share else "") + (" test |" if test_path else "") + " params | epochs (best) |",
+        "|---|---|---|---|" + "---|" * (len(also) + len(languages) + share + bool(test_path)) + "---|---|",
     ]
     all_scores: Dict[str, List[float]] = {}
     language_scores: Dict[str, Dict[str, float]] = {}  # run -> lang -> mean dev score on that language
+    epsilons: Dict[str, float] = {}
     for run in spec.runs:
         scores, params, best = _run_scores(spec, suite, run, seeds, quick, runs_dir)
         all_scores[run.name] = scores
         if not scores:
-            lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * (len(also) + len(languages) + bool(test_path)) + " | |")
+            lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * (len(also) + len(languages) + share + bool(test_path))
+                         + " | |")
             continue
         per_language = ""
         for key, _ in also:
@@ -99,6 +112,8 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             per_language += f" {statistics.mean(values):.2f}{fewer} |" if values else " |"
             if values:
                 language_scores.setdefault(run.name, {})[lang] = statistics.mean(values)
+        if share:
+            per_language += f" {_share_of_teacher(run, language_scores, teachers_of)} |"
         if test_path:
             values = [evaluated[layout._run_dir(runs_dir, suite, run, seed, quick), "test"]
                       for seed in (seeds[:1] if run.teacher else seeds)]
@@ -110,6 +125,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             from deepsig import aso
 
             eps = aso(scores, base, confidence_level=0.95, seed=1234, show_progress=False)
+            epsilons[run.name] = eps
             significance, mark = f"{eps:.2f}", " †" if eps < 0.5 else ""
         lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance} |"
                      f"{per_language} {params or ''} | {best} |")
@@ -119,14 +135,14 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
                   f" with the teacher come before it and are not counted): {seconds / 3600:.1f} h on {spec.machine}."]
     if spec.summary:  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
         measured = speed._speed_rows(suite, seeds, runs_dir) if not quick else None
-        lines += _summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None)
+        lines += _summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons)
         if measured and measured[0]:
             lines += ["", *speed._speed_lines(suite, seeds, *measured, lead="Speed and size: ")]
-    os.makedirs(os.path.join(layout.REPO, "docs", "results"), exist_ok=True)
-    curve = plot_curves(suite, spec, all_scores, quick)
+    folder = layout.pages_folder(runs_dir, suite, quick)
+    curve = plot_curves(suite, spec, all_scores, quick, folder)
     if curve:
         lines += ["", f"![{spec.metric_name} against the amount of unlabeled data]({curve})"]
-    return _publish(f"{suite}{'_quick' if quick else ''}.md", lines)
+    return _publish(f"{suite}{'_quick' if quick else ''}.md", lines, folder)
 
 
 def wall_time_table(runs_dir: str) -> str:
@@ -169,84 +185,147 @@ def wall_time_table(runs_dir: str) -> str:
     return _publish("walltime.md", lines)
 
 
+def _share_of_teacher(run: Run, language_scores: Dict[str, Dict[str, float]], teachers_of: Dict[str, Run]) -> str:
+    """A row's score on each language over that language's teacher's score there, ×100 (a teacher: its own language)."""
+    parts = []
+    for lang, teacher in teachers_of.items():
+        own = language_scores.get(teacher.name, {}).get(lang)
+        score = language_scores.get(run.name, {}).get(lang)
+        if own and score is not None and (not run.teacher or run.lang == lang):
+            parts.append(f"{lang} {100 * score / own:.1f}")
+    return ", ".join(parts)
+
+
+def _distils(run: Run) -> bool:
+    """Whether a run learns from teachers (a KD student)."""
+    return not run.teacher and any(isinstance(value, TeacherRef) for value in run.env.values())
+
+
 def _summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_scores: Dict[str, Dict[str, float]],
-                   measured) -> List[str]:
-    """The headline in words: KD's gain over no KD, each language's gap to its teacher, speed-up and size ratio."""
-    runs = [r for r in spec.runs if not r.teacher and all_scores.get(r.name)]
-    base = next((r for r in runs if r.baseline is None), None)
-    if base is None:
+                   measured, epsilons: Optional[Dict[str, float]] = None) -> List[str]:
+    """
+    The headline in words: each student's gain over its baseline, each language's teacher and what share
+    of it each student keeps, and how much faster and smaller the students are than a teacher (its encoder
+    included).
+    """
+    epsilons = epsilons or {}
+    students = [r for r in spec.runs if not r.teacher and all_scores.get(r.name)]
+    if not students:
         return []
     lines = ["", "**Summary** (dev, mean over seeds):"]
-    for run in runs:
-        if run is not base:
-            gain = statistics.mean(all_scores[run.name]) - statistics.mean(all_scores[base.name])
-            lines.append(f"- {run.name}: {gain:+.2f} F1 over {base.name}.")
+    for run in students:
+        if run.baseline and all_scores.get(run.baseline):
+            gain = statistics.mean(all_scores[run.name]) - statistics.mean(all_scores[run.baseline])
+            eps = f" (ε_min {epsilons[run.name]:.2f})" if run.name in epsilons else ""
+            lines.append(f"- {run.name}: {gain:+.2f} F1 over {run.baseline}{eps}.")
     for teacher in (r for r in spec.runs if r.teacher and r.lang):
         own = language_scores.get(teacher.name, {}).get(teacher.lang)
         if own is None:
             continue
-        gaps = ", ".join(f"{r.name} {own - language_scores[r.name][teacher.lang]:.2f}" for r in runs
+        kept = ", ".join(f"{r.name} {100 * language_scores[r.name][teacher.lang] / own:.1f}%" for r in students
                          if teacher.lang in language_scores.get(r.name, {}))
-        lines.append(f"- {teacher.lang} dev: the teacher {own:.2f} F1; the students below it by: {gaps}.")
+        lines.append(f"- {teacher.lang} dev: the teacher {own:.2f} F1; what the students keep of it: {kept}.")
     if measured:
         rows, _ = measured
         is_teacher = {r.name: r.teacher for r in spec.runs}
         teacher_rows = [row for name, row in rows if is_teacher.get(name)]
-        student_rows = [row for name, row in rows if not is_teacher.get(name)]
-        if teacher_rows and student_rows:
-            t, st = teacher_rows[0], student_rows[-1]
-            lines.append(f"- A student runs {st['sentences_per_second'] / t['sentences_per_second']:.1f}x faster than a teacher"
-                         f" ({st['sentences_per_second']:.0f} against {t['sentences_per_second']:.0f} sentences/s) and is"
-                         f" {t['parameters'] / st['parameters']:.0f}x smaller ({st['parameters']:,} against {t['parameters']:,}"
-                         " parameters, the teacher's frozen encoder included).")
+        if teacher_rows:
+            t = teacher_rows[0]
+            for name, row in rows:
+                if not is_teacher.get(name) and any(r.name == name and _distils(r) for r in spec.runs):
+                    lines.append(f"- {name} runs {row['sentences_per_second'] / t['sentences_per_second']:.1f}x faster"
+                                 f" than a teacher ({row['sentences_per_second']:.0f} against {t['sentences_per_second']:.0f}"
+                                 f" sentences/s) and is {t['parameters'] / row['parameters']:.0f}x smaller"
+                                 f" ({row['parameters']:,} against {t['parameters']:,} parameters, the teacher's frozen"
+                                 " encoder included).")
     return lines
 
 
-def _finished_rows(text: str) -> Dict[str, int]:
-    """The table rows of a results page that hold results: first cell -> its number of seeds (0 where the
-    row has no seeds column)."""
-    rows = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.startswith("| ") or len(cells) < 2 or set(cells[1]) <= set("-") or "(not run)" in line:
+MARKS = " †‡*"  # marks a row name may carry on a page (significance, footnotes) that are not part of the run's name
+
+
+def _tables(text: str) -> List[Tuple[List[str], Dict[str, Dict[str, str]]]]:
+    """The markdown tables of a page: ``(column names, {row name: {column: cell}})`` each; a row name without
+    its marks, a cell that holds no result (empty, ``(not run)``) left out."""
+    tables, lines = [], text.splitlines()
+    index = 0
+    while index < len(lines):
+        if not (lines[index].startswith("|") and index + 1 < len(lines) and set(lines[index + 1].replace("|", "").strip()) <= set("-: ")
+                and lines[index + 1].startswith("|")):
+            index += 1
             continue
-        rows[cells[0]] = int(cells[2]) if len(cells) > 2 and cells[2].isdigit() else 0
-    return rows
+        cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
+        header, rows = cells(lines[index]), {}
+        index += 2
+        while index < len(lines) and lines[index].startswith("|"):
+            row = cells(lines[index])
+            rows[row[0].strip(MARKS)] = {column: cell for column, cell in zip(header[1:], row[1:])
+                                         if cell and cell != "(not run)" and not (column == "seeds" and cell == "0")}
+            index += 1
+        tables.append((header, rows))
+    return tables
 
 
-def _publish(name: str, lines: List[str]) -> str:
+def _lost_results(old: str, new: str) -> List[str]:
     """
-    Write one page of docs/results/, rebuild docs/results.md, print the page. A page is never
-    replaced by one that lacks some of its finished rows, or has fewer seeds in one (a table made
-    from a runs folder that lacks those runs, or by `run --seeds 3` after seeds 1 and 2): the page
-    is kept, and the new text only printed.
+    What a new page would lose of an old one: a table row with results that it lacks, a cell that held a
+    result and is now empty, or fewer seeds in a row. Each old table is compared with the new table that
+    shares the most column names with it (a page holds e.g. a results table and a speed table).
+    """
+    lost = []
+    new_tables = _tables(new)
+    for header, rows in _tables(old):
+        match = max(new_tables, key=lambda table: len(set(table[0]) & set(header)), default=None)
+        new_rows = match[1] if match and len(set(match[0]) & set(header)) >= 2 else {}
+        for name, cells in rows.items():
+            if not cells:
+                continue
+            now = new_rows.get(name)
+            if now is None:
+                lost.append(f"row {name!r}")
+                continue
+            for column, cell in cells.items():
+                if column not in now:
+                    lost.append(f"{name!r}: {column}")
+                elif column == "seeds" and cell.isdigit() and now[column].isdigit() and int(now[column]) < int(cell):
+                    lost.append(f"{name!r}: seeds {cell} -> {now[column]}")
+    return lost
+
+
+def _publish(name: str, lines: List[str], folder: Optional[str] = None) -> str:
+    """
+    Write one page (to docs/results/, then rebuild docs/results.md, unless ``folder`` says elsewhere), print
+    it. A page is never replaced by one that would lose a result (:func:`_lost_results`: a finished row, a
+    filled cell, a seed; e.g. a table made from a runs folder that lacks some runs or their archives, or by
+    `run --seeds 3` after seeds 1 and 2): the page is kept, and the new text only printed.
     """
     text = "\n".join(lines) + "\n"
-    os.makedirs(os.path.join(layout.REPO, "docs", "results"), exist_ok=True)
-    path = os.path.join(layout.REPO, "docs", "results", name)
+    folder = folder or layout.results_folder()
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
     if os.path.isfile(path):
-        with open(path) as handle:
-            old_rows = _finished_rows(handle.read())
-        new_rows = _finished_rows(text)
-        lost = sorted(name for name, seeds in old_rows.items() if name not in new_rows or new_rows[name] < seeds)
+        with open(path, encoding="utf-8") as handle:
+            lost = _lost_results(handle.read(), text)
         if lost:
             print(text)
-            print(f"NOT WRITTEN: {path} keeps its results; the runs found lack {len(lost)} of its finished rows, or "
-                  f"some of their seeds ({', '.join(lost)}). Point --runs-dir at the runs that made it, finish those "
-                  "runs, or table every seed: python -m allennlp_structkd.experiments table SUITE --seeds ...",
-                  file=sys.stderr)
+            print(f"NOT WRITTEN: {path} keeps its results: the new page would lose {len(lost)} of them ({'; '.join(lost[:8])}"
+                  f"{'; ...' if len(lost) > 8 else ''}). Point --runs-dir at the runs that made it, finish those runs, or "
+                  "table every seed: python -m allennlp_structkd.experiments table SUITE --seeds ...", file=sys.stderr)
             return text
-    with open(path + ".tmp", "w") as handle:
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(path + ".tmp", path)
-    write_index()
+    if folder == layout.results_folder():
+        write_index()
+    else:
+        print(f"written: {path}", file=sys.stderr)
     print(text)
     return text
 
 
 def write_index() -> None:
     """docs/results.md: every suite's table (full runs only), each with the command that made it."""
-    folder = os.path.join(layout.REPO, "docs", "results")
+    folder = layout.results_folder()
     parts = [
         "# Results on real data",
         "",

@@ -4,13 +4,14 @@ import concurrent.futures
 import glob
 import json
 import os
+import tarfile
 import time
 from typing import Dict, List, Optional
 
 from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.experiments import layout, report
 from allennlp_structkd.experiments.catalogue import SUITES
-from allennlp_structkd.experiments.suite import Run, TeacherRef
+from allennlp_structkd.experiments.suite import PrepareOptions, Run, TeacherRef
 
 
 def _cuda_device(env: Dict[str, str]) -> str:
@@ -49,6 +50,30 @@ def _has_checkpoint(directory: str) -> bool:
                for pattern in ("model_state_e*.th", "training_state_e*.th", "best.th", "metrics_epoch_*.json"))
 
 
+def archive_is_whole(directory: str) -> bool:
+    """Whether a run's ``model.tar.gz`` is a complete archive (every byte of the gzip stream read back, with
+    its config and weights), not one cut short by a kill."""
+    try:
+        with tarfile.open(os.path.join(directory, "model.tar.gz")) as archive:
+            names = set(archive.getnames())
+    except (OSError, EOFError, tarfile.TarError):
+        return False
+    return {"config.json", "weights.th"} <= names
+
+
+def _rearchive(directory: str) -> bool:
+    """Write a run's archive again from its best weights, config and vocabulary (atomically); False if they
+    are not all there."""
+    if not all(os.path.exists(os.path.join(directory, name)) for name in ("best.th", "config.json", "vocabulary")):
+        return False
+    from allennlp.models.archival import archive_model
+
+    target = os.path.join(directory, "model.tar.gz")
+    archive_model(directory, weights="best.th", archive_path=target + ".tmp")
+    os.replace(target + ".tmp", target)
+    return archive_is_whole(directory)
+
+
 def _log_tail(path: str, lines: int = 15) -> str:
     if not os.path.isfile(path):
         return ""
@@ -64,8 +89,12 @@ def _train_only(config, directory, env) -> str:
     ``*.interrupted-N``, never deleted) and the run started again.
     """
     os.makedirs(os.path.dirname(directory), exist_ok=True)
-    if os.path.isfile(os.path.join(directory, "metrics.json")):
-        return directory
+    metrics = os.path.join(directory, "metrics.json")
+    if os.path.isfile(metrics):
+        # finished only with a whole archive: a kill while it was written leaves metrics and a broken file
+        if archive_is_whole(directory) or _rearchive(directory):
+            return directory
+        os.replace(metrics, metrics + ".without-archive")  # resumed below; the old figures are kept aside
     log_path = directory + ".log"
     recover = os.path.isfile(os.path.join(directory, "config.json"))
     if recover and not _has_checkpoint(directory):
@@ -88,8 +117,9 @@ def _train_only(config, directory, env) -> str:
 
 
 def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir: str,
-              only: Optional[List[str]] = None, test_dir: Optional[str] = None) -> None:
-    """Train a suite's runs (teachers first), then write its table. ``only``: these runs and their teachers."""
+              only: Optional[List[str]] = None, test_dir: Optional[str] = None, drop_overlap: bool = False) -> None:
+    """Train a suite's runs (teachers first), then write its table. ``only``: these runs and their teachers;
+    ``drop_overlap``: transfer sentences that repeat a labeled, dev or test sentence are dropped (else an error)."""
     from tqdm import tqdm
 
     spec = SUITES[suite](quick)
@@ -104,8 +134,12 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
         # the named runs and the teachers they distil from
         needed = {teacher for r in runs if r.name in only for teacher in r.teachers}
         runs = [r for r in runs if r.name in only or r.name in needed]
+    test_path = report.test_data_path(spec, test_dir) if test_dir else None
+    test_files = tuple(json.loads(test_path).values()) if test_path and test_path.startswith("{") else (
+        (test_path,) if test_path else ())
+    options = PrepareOptions(drop_overlap=drop_overlap, test_files=test_files)
     for step in spec.prepare:  # the data files the runs read (each written once)
-        step()
+        step(options)
     # frozen-encoder features: computed once, batched, before any run reads them (else the first epoch
     # of each teacher computes them sentence by sentence)
     for config in spec.encode_first:
@@ -142,10 +176,12 @@ def _teacher_archive(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir
     folder = os.path.dirname(layout._run_dir(runs_dir, teacher.suite, Run(teacher.run, ""), 1, quick))
     finished = sorted(glob.glob(os.path.join(folder, "seed_*", "model.tar.gz")),
                       key=lambda path: int(os.path.basename(os.path.dirname(path))[len("seed_"):]))
-    if not finished:
-        raise SystemExit(f"teacher {teacher.run!r} of suite {teacher.suite} has no finished run under {folder}: "
+    whole = [path for path in finished if archive_is_whole(os.path.dirname(path))]
+    if not whole:
+        broken = f" ({', '.join(finished)} not a whole archive)" if finished else ""
+        raise SystemExit(f"teacher {teacher.run!r} of suite {teacher.suite} has no finished run under {folder}{broken}: "
                          f"run suite {teacher.suite} first")
-    return finished[0]
+    return whole[0]
 
 
 def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name: str) -> Optional[float]:

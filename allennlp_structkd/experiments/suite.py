@@ -7,6 +7,16 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 
 @dataclass(frozen=True)
+class PrepareOptions:
+    """What the command line tells a suite's prepare steps. ``drop_overlap``: transfer text that repeats a
+    sentence of the labeled part, dev or test is dropped (else the step stops, saying how many);
+    ``test_files``: the test data the run will be scored on (``--test-data``), which transfer text must not hold."""
+
+    drop_overlap: bool = False
+    test_files: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TeacherRef:
     """The archive of a teacher run (its first seed), given to a student through an environment variable;
     the runner resolves it when the student starts. ``suite``: the suite whose run it is, when not the
@@ -46,7 +56,10 @@ class Suite:
     summary: bool = False  # the headline page: KD's gain, the teacher-student gap, speed and size
     encode_first: List[str] = field(default_factory=list)  # frozen-encoder teacher configs whose features are cached first
     command_env: str = ""  # variables the page's reproduction command needs, e.g. "STRUCTKD_ENCODER=<folder> "
-    prepare: List[Callable[[], object]] = field(default_factory=list)  # writes the files the runs read (idempotent)
+    command_flags: str = ""  # options of `run` the page's reproduction command needs, e.g. "--drop-overlapping-transfer"
+    # writes the files the runs read (idempotent); each is called with the run's PrepareOptions
+    prepare: List[Callable[[PrepareOptions], object]] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)  # files of "name: text" lines the prepare steps wrote, for the page
     machine: str = "a 2-core CPU shared with other runs"  # where its runs were trained, for the page's time line
 
     def __post_init__(self):

@@ -1,14 +1,16 @@
-"""The suites on CoNLL-2002 NER: case1a (and multilingual), case4, xtremedistil, headline, strong_teachers,
-finetuned_teachers.
+"""The suites on CoNLL-2002 NER: case1a (and multilingual), case4, xtremedistil, headline (the fair protocol),
+label_scarce, headline_sgd, strong_teachers, finetuned_teachers.
 """
+import collections
 import dataclasses
 import functools
 import itertools
 import json
 import os
+from typing import Dict, Optional, Tuple
 
 from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef
+from allennlp_structkd.experiments.suite import PrepareOptions, Run, Suite, TeacherRef
 
 
 def _encoder(suite: str, where: str = "from `make encoders`") -> str:
@@ -94,7 +96,7 @@ def suite_case4(quick: bool) -> Suite:
                     "words + characters, BiLSTM) and a MaxEnt BIOES student taking the teacher's BIOES marginals.")
 
 
-def _first_sentences(source: str, count: int, target: str) -> str:
+def _first_sentences(source: str, count: int, target: str, options: Optional[PrepareOptions] = None) -> str:
     """The first ``count`` sentences (blank-line separated blocks) of a CoNLL file, written once, atomically
     (a suite's prepare step)."""
     if not os.path.isfile(target):
@@ -160,64 +162,195 @@ def suite_xtremedistil(quick: bool) -> Suite:
                            " The teacher is weak (1,000 sentences a language, 2 epochs).")
 
 
-def _transfer_text(source: str, skip: int, count: int, target: str) -> str:
-    """The words of sentences ``skip`` .. ``skip + count`` of a CoNLL file, one sentence a line, written once,
-    atomically (a suite's prepare step)."""
-    from allennlp_structkd.dataset_readers import ConllNerReader
+def _conll_blocks(path: str):
+    """``(words, the block's text)`` of each sentence of a CoNLL column file (``-DOCSTART-`` skipped)."""
+    from allennlp_structkd.dataset_readers.common import read_blocks, split_columns
 
-    # a lazy reader: a file already written reads nothing
-    return layout.words_file(itertools.islice(ConllNerReader(strict=False, tag_scheme="IOB2").read(source), skip, skip + count),
-                             target)
+    for _, block in read_blocks(path):
+        words = [split_columns(text)[0] for _, text in block]
+        if words and words[0] != "-DOCSTART-":
+            yield tuple(words), "\n".join(text for _, text in block) + "\n\n"
 
 
-HEADLINE_LABELED, HEADLINE_UNLABELED = 1000, 3000
+def _write_atomically(target: str, text: str) -> None:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(target + ".tmp", target)
+
+
+@dataclasses.dataclass(frozen=True)
+class FairSplit:
+    """
+    A prepare step: one language's training split cut into the fair protocol's parts, written once,
+    atomically. ``labeled``: the first ``labeled`` sentences, with their labels (every model's labeled
+    data, teachers included); ``transfer``: the words of the next ``transfer`` sentences, one a line,
+    whose labels no model sees; ``gold``: the labeled part and the transfer sentences with their gold
+    labels (the reference row: what the labels of the transfer text would give); ``note``: a line for
+    the results page. Transfer sentences that repeat a sentence of the labeled part, of ``held_out``
+    (dev) or of the test files are counted; the step stops unless told to drop them.
+    """
+
+    source: str
+    labeled: int
+    transfer: int
+    held_out: Tuple[str, ...]
+    folder: str
+    lang: str
+
+    def path(self, part: str) -> str:
+        return os.path.join(self.folder, {"labeled": f"{self.lang}.labeled", "transfer": f"{self.lang}.transfer.txt",
+                                          "gold": f"{self.lang}.labeled+transfer_gold", "note": f"{self.lang}.note"}[part])
+
+    def __call__(self, options: PrepareOptions) -> None:
+        if all(os.path.isfile(self.path(part)) for part in ("labeled", "transfer", "gold", "note")):
+            return
+        sentences = list(itertools.islice(_conll_blocks(self.source), self.labeled + self.transfer))
+        if len(sentences) < self.labeled + self.transfer:
+            raise SystemExit(f"{self.source} has {len(sentences)} sentences: fewer than the {self.labeled} labeled + "
+                             f"{self.transfer} transfer sentences the suite asks for")
+        labeled, transfer = sentences[: self.labeled], sentences[self.labeled:]
+        seen = {words: "the labeled part" for words, _ in labeled}
+        for path in (*self.held_out, *options.test_files):
+            seen.update({words: path for words, _ in _conll_blocks(path) if words not in seen})
+        repeats = [(words, seen[words]) for words, _ in transfer if words in seen]
+        if repeats and not options.drop_overlap:
+            where = collections.Counter(place for _, place in repeats)
+            examples = collections.Counter(" ".join(words) for words, _ in repeats).most_common(3)
+            raise SystemExit(
+                f"{len(repeats)} of the {len(transfer)} transfer sentences of {self.source} ({self.lang}) repeat a sentence "
+                f"of {', '.join(f'{place} ({count})' for place, count in where.items())}, most often "
+                f"{', '.join(f'{text!r} x{count}' for text, count in examples)}. Transfer text must be text whose labels no "
+                "model saw and that no score is taken on: run again with --drop-overlapping-transfer to drop them")
+        kept = [(words, block) for words, block in transfer if words not in seen]
+        _write_atomically(self.path("labeled"), "".join(block for _, block in labeled))
+        _write_atomically(self.path("transfer"), "".join(" ".join(words) + "\n" for words, _ in kept))
+        _write_atomically(self.path("gold"), "".join(block for _, block in labeled + kept))
+        dropped = f", less {len(repeats)} that repeat a sentence of the labeled part, dev or test" if repeats else ""
+        _write_atomically(self.path("note"), f"{self.lang}: {len(labeled):,} labeled sentences (sentences 1-{self.labeled:,} "
+                          f"of {os.path.basename(self.source)}), {len(kept):,} transfer sentences (the next "
+                          f"{self.transfer:,}{dropped}).\n")
+
+
+HEADLINE_LABELED, HEADLINE_TRANSFER = 1000, 3000
+
+
+def _frozen_e5(encoder: str) -> Dict[str, str]:
+    """The frozen-e5 teachers' settings: the encoder, its size and layers, one feature cache for every suite."""
+    return {"FROZEN_ENCODER": encoder, "FROZEN_ENCODER_DIM": "384", "FROZEN_ENCODER_LAYERS": "[-4, -3, -2, -1]",
+            "FROZEN_ENCODER_CACHE": os.path.join(layout._runs_root(), "encoder_features")}
 
 
 def suite_headline(quick: bool) -> Suite:
-    """Run this first: frozen-e5 teachers -> a small BiLSTM-CRF with 1,000 labeled + 3,000 unlabeled sentences a language."""
+    """Run this first: the fair protocol. Frozen-e5 teachers and small students on the same labeled sentences,
+    transfer text whose labels no model sees, and the gold reference."""
     encoder = _encoder("headline")
     data = os.path.join(layout._data_dir(), "conll2002")
     train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
-    folder = os.path.join(layout._runs_root(), "headline", "data")
-    labeled = {lang: os.path.join(folder, f"{lang}.labeled") for lang in train}
-    unlabeled = {lang: os.path.join(folder, f"{lang}.unlabeled.txt") for lang in train}
-    prepare = [functools.partial(_first_sentences, train[lang], HEADLINE_LABELED, labeled[lang]) for lang in train]
-    prepare += [functools.partial(_transfer_text, train[lang], HEADLINE_LABELED, HEADLINE_UNLABELED, unlabeled[lang])
-                for lang in train]
+    folder = os.path.join(layout._runs_root(), "headline" + ("_quick" if quick else ""), "data")
+    labeled_count, transfer_count = (200, 400) if quick else (HEADLINE_LABELED, HEADLINE_TRANSFER)
+    splits = {lang: FairSplit(train[lang], labeled_count, transfer_count, (dev[lang],), folder, lang) for lang in train}
+    labeled = {lang: split.path("labeled") for lang, split in splits.items()}
+    transfer = {lang: split.path("transfer") for lang, split in splits.items()}
+    gold = {lang: split.path("gold") for lang, split in splits.items()}
+    common = {
+        "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(labeled), "TAGGING_DEV": json.dumps(dev),
+        # the teachers learn from the same labeled sentences as the students
+        "TAGGING_TRAIN_ES": labeled["es"], "TAGGING_DEV_ES": dev["es"], "TAGGING_TRAIN_NL": labeled["nl"], "TAGGING_DEV_NL": dev["nl"],
+        **_frozen_e5(encoder),
+        "STRUCTKD_EPOCHS": "2" if quick else "10", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "10",
+    }
+    es, nl = "teacher_es: frozen e5 + BiLSTM-CRF", "teacher_nl: frozen e5 + BiLSTM-CRF"
+    teachers = {"TEACHER_ES": TeacherRef(es), "TEACHER_NL": TeacherRef(nl)}
+    with_transfer = dict(teachers, TAGGING_TRAIN=json.dumps({"labeled": labeled, "unlabeled": transfer}))
+    with_gold = {"TAGGING_TRAIN": json.dumps(gold)}
+    pieces = {"STUDENT_INPUT": "pieces", "STUDENT_ENCODER": encoder, "STUDENT_PIECE_DIM": "64", "STUDENT_HIDDEN_DIM": "128"}
+    runs = [
+        Run(es, "teachers/encoder_crf_tagger_es.jsonnet", teacher=True, lang="es"),
+        Run(nl, "teachers/encoder_crf_tagger_nl.jsonnet", teacher=True, lang="nl"),
+        Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
+        Run("CRF: Struct. KD (Case 1a), transfer text", "struct_kd_case1a.jsonnet", with_transfer, baseline="CRF: w/o KD"),
+        Run("CRF: w/o KD, gold labels of the transfer text", "baseline_no_kd.jsonnet", with_gold, baseline="CRF: w/o KD"),
+        Run("e5-piece CRF: w/o KD", "baseline_no_kd.jsonnet", pieces),
+        Run("e5-piece CRF: Struct. KD (Case 1a), transfer text", "struct_kd_case1a.jsonnet", dict(with_transfer, **pieces),
+            baseline="e5-piece CRF: w/o KD"),
+        Run("e5-piece CRF: w/o KD, gold labels of the transfer text", "baseline_no_kd.jsonnet", dict(with_gold, **pieces),
+            baseline="e5-piece CRF: w/o KD"),
+    ]
+    return Suite(env=common, runs=runs, metric="best_validation_f1-measure-overall", metric_name="dev span F1",
+                 per_language=dev, summary=True, prepare=list(splits.values()),
+                 notes=[split.path("note") for split in splits.values()],
+                 encode_first=["teachers/encoder_crf_tagger_es.jsonnet", "teachers/encoder_crf_tagger_nl.jsonnet"],
+                 command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
+                 command_flags="--drop-overlapping-transfer",
+                 description="CoNLL-2002 Spanish + Dutch NER, **the fair protocol**: every model, teachers included, learns "
+                           f"from the same labeled sentences (the first {labeled_count:,} of each language's training split); "
+                           f"the transfer text is the next {transfer_count:,} sentences, whose labels no model sees; rows whose "
+                           "name says \"gold labels of the transfer text\" are the reference: the same student trained on "
+                           "the gold labels of the labeled part and the transfer text, the most that distilling those "
+                           "sentences could recover. Teachers: one per language, a frozen multilingual-e5-small (its last 4 "
+                           "layers, cached once per sentence, mixed by learned weights) with word + character embeddings "
+                           "under a BiLSTM-CRF (hidden 128). Students, one multilingual model each: the papers' small "
+                           "BiLSTM-CRF (\"CRF\": random 32-d word vectors, characters, BiLSTM 32), and a student that starts "
+                           "from its teachers' knowledge (\"e5-piece CRF\": each word the average of its e5 word pieces, their "
+                           "vectors e5's input embeddings compressed by SVD to 64 dimensions over the pieces of the text it "
+                           "reads, with characters, BiLSTM 128). KD students learn the transfer text from its language's "
+                           "teacher (Structural KD, Case 1a, teacher annealing); selection on dev only. `% of teacher`: a "
+                           "row's F1 on a language over that language's teacher's F1, ×100.")
+
+
+def suite_label_scarce(quick: bool) -> Suite:
+    """Frozen-e5 teachers trained on every label -> students given 1,000 labeled sentences a language and the next
+    3,000 (whose labels the teachers learned) as transfer text."""
+    encoder = _encoder("label_scarce")
+    data = os.path.join(layout._data_dir(), "conll2002")
+    train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
+    dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
+    folder = os.path.join(layout._runs_root(), "label_scarce" + ("_quick" if quick else ""), "data")
+    # the transfer sentences' labels are no secret here (the teachers learned them): nothing to drop
+    splits = {lang: FairSplit(train[lang], HEADLINE_LABELED, HEADLINE_TRANSFER, (), folder, lang) for lang in train}
+    labeled = {lang: split.path("labeled") for lang, split in splits.items()}
+    transfer = {lang: split.path("transfer") for lang, split in splits.items()}
     common = {
         "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(labeled), "TAGGING_DEV": json.dumps(dev),
         "TAGGING_TRAIN_ES": train["es"], "TAGGING_DEV_ES": dev["es"], "TAGGING_TRAIN_NL": train["nl"], "TAGGING_DEV_NL": dev["nl"],
-        "FROZEN_ENCODER": encoder, "FROZEN_ENCODER_DIM": "384", "FROZEN_ENCODER_LAYERS": "[-4, -3, -2, -1]",
-        # one feature cache for every run: features are computed once per sentence
-        "FROZEN_ENCODER_CACHE": os.path.join(layout._runs_root(), "headline", "encoder_features"),
+        **_frozen_e5(encoder),
         "STRUCTKD_EPOCHS": "2" if quick else "10", "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "6",
     }
     teachers = {"TEACHER_ES": TeacherRef("teacher_es (frozen e5 + BiLSTM-CRF)"),
                 "TEACHER_NL": TeacherRef("teacher_nl (frozen e5 + BiLSTM-CRF)")}
-    transfer = dict(teachers, TAGGING_TRAIN=json.dumps({"labeled": labeled, "unlabeled": unlabeled}))
+    with_transfer = dict(teachers, TAGGING_TRAIN=json.dumps({"labeled": labeled, "unlabeled": transfer}))
     runs = [
         Run("teacher_es (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_es.jsonnet", teacher=True, lang="es"),
         Run("teacher_nl (frozen e5 + BiLSTM-CRF)", "teachers/encoder_crf_tagger_nl.jsonnet", teacher=True, lang="nl"),
         Run("CRF: w/o KD", "baseline_no_kd.jsonnet"),
-        Run("CRF: Posterior", "baseline_posterior.jsonnet", transfer, baseline="CRF: w/o KD"),
-        Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", transfer, baseline="CRF: w/o KD"),
+        Run("CRF: Posterior", "baseline_posterior.jsonnet", with_transfer, baseline="CRF: w/o KD"),
+        Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", with_transfer, baseline="CRF: w/o KD"),
+        Run("CRF: w/o KD, every label (gold labels of the transfer text)", "baseline_no_kd.jsonnet",
+            {"TAGGING_TRAIN": json.dumps({lang: split.path("gold") for lang, split in splits.items()})},
+            baseline="CRF: w/o KD"),
     ]
     return Suite(env=common, runs=runs, metric="best_validation_f1-measure-overall", metric_name="dev span F1",
-                 per_language=dev, summary=True, prepare=prepare,
+                 per_language=dev, summary=True, prepare=list(splits.values()),
+                 notes=[split.path("note") for split in splits.values()],
                  encode_first=["teachers/encoder_crf_tagger_es.jsonnet", "teachers/encoder_crf_tagger_nl.jsonnet"],
                  command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
-                 description="CoNLL-2002 Spanish + Dutch NER. Teachers: one per language, a frozen multilingual-e5-small "
-                           "(its last 4 layers, cached once per sentence, mixed by learned weights) with word + character "
-                           "embeddings under a BiLSTM-CRF, trained on the whole training split. Students: the papers' small "
-                           f"BiLSTM-CRF (one multilingual model), given the first {HEADLINE_LABELED} training sentences of each "
-                           f"language labeled; the KD students also get the next {HEADLINE_UNLABELED} as unlabeled transfer text, "
-                           "annotated by its language's teacher. w/o KD sees the labeled sentences only.")
+                 command_flags="--drop-overlapping-transfer",
+                 description="CoNLL-2002 Spanish + Dutch NER, **label-scarce students, not the fair protocol** (that is suite "
+                           "`headline`): the teachers (one per language, a frozen multilingual-e5-small's last 4 layers, cached, "
+                           "mixed by learned weights, with word + character embeddings under a BiLSTM-CRF) learn from the "
+                           "whole training split; the papers' small BiLSTM-CRF student (one multilingual model) is given the "
+                           f"first {HEADLINE_LABELED:,} training sentences of each language labeled, and the KD students the "
+                           f"next {HEADLINE_TRANSFER:,} as transfer text, annotated by its language's teacher, which learned "
+                           "those sentences' gold labels. The row \"every label\" trains the same student without KD on the gold "
+                           "labels of the labeled part and the transfer text: most of the KD students' gain over w/o KD is what "
+                           "those labels give, not distillation.")
 
 
 def suite_headline_sgd(quick: bool) -> Suite:
-    """The headline's students trained with the papers' SGD recipe instead of Adam (issue 13, item 3)."""
-    spec = suite_headline(quick)
+    """label_scarce's students trained with the papers' SGD recipe instead of Adam."""
+    spec = suite_label_scarce(quick)
     shared = {r.name: r for r in spec.runs}
     sgd = {"STRUCTKD_OPTIMIZER": "sgd"}
     runs = [
@@ -229,18 +362,18 @@ def suite_headline_sgd(quick: bool) -> Suite:
     ]
     return dataclasses.replace(
         spec, runs=runs, summary=False,
-        description=spec.description + " Here the students are trained twice: with Adam at lr 0.01 (the headline's "
+        description=spec.description + " Here the students are trained twice: with Adam at lr 0.01 (label_scarce's "
                     "runs, shared) and with the papers' SGD recipe (STRUCTKD_OPTIMIZER=sgd: lr 0.1, halved after 3 "
                     "epochs without dev improvement), for the same 10 epochs.")
 
 
 def suite_strong_teachers(quick: bool) -> Suite:
-    """case1a / case2a's students on all the training data, distilled from the headline's frozen-e5 teachers."""
+    """case1a / case2a's students on all the training data, distilled from label_scarce's frozen-e5 teachers."""
     spec = suite_case1a(quick)
-    headline = suite_headline(quick)  # its teachers (run `headline` first); building it writes nothing
-    teachers = {"TEACHER_ES": TeacherRef(headline.runs[0].name, suite="headline"),
-                "TEACHER_NL": TeacherRef(headline.runs[1].name, suite="headline")}
-    # Token KD's multilingual MaxEnt teacher, on the headline's frozen e5 (and its feature cache)
+    headline = suite_label_scarce(quick)  # its teachers learned every label (run `label_scarce` first); building it writes nothing
+    teachers = {"TEACHER_ES": TeacherRef(headline.runs[0].name, suite="label_scarce"),
+                "TEACHER_NL": TeacherRef(headline.runs[1].name, suite="label_scarce")}
+    # Token KD's multilingual MaxEnt teacher, on the same frozen e5 (and its feature cache)
     maxent_teacher = "teacher_maxent (frozen e5 + BiLSTM-MaxEnt)"
     frozen = {name: headline.env[name] for name in ("FROZEN_ENCODER", "FROZEN_ENCODER_DIM", "FROZEN_ENCODER_LAYERS",
                                                     "FROZEN_ENCODER_CACHE", "STRUCTKD_TEACHER_EPOCHS")}
@@ -259,15 +392,16 @@ def suite_strong_teachers(quick: bool) -> Suite:
                                ("Pos.+Top-WK", "baseline_posterior_top_wk.jsonnet"))]
     return dataclasses.replace(
         spec, runs=runs, command_env=headline.command_env,
-        description="Issue 13, item 6: the students of case1a (CRF) and case2a (MaxEnt), trained as there on all of "
-                    "CoNLL-2002 es+nl training data (8 epochs), distilled from the headline's much stronger teachers "
+        description="Strong teachers for case1a's students: the students of case1a (CRF) and case2a (MaxEnt), trained "
+                    "as there on all of CoNLL-2002 es+nl training data (8 epochs), distilled from suite label_scarce's "
+                    "much stronger teachers, which learned every training label "
                     "(frozen multilingual-e5-small + BiLSTM-CRF, dev F1 82.46 es / 85.82 nl, against 76.01 / 74.04 for "
                     "case1a's BiLSTM-CRF teachers), and suite multilingual's CRF students (Emission, Top-K, Top-WK, "
                     "Posterior, Posterior + Top-WK) from the same teachers. Token KD's teacher is one multilingual "
-                    "frozen-e5 + BiLSTM-MaxEnt, trained here as the headline trains its teachers (6 epochs, the same "
+                    "frozen-e5 + BiLSTM-MaxEnt, trained here as label_scarce trains its teachers (6 epochs, the same "
                     "feature cache). How sharp each objective's teacher targets are, on these "
-                    "training sentences and on dev: docs/teacher_sharpness.md. Needs the headline's teachers: run "
-                    "`headline` first.")
+                    "training sentences and on dev: docs/teacher_sharpness.md. Needs label_scarce's teachers: run "
+                    "`label_scarce` first.")
 
 
 def suite_finetuned_teachers(quick: bool) -> Suite:
@@ -288,7 +422,7 @@ def suite_finetuned_teachers(quick: bool) -> Suite:
     return dataclasses.replace(
         spec, env=env, runs=runs, machine="one GPU, shared by the runs that trained at the same time",
         command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
-        description="Issue 13, item 1: transformer teachers fine-tuned on a GPU. One teacher per language: "
+        description="Transformer teachers fine-tuned on a GPU. One teacher per language: "
                     "multilingual-e5-small with a CRF, every weight fine-tuned (AdamW, lr 5e-5; 1e-3 for the CRF "
                     "and the tag projection; 4 epochs) on that language's whole CoNLL-2002 training split. "
                     "Students: case1a's multilingual BiLSTM-CRF on all of es+nl training data (8 epochs, Adam at "

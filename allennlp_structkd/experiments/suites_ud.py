@@ -7,7 +7,7 @@ import os
 from typing import Optional
 
 from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef
+from allennlp_structkd.experiments.suite import PrepareOptions, Run, Suite, TeacherRef
 
 
 def suite_case3(quick: bool) -> Suite:
@@ -76,7 +76,7 @@ def _count_sentences(path: str) -> int:
     return sum(1 for _ in _conllu_sentences(path))
 
 
-def _words_file(source: str, count: Optional[int], target: str) -> str:
+def _words_file(source: str, count: Optional[int], target: str, options: Optional[PrepareOptions] = None) -> str:
     """The words of the first ``count`` (all: None) sentences of a CoNLL-U file, one sentence a line, written
     once, atomically (a prepare step of case3)."""
     return layout.words_file(itertools.islice(_conllu_sentences(source), count), target)

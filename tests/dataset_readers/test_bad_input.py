@@ -72,6 +72,49 @@ def test_a_damaged_cache_entry_is_recomputed(tmp_path):
     assert list(found) == ["good"] and cache.misses == 1  # a miss: the reader recomputes and replaces it
 
 
+def test_an_entry_with_an_unknown_compression_method_is_recomputed(tmp_path):
+    from allennlp_structkd.kd.cache import _encode
+
+    cache = TeacherCache(str(tmp_path), "ce" * 32)
+    blob = bytearray(_encode({"x": np.ones(2)}))
+    central = blob.index(b"PK\x01\x02")  # the central directory entry, which zipfile reads
+    blob[central + 10:central + 12] = (99).to_bytes(2, "little")  # its compression method: no such method
+    cache.put_many([("good", {"x": np.ones(2)})])
+    with sqlite3.connect(cache.path) as connection:
+        connection.execute("INSERT INTO targets (key, value) VALUES ('odd', ?)", (bytes(blob),))
+    assert list(cache.get_many(["good", "odd"])) == ["good"] and cache.misses == 1
+
+
+def test_a_read_only_cache_is_read_and_not_called_corrupt(tmp_path, monkeypatch, caplog):
+    from allennlp_structkd.kd import cache as cache_module
+
+    writer = TeacherCache(str(tmp_path), "ef" * 32)
+    writer.put_many([("k1", {"x": np.arange(3)})])
+    writer.close()
+    # as a read-only file system or file would (root ignores permission bits, so the test says it instead)
+    monkeypatch.setattr(cache_module.os, "access", lambda path, mode: False)
+    reader = TeacherCache(str(tmp_path), "ef" * 32)
+    with caplog.at_level("WARNING"):
+        found = reader.get_many(["k1", "k2"])
+    assert list(found) == ["k1"] and np.array_equal(found["k1"]["x"], np.arange(3))
+    reader.put_many([("k2", {"x": np.zeros(1)})])  # not saved, not an error
+    assert reader.read_only and "is read-only" in caplog.text and len(reader) == 1
+    nothing = TeacherCache(str(tmp_path / "empty"), "ef" * 32)  # nothing cached and nowhere to write: all computed
+    assert nothing.get_many(["k1"]) == {} and len(nothing) == 0
+
+
+def test_a_full_disk_says_so_and_not_that_the_cache_is_corrupt(tmp_path):
+    from allennlp_structkd.kd.cache import CacheWriteError
+
+    cache = TeacherCache(str(tmp_path), "fa" * 32)
+    cache.put_many([("small", {"x": np.ones(1)})])
+    pages = cache.connection.execute("PRAGMA page_count").fetchone()[0]
+    cache.connection.execute(f"PRAGMA max_page_count = {pages + 1}")  # what a full disk does to SQLite
+    with pytest.raises(CacheWriteError, match=r"cannot be written \(database or disk is full\); free space"):
+        cache.put_many([("large", {"x": np.random.default_rng(0).random(200_000)})])
+    assert list(cache.get_many(["small", "large"])) == ["small"]  # what was cached before is whole
+
+
 def test_typos_in_reader_and_model_settings_name_the_component_and_key():
     with pytest.raises(ConfigurationError, match=r"'structkd_conll_ner' has no setting 'strcit' \(did you mean 'strict'\?\)"):
         reader("structkd_conll_ner", strcit=False)
