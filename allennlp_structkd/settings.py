@@ -34,8 +34,20 @@ def reject_unknown_settings(instance: Any, base: type, kwargs: Dict[str, Any]) -
         if cls is base:
             break
     valid -= {"self", "vocab"}
+    raise_unknown(f"{base.__name__} {_registered_name(instance, base)!r}", unknown, valid)
+
+
+def raise_unknown(component: str, unknown, valid) -> None:
+    """A :class:`ConfigurationError` naming ``component``, its unknown keys (with the closest valid key) and its keys."""
     hints = [f"{key!r} (did you mean {difflib.get_close_matches(key, valid, 1)[0]!r}?)"
-             if difflib.get_close_matches(key, valid, 1) else repr(key) for key in unknown]
-    kind = base.__name__
-    raise ConfigurationError(f"{kind} {_registered_name(instance, base)!r} has no setting {', '.join(hints)}; "
-                             f"its settings are: {', '.join(sorted(valid))}")
+             if difflib.get_close_matches(key, valid, 1) else repr(key) for key in sorted(unknown)]
+    raise ConfigurationError(f"{component} has no setting {', '.join(hints)}; its settings are: {', '.join(sorted(valid))}")
+
+
+def reject_unknown_arguments(component: str, function: Any, kwargs: Dict[str, Any], skip=("self", "cls")) -> None:
+    """Raise for keys of ``kwargs`` that ``function`` (whose own ``**kwargs`` swallows anything) does not name."""
+    valid = {name for name, p in inspect.signature(function).parameters.items()
+             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name not in skip}
+    unknown = set(kwargs) - valid
+    if unknown:
+        raise_unknown(component, unknown, valid)

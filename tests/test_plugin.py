@@ -65,6 +65,8 @@ def test_every_training_config_parses():
     for path in configs:
         params = Params.from_file(path)
         assert "model" in params and "trainer" in params, path
+        # the trainer that rejects unknown settings (AllenNLP's own ignores them)
+        assert params["trainer"]["type"] == "structkd_gradient_descent", path
 
 
 def _kd_configs():

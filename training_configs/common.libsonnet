@@ -69,6 +69,8 @@ local int_env(name) = std.parseInt(env(name));
   trainer(epochs, lr=0.01, callbacks=[], student=false)::
     local sgd = student && $.student_optimizer == 'sgd';
   {
+    // AllenNLP's gradient-descent trainer, with unknown settings (a typo) an error instead of ignored
+    type: 'structkd_gradient_descent',
     optimizer: if sgd then { type: 'sgd', lr: 0.1 } else { type: 'adam', lr: lr },
     [if sgd then 'learning_rate_scheduler']: { type: 'structkd_reduce_on_plateau', mode: 'max', factor: 0.5, patience: 3 },
     num_epochs: epochs,

@@ -23,6 +23,7 @@ Constraints: targets are computed from the teacher's :meth:`Potentials.constrain
 structure its CRF forbids (an invalid BIO/BIOES transition) has probability exactly 0 and is never
 one of its k best, whatever ``k``.
 """
+import math
 from typing import Dict, List, Optional
 
 import torch
@@ -72,8 +73,8 @@ class KDLoss(torch.nn.Module, Registrable):
 
     def __init__(self, temperature: float = 1.0, temperature_mode: str = "local") -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ConfigurationError(f"temperature must be > 0, got {temperature}")
+        if not math.isfinite(temperature) or temperature <= 0:  # NaN compares false to everything
+            raise ConfigurationError(f"temperature must be a finite number > 0, got {temperature}")
         if temperature_mode not in ("local", "global"):
             raise ConfigurationError(f"temperature_mode must be 'local' or 'global', got {temperature_mode!r}")
         self.temperature = float(temperature)

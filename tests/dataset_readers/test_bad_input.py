@@ -216,3 +216,25 @@ def test_ptb_without_heads_does_not_read_the_head_column(tmp_path):
     assert instances[0]["metadata"]["words"] == ["Juan", "visitó"] and "head_indices" not in instances[0].fields
     with pytest.raises(InputError, match=r"ptb.dp, line 1: head '_' is not a number"):
         list(reader("structkd_ptb_dependency").read(str(path)))
+
+
+def test_a_typo_in_the_trainer_settings_is_an_error(tmp_path):
+    import json
+
+    from allennlp.commands.train import train_model_from_file
+
+    from tests.conftest import FIXTURES
+
+    with pytest.raises(ConfigurationError, match=r"the trainer has no setting 'num_epoch' \(did you mean 'num_epochs'\?\)"):
+        train_model_from_file(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(tmp_path / "run"),
+                              overrides=json.dumps({"trainer.num_epoch": 1}))
+    assert not (tmp_path / "run" / "model.tar.gz").exists()
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), 0.0, -1.0])
+def test_a_temperature_that_is_not_a_finite_positive_number_is_an_error(temperature):
+    from allennlp_structkd.kd.losses import KDLoss
+
+    for name in ("structural", "posterior", "emission", "token", "top_k"):
+        with pytest.raises(ConfigurationError, match="temperature must be a finite number > 0"):
+            KDLoss.by_name(name)(temperature=temperature)

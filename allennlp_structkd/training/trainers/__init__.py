@@ -1,0 +1,1 @@
+from allennlp_structkd.training.trainers.checked_trainer import CheckedGradientDescentTrainer  # noqa: F401
