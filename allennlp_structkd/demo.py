@@ -3,24 +3,33 @@ A small local web page: type a sentence, see the teacher's and the student's pre
 side, rendered with displaCy (entities, or tags and dependencies), with the time each model took.
 
     python -m allennlp_structkd.demo --teacher runs/demo/teacher/model.tar.gz \\
-        --student runs/demo/student_struct_kd/model.tar.gz [--port 8000] [--lang es]
+        --student runs/demo/student_struct_kd/model.tar.gz [--port 8000] [--lang en]
 
 Then open http://127.0.0.1:8000/ . The page is rendered on the server (no JavaScript): the form's
 GET request ``/?sentence=...&lang=...`` returns the predictions. It listens on 127.0.0.1 only.
+
+Requests are served in parallel, each model by one of ``--workers`` loaded copies (a slow request
+does not hold up the others); a sentence longer than ``--max-chars`` characters is refused with
+HTTP 413 and an unknown language code with HTTP 400. Entities are coloured by type, with their
+confidence (exact CRF marginals) beside the rendering; a parser needs each word's PoS tag, typed as
+``word/UPOS``.
 """
 import argparse
+import copy
 import html
-import threading
+import queue
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Tuple
 
+from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 from spacy import displacy
 
 import allennlp_structkd  # noqa: F401
+from allennlp_structkd.predictors.structkd_tagger import check_lang
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>allennlp-structkd: teacher and student</title>
@@ -47,43 +56,75 @@ def render(result: Dict, parser: bool) -> str:
     if parser:
         arcs = [{"start": min(i, h - 1), "end": max(i, h - 1), "label": d, "dir": "left" if h - 1 > i else "right"}
                 for i, (h, d) in enumerate(zip(result["predicted_heads"], result["predicted_dependencies"])) if h > 0]
-        data = {"words": [{"text": w, "tag": ""} for w in words], "arcs": arcs}
+        data = {"words": [{"text": w, "tag": p} for w, p in zip(words, result.get("upos", [""] * len(words)))], "arcs": arcs}
         return displacy.render(data, style="dep", manual=True, page=False)
     text, offsets, position = "", [], 0
     for word in words:
         offsets.append((position, position + len(word)))
         text += word + " "
         position += len(word) + 1
-    ents = [{"start": offsets[s["start"]][0], "end": offsets[s["end"]][1], "label": f"{s['label']} {s['score']:.2f}"}
-            for s in result.get("spans", [])]
+    spans = result.get("spans", [])
+    # the label alone, so that displaCy colours each type; the confidences are listed beside it
+    ents = [{"start": offsets[s["start"]][0], "end": offsets[s["end"]][1], "label": s["label"]} for s in spans]
     if ents:
-        return displacy.render({"text": text.strip(), "ents": ents, "title": None}, style="ent", manual=True, page=False)
-    tags = " ".join(f"{html.escape(w)}/<b>{html.escape(t)}</b>" for w, t in zip(words, result.get("tags", [])))
-    return f"<p class='tags'>{tags or '(no entities)'}</p>"
+        scores = "".join(f"<li>{html.escape(' '.join(words[s['start']:s['end'] + 1]))}: {html.escape(s['label'])}, "
+                         f"confidence {s['score']:.2f}</li>" for s in spans)
+        return (displacy.render({"text": text.strip(), "ents": ents, "title": None}, style="ent", manual=True, page=False)
+                + f"<ul class='scores'>{scores}</ul>")
+    tags = " ".join(f"{html.escape(w)}/<b>{html.escape(t)}</b><small> {p:.2f}</small>"
+                    for w, t, p in zip(words, result.get("tags", []), result.get("tag_probs", [])))
+    return f"<p class='tags'>{tags or '(nothing found)'}</p>"
+
+
+def _parser_inputs(sentence: str) -> Dict:
+    """A parser reads PoS tags: ``word/UPOS`` tokens; a clear error without them (never made-up tags)."""
+    pairs = [token.rsplit("/", 1) for token in sentence.split()]
+    if not pairs or any(len(pair) != 2 or not all(pair) for pair in pairs):
+        raise ConfigurationError("this parser needs each word's PoS tag: type the sentence as word/UPOS pairs, "
+                                 "e.g. 'The/DET dog/NOUN barks/VERB'")
+    return {"tokens": [w for w, _ in pairs], "upos": [p for _, p in pairs]}
 
 
 class DemoServer:
-    def __init__(self, teacher: str, student: str, lang: str = "xx") -> None:
-        self.models = {"teacher": _predictor(teacher), "student": _predictor(student)}
-        self.lang = lang
-        self.lock = threading.Lock()
+    """
+    The page's server. ``workers``: loaded copies of each model, so that that many requests run at once;
+    ``max_chars``: the longest sentence accepted.
+    """
 
-    def predict(self, sentence: str, lang: str) -> Dict[str, Tuple[Dict, float]]:
+    def __init__(self, teacher: str, student: str, lang: str = "xx", workers: int = 2, max_chars: int = 2000) -> None:
+        if workers < 1 or max_chars < 1:
+            raise ValueError(f"workers and max_chars must be positive, got {workers} and {max_chars}")
+        self.lang = check_lang(lang)
+        self.max_chars = max_chars
+        self.pools: Dict[str, "queue.Queue[Predictor]"] = {}
+        for name, path in (("teacher", teacher), ("student", student)):
+            first = _predictor(path)
+            self.pools[name] = queue.Queue()
+            for copy_number in range(workers):  # a model and its reader serve one request at a time
+                self.pools[name].put(first if copy_number == 0 else copy.deepcopy(first))
+
+    def predict(self, sentence: str, lang: str) -> Dict[str, Tuple[Dict, float, bool]]:
         results = {}
-        with self.lock:  # models are not thread-safe
-            for name, predictor in self.models.items():
+        for name, pool in self.pools.items():
+            predictor = pool.get()
+            try:
                 parser = predictor._model.default_predictor == "structkd_parser"
                 started = time.perf_counter()
-                inputs = {"sentence": sentence, "lang": lang}
-                if parser:
-                    inputs = {"tokens": sentence.split(), "upos": ["X"] * len(sentence.split())}
+                inputs = _parser_inputs(sentence) if parser else {"sentence": sentence, "lang": lang}
                 result = predictor.predict_json(inputs)
+                if parser:
+                    result["upos"] = inputs["upos"]
                 results[name] = (result, time.perf_counter() - started, parser)
+            finally:
+                pool.put(predictor)
         return results
 
     def page(self, query: Dict[str, str]) -> str:
+        """The page for a query; ValueError (too long: 413) or ConfigurationError (bad input: 400) for a bad one."""
         sentence = query.get("sentence", "").strip()
-        lang = query.get("lang") or self.lang
+        if len(sentence) > self.max_chars:
+            raise ValueError(f"the sentence has {len(sentence):,} characters; this demo takes at most {self.max_chars:,}")
+        lang = check_lang(query.get("lang") or self.lang)
         panels = ""
         if sentence:
             for name, (result, seconds, parser) in self.predict(sentence, lang).items():
@@ -101,8 +142,13 @@ class DemoServer:
                     self.send_error(404)
                     return
                 query = {k: v[0] for k, v in urllib.parse.parse_qs(parsed.query).items()}
-                body = server.page(query).encode("utf-8")
-                self.send_response(200)
+                try:
+                    body, status = server.page(query).encode("utf-8"), 200
+                except ValueError as error:  # too long
+                    body, status = f"<p>{html.escape(str(error))}</p>".encode("utf-8"), 413
+                except ConfigurationError as error:  # a bad language code, a parser without PoS
+                    body, status = f"<p>{html.escape(str(error))}</p>".encode("utf-8"), 400
+                self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -122,9 +168,15 @@ def main() -> None:
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--student", required=True)
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--lang", default="xx")
+    parser.add_argument("--lang", default="xx", help="the language of the sentences typed (a spaCy code; xx: several)")
+    parser.add_argument("--workers", type=int, default=2, help="requests served at once (loaded copies of each model)")
+    parser.add_argument("--max-chars", type=int, default=2000, help="the longest sentence accepted (longer: HTTP 413)")
     args = parser.parse_args()
-    httpd = DemoServer(args.teacher, args.student, args.lang).serve(args.port)
+    try:
+        server = DemoServer(args.teacher, args.student, args.lang, args.workers, args.max_chars)
+    except (ValueError, ConfigurationError) as error:
+        parser.error(str(error))
+    httpd = server.serve(args.port)
     print(f"serving on http://127.0.0.1:{httpd.server_address[1]}/ (Ctrl-C to stop)", flush=True)
     try:
         httpd.serve_forever()

@@ -24,12 +24,16 @@ them does not pay for building one dictionary per token. Several languages: the 
 the model (one multilingual student serves them all). Batching: ``nlp.pipe(texts, batch_size=...)``.
 ``cuda_device`` -1 runs on the CPU (the default), >= 0 on that GPU.
 
-Long documents are split into chunks of at most ``max_tokens`` tokens, so that a 100,000-character
-document neither exhausts memory nor exceeds a model's maximum length. Chunks are whole sentences
-where the document has sentence boundaries (a sentencizer or parser before this component); a
-sentence is split only when it alone is longer than ``max_tokens``, at its last sentence-final
-punctuation inside the limit when there is one, with a warning. Without sentence boundaries the
-text is cut at sentence-final punctuation (``. ! ? ;``) where possible.
+The model sees one sentence at a time (batched), as it was trained: a sentence's labels never
+depend on its neighbours. Sentences are the document's own where it has boundaries (a sentencizer
+or parser before this component), else the text is cut after sentence-final punctuation
+(``. ! ? ;``). A sentence longer than ``max_tokens`` is cut (at its last sentence-final
+punctuation inside the limit when there is one), with a warning, so that a 100,000-character
+run-on text neither exhausts memory nor exceeds a model's maximum length.
+
+Entities set earlier in the pipeline (an ``entity_ruler``, say) are kept, and this component's
+entities fill the tokens they leave, as spaCy's own ``ner`` does; ``overwrite_ents: true`` replaces
+them instead.
 
 **What a saved pipeline contains.** ``nlp.to_disk(path)`` writes the model archive itself into
 ``path/<component name>/model.tar.gz``; ``spacy.load(path)`` (and a wheel made by ``spacy package``)
@@ -84,13 +88,14 @@ def install_extensions() -> None:
 
 @Language.factory(
     "structkd_tagger",
-    default_config={"model": None, "lang": None, "batch_size": 32, "cuda_device": -1, "max_tokens": 256},
+    default_config={"model": None, "lang": None, "batch_size": 32, "cuda_device": -1, "max_tokens": 256,
+                    "overwrite_ents": False},
     # what it may set, by the model's kind: entities (BIO/BIOES taggers), tags (other taggers) or a parse
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "token.tag", "token.pos", "token.head", "token.dep",
              "doc._.structkd_probs", "doc._.structkd_labels", "doc._.structkd_tags", "span._.structkd_score"],
 )
 def make_structkd_tagger(nlp: Language, name: str, model: Optional[str], lang: Optional[str], batch_size: int,
-                         cuda_device: int, max_tokens: int) -> "StructKDTagger":
+                         cuda_device: int, max_tokens: int, overwrite_ents: bool) -> "StructKDTagger":
     for setting, value in (("batch_size", batch_size), ("max_tokens", max_tokens)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"structkd_tagger: {setting} must be a positive integer, got {value!r}")
@@ -99,13 +104,14 @@ def make_structkd_tagger(nlp: Language, name: str, model: Optional[str], lang: O
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"structkd_tagger: model must be the path of a model archive, got {model!r}")
     install_extensions()
-    return StructKDTagger(nlp, name, model, lang or nlp.lang, batch_size, cuda_device, max_tokens)
+    return StructKDTagger(nlp, name, model, lang or nlp.lang, batch_size, cuda_device, max_tokens, bool(overwrite_ents))
 
 
 class StructKDTagger:
     def __init__(self, nlp: Language, name: str, model: Optional[str], lang: str, batch_size: int = 32,
-                 cuda_device: int = -1, max_tokens: int = 256) -> None:
+                 cuda_device: int = -1, max_tokens: int = 256, overwrite_ents: bool = False) -> None:
         self.name = name
+        self.overwrite_ents = overwrite_ents
         self.lang = lang
         self.batch_size = batch_size
         self.cuda_device = cuda_device
@@ -168,37 +174,38 @@ class StructKDTagger:
 
     def _chunks(self, doc: Doc) -> Iterator[List[int]]:
         """
-        Token indices (non-space) of chunks of at most ``max_tokens``: whole sentences, packed
-        greedily, where sentence boundaries are known; otherwise cuts at sentence-final punctuation.
+        Token indices (non-space) of the model's inputs: one sentence each, as the models were trained
+        (a sentence's labels never depend on its neighbours), from the doc's sentence boundaries where
+        it has them, else cut after sentence-final punctuation. A sentence longer than ``max_tokens``
+        is cut, with a warning.
         """
         if doc.has_annotation("SENT_START"):
             sentences = [[t.i for t in sent if not t.is_space] for sent in doc.sents]
         else:
-            sentences = [[t.i for t in doc if not t.is_space]]
-        chunk: List[int] = []
+            sentences, current = [], []
+            for token in doc:
+                if token.is_space:
+                    continue
+                current.append(token.i)
+                if token.text in SENTENCE_FINAL:
+                    sentences.append(current)
+                    current = []
+            sentences.append(current)
         for sentence in sentences:
-            if chunk and len(chunk) + len(sentence) > self.max_tokens:
-                yield chunk
-                chunk = []
-            if len(sentence) <= self.max_tokens:
-                chunk += sentence
-                continue
-            pieces = self._split_long(doc, sentence, known=doc.has_annotation("SENT_START"))
-            yield from pieces[:-1]
-            chunk = pieces[-1]
-        if chunk:
-            yield chunk
+            if len(sentence) > self.max_tokens:
+                yield from self._split_long(doc, sentence)
+            elif sentence:
+                yield sentence
 
-    def _split_long(self, doc: Doc, tokens: List[int], known: bool) -> List[List[int]]:
-        """A token run longer than max_tokens: pieces cut after its last sentence-final punctuation within the limit."""
+    def _split_long(self, doc: Doc, tokens: List[int]) -> List[List[int]]:
+        """A sentence longer than max_tokens: pieces cut after its last sentence-final punctuation within the limit."""
         pieces, start = [], 0
         while len(tokens) - start > self.max_tokens:
             window = tokens[start : start + self.max_tokens]
             cut = max((k + 1 for k, i in enumerate(window) if doc[i].text in SENTENCE_FINAL), default=None)
-            if known or cut is None:  # a real sentence is cut, or no punctuation to cut at
-                cut = cut or len(window)
-                logger.warning("structkd_tagger: a sentence of %d tokens is cut at %d tokens (max_tokens) near token %d; "
-                               "entities across the cut may be split", len(tokens), self.max_tokens, window[-1])
+            cut = cut or len(window)
+            logger.warning("structkd_tagger: a sentence of %d tokens is cut at %d tokens (max_tokens) near token %d; "
+                           "entities across the cut may be split", len(tokens), self.max_tokens, window[-1])
             pieces.append(window[:cut])
             start += cut
         pieces.append(tokens[start:])
@@ -280,7 +287,12 @@ class StructKDTagger:
                         doc[i].pos_ = label
         if self.is_span_model:
             for d, doc in enumerate(docs):
-                doc.ents = filter_spans(entities[d])
+                ours = filter_spans(entities[d])
+                if self.overwrite_ents:
+                    doc.ents = ours
+                else:  # entities set earlier in the pipeline (an entity_ruler) are kept, as spaCy's ner keeps them
+                    taken = {i for entity in doc.ents for i in range(entity.start, entity.end)}
+                    doc.ents = list(doc.ents) + [e for e in ours if not taken.intersection(range(e.start, e.end))]
         return docs
 
     @staticmethod

@@ -101,6 +101,7 @@ class TeacherAnnotatingReader(DatasetReader):
         # fails before the first epoch), not here: a distilled student's archive rebuilds this reader,
         # and evaluating or serving the student must not need its teachers, nor load them.
         self._teacher_labels: Optional[List[str]] = None
+        self._gold_labels: Dict[str, set] = {}  # namespace -> the gold labels of the labeled sentences read
 
     @property
     def teacher_labels(self) -> List[str]:
@@ -179,6 +180,28 @@ class TeacherAnnotatingReader(DatasetReader):
             yield from self._annotate(chunk)
         for teacher in self._by_path.values():
             logger.info("teacher %s: %d cached outputs used, %d computed", teacher.archive_path, teacher.cache.hits, teacher.cache.misses)
+        self.check_teachers_fit_the_task()
+
+    def check_teachers_fit_the_task(self) -> None:
+        """
+        Each teacher must label the student's task: most of the student's gold labels must be labels of
+        the teacher (a teacher may lack a label, or know more than a small labeled part shows). Checked
+        once the data is read (AllenNLP reads it whole for the vocabulary, before training); without gold
+        labels (a student of unlabeled text only) there is nothing to compare with.
+        """
+        for key, path in self.teacher_paths.items():
+            teacher = self._teachers.get(key) or self._by_path.get(path)
+            gold = self._gold_labels.get(teacher.namespace) if teacher is not None else None
+            if not gold:
+                continue
+            labels = set(teacher.labels)
+            shared = labels & gold
+            if 2 * len(shared) < len(gold):
+                raise ConfigurationError(
+                    f"teacher {path} (language {key!r}) labels sentences with {sorted(labels)[:8]}{'...' if len(labels) > 8 else ''}"
+                    f": {len(shared)} of the {len(gold)} labels of the student's gold data "
+                    f"({sorted(gold)[:8]}{'...' if len(gold) > 8 else ''}) are among them. A teacher must be trained for the "
+                    "student's task")
 
     def annotate_shard(self, file_path: str, shard: int = 0, num_shards: int = 1, progress: bool = False) -> int:
         """
@@ -242,7 +265,8 @@ class TeacherAnnotatingReader(DatasetReader):
         teacher = self.teacher(metadata["lang"])
         has_gold = "tags" in instance.fields
         for field in instance.fields.values():  # gold labels of the teachers' label namespace
-            if isinstance(field, SequenceLabelField) and field._label_namespace == teacher.namespace:
+            if isinstance(field, SequenceLabelField) and field._label_namespace == teacher.namespace and has_gold:
+                self._gold_labels.setdefault(teacher.namespace, set()).update(field.labels)
                 unknown = sorted(set(field.labels) - set(self.teacher_labels))
                 if unknown:
                     raise ConfigurationError(

@@ -70,6 +70,8 @@ class KDLoss(torch.nn.Module, Registrable):
     distils_unary_marginals = False
     # True where the targets are the teacher's single best structure (a parser then gives its best tree)
     distils_one_best = False
+    # the targets the student's loss reads (forward): a batch without one of them is an error naming them
+    needs: tuple = ()
 
     def __init__(self, temperature: float = 1.0, temperature_mode: str = "local") -> None:
         super().__init__()
@@ -121,6 +123,24 @@ class KDLoss(torch.nn.Module, Registrable):
         """One loss value per sentence, ``(B,)``."""
         raise NotImplementedError
 
+    def loss_signature(self) -> str:
+        """What the student's loss computes, whatever the targets' temperature (the reader tempers them)."""
+        return type(self).__name__
+
+    def accepts_targets_of(self, objective: "KDLoss") -> bool:
+        """Whether this loss learns what it should from targets the reader computes for ``objective``."""
+        return objective.loss_signature() == self.loss_signature()
+
+    def check_targets(self, given) -> None:
+        """A clear error when the teacher targets ``given`` (their names) lack what this objective's loss reads:
+        the reader computed them for another objective."""
+        missing = sorted(set(self.needs) - set(given))
+        if missing:
+            raise ConfigurationError(
+                f"the model's kd_loss ({type(self).__name__}) needs the teacher targets {missing}, but the batch carries "
+                f"{sorted(given)}: the reader's objective is another one. Give the reader and the model the same "
+                "objective (the configs' `objective`)")
+
 
 @KDLoss.register("structural")
 class StructuralKD(KDLoss):
@@ -139,6 +159,11 @@ class StructuralKD(KDLoss):
     """
 
     distils_unary_marginals = True
+    needs = ("teacher_unary",)
+
+    def accepts_targets_of(self, objective: KDLoss) -> bool:
+        # a one-hot best structure is a distribution like any other: its cross-entropy is -log P_s(best), Top-1
+        return super().accepts_targets_of(objective) or objective.distils_one_best
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
@@ -174,6 +199,8 @@ class PosteriorKD(KDLoss):
     exact marginals (forward-backward), for a MaxEnt student its softmax.
     """
 
+    needs = ("teacher_unary",)
+
     distils_unary_marginals = True
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
@@ -195,6 +222,8 @@ class TokenKD(KDLoss):
     with ``q_t = softmax(teacher logits / T)`` and ``q_s`` the student's softmax over its scores
     (for a CRF student, over its emission scores).
     """
+
+    needs = ("teacher_probs",)
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
@@ -231,6 +260,8 @@ class TopKKD(KDLoss):
     temperature_mode : `str`, optional (default = `"global"`)
         Must be ``"global"``.
     """
+
+    needs = ("teacher_kbest_tags", "teacher_kbest_weights")
 
     weighted = False
 
@@ -315,6 +346,13 @@ class MixtureKD(KDLoss):
 
     def signature(self) -> str:
         return "Mixture(" + ",".join(loss.signature() for loss in self.losses) + ")"
+
+    @property
+    def needs(self) -> tuple:  # type: ignore[override]
+        return tuple(sorted({name for loss in self.losses for name in loss.needs}))
+
+    def loss_signature(self) -> str:
+        return "Mixture(" + ",".join(f"{w:g}*{loss.loss_signature()}" for w, loss in zip(self.weights, self.losses)) + ")"
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         targets: Targets = {}

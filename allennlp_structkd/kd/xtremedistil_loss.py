@@ -50,6 +50,8 @@ class XtremeDistilKD(KDLoss):
         self.representation_loss = representation_loss
         self.projection = torch.nn.Sequential(torch.nn.Linear(student_hidden_dim, teacher_hidden_dim), torch.nn.GELU())
 
+    needs = ("teacher_logits", "teacher_hidden")
+
     def signature(self) -> str:
         return "XtremeDistil-logits-hidden"
 

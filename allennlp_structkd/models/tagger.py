@@ -193,6 +193,7 @@ class SequenceTagger(Model, KDTeacher):
         if targets:
             if self.kd_loss is None:
                 raise ConfigurationError("the batch carries teacher targets but the model has no kd_loss")
+            self.kd_loss.check_targets(targets)
             kd = self.kd_loss(potentials, {k: v.to(emissions.dtype) if v.is_floating_point() else v
                                            for k, v in targets.items()})
             output["kd_loss"] = kd

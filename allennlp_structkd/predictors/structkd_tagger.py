@@ -1,4 +1,5 @@
 import inspect
+import re
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
@@ -11,14 +12,33 @@ from allennlp.predictors.predictor import Predictor
 from allennlp_structkd.dataset_readers.tag_schemes import entities, is_span_label_set
 
 
+LANG_CODE = re.compile(r"^[a-z]{2,3}$")
+
+
+@lru_cache(maxsize=None)
+def check_lang(lang: str) -> str:
+    """``lang`` if it is a language code spaCy knows (``es``, ``nl``, ``xx`` for several), else a clear error
+    (a module name such as ``punctuation`` or ``__init__`` is no language)."""
+    import spacy
+
+    known = False
+    if isinstance(lang, str) and LANG_CODE.match(lang):
+        try:
+            spacy.util.get_lang_class(lang)
+            known = True
+        except (ImportError, AttributeError, KeyError, ValueError):
+            pass
+    if not known:
+        raise ConfigurationError(f"{lang!r:.40} is not a language code spaCy knows: give one such as 'es', 'nl' or 'en', "
+                                 "or 'xx' (several languages)")
+    return lang
+
+
 @lru_cache(maxsize=None)
 def _blank(lang: str):
     import spacy
 
-    try:
-        return spacy.blank(lang)
-    except (ImportError, OSError, KeyError, ValueError):  # no such spaCy language: the multilingual one
-        return spacy.blank("xx")
+    return spacy.blank(check_lang(lang))
 
 
 def tokenize(json_dict: JsonDict, tokenizer: str) -> List[str]:
@@ -28,6 +48,8 @@ def tokenize(json_dict: JsonDict, tokenizer: str) -> List[str]:
     lang = json_dict.get("lang")
     if lang is not None and not isinstance(lang, str):
         raise ConfigurationError(f"'lang' must be a language code string, got {lang!r:.80}")
+    if lang:
+        check_lang(lang)
     if "tokens" in json_dict:
         tokens = json_dict["tokens"]
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
@@ -91,11 +113,23 @@ class _StructKDPredictor(Predictor):
             inputs["sentence"] = sentence
         return self.predict_json(inputs)
 
+    EMPTY: JsonDict = {"words": [], "tags": [], "tag_probs": [], "spans": []}
+
     def predict_json(self, inputs: JsonDict) -> JsonDict:
         words = tokenize(inputs, self.tokenizer)
         if not words:  # nothing to tag: an empty result rather than an empty batch
-            return {"words": [], "tags": [], "tag_probs": [], "spans": []}
+            return dict(self.EMPTY)
         return super().predict_json(inputs)
+
+    def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
+        """As :meth:`predict_json` for each input, in order: sentences without words get the empty result (a
+        batch of nothing but empty sentences is not a model call, and does not stop ``allennlp predict``)."""
+        filled = [k for k, item in enumerate(inputs) if tokenize(item, self.tokenizer)]
+        results: List[JsonDict] = [dict(self.EMPTY) for _ in inputs]
+        if filled:
+            for k, result in zip(filled, super().predict_batch_json([inputs[k] for k in filled])):
+                results[k] = result
+        return results
 
 
 @Predictor.register("structkd_tagger")

@@ -51,3 +51,47 @@ def test_in_headless_chromium(server, tmp_path):
     stat = ImageStat.Stat(image)
     assert stat.stddev[0] > 5, "the screenshot is blank"  # text and boxes on a white page
     assert len(set(image.getdata())) > 10
+
+
+def _get(url):
+    try:
+        response = urllib.request.urlopen(url, timeout=120)
+        return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+@pytest.mark.parametrize("lang", ["punctuation", "__init__", "en.stop_words", "zz", "../es"])
+def test_a_bad_language_code_is_a_400_naming_it(server, lang):
+    status, body = _get(server + "?" + urllib.parse.urlencode({"sentence": "Juan visitó Madrid .", "lang": lang}))
+    assert status == 400 and "is not a language code spaCy knows" in body
+
+
+def test_a_sentence_over_the_cap_is_a_413_and_others_are_not_held_up(teacher_archive, maxent_teacher_archive):
+    import time
+
+    demo = DemoServer(teacher_archive, maxent_teacher_archive, lang="es", workers=2, max_chars=100)
+    httpd = demo.serve(0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/?"
+    try:
+        status, body = _get(url + urllib.parse.urlencode({"sentence": "Juan " * 8000}))
+        assert status == 413 and "at most 100" in body
+        # a slow request holds one copy of each model; a second request is served by the other copy meanwhile
+        slow = demo.pools["teacher"].get()
+        started = time.perf_counter()
+        status, body = _get(url + urllib.parse.urlencode({"sentence": "Juan visitó Madrid ."}))
+        assert status == 200 and "id='teacher'" in body and time.perf_counter() - started < 60
+        demo.pools["teacher"].put(slow)
+    finally:
+        httpd.shutdown()
+
+
+def test_entities_keep_their_type_colours_and_list_their_confidences():
+    from allennlp_structkd.demo import render
+
+    result = {"words": ["Juan", "visitó", "Madrid"], "spans": [{"start": 0, "end": 0, "label": "PER", "score": 0.91},
+                                                               {"start": 2, "end": 2, "label": "LOC", "score": 0.55}]}
+    page = render(result, parser=False)
+    assert "PER" in page and "0.91" in page and "#" in page  # displaCy's colour for a known type
+    assert "PER 0.91" not in page  # the score is not part of the label, which would make every entity grey

@@ -109,3 +109,44 @@ def test_annealing_state_survives_recover(kd_env, teacher_archive, tmp_path):
     states = sorted(f for f in os.listdir(serialization) if f.startswith("training_state"))
     last = torch.load(os.path.join(serialization, states[-1]), weights_only=False)
     assert last["callbacks"][0]["kd_weight"] == pytest.approx(0.2)
+
+
+def test_the_reader_and_the_model_must_distil_the_same_objective(kd_env, teacher_archive, tmp_path):
+    """An override of one side only (the reader's objective, or the model's kd_loss) fails before training."""
+    from allennlp.common.checks import ConfigurationError
+
+    kd_env(teacher_archive, {"type": "structural"})
+    with pytest.raises(ConfigurationError, match=r"the reader's objective \(PosteriorKD\) and the model's kd_loss "
+                                                 r"\(StructuralKD\) differ"):
+        train_model_from_file(str(CONFIG), str(tmp_path / "a"),
+                              overrides=json.dumps({"dataset_reader.objective.type": "posterior"}))
+    with pytest.raises(ConfigurationError, match=r"reader's objective \(StructuralKD\) and the model's kd_loss \(TopKKD"):
+        train_model_from_file(str(CONFIG), str(tmp_path / "b"), overrides=json.dumps({"model.kd_loss": {"type": "top_k", "k": 3}}))
+    assert not any((tmp_path / name / "model_state_e0.th").exists() for name in ("a", "b"))
+
+
+def test_a_loss_given_targets_of_another_objective_names_what_it_lacks():
+    """Through the Python API, where no trainer compares them: the model's loss names the targets it needs."""
+    from allennlp.common.checks import ConfigurationError
+
+    from allennlp_structkd.kd.losses import KDLoss
+
+    with pytest.raises(ConfigurationError, match=r"needs the teacher targets \['teacher_kbest_tags', 'teacher_kbest_weights'\], "
+                                                 r"but the batch carries \['teacher_pairwise', 'teacher_unary'\]"):
+        KDLoss.by_name("top_k")(k=3).check_targets({"teacher_unary": None, "teacher_pairwise": None})
+
+
+def test_a_teacher_of_another_task_is_an_error_naming_it(kd_env, teacher_archive, tmp_path):
+    """A UPOS tagger as the Spanish teacher of an NER student: its labels are not the student's labels."""
+    from allennlp.common.checks import ConfigurationError
+
+    upos_teacher = tmp_path / "upos_teacher"
+    train_model_from_file(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(upos_teacher), overrides=json.dumps({
+        "dataset_reader.type": "structkd_conllu", "dataset_reader.read_heads": False, "dataset_reader.tag_column": "upos",
+        "train_data_path": str(DATA / "ud_en_small.conllu"), "validation_data_path": str(DATA / "ud_en_small.conllu"),
+        "model.label_encoding": None, "trainer.num_epochs": 1}))
+    kd_env(teacher_archive, {"type": "structural"})
+    with pytest.raises(ConfigurationError, match=rf"teacher {upos_teacher}/model.tar.gz \(language 'es'\) labels sentences "
+                                                 r"with \['ADJ', .*: 0 of the \d+ labels of the student's gold data .* are among them"):
+        train_model_from_file(str(CONFIG), str(tmp_path / "student"), overrides=json.dumps(
+            {"dataset_reader.teachers": {"es": str(upos_teacher / "model.tar.gz"), "nl": teacher_archive}}))

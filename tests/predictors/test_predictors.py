@@ -58,3 +58,27 @@ def test_allennlp_predict_command(teacher_archive, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert [len(line["tags"]) for line in lines] == [5, 2]
+
+
+@pytest.mark.parametrize("lang", ["punctuation", "__init__", "en.stop_words", "zz"])
+def test_a_bad_language_code_is_a_clear_error(teacher_archive, lang):
+    predictor = Predictor.from_archive(load_archive(teacher_archive), "structkd_tagger")
+    with pytest.raises(ConfigurationError, match=r"is not a language code spaCy knows"):
+        predictor.predict(sentence="Juan visitó Madrid .", lang=lang)
+
+
+def test_a_batch_of_empty_sentences_does_not_stop_the_file(teacher_archive, tmp_path):
+    """`allennlp predict --batch-size 2` over a batch of nothing but empty sentences goes on with the rest."""
+    predictor = Predictor.from_archive(load_archive(teacher_archive), "structkd_tagger")
+    assert predictor.predict_batch_json([{"sentence": ""}, {"sentence": "  "}]) == [predictor.EMPTY] * 2
+    mixed = predictor.predict_batch_json([{"sentence": ""}, {"tokens": ["Juan", "vive"]}, {"tokens": []}])
+    assert [len(r["tags"]) for r in mixed] == [0, 2, 0]
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("\n".join(json.dumps(line) for line in [{"sentence": ""}, {"sentence": " "}, {"tokens": ["Ana"]},
+                                                               {"sentence": "Jan woont in Gent ."}]) + "\n")
+    output = tmp_path / "out.jsonl"
+    result = subprocess.run([sys.executable, "-m", "allennlp", "predict", teacher_archive, str(inputs), "--batch-size", "2",
+                             "--output-file", str(output), "--include-package", "allennlp_structkd", "--silent"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [len(json.loads(line)["tags"]) for line in output.read_text().splitlines()] == [0, 0, 1, 5]

@@ -120,13 +120,13 @@ def test_factory_rejects_invalid_settings(teacher_archive, setting, value):
 def test_chunks_are_whole_sentences_when_sentences_are_known(teacher_archive):
     nlp = spacy.blank("es")
     nlp.add_pipe("sentencizer")
-    tagger = nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, "max_tokens": 8})
+    tagger = nlp.add_pipe("structkd_tagger", config={"model": teacher_archive})
     text = "Juan vive en Madrid . Ana visitó Buenos Aires ayer . Pedro trabaja en la ONU ."
     doc = nlp.make_doc(text)
     doc = nlp.get_pipe("sentencizer")(doc)
     sentences = [[t.i for t in s] for s in doc.sents]
     chunks = list(tagger._chunks(doc))
-    assert chunks == [sentences[0], sentences[1], sentences[2]]  # 5 + 6 > 8: never packed into one
+    assert chunks == [sentences[0], sentences[1], sentences[2]]  # one sentence each, never packed into one input
     for chunk in chunks:
         assert any(chunk == s for s in sentences)
     # each sentence is tagged exactly as on its own
@@ -193,3 +193,47 @@ def test_extensions_are_installed_on_demand_and_assigns_declared(teacher_archive
     before, after, assigns = json.loads(result.stdout.strip().splitlines()[-1])
     assert before is False and after is True
     assert {"doc.ents", "token.tag", "token.head", "token.dep", "doc._.structkd_probs"} <= set(assigns)
+
+
+def test_a_sentence_is_tagged_as_alone_whatever_its_neighbours(teacher_archive):
+    """With or without sentence boundaries, a sentence's labels and confidences are those it gets alone."""
+    sentences = ["Juan vive en Madrid .", "Ana visitó Buenos Aires ayer con Pedro .", "La ONU y la OTAN !", "Gent ligt in België ."]
+    for with_sentencizer in (True, False):
+        nlp = spacy.blank("es")
+        if with_sentencizer:
+            nlp.add_pipe("sentencizer")
+        nlp.add_pipe("structkd_tagger", config={"model": teacher_archive})
+        doc = nlp(" ".join(sentences * 10))
+        alone = [nlp(text) for text in sentences]
+        for k in range(40):
+            part = doc[sum(len(a) for a in alone) * (k // 4) + sum(len(a) for a in alone[: k % 4]):][: len(alone[k % 4])]
+            assert [t._.structkd_label for t in part] == [t._.structkd_label for t in alone[k % 4]]
+            import numpy
+
+            numpy.testing.assert_allclose(doc._.structkd_probs[part.start:part.end], alone[k % 4]._.structkd_probs, atol=1e-5)
+
+
+def test_a_parser_keeps_the_documents_sentences(parser_archive):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("structkd_tagger", config={"model": parser_archive})
+    doc = nlp.make_doc("The dog barks . A cat sleeps here . Birds sing .")
+    for token in doc:
+        token.pos_ = "PUNCT" if token.text == "." else "NOUN"
+    for _, component in nlp.pipeline:
+        doc = component(doc)
+    assert [s.text for s in doc.sents] == ["The dog barks .", "A cat sleeps here .", "Birds sing ."]
+    for sentence in doc.sents:
+        assert sum(t.head == t for t in sentence) >= 1 and all(t.head in sentence for t in sentence)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_entities_set_earlier_are_kept_unless_told_to_overwrite(teacher_archive, overwrite):
+    nlp = spacy.blank("es")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "PRODUCT", "pattern": "Madrid"}])
+    nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, "overwrite_ents": overwrite})
+    doc = nlp("Juan García visitó Madrid .")
+    labels = {(e.text, e.label_) for e in doc.ents}
+    assert (("Madrid", "PRODUCT") in labels) != overwrite
+    assert all(e.label_ != "PRODUCT" for e in doc.ents) == overwrite
