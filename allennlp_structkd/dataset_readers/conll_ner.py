@@ -1,3 +1,4 @@
+import logging
 from typing import Dict, Iterator, List, Optional
 
 from allennlp.data import DatasetReader, Instance
@@ -13,6 +14,8 @@ from allennlp_structkd.dataset_readers.tag_schemes import (
     tags_from_spans,
     spans_from_tags,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @DatasetReader.register("structkd_conll_ner")
@@ -43,6 +46,11 @@ class ConllNerReader(StructKDReader):
         ``span_labels``), for NER-as-parsing models.
     lang : `str`, optional (default = `DEFAULT_LANG`)
         Written into each instance's ``metadata["lang"]`` (a ``{lang: path}`` input sets it per file).
+    invalid_tags : `str`, optional (default = `"repair"`)
+        A tag sequence the scheme does not allow (CoNLL-2002's training and dev files each have a
+        sentence that starts with ``I-LOC``): ``"repair"`` reads it as conlleval (and the span F1
+        metric) does, an ``I-`` that continues nothing opening an entity, counted and logged per file;
+        ``"error"`` makes it a bad sentence (an error, or skipped when not ``strict``).
     strict : `bool`, optional (default = `True`)
         A bad sentence is an error naming its file and line; with `False` it is skipped, logged and
         counted.
@@ -57,10 +65,14 @@ class ConllNerReader(StructKDReader):
         pos_column: Optional[int] = None,
         span_labels: bool = False,
         lang: str = DEFAULT_LANG,
+        invalid_tags: str = "repair",
         strict: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
+        if invalid_tags not in ("repair", "error"):
+            raise ValueError(f"invalid_tags must be 'repair' or 'error', got {invalid_tags!r}")
+        self.invalid_tags = invalid_tags
         self.tag_scheme = normalize_scheme(tag_scheme)
         if output_scheme.upper() not in OUTPUT_SCHEMES:
             raise ValueError(f"output_scheme must be one of {OUTPUT_SCHEMES}, got {output_scheme!r}")
@@ -71,6 +83,14 @@ class ConllNerReader(StructKDReader):
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         expected = self.num_columns
+        repaired = []  # first lines of the sentences whose tags were repaired
+        yield from self._sentences(path, lang, expected, repaired)
+        if repaired:
+            logger.warning("repaired the tags of %d sentence(s) of %s that the %s scheme does not allow (lines %s): read as "
+                           "conlleval does, an I- that continues nothing opening an entity (invalid_tags: error to stop instead)",
+                           len(repaired), path, self.tag_scheme, ", ".join(map(str, repaired[:10])) + (" ..." if len(repaired) > 10 else ""))
+
+    def _sentences(self, path: str, lang: str, expected, repaired: List[int]) -> Iterator:
         for first_line, block in read_blocks(path, encoding=self.encoding):
             rows = [(number, split_columns(line)) for number, line in block]
             rows = [(number, cols) for number, cols in rows if cols and cols[0] != "-DOCSTART-"]
@@ -100,8 +120,14 @@ class ConllNerReader(StructKDReader):
             try:
                 spans = spans_from_tags(tags, self.tag_scheme)
             except TagSchemeError as error:
-                yield InputError(path, rows[error.index][0], f"invalid {self.tag_scheme} tag sequence: {error}")
-                continue
+                try:
+                    if self.invalid_tags != "repair":
+                        raise
+                    spans = spans_from_tags(tags, self.tag_scheme, lenient=True)
+                    repaired.append(first_line)
+                except TagSchemeError:
+                    yield InputError(path, rows[error.index][0], f"invalid {self.tag_scheme} tag sequence: {error}")
+                    continue
             pos = [cols[self.pos_column] for _, cols in rows] if self.pos_column is not None else None
             yield self.text_to_instance(
                 words,

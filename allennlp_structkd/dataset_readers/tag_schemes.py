@@ -3,7 +3,9 @@ Span tag schemes: IOB1, IOB2 (= BIO) and BIOES (= BIOUL), read strictly and conv
 
 A tag sequence is turned into labeled spans ``(start, end_inclusive, type)`` and back. Reading is
 strict: a sequence that the scheme does not allow raises :class:`TagSchemeError` with the index
-of the first bad tag, so that readers can name the file and line.
+of the first bad tag, so that readers can name the file and line; ``lenient=True`` reads it as
+conlleval does instead (an ``I-``/``E-`` that continues nothing opens a span, a span left open is
+closed), which is how public corpora's stray tags are usually repaired.
 """
 from typing import List, Sequence, Tuple
 
@@ -35,8 +37,9 @@ def _split(tag: str, index: int) -> Tuple[str, str]:
     return prefix, tag[2:]
 
 
-def spans_from_tags(tags: Sequence[str], scheme: str) -> List[Span]:
-    """Labeled spans of a tag sequence; raises :class:`TagSchemeError` on an invalid sequence."""
+def spans_from_tags(tags: Sequence[str], scheme: str, lenient: bool = False) -> List[Span]:
+    """Labeled spans of a tag sequence; raises :class:`TagSchemeError` on an invalid sequence (``lenient``: only on
+    a tag that is no tag of the scheme)."""
     scheme = normalize_scheme(scheme)
     allowed = {"IOB1": "BIO", "IOB2": "BIO", "BIOES": "BIOES"}[scheme]
     spans: List[Span] = []
@@ -48,9 +51,16 @@ def spans_from_tags(tags: Sequence[str], scheme: str) -> List[Span]:
             raise TagSchemeError(i, f"tag {tag!r} is not allowed in scheme {scheme}")
         if scheme == "BIOES":
             if prefix in "IE" and (start is None or kind != label):
-                raise TagSchemeError(i, f"{tag!r} does not continue a {label} span (previous tag {tags[i - 1] if i else 'none'!r})")
+                if not lenient:
+                    raise TagSchemeError(i, f"{tag!r} does not continue a {label} span (previous tag {tags[i - 1] if i else 'none'!r})")
+                if start is not None:  # the other type's open span ends before it
+                    spans.append((start, i - 1, kind))
+                start, kind = i, label  # it opens a span of its own
             if prefix in "BSO" and start is not None:
-                raise TagSchemeError(i, f"{tag!r} follows an unfinished span {tags[i - 1]!r}")
+                if not lenient:
+                    raise TagSchemeError(i, f"{tag!r} follows an unfinished span {tags[i - 1]!r}")
+                spans.append((start, i - 1, kind))
+                start, kind = None, None
             if prefix == "B":
                 start, kind = i, label
             elif prefix == "E":
@@ -60,9 +70,9 @@ def spans_from_tags(tags: Sequence[str], scheme: str) -> List[Span]:
                 spans.append((i, i, label))
         else:
             continues = prefix == "I" and start is not None and kind == label
-            if scheme == "IOB2" and prefix == "I" and not continues:
+            if scheme == "IOB2" and prefix == "I" and not continues and not lenient:
                 raise TagSchemeError(i, f"{tag!r} does not continue a {label} span (previous tag {tags[i - 1] if i else 'none'!r})")
-            if scheme == "IOB1" and prefix == "B" and previous[1] != label:
+            if scheme == "IOB1" and prefix == "B" and previous[1] != label and not lenient:
                 raise TagSchemeError(i, f"in IOB1, {tag!r} must follow a {label} tag (previous tag {tags[i - 1] if i else 'none'!r})")
             if not continues and start is not None:
                 spans.append((start, i - 1, kind))
@@ -71,7 +81,7 @@ def spans_from_tags(tags: Sequence[str], scheme: str) -> List[Span]:
                 start, kind = i, label
         previous = (prefix, label)
     if start is not None:
-        if scheme == "BIOES":
+        if scheme == "BIOES" and not lenient:
             raise TagSchemeError(len(tags) - 1, f"the sentence ends inside a {kind} span")
         spans.append((start, len(tags) - 1, kind))
     return spans

@@ -68,7 +68,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_conll_ner_bad_input_names_file_and_line(tmp_path, text, scheme, line, fragment):
     path = write(tmp_path, "bad.conll", text)
     with pytest.raises(InputError) as error:
-        read({"type": "structkd_conll_ner", "tag_scheme": scheme}, path)
+        read({"type": "structkd_conll_ner", "tag_scheme": scheme, "invalid_tags": "error"}, path)
     assert error.value.path == path and error.value.line == line
     assert fragment in str(error.value) and path in str(error.value)
 
@@ -81,7 +81,7 @@ def test_unknown_tag_scheme_in_config():
 def test_strict_false_skips_with_a_count(tmp_path, caplog):
     path = write(tmp_path, "bad.conll", "a O\nb B-PER\n\nc O\nd I-LOC\n\ne B-LOC\n")
     with caplog.at_level(logging.WARNING):
-        instances = read({"type": "structkd_conll_ner", "strict": False}, path)
+        instances = read({"type": "structkd_conll_ner", "strict": False, "invalid_tags": "error"}, path)
     assert [i["metadata"]["words"] for i in instances] == [["a", "b"], ["e"]]
     assert "skipped 1 bad sentence" in caplog.text
 
@@ -183,3 +183,28 @@ def test_max_instances_over_all_languages(fixtures):
     paths = {"es": str(fixtures / "data" / "ner_es.conll"), "nl": str(fixtures / "data" / "ner_nl.conll")}
     reader = DatasetReader.from_params(Params({"type": "structkd_conll_ner", "max_instances": 3}))
     assert len(list(reader.read(json.dumps(paths)))) == 3
+
+
+def test_stray_tags_are_repaired_as_conlleval_reads_them_by_default(tmp_path, caplog):
+    """CoNLL-2002's esp.train and esp.testa each have a sentence that starts with I-LOC: read, not fatal."""
+    path = write(tmp_path, "es.conll", "Juan B-PER\nvisitó O\n\nMadrid I-LOC\nhoy O\n\nAna I-PER\nB. I-PER\n")
+    with caplog.at_level(logging.WARNING):
+        instances = read({"type": "structkd_conll_ner"}, path)
+    assert [i["metadata"]["gold_spans"] for i in instances] == [[(0, 0, "PER")], [(0, 0, "LOC")], [(0, 1, "PER")]]
+    assert [i["tags"].labels for i in instances][1] == ["S-LOC", "O"]
+    assert "repaired the tags of 2 sentence(s)" in caplog.text and "lines 4, 7" in caplog.text
+
+
+def test_the_lenient_reading_is_conllevals():
+    import random
+
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    from allennlp_structkd.dataset_readers.tag_schemes import spans_from_tags
+
+    rng = random.Random(0)
+    for scheme, prefixes in (("IOB2", "BI"), ("BIOES", "BIES")):
+        for _ in range(2000):
+            tags = [rng.choice(["O"] + [f"{p}-{t}" for p in prefixes for t in "AB"]) for _ in range(rng.randint(1, 6))]
+            expected = sorted((start, end, label) for label, start, end in get_entities(tags))
+            assert sorted(spans_from_tags(tags, scheme, lenient=True)) == expected, tags
