@@ -148,6 +148,10 @@ class StructKDTagger:
         self.archive_path = path
         model = archive.model
         self.is_parser = model.default_predictor == "structkd_parser"
+        from allennlp_structkd.models.seq_label_parser import SequenceLabelingParser
+
+        # a graph parser that embeds PoS reads them; a sequence-labeling parser decodes its labels with them
+        self.needs_pos = self.is_parser and (getattr(model, "reads_pos", False) or isinstance(model, SequenceLabelingParser))
         labels = getattr(model, "labels", [])
         self.is_span_model = is_span_label_set(labels)
         from allennlp_structkd.models.tagger import SequenceTagger
@@ -216,8 +220,13 @@ class StructKDTagger:
         for d, doc in enumerate(docs):
             for chunk in self._chunks(doc):
                 request = {"tokens": [doc[i].text for i in chunk], "lang": self.lang}
-                if self.is_parser:
-                    request["upos"] = [doc[i].pos_ or "X" for i in chunk]
+                if self.needs_pos:
+                    missing = [doc[i].text for i in chunk if not doc[i].pos_]
+                    if missing:
+                        raise ValueError(f"structkd_tagger: this parser reads each word's PoS tag (token.pos_), and "
+                                         f"{len(missing)} words have none (e.g. {missing[0]!r}): put a component that sets "
+                                         "token.pos_ (a UPOS tagger) before it in the pipeline")
+                    request["upos"] = [doc[i].pos_ for i in chunk]
                 requests.append(request)
                 owners.append((d, chunk))
         if self.is_parser:

@@ -76,3 +76,15 @@ def parser_archive(tmp_path_factory) -> str:
     directory = tmp_path_factory.mktemp("parser")
     train_model_from_file(str(FIXTURES / "configs" / "parser.jsonnet"), str(directory / "run"))
     return str(directory / "run" / "model.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def seq_label_parser_archive(tmp_path_factory) -> str:
+    """A tiny sequence-labeling parser over ud_en_small (it decodes its labels into heads with the PoS tags)."""
+    from allennlp.commands.train import train_model_from_file
+
+    import allennlp_structkd  # noqa: F401
+
+    directory = tmp_path_factory.mktemp("seq_label_parser")
+    train_model_from_file(str(FIXTURES / "configs" / "seq_label_parser.jsonnet"), str(directory / "run"))
+    return str(directory / "run" / "model.tar.gz")

@@ -29,6 +29,9 @@ class SequenceLabelingParser(MaxEntTagger):
     :func:`allennlp_structkd.structures.rel_pos.decode` with the PoS of ``metadata["upos"]``
     (gold PoS, as in the paper's setting) for UAS/LAS, punctuation left out unless
     ``ignore_punctuation`` is false. Trees are decoded at evaluation only (a loop over sentences).
+    Decoded heads that are no tree (a cycle, no root) are repaired: the maximum spanning tree over
+    the model's own head distribution (:func:`rel_pos.head_distribution`), each word whose head
+    changes taking its most probable deprel for the new head. What is scored is what is output: a tree.
 
     # Parameters
 
@@ -71,7 +74,7 @@ class SequenceLabelingParser(MaxEntTagger):
                 teacher_targets["teacher_head_probs"], teacher_targets.get("teacher_deprel_probs"), upos, mask)}
         output = super().forward(tokens, tags=tags, metadata=metadata, teacher_targets=teacher_targets, **fields)
         if metadata is not None and not self.training:
-            heads, deprels = self.decode_trees(output["tags"], output["mask"], metadata)
+            heads, deprels = self.decode_trees(output["tags"], output["mask"], metadata, output.get("probs"))
             output["predicted_heads"], output["predicted_dependencies"] = heads, deprels
             if head_indices is not None:
                 self._score(heads, deprels, head_indices, head_tags, output["mask"], metadata)
@@ -123,13 +126,42 @@ class SequenceLabelingParser(MaxEntTagger):
         result = torch.where(total > 0, result / total.clamp(min=1e-30), result)
         return result * mask.unsqueeze(2).to(result.dtype)
 
-    def decode_trees(self, tags: torch.Tensor, mask: torch.Tensor, metadata: List[Dict[str, Any]]):
+    def decode_trees(self, tags: torch.Tensor, mask: torch.Tensor, metadata: List[Dict[str, Any]],
+                     probs: Optional[torch.Tensor] = None):
+        """Heads and deprels of the predicted labels, per sentence; with the label distributions ``probs``
+        ``(B, n, L)``, a sentence whose heads are no tree is repaired into the best tree over them."""
         heads, deprels = [], []
-        for row, n, meta in zip(tags.tolist(), mask.long().sum(1).tolist(), metadata):
+        for b, (row, n, meta) in enumerate(zip(tags.tolist(), mask.long().sum(1).tolist(), metadata)):
             parts = [self._split[t] for t in row[:n]]
-            heads.append(rel_pos.decode([p[0] for p in parts], meta["upos"]))
-            deprels.append([p[1] or "_" for p in parts])
+            sentence_heads = rel_pos.decode([p[0] for p in parts], meta["upos"])
+            sentence_deprels = [p[1] or "_" for p in parts]
+            if probs is not None and not rel_pos.is_tree(sentence_heads):
+                sentence_heads, sentence_deprels = self._repair(probs[b, :n], meta["upos"], sentence_heads, sentence_deprels)
+            heads.append(sentence_heads)
+            deprels.append(sentence_deprels)
         return heads, deprels
+
+    def _repair(self, label_probs: torch.Tensor, upos: List[str], heads: List[int], deprels: List[str]):
+        """The maximum spanning tree over the head distribution of ``label_probs`` ``(n, L)``; each word whose head
+        changes takes the deprel of its most probable label among those that decode to the new head."""
+        from allennlp_structkd.structures.mst import mst_heads
+
+        n = len(upos)
+        parts = [part for part, _ in self._split]
+        decoded = {part: rel_pos.decode([part] * n, upos) for part in set(parts)}  # each part's head at every word
+        distribution = rel_pos.head_distribution(label_probs.detach().float().cpu(), parts, upos, decoded)  # (n, n + 1)
+        scores = torch.full((1, n + 1, n + 1), -1e4)
+        scores[0, 1:] = distribution.clamp(min=1e-12).log()
+        scores[0, torch.arange(1, n + 1), torch.arange(1, n + 1)] = -1e4  # no word is its own head
+        tree = mst_heads(scores.log_softmax(2), torch.ones(1, n + 1, dtype=torch.bool))[0, 1:].tolist()
+        repaired = list(deprels)
+        for i, (old, new) in enumerate(zip(heads, tree)):
+            if old != new:
+                fits = [label for label, part in enumerate(parts) if decoded[part][i] == new]
+                if fits:
+                    best = max(fits, key=lambda label: float(label_probs[i, label]))
+                    repaired[i] = self._split[best][1] or "_"
+        return tree, repaired
 
     def _score(self, heads, deprels, gold_heads, gold_tags, mask, metadata) -> None:
         batch, n = gold_heads.shape

@@ -15,7 +15,9 @@ this fallback, chosen to keep as much of the label as possible:
 3. the root.
 
 Labels that do not parse at all (e.g. ``"garbage"``) also go to the root. Decoded heads may form
-cycles or several roots: sequence-labeling parsers are evaluated on heads as decoded.
+cycles or several roots; a parser repairs them into a tree with the maximum spanning tree over
+its own head distribution (:func:`head_distribution`: each label's probability goes to the head
+that label decodes to), so that no cycle reaches a user.
 
 Batched helpers (:func:`relative_offsets`, :func:`head_distribution_to_labels`) work on tensors.
 """
@@ -31,6 +33,8 @@ __all__ = [
     "ROOT_POS",
     "encode",
     "decode",
+    "head_distribution",
+    "is_tree",
     "parse_label",
     "relative_offsets",
     "head_distribution_to_labels",
@@ -97,6 +101,35 @@ def decode(labels: Sequence[str], pos_tags: Sequence[str]) -> List[int]:
         else:
             heads.append(0)
     return heads
+
+
+def is_tree(heads: Sequence[int]) -> bool:
+    """Whether ``heads`` (``heads[k]`` the head of word ``k + 1``, 0 the root) form one tree: every word
+    reaches the root, no cycle."""
+    for start in range(1, len(heads) + 1):
+        seen, node = set(), start
+        while node != 0:
+            if node in seen or not 0 <= node <= len(heads):
+                return False
+            seen.add(node)
+            node = heads[node - 1]
+    return True
+
+
+def head_distribution(label_probs: torch.Tensor, head_parts: Sequence[str], pos_tags: Sequence[str],
+                      decoded: Optional[Dict[str, List[int]]] = None) -> torch.Tensor:
+    """
+    Each word's distribution over heads ``(n, n + 1)`` (root at 0) from its distribution over labels
+    ``label_probs`` ``(n, L)``: a label's probability goes to the head it decodes to at that word
+    (:func:`decode`, with its fallback), ``head_parts[l]`` being label ``l``'s head part (``"+1@NOUN"``).
+    ``decoded``: each head part's head at every word, when the caller has it already.
+    """
+    n = len(pos_tags)
+    if decoded is None:
+        decoded = {part: decode([part] * n, pos_tags) for part in set(head_parts)}
+    heads = torch.tensor([decoded[part] for part in head_parts], dtype=torch.long, device=label_probs.device)  # (L, n)
+    distribution = label_probs.new_zeros(n, n + 1)
+    return distribution.scatter_add_(1, heads.t(), label_probs[:n])
 
 
 def relative_offsets(pos_ids: torch.Tensor, mask: torch.Tensor, num_pos: int) -> torch.Tensor:

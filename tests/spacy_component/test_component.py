@@ -237,3 +237,30 @@ def test_entities_set_earlier_are_kept_unless_told_to_overwrite(teacher_archive,
     labels = {(e.text, e.label_) for e in doc.ents}
     assert (("Madrid", "PRODUCT") in labels) != overwrite
     assert all(e.label_ != "PRODUCT" for e in doc.ents) == overwrite
+
+
+def test_a_parser_without_pos_tags_is_a_clear_error_and_with_them_gives_trees(seq_label_parser_archive):
+    from spacy import displacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("structkd_tagger", config={"model": seq_label_parser_archive})
+    with pytest.raises(ValueError, match=r"reads each word's PoS tag \(token.pos_\), and 3 words have none"):
+        nlp("dog chases cat")
+    import random
+
+    rng = random.Random(0)
+    for _ in range(20):
+        words = [rng.choice(["dog", "cat", "the", "saw", "runs", "a", "big", "."]) for _ in range(rng.randint(1, 9))]
+        doc = nlp.make_doc(" ".join(words))
+        for token in doc:
+            token.pos_ = rng.choice(["NOUN", "VERB", "DET", "ADJ", "PUNCT"])
+        doc = nlp.get_pipe("structkd_tagger")(doc)
+        roots = [t for t in doc if t.head == t]
+        assert len(roots) >= 1 and all(t.dep_ for t in doc)
+        for token in doc:  # every word reaches a root: no cycle
+            seen, node = set(), token
+            while node.head != node:
+                assert node.i not in seen
+                seen.add(node.i)
+                node = node.head
+        displacy.render(doc, style="dep")  # crashed on cyclic heads ([E039])

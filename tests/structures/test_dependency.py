@@ -201,3 +201,47 @@ def test_head_distribution_maps_onto_labels_and_sums_to_one():
     # with an unknown label the mass goes there and nothing is renormalised
     with_unknown = rel_pos.head_distribution_to_labels(heads, pos_ids, mask, table, len(labels) + 1, len(labels))
     torch.testing.assert_close(with_unknown.sum(2)[words], torch.ones(int(words.sum()), dtype=torch.float64))
+
+
+def test_head_distribution_sends_each_labels_probability_to_its_decoded_head():
+    from allennlp_structkd.structures import rel_pos
+
+    g = torch.Generator().manual_seed(0)
+    pos = ["DET", "NOUN", "VERB", "DET", "NOUN", "PUNCT"]
+    parts = ["+1@NOUN", "-1@VERB", "+1@VERB", "-1@ROOT", "+2@NOUN", "-1@NOUN", "+3@DET", "garbage"]
+    probs = torch.rand(len(pos), len(parts), generator=g, dtype=torch.float64).softmax(1)
+    distribution = rel_pos.head_distribution(probs, parts, pos)
+    expected = torch.zeros(len(pos), len(pos) + 1, dtype=torch.float64)
+    for i in range(len(pos)):  # one word, one label at a time, by decode itself
+        for label, part in enumerate(parts):
+            labels = ["-1@ROOT"] * len(pos)
+            labels[i] = part
+            expected[i, rel_pos.decode(labels, pos)[i]] += probs[i, label]
+    torch.testing.assert_close(distribution, expected)
+    torch.testing.assert_close(distribution.sum(1), torch.ones(len(pos), dtype=torch.float64))
+
+
+def test_the_sequence_labeling_parser_always_outputs_trees(seq_label_parser_archive):
+    """Random labels decode to cycles and rootless heads; what comes out is a tree, and a tree decoded stays as it was."""
+    from allennlp.models.archival import load_archive
+
+    from allennlp_structkd.structures import rel_pos
+
+    model = load_archive(seq_label_parser_archive).model
+    pos_tags = ["NOUN", "VERB", "DET", "ADJ", "PUNCT", "PRON"]
+    lengths, n, repaired = [9, 5, 1, 7, 9, 3], 9, 0
+    for seed in range(10):
+        g = torch.Generator().manual_seed(seed)
+        metadata = [{"upos": [pos_tags[int(k)] for k in torch.randint(len(pos_tags), (length,), generator=g)]}
+                    for length in lengths]
+        probs = torch.rand(len(lengths), n, model.num_labels, generator=g).softmax(2)
+        tags = torch.multinomial(probs.view(-1, model.num_labels), 1, generator=g).view(len(lengths), n)
+        mask = torch.arange(n).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+        heads, deprels = model.decode_trees(tags, mask, metadata, probs)
+        raw, _ = model.decode_trees(tags, mask, metadata)
+        for b, length in enumerate(lengths):
+            assert len(heads[b]) == len(deprels[b]) == length and rel_pos.is_tree(heads[b]), heads[b]
+            if rel_pos.is_tree(raw[b]):
+                assert heads[b] == raw[b]
+            repaired += not rel_pos.is_tree(raw[b])
+    assert repaired > 5  # the repair was needed, and done
