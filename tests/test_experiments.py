@@ -538,3 +538,53 @@ def test_a_run_with_metrics_but_a_broken_archive_is_not_finished(tmp_path, monke
     monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: calls.append(a) or type("R", (), {"returncode": 0})())
     experiments.runner._train_only("config.jsonnet", str(directory), {})
     assert calls and "--recover" in calls[0] and (directory / "metrics.json.without-archive").is_file()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_stopping_the_runner_stops_the_trainings_it_started(tmp_path, how):
+    """A killed (or Ctrl-C'd) runner leaves no `allennlp train` running: each worker stops its own."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    script = tmp_path / "runner.py"
+    script.write_text(f"""
+import sys
+from allennlp_structkd import commands, experiments
+from allennlp_structkd.experiments import Run, Suite
+commands.allennlp_command = lambda verb, *a: [sys.executable, "-c",
+    "import os, time; open({str(pids)!r}, 'a').write(str(os.getpid()) + chr(10)); time.sleep(300)"]
+experiments.SUITES["fake"] = lambda quick: Suite(env={{}}, runs=[Run("a", "baseline_no_kd.jsonnet"),
+    Run("b", "baseline_no_kd.jsonnet"), Run("c", "baseline_no_kd.jsonnet")], metric="m", metric_name="m", description="d")
+commands.exit_on_sigterm()
+experiments.run_suite("fake", [1], 2, False, {str(tmp_path / "runs")!r})
+""")
+    runner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not pids.exists() or len(pids.read_text().split()) < 2):
+        time.sleep(0.2)
+    started = [int(pid) for pid in pids.read_text().split()]
+    assert len(started) == 2  # two workers, each training one run
+    runner.send_signal(getattr(signal, how))
+    assert runner.wait(timeout=60) != 0
+    time.sleep(0.5)
+    for pid in started:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert len(pids.read_text().split()) == 2  # the third run never started
+
+
+def test_speed_says_when_there_is_nothing_to_measure(tmp_path, monkeypatch):
+    monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path))
+    with pytest.raises(SystemExit, match=r"suite case1a \(quick\) has no finished run of seed 1 .*run it first"):
+        experiments.main(["speed", "case1a", "--quick", "--runs-dir", str(tmp_path)])
+
+
+def test_a_quick_run_takes_one_seed_by_default(monkeypatch, tmp_path):
+    called = {}
+    monkeypatch.setattr(experiments.runner, "run_suite", lambda suite, seeds, *a, **k: called.update(seeds=seeds))
+    monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path))
+    experiments.main(["run", "case1a", "--quick", "--runs-dir", str(tmp_path)])
+    assert called["seeds"] == [1]

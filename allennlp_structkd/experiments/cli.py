@@ -17,8 +17,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     for name in ("run", "table", "speed"):
         p = sub.add_parser(name)
         p.add_argument("suite", choices=sorted(SUITES) + sorted(ALIASES))
-        p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-        p.add_argument("--quick", action="store_true", help="2 epochs: a smoke run in minutes")
+        p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 1 2 3 (with --quick: 1)")
+        p.add_argument("--quick", action="store_true", help="a smoke run in minutes: 2 epochs, less data, one seed by "
+                       "default; its runs and page stay beside the full ones (runs/experiments/SUITE_quick/)")
         p.add_argument("--runs-dir", default=layout._runs_root())
         if name in ("run", "table"):
             p.add_argument("--workers", type=int, default=2, help="runs trained (run) or evaluated at once")
@@ -35,6 +36,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     sub.add_parser("list")
     sub.add_parser("walltime").add_argument("--runs-dir", default=layout._runs_root())
     args = parser.parse_args(argv)
+    if getattr(args, "seeds", 0) is None:
+        args.seeds = [1] if args.quick else [1, 2, 3]
     # bad arguments fail here, before any run starts, not late with a traceback
     seeds = getattr(args, "seeds", [])
     if any(seed < 0 for seed in seeds):
@@ -61,7 +64,11 @@ def main(argv: Optional[List[str]] = None) -> None:
                          drop_overlap=args.drop_overlapping_transfer)
         print(f"suite {args.suite}: {time.time() - started:.0f} s wall")
     elif args.command == "speed":
-        speed.speed_table(args.suite, args.seeds, args.runs_dir)
+        if not speed.speed_table(args.suite, args.seeds, args.runs_dir, quick=args.quick):
+            raise SystemExit(f"suite {args.suite}{' (quick)' if args.quick else ''} has no finished run of seed {args.seeds[0]} "
+                             f"with an archive under {layout._suite_folder(args.runs_dir, args.suite, args.quick)}: "
+                             f"run it first (python -m allennlp_structkd.experiments run {args.suite}"
+                             f"{' --quick' if args.quick else ''})")
     else:
         report.write_table(args.suite, args.seeds, args.quick, args.runs_dir, per_language=not args.overall_only,
                            test_dir=args.test_data, workers=args.workers)

@@ -5,7 +5,6 @@ import os
 import statistics
 from typing import Dict, List, Optional, Tuple
 
-from allennlp_structkd.experiments import layout
 from allennlp_structkd.experiments.suite import Suite
 
 
@@ -50,7 +49,7 @@ def plot_curves(suite: str, spec: Suite, all_scores: Dict[str, List[float]], qui
     return name
 
 
-def plot_speed(suite: str, spec: Suite, rows: List[Tuple[str, float, float]]) -> str:
+def plot_speed(suite: str, spec: Suite, rows: List[Tuple[str, float, float]], folder: str, quick: bool = False) -> str:
     """Score against speed-up over the first row (XtremeDistil's Figure 1): ``rows`` of (name, speed-up, score)."""
     from matplotlib.ticker import FuncFormatter
 
@@ -67,7 +66,8 @@ def plot_speed(suite: str, spec: Suite, rows: List[Tuple[str, float, float]]) ->
     axes.set_title(f"suite {suite}")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    name = f"{suite}_speed.png"
-    figure.savefig(os.path.join(layout.results_folder(), name), dpi=120, bbox_inches="tight")
+    name = f"{suite}{'_quick' if quick else ''}_speed.png"
+    os.makedirs(folder, exist_ok=True)
+    figure.savefig(os.path.join(folder, name), dpi=120, bbox_inches="tight")
     plt.close(figure)
     return name

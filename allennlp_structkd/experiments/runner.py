@@ -8,7 +8,7 @@ import tarfile
 import time
 from typing import Dict, List, Optional
 
-from allennlp_structkd.commands import run_allennlp
+from allennlp_structkd.commands import exit_on_sigterm, run_allennlp
 from allennlp_structkd.experiments import layout, report
 from allennlp_structkd.experiments.catalogue import SUITES
 from allennlp_structkd.experiments.suite import PrepareOptions, Run, TeacherRef
@@ -160,12 +160,34 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
             if run.teacher:
                 teacher_dirs[run.name] = directory
             jobs.append((os.path.join(layout.CONFIGS, run.config), directory, env, run.evaluate_on))
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_worker_started) as pool:
             futures = [pool.submit(_train, job) for job in jobs]
-            for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
-                               desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
-                future.result()
+            try:
+                for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
+                                   desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
+                    future.result()
+            except BaseException:  # Ctrl-C, SIGTERM, a failed run: no training goes on without the runner
+                _stop_workers(pool, futures)
+                raise
     report.write_table(suite, seeds, quick, runs_dir, test_dir=test_dir, workers=workers)
+
+
+def _worker_started() -> None:
+    """A training worker: SIGTERM stops its `allennlp train` and ends the worker (the runner sends it when stopped)."""
+    exit_on_sigterm(at_once=True)
+
+
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor, futures) -> None:
+    """Cancel the runs not started, and stop the workers (each stops its ``allennlp train`` on SIGTERM)."""
+    import multiprocessing
+
+    for future in futures:
+        future.cancel()
+    for worker in multiprocessing.active_children():
+        worker.terminate()
+    for worker in multiprocessing.active_children():
+        worker.join(timeout=15)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _teacher_archive(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir: str, quick: bool) -> str:

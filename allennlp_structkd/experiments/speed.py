@@ -12,18 +12,18 @@ from allennlp_structkd.experiments.plots import plot_speed
 from allennlp_structkd.experiments.scores import _run_scores
 
 
-def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500):
+def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500, quick: bool = False):
     """``([(run name, measure() row)], the words measured)`` for every finished model of a suite (first seed)."""
     from allennlp.models.archival import load_archive
 
     from allennlp_structkd.demo_job import measure
 
-    spec = SUITES[suite](False)
+    spec = SUITES[suite](quick)
     dev = spec.env.get("TAGGING_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
     path = json.loads(dev) if dev.strip().startswith("{") else dev
     rows, words = [], None
     for run in spec.runs:
-        archive = os.path.join(layout._run_dir(runs_dir, suite, run, seeds[0]), "model.tar.gz")
+        archive = os.path.join(layout._run_dir(runs_dir, suite, run, seeds[0], quick), "model.tar.gz")
         if not os.path.isfile(archive):
             continue
         # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
@@ -51,24 +51,26 @@ def _speed_lines(suite: str, seeds: List[int], rows, words, lead: str) -> List[s
     return lines
 
 
-def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500) -> str:
+def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500, quick: bool = False) -> str:
     """
     Sentences per second and parameters of every finished model of a suite (first seed), like
     Table 7 of Wang et al. 2021: CPU, one thread, batches of 32, the first ``sentences`` dev
-    sentences, every model over the same sentences in one process.
+    sentences, every model over the same sentences in one process. Empty when no model is finished.
     """
-    spec = SUITES[suite](False)
-    rows, words = _speed_rows(suite, seeds, runs_dir, sentences)
+    spec = SUITES[suite](quick)
+    rows, words = _speed_rows(suite, seeds, runs_dir, sentences, quick)
     if not rows:
         return ""
-    lines = [f"### Speed and size, suite `{suite}`", "",
-             *_speed_lines(suite, seeds, rows, words, f"Produced by `python -m allennlp_structkd.experiments speed {suite}`. ")]
+    flag = " --quick" if quick else ""
+    lines = [f"### Speed and size, suite `{suite}`{' (quick)' if quick else ''}", "",
+             *_speed_lines(suite, seeds, rows, words, f"Produced by `python -m allennlp_structkd.experiments speed {suite}{flag}`. ")]
     points = []
     for name, row in rows:
         run = next(r for r in spec.runs if r.name == name)
-        scores = _run_scores(spec, suite, run, seeds, False, runs_dir)[0]
+        scores = _run_scores(spec, suite, run, seeds, quick, runs_dir)[0]
         if scores:
             points.append((name, row["sentences_per_second"] / rows[0][1]["sentences_per_second"], statistics.mean(scores)))
+    folder = layout.pages_folder(runs_dir, suite, quick)
     if len(points) > 1:
-        lines += ["", f"![{spec.metric_name} against speed-up]({plot_speed(suite, spec, points)})"]
-    return report._publish(f"{suite}_speed.md", lines)
+        lines += ["", f"![{spec.metric_name} against speed-up]({plot_speed(suite, spec, points, folder, quick)})"]
+    return report._publish(f"{suite}{'_quick' if quick else ''}_speed.md", lines, folder)
