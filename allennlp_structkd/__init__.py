@@ -18,6 +18,7 @@ from allennlp_structkd import dataset_readers  # noqa: E402,F401
 from allennlp_structkd import kd  # noqa: E402,F401
 from allennlp_structkd import models  # noqa: E402,F401
 from allennlp_structkd import training  # noqa: E402,F401
+from allennlp_structkd import evaluation  # noqa: E402,F401
 from allennlp_structkd import config_defaults as _config_defaults  # noqa: E402
 
 if _config_defaults.running_allennlp_command():  # nowhere else: a library import leaves the environment alone

@@ -67,6 +67,8 @@ def test_every_training_config_parses():
         assert "model" in params and "trainer" in params, path
         # the trainer that rejects unknown settings (AllenNLP's own ignores them)
         assert params["trainer"]["type"] == "structkd_gradient_descent", path
+        assert params["evaluation"]["type"] == "structkd_evaluator", path  # `allennlp evaluate` prints its metrics
+        assert params["data_loader"]["type"] == "structkd_data_loader", path  # an unknown label names its line
 
 
 def _kd_configs():
@@ -205,3 +207,27 @@ def test_the_earlier_ner_names_of_the_tagging_variables_still_work(monkeypatch, 
     assert "NER_TRAIN is now called TAGGING_TRAIN" in caplog.text
     monkeypatch.setenv("TAGGING_TRAIN", "/data/new-name.conll")  # the new name wins
     assert "TAGGING_TRAIN" not in config_defaults.ext_vars()
+
+
+def test_allennlp_evaluate_prints_its_metrics_and_names_an_unknown_label(tmp_path):
+    """Without --output-file, AllenNLP's own evaluator prints no final metrics; a label the model never saw was a bare
+    KeyError. An archive of a project config does both right."""
+    from allennlp.commands.train import train_model_from_file
+
+    train_model_from_file(os.path.join(REPO, "training_configs", "baseline_no_kd.jsonnet"), str(tmp_path / "run"),
+                          overrides=json.dumps({"trainer.num_epochs": 1}))
+    archive = str(tmp_path / "run" / "model.tar.gz")
+    from allennlp_structkd.config_defaults import DEFAULTS
+
+    def evaluate(data):
+        return subprocess.run([sys.executable, "-m", "allennlp", "evaluate", archive, data, "--include-package",
+                               "allennlp_structkd"], capture_output=True, text=True, timeout=300)
+
+    result = evaluate(json.loads(DEFAULTS["TAGGING_DEV"])["es"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"f1-measure-overall"' in result.stdout and "Metrics:" in result.stdout
+    unseen = tmp_path / "unseen.conll"
+    unseen.write_text("Juan B-PER\nvisitó O\n\nla O\nFIFA B-SPORTSORG\n\n", encoding="utf-8")
+    result = evaluate(str(unseen))
+    assert result.returncode != 0
+    assert f"{unseen}, line 4: label 'S-SPORTSORG' (field 'tags') is not a label of the model" in result.stderr

@@ -55,7 +55,9 @@ local int_env(name) = std.parseInt(env(name));
     type: 'lstm', input_size: input_dim, hidden_size: hidden_dim, bidirectional: true, num_layers: 1,
   },
 
-  data_loader(batch_size=16):: { batch_sampler: { type: 'bucket', batch_size: batch_size } },
+  // AllenNLP's multiprocess loader; a label the model never saw (evaluating on other data) is an error
+  // naming the label, its file and line instead of a bare KeyError
+  data_loader(batch_size=16):: { type: 'structkd_data_loader', batch_sampler: { type: 'bucket', batch_size: batch_size } },
 
   // STRUCTKD_OPTIMIZER picks the students' training recipe: 'adam' (the default, at the config's lr:
   // every published table here) or 'sgd', the BiLSTM-CRF recipe of the papers' code (flair's
@@ -82,4 +84,10 @@ local int_env(name) = std.parseInt(env(name));
   },
 
   random_seeds(seed):: { random_seed: seed, numpy_seed: seed, pytorch_seed: seed },
+
+  // what `allennlp evaluate` of an archive uses: AllenNLP's evaluator that also prints the final metrics
+  // (without --output-file AllenNLP's prints none) and names a label the model never saw, with file and line
+  evaluation:: { type: 'structkd_evaluator' },
+  // what every config starts from: its seeds and its evaluator
+  run_settings(seed):: $.random_seeds(seed) + { evaluation: $.evaluation },
 }

@@ -5,7 +5,7 @@ local c = import 'common.libsonnet';
 local fusion = c.env('KR2_FUSION');
 local kr = fusion != 'none';
 local projection = 64;
-c.random_seeds(c.seed) + {
+c.run_settings(c.seed) + {
   dataset_reader: {
     type: 'structkd_conllu',
     read_heads: false,

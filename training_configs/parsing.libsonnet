@@ -12,7 +12,7 @@ local c = import 'common.libsonnet';
        else { type: 'structkd_conllu' } + (if relpos then { tag_column: 'relpos' } else {})),
   embedder:: c.word_char_embedder(100, 16, 64),
   small_embedder:: c.word_char_embedder(50, 8, 32),
-  graph_parser(type, extra={}, data_loader=c.data_loader(32)):: c.random_seeds(c.seed) + {
+  graph_parser(type, extra={}, data_loader=c.data_loader(32)):: c.run_settings(c.seed) + {
     dataset_reader: $.reader(),
     train_data_path: c.env('PARSE_TRAIN'),
     validation_data_path: c.env('PARSE_DEV'),

@@ -6,7 +6,7 @@ local p = import 'parsing.libsonnet';
 // to) as input, through a `single_id` token indexer of the tokens' `pos_`: the same input as the graph teachers.
 // objective 'top1' gives the Top-1 baseline (the teacher's best trees as one-hot targets, and as
 // labels for the unlabeled sentences of PARSE_UNLABELED when `unlabeled`).
-function(teacher=null, objective='structural', unlabeled=false) c.random_seeds(c.seed) + {
+function(teacher=null, objective='structural', unlabeled=false) c.run_settings(c.seed) + {
   local base = p.reader(relpos=true) + {
     token_indexers+: { pos: { type: 'single_id', namespace: 'pos_tokens', feature_name: 'pos_' } },
   },

@@ -19,7 +19,7 @@ local words_dim = if input == 'words' then 32
                   else if input == 'pieces' then c.int_env('STUDENT_PIECE_DIM')
                   else error 'STUDENT_INPUT must be "words" or "pieces", got "' + input + '"';
 function(decoder='crf', objective=null, teachers=null, kd_weight=1.0, anneal_rate=0.0, train=c.env('TAGGING_TRAIN'))
-  c.random_seeds(c.seed) + {
+  c.run_settings(c.seed) + {
     local words_reader = c.ner_reader(),
     local base_reader = if input == 'words' then words_reader else words_reader + {
       token_indexers: { pieces: pieces.indexer, token_characters: words_reader.token_indexers.token_characters },

@@ -6,7 +6,7 @@
 local c = import 'common.libsonnet';
 local E = c.int_env('XTREMEDISTIL_E');
 local H = c.int_env('XTREMEDISTIL_H');
-function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezing=false, teacher=true) c.random_seeds(c.seed) + {
+function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezing=false, teacher=true) c.run_settings(c.seed) + {
   local objective = {
     type: 'xtremedistil',
     student_hidden_dim: 2 * H,

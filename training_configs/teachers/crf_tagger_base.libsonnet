@@ -1,6 +1,6 @@
 // A BiLSTM-CRF teacher over words and characters (the stronger, slower model).
 local c = import '../common.libsonnet';
-function(train, dev, lang=null, word_dim=64, char_filters=48, hidden=128) c.random_seeds(c.seed) + {
+function(train, dev, lang=null, word_dim=64, char_filters=48, hidden=128) c.run_settings(c.seed) + {
   dataset_reader: c.ner_reader(lang),
   train_data_path: train,
   validation_data_path: dev,

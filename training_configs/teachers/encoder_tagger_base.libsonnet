@@ -4,7 +4,7 @@
 // (structkd_frozen_encoder); a learned mix of them and word + character embeddings feed a BiLSTM
 // with a CRF or MaxEnt head. Only the mix and the head train.
 local c = import '../common.libsonnet';
-function(train, dev, lang=null, decoder='crf') c.random_seeds(c.seed) + {
+function(train, dev, lang=null, decoder='crf') c.run_settings(c.seed) + {
   local layers = std.parseJson(c.env('FROZEN_ENCODER_LAYERS')),
   local encoder_dim = std.parseInt(c.env('FROZEN_ENCODER_DIM')),
   local reader = c.ner_reader(lang),

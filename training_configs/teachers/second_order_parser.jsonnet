@@ -3,5 +3,5 @@
 // sentences of UD length, 4 of the 249-word PTB sentence), not at 32 sentences.
 (import '../parsing.libsonnet').graph_parser(
   'structkd_second_order_parser', { second_order_dim: 100, iterations: 3 },
-  data_loader={ batch_sampler: { type: 'max_tokens_sampler', max_tokens: 1000, sorting_keys: ['tokens'] } },
+  data_loader={ type: 'structkd_data_loader', batch_sampler: { type: 'max_tokens_sampler', max_tokens: 1000, sorting_keys: ['tokens'] } },
 )

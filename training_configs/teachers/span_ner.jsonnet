@@ -1,6 +1,6 @@
 // NER as parsing (Yu et al. 2020): the teacher of Case 4.
 local c = import '../common.libsonnet';
-c.random_seeds(c.seed) + {
+c.run_settings(c.seed) + {
   dataset_reader: c.ner_reader() + { span_labels: true },
   train_data_path: c.env('TAGGING_TRAIN'),
   validation_data_path: c.env('TAGGING_DEV'),

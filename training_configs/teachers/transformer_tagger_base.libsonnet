@@ -6,7 +6,7 @@
 // states representation KD (XtremeDistil D2-D4) distils; empty: the last.
 local c = import '../common.libsonnet';
 local model_name = c.env('TRANSFORMER_MODEL');
-function(decoder='crf', train=c.env('TAGGING_TRAIN'), dev=c.env('TAGGING_DEV')) c.random_seeds(c.seed) + {
+function(decoder='crf', train=c.env('TAGGING_TRAIN'), dev=c.env('TAGGING_DEV')) c.run_settings(c.seed) + {
   dataset_reader: c.ner_reader() + {
     token_indexers: { tokens: { type: 'pretrained_transformer_mismatched', model_name: model_name, max_length: 512 } },
   },
@@ -23,7 +23,7 @@ function(decoder='crf', train=c.env('TAGGING_TRAIN'), dev=c.env('TAGGING_DEV')) 
   },
   // batches of at most 500 words (about 16 sentences of 30): CoNLL-2002 has "sentences" of 800+
   // words, and 16 of those at once need over 12 GB of activations
-  data_loader: { batch_sampler: { type: 'max_tokens_sampler', max_tokens: 500, sorting_keys: ['tokens'] } },
+  data_loader: { type: 'structkd_data_loader', batch_sampler: { type: 'max_tokens_sampler', max_tokens: 500, sorting_keys: ['tokens'] } },
   trainer: c.trainer(c.teacher_epochs, 5e-5) + {
     optimizer: { type: 'huggingface_adamw', lr: 5e-5, weight_decay: 0.01,
                  parameter_groups: [[['tag_projection', 'transitions'], { lr: 1e-3 }]] },

@@ -1,0 +1,1 @@
+from allennlp_structkd.evaluation.reporting_evaluator import ReportingEvaluator  # noqa: F401
