@@ -7,7 +7,8 @@ CONFIG's ``dataset_reader`` must be a ``structkd_teacher`` reader; DATA_PATH def
 config's ``train_data_path``. Each worker loads the teachers and annotates every N-th sentence,
 writing to the same SQLite cache (one transaction per batch), so a killed run loses at most a
 batch per worker and a rerun only annotates what is missing. Training then reads every teacher
-output from the cache.
+output from the cache. A teacher given as a training config is trained first, once, in this process
+(it says so, and where its log goes); the workers then only annotate.
 """
 import argparse
 import multiprocessing
@@ -49,13 +50,29 @@ def main() -> None:
     if params["dataset_reader"].get("type") != "structkd_teacher":
         raise SystemExit(f"{args.config}: dataset_reader is not a structkd_teacher reader")
     data_path = args.data_path or params["train_data_path"]
+    from allennlp.data import DatasetReader
+
+    from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive, is_teacher_config, teacher_directory
+
+    reader = DatasetReader.from_params(params.duplicate().pop("dataset_reader"))
+    for lang, path in reader.teacher_paths.items():  # teachers given as configs: trained here, once, before the workers
+        if is_teacher_config(path) and not os.path.isfile(os.path.join(teacher_directory(path, reader.cache_directory),
+                                                                         "model.tar.gz")):
+            print(f"the teacher of {lang!r} is a training config, {path}: training it once (its log: "
+                  f"{teacher_directory(path, reader.cache_directory)}.log) ...", flush=True)
+        ensure_teacher_archive(path, reader.cache_directory)
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     jobs = [(args.config, args.overrides, data_path, shard, args.workers, threads) for shard in range(args.workers)]
     started = time.time()
     if args.workers == 1:
         results = [_worker(jobs[0])]
     else:
-        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        from tqdm import tqdm
+
+        # one progress-bar lock for every worker, made here (tqdm's pattern): a worker making its own leaks its semaphore
+        context = multiprocessing.get_context("spawn")
+        lock = context.RLock()
+        with context.Pool(args.workers, initializer=tqdm.set_lock, initargs=(lock,)) as pool:
             results = pool.map(_worker, jobs)
     sentences = sum(r[0] for r in results)
     computed = sum(r[1] for r in results)

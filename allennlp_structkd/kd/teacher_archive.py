@@ -32,6 +32,21 @@ def _referenced_files(value) -> set:
     return set()
 
 
+def is_teacher_config(path: str) -> bool:
+    """Whether a teacher is given as a training config (trained once, then cached) rather than an archive."""
+    return path.endswith((".jsonnet", ".json"))
+
+
+def teacher_directory(path: str, cache_directory: str) -> str:
+    """Where the teacher trained from the config ``path`` is kept: by the hash of the evaluated config and its data."""
+    params = Params.from_file(path, ext_vars=ext_vars()).as_dict(quiet=True)
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode("utf-8"))
+    for data_file in sorted(_referenced_files(params)):  # new data means a new teacher
+        digest.update(file_sha256(data_file).encode("ascii"))
+    name = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join(cache_directory, "teachers", f"{name}-{digest.hexdigest()[:16]}")
+
+
 def ensure_teacher_archive(path: str, cache_directory: str) -> str:
     """
     ``path`` itself when it is a model archive; when it is a training config (``.jsonnet`` /
@@ -39,7 +54,7 @@ def ensure_teacher_archive(path: str, cache_directory: str) -> str:
     kept under ``cache_directory/teachers/<hash of the evaluated config>`` (a file lock keeps
     concurrent runs from training it twice).
     """
-    if not path.endswith((".jsonnet", ".json")):
+    if not is_teacher_config(path):
         if os.path.isdir(path):
             inside = os.path.join(path, "model.tar.gz")
             if os.path.isfile(inside):  # a serialization directory: its archive
@@ -51,23 +66,18 @@ def ensure_teacher_archive(path: str, cache_directory: str) -> str:
         return path
     if not os.path.isfile(path):
         raise ConfigurationError(f"teacher config not found: {path}")
-    params = Params.from_file(path, ext_vars=ext_vars()).as_dict(quiet=True)
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode("utf-8"))
-    for data_file in sorted(_referenced_files(params)):  # new data means a new teacher
-        digest.update(file_sha256(data_file).encode("ascii"))
-    digest = digest.hexdigest()[:16]
-    name = os.path.splitext(os.path.basename(path))[0]
-    directory = os.path.join(cache_directory, "teachers", f"{name}-{digest}")
+    directory = teacher_directory(path, cache_directory)
     archive = os.path.join(directory, "model.tar.gz")
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     with FileLock(directory + ".lock"):
         if not os.path.isfile(archive):
             if os.path.isdir(directory):
                 shutil.rmtree(directory)  # an earlier, interrupted training
-            logger.info("training teacher %s into %s (once; later runs reuse it)", path, directory)
-            result = run_allennlp("train", path, "-s", directory)
+            logger.info("training teacher %s into %s (once; later runs reuse it; log: %s.log)", path, directory, directory)
+            result = run_allennlp("train", path, "-s", directory, log=directory + ".log", append=False)
             if result.returncode != 0 or not os.path.isfile(archive):
+                with open(directory + ".log", errors="replace") as log:
+                    tail = log.read()[-3000:]
                 raise ConfigurationError(
-                    f"training the teacher from {path} failed (exit {result.returncode}); last output:\n{result.stdout[-3000:]}"
-                )
+                    f"training the teacher from {path} failed (exit {result.returncode}); the end of {directory}.log:\n{tail}")
     return archive

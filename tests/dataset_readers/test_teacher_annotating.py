@@ -222,3 +222,24 @@ def test_cache_key_covers_every_input_the_teacher_reads(parser_archive, tmp_path
     (b2,) = list(again.read(second))
     assert again.teacher_calls == 0
     np.testing.assert_array_equal(b2["teacher_targets"].targets["teacher_head_probs"], heads_b)
+
+
+def test_the_annotate_command_says_it_trains_a_teacher_config_and_leaks_nothing(tmp_path):
+    """A teacher given as a config is trained first, said so with its log's path; two workers share one lock."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import FIXTURES
+
+    env = dict(os.environ, STRUCTKD_TEST_DATA=str(FIXTURES / "data"), STRUCTKD_TEST_TEACHER=str(FIXTURES / "configs" / "crf_tagger.jsonnet"),
+               STRUCTKD_TEST_OBJECTIVE=json.dumps({"type": "structural"}), STRUCTKD_TEST_DECODER="structkd_crf_tagger",
+               STRUCTKD_TEST_CACHE=str(tmp_path / "cache"))
+    result = subprocess.run([sys.executable, "-m", "allennlp_structkd.annotate", str(FIXTURES / "configs" / "kd_student.jsonnet"),
+                             "--workers", "2"], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "is a training config" in result.stdout and "training it once (its log: " in result.stdout
+    assert "annotated by the teachers" in result.stdout
+    assert "leaked" not in result.stderr
+    teachers = list((tmp_path / "cache" / "teachers").glob("*.log"))
+    assert teachers and all(log.stat().st_size > 0 for log in teachers)
