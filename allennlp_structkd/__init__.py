@@ -4,12 +4,14 @@ allennlp-structkd: structural knowledge distillation for AllenNLP.
 Importing the package registers every component with AllenNLP's registries, so both
 ``--include-package allennlp_structkd`` and a ``.allennlp_plugins`` file work.
 """
-import warnings as _warnings
+from allennlp_structkd import command_line as _command_line
+from allennlp_structkd import config_defaults as _config_defaults
 
-# Third-party import-time noise that says nothing about this package.
-_warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core.*")
-_warnings.filterwarnings("ignore", category=FutureWarning, module=r"fairscale.*")
-_warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+# a command line of the project, or `allennlp ...` with this plugin, says what it did; a library import
+# changes nothing global
+_a_command = _command_line.running_project_command() or _config_defaults.running_allennlp_command()
+if _a_command:
+    _command_line.quiet_third_party_noise()
 
 from allennlp_structkd.version import VERSION as __version__  # noqa: E402
 from allennlp_structkd import structures  # noqa: E402,F401
@@ -19,9 +21,9 @@ from allennlp_structkd import kd  # noqa: E402,F401
 from allennlp_structkd import models  # noqa: E402,F401
 from allennlp_structkd import training  # noqa: E402,F401
 from allennlp_structkd import evaluation  # noqa: E402,F401
-from allennlp_structkd import config_defaults as _config_defaults  # noqa: E402
-
 if _config_defaults.running_allennlp_command():  # nowhere else: a library import leaves the environment alone
     _config_defaults.apply()
+if _a_command:
+    _command_line.quiet_allennlp_advice()
 from allennlp_structkd import predictors  # noqa: E402,F401
 from allennlp_structkd import modules  # noqa: E402,F401

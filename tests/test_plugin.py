@@ -152,11 +152,24 @@ def _clean_environment():
 
 
 def test_importing_the_library_leaves_the_environment_unchanged():
-    code = ("import os, json; before = dict(os.environ); import allennlp_structkd, allennlp_structkd.spacy_component; "
-            "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))")
+    """Nothing global: the environment, the warning filters (AllenNLP's own imports add theirs), AllenNLP's state."""
+    code = ("import os, json, warnings; before = dict(os.environ); "
+            "import allennlp.data, allennlp.models, allennlp.training, allennlp.predictors, allennlp.evaluation, spacy; "
+            "filters = list(warnings.filters); "
+            "import allennlp_structkd, allennlp_structkd.spacy_component; "
+            "from allennlp.data.fields import SequenceLabelField; "
+            "print(json.dumps([sorted(set(os.environ.items()) ^ set(before.items())), warnings.filters == filters, "
+            "sorted(SequenceLabelField._already_warned_namespaces)]))")
     result = subprocess.run([sys.executable, "-c", code], env=_clean_environment(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [[], True, []]
+
+
+def test_a_project_command_prints_no_third_party_warnings():
+    result = subprocess.run([sys.executable, "-m", "allennlp_structkd.experiments", "list"], env=_clean_environment(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "headline" in result.stdout and "Warning" not in result.stderr, result.stderr[-2000:]
 
 
 def test_a_project_config_trains_as_written_from_the_command_line_with_no_variables_set(tmp_path):

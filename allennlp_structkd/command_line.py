@@ -1,0 +1,33 @@
+"""
+What the project's command lines (``python -m allennlp_structkd.*``, and ``allennlp ...`` with this
+plugin) set for their own process, and a plain library import never does.
+
+Third-party modules warn on import about things this project cannot change (google.api_core's
+Python support, fairscale's and torch's deprecations), and AllenNLP warns that the PoS namespace
+``pos`` gets padding and unknown entries, which is what a PoS *input* needs. A command's output
+should say what the command did: these are silenced there. ``allennlp ...`` imports most of them
+before it loads a plugin: set ``PYTHONWARNINGS=ignore::FutureWarning`` for a quiet ``allennlp`` command.
+"""
+import sys
+import warnings
+
+
+def running_project_command() -> bool:
+    """Whether this process is one of the project's command lines: ``python -m allennlp_structkd[.something]``."""
+    argv = list(getattr(sys, "orig_argv", []))
+    return any(flag == "-m" and module.split(".")[0] == "allennlp_structkd" for flag, module in zip(argv, argv[1:]))
+
+
+def quiet_third_party_noise() -> None:
+    """Silence the import-time warnings of third-party modules, and AllenNLP's advice about the ``pos`` namespace."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core.*")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"fairscale.*")
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+
+
+def quiet_allennlp_advice() -> None:
+    """AllenNLP's one-time advice that ``pos`` is not a namespace ending in 'labels' or 'tags' (meant: padded, with an
+    unknown entry, which a PoS input wants), marked as given."""
+    from allennlp.data.fields import SequenceLabelField
+
+    SequenceLabelField._already_warned_namespaces.add("pos")
