@@ -22,7 +22,10 @@ softmax) and ``token._.structkd_label``. The confidences are kept once per docum
 ``doc._.structkd_labels``; the token attributes read from it, so a pipeline that never looks at
 them does not pay for building one dictionary per token. Several languages: the ``lang`` of the config is passed to
 the model (one multilingual student serves them all). Batching: ``nlp.pipe(texts, batch_size=...)``.
-``cuda_device`` -1 runs on the CPU (the default), >= 0 on that GPU.
+``cuda_device`` -1 runs on the CPU (the default), >= 0 on that GPU. ``threads`` (default 1) is the number
+of CPU threads its model runs on: for small students one thread is fastest (torch's own default, one
+per core, spends more on coordination than on the work); 0 keeps torch's choice. The process's
+thread count is set for the component's model calls only and restored after.
 
 The model sees one sentence at a time (batched), as it was trained: a sentence's labels never
 depend on its neighbours. Sentences are the document's own where it has boundaries (a sentencizer
@@ -89,29 +92,33 @@ def install_extensions() -> None:
 @Language.factory(
     "structkd_tagger",
     default_config={"model": None, "lang": None, "batch_size": 32, "cuda_device": -1, "max_tokens": 256,
-                    "overwrite_ents": False},
+                    "overwrite_ents": False, "threads": 1},
     # what it may set, by the model's kind: entities (BIO/BIOES taggers), tags (other taggers) or a parse
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "token.tag", "token.pos", "token.head", "token.dep",
              "doc._.structkd_probs", "doc._.structkd_labels", "doc._.structkd_tags", "span._.structkd_score"],
 )
 def make_structkd_tagger(nlp: Language, name: str, model: Optional[str], lang: Optional[str], batch_size: int,
-                         cuda_device: int, max_tokens: int, overwrite_ents: bool) -> "StructKDTagger":
+                         cuda_device: int, max_tokens: int, overwrite_ents: bool, threads: int) -> "StructKDTagger":
     for setting, value in (("batch_size", batch_size), ("max_tokens", max_tokens)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"structkd_tagger: {setting} must be a positive integer, got {value!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"structkd_tagger: threads must be a number of CPU threads, or 0 for torch's own choice, got {threads!r}")
     if isinstance(cuda_device, bool) or not isinstance(cuda_device, int) or cuda_device < -1:
         raise ValueError(f"structkd_tagger: cuda_device must be -1 (CPU) or a GPU index, got {cuda_device!r}")
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"structkd_tagger: model must be the path of a model archive, got {model!r}")
     install_extensions()
-    return StructKDTagger(nlp, name, model, lang or nlp.lang, batch_size, cuda_device, max_tokens, bool(overwrite_ents))
+    return StructKDTagger(nlp, name, model, lang or nlp.lang, batch_size, cuda_device, max_tokens, bool(overwrite_ents),
+                          threads)
 
 
 class StructKDTagger:
     def __init__(self, nlp: Language, name: str, model: Optional[str], lang: str, batch_size: int = 32,
-                 cuda_device: int = -1, max_tokens: int = 256, overwrite_ents: bool = False) -> None:
+                 cuda_device: int = -1, max_tokens: int = 256, overwrite_ents: bool = False, threads: int = 1) -> None:
         self.name = name
         self.overwrite_ents = overwrite_ents
+        self.threads = threads
         self.lang = lang
         self.batch_size = batch_size
         self.cuda_device = cuda_device
@@ -216,6 +223,18 @@ class StructKDTagger:
         return pieces
 
     def _process(self, docs: List[Doc]) -> List[Doc]:
+        """The docs' sentences through the model, on ``threads`` CPU threads (the process's count is restored after)."""
+        import torch
+
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._process_batch(docs)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _process_batch(self, docs: List[Doc]) -> List[Doc]:
         requests, owners = [], []
         for d, doc in enumerate(docs):
             for chunk in self._chunks(doc):

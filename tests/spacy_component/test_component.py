@@ -264,3 +264,28 @@ def test_a_parser_without_pos_tags_is_a_clear_error_and_with_them_gives_trees(se
                 seen.add(node.i)
                 node = node.head
         displacy.render(doc, style="dep")  # crashed on cyclic heads ([E039])
+
+
+def test_the_component_runs_on_its_own_thread_count_and_restores_the_process(teacher_archive):
+    import torch
+
+    seen = []
+    nlp = spacy.blank("es")
+    tagger = nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, "threads": 1})
+    tagger._loaded()
+    original = tagger.allennlp_model.forward
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    tagger.allennlp_model.forward = spy
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        nlp("Juan visitó Madrid .")
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads must be"):
+        spacy.blank("es").add_pipe("structkd_tagger", config={"model": teacher_archive, "threads": -1})
