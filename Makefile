@@ -8,6 +8,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.structkd-installed
 ALLENNLP_VERSION := 2.10.1
 DATA ?=
+LABELED ?=
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
@@ -29,7 +30,7 @@ test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
-	$(PY) -m allennlp_structkd.demo_job --output $(DEMO_DIR) $(if $(DATA),--data $(DATA),)
+	$(PY) -m allennlp_structkd.demo_job --output $(DEMO_DIR) $(if $(DATA),--data $(DATA),) $(if $(LABELED),--labeled $(LABELED),)
 
 benchmark: install
 	$(PY) benchmarks/structures_benchmark.py --output docs/benchmarks.md

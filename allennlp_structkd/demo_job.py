@@ -1,9 +1,12 @@
 """
-The main job (``make demo``): what structural KD buys, on real data, in minutes. A large teacher
-is trained on every labeled sentence; a small student gets only ``--labeled`` of them labeled
-(default 200) and the rest as unlabeled text, which it learns from the teacher with Structural
-KD (Case 1a, CRF → CRF); the same student is also trained on its labeled sentences alone. The job
-prints their dev scores, sizes and speeds side by side, and the KD student's gain.
+The main job (``make demo``): what structural KD buys, on real data, in minutes, on fair terms. The
+training text is cut into a labeled part (the first ``--labeled`` sentences of each language, default
+200) and transfer text (the rest, whose labels no model sees; sentences that repeat a labeled or dev
+sentence are dropped). A large teacher and a small student learn from the same labeled part; the
+student learns the transfer text from the teacher with Structural KD (Case 1a, CRF → CRF); the
+same student is also trained on the labeled part alone (w/o KD) and, as the reference, on the gold
+labels of the labeled part and the transfer text (what distilling those sentences could recover at
+most). The job prints their dev scores, their share of the teacher's, sizes and speeds side by side.
 
     python -m allennlp_structkd.demo_job --output runs/demo [--data DIR] [--labeled 200] [--seed 13]
 
@@ -15,7 +18,8 @@ runs the same job on corpora in one of these layouts:
 * CoNLL column files named by language: ``<lang>.train`` and ``<lang>.dev`` (NER, IOB2);
 * CoNLL-U: ``<lang>/train.conllu`` and ``<lang>/dev.conllu`` (UPOS tagging, accuracy).
 
-``--labeled 0`` gives the students every training sentence labeled (then KD has no unlabeled text).
+``--labeled 0`` gives the teacher and the students every training sentence labeled (then KD has no
+transfer text, and there is no reference row).
 Every model is trained by ``allennlp train`` on the project's configs in ``training_configs/``
 (with data paths passed as the environment variables those configs read); logs and archives are
 kept under ``OUTPUT``; the table is also written to ``OUTPUT/summary.md`` and ``summary.json``.
@@ -28,10 +32,11 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from allennlp_structkd.commands import run_allennlp
-from allennlp_structkd.dataset_readers.common import read_blocks
+from allennlp_structkd.dataset_readers.common import read_blocks, split_columns
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(PACKAGE)
@@ -67,37 +72,68 @@ def find_data(directory: str) -> Tuple[str, Dict[str, str], Dict[str, str]]:
     )
 
 
-def split_labeled(train: Dict[str, str], labeled: int, directory: str) -> Tuple[Dict[str, str], Dict[str, str]]:
+@dataclass
+class Split:
+    """One language's fair split: the labeled part, the transfer text (words only), the reference's gold file."""
+
+    labeled: str
+    transfer: str
+    gold: str
+    transfer_count: int
+    dropped: int
+
+
+def _block_words(lines: List[str], conllu: bool) -> List[str]:
+    """The words of one blank-line-separated block (CoNLL-U comments, ranges and empty nodes skipped)."""
+    words = []
+    for text in lines:
+        columns = text.split("\t") if conllu else split_columns(text)
+        if conllu and (text.startswith("#") or not columns[0].isdigit()):
+            continue
+        words.append(columns[1] if conllu else columns[0])
+    return words
+
+
+def _sentences(path: str) -> List[Tuple[List[str], List[str]]]:
+    """``(words, lines)`` of each sentence of a CoNLL or CoNLL-U file (``-DOCSTART-`` skipped)."""
+    conllu = path.endswith(".conllu")
+    found = []
+    for _, block in read_blocks(path):
+        lines = [text for _, text in block]
+        if not lines[0].startswith("-DOCSTART-"):
+            found.append((_block_words(lines, conllu), lines))
+    return found
+
+
+def split_labeled(train: Dict[str, str], labeled: int, directory: str,
+                  held_out: Optional[Dict[str, str]] = None) -> Dict[str, Split]:
     """
-    Each language's first ``labeled`` sentences as a labeled file (the original lines), and the
-    rest as unlabeled text, one sentence a line (the first column's words; CoNLL-U comments, range
-    and empty-node lines skipped): ``({lang: labeled path}, {lang: unlabeled path})``.
+    The fair protocol's parts of each language's training file: its first ``labeled`` sentences as a
+    labeled file (the original lines), the rest as transfer text, one sentence a line (words only),
+    whose labels no model sees, less the sentences that repeat a labeled one or one of the language's
+    ``held_out`` (dev) file (counted in ``dropped``); and the labeled part with the transfer sentences
+    with their gold labels (the reference row's data).
     """
     os.makedirs(directory, exist_ok=True)
-    labeled_paths, unlabeled_paths = {}, {}
+    splits = {}
     for lang, path in train.items():
         conllu = path.endswith(".conllu")
-        labeled_path = os.path.join(directory, f"{lang}.labeled" + (".conllu" if conllu else ""))
-        unlabeled_path = os.path.join(directory, f"{lang}.unlabeled.txt")
-        with open(labeled_path, "w", encoding="utf-8") as kept, open(unlabeled_path, "w", encoding="utf-8") as rest:
-            count = 0
-            for _, block in read_blocks(path):
-                lines = [text for _, text in block]
-                if lines[0].startswith("-DOCSTART-"):
-                    continue
-                if count < labeled:
-                    kept.write("\n".join(lines) + "\n\n")
-                else:
-                    words = []
-                    for text in lines:
-                        columns = text.split("\t") if conllu else text.split()
-                        if conllu and (text.startswith("#") or not columns[0].isdigit()):
-                            continue
-                        words.append(columns[1] if conllu else columns[0])
-                    rest.write(" ".join(words) + "\n")
-                count += 1
-        labeled_paths[lang], unlabeled_paths[lang] = labeled_path, unlabeled_path
-    return labeled_paths, unlabeled_paths
+        sentences = _sentences(path)
+        first, rest = sentences[:labeled], sentences[labeled:]
+        seen = {tuple(words) for words, _ in first}
+        if held_out and lang in held_out:
+            seen |= {tuple(words) for words, _ in _sentences(held_out[lang])}
+        kept = [(words, lines) for words, lines in rest if tuple(words) not in seen]
+        suffix = ".conllu" if conllu else ""
+        split = Split(os.path.join(directory, f"{lang}.labeled{suffix}"), os.path.join(directory, f"{lang}.transfer.txt"),
+                      os.path.join(directory, f"{lang}.labeled+transfer_gold{suffix}"), len(kept), len(rest) - len(kept))
+        for target, parts in ((split.labeled, first), (split.gold, first + kept)):
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.writelines("\n".join(lines) + "\n\n" for _, lines in parts)
+        with open(split.transfer, "w", encoding="utf-8") as handle:
+            handle.writelines(" ".join(words) + "\n" for words, _ in kept)
+        splits[lang] = split
+    return splits
 
 
 def train_step(config: str, serialization_dir: str, env: Dict[str, str], label: str, step: str) -> Dict:
@@ -209,19 +245,25 @@ def main() -> None:
         task, train, dev = "upos", {"en": os.path.join(DEMO_DATA, "train.conllu")}, {"en": os.path.join(DEMO_DATA, "dev.conllu")}
     source = args.data or "UD English EWT slice shipped with the package (CC BY-SA 4.0)"
     epochs, teacher_epochs = args.epochs, args.teacher_epochs
-    if args.labeled:
-        student_train, unlabeled = split_labeled(train, args.labeled, os.path.join(output, "data"))
-        kd_train = json.dumps({"labeled": student_train, "unlabeled": unlabeled})
-        setting = f"students: {args.labeled} labeled sentences per language, the rest of the training text unlabeled"
+    splits = split_labeled(train, args.labeled, os.path.join(output, "data"), dev) if args.labeled else {}
+    if splits:
+        labeled_train = {lang: split.labeled for lang, split in splits.items()}
+        kd_train = json.dumps({"labeled": labeled_train, "unlabeled": {lang: split.transfer for lang, split in splits.items()}})
+        transfer = sum(split.transfer_count for split in splits.values())
+        dropped = sum(split.dropped for split in splits.values())
+        setting = (f"fair protocol: the teacher and every student learn from the same {args.labeled} labeled sentences per "
+                   f"language; the other {transfer:,} training sentences are transfer text whose labels no model sees"
+                   + (f" ({dropped} that repeat a labeled or dev sentence dropped)" if dropped else "")
+                   + "; the reference row gives the student their gold labels")
     else:
-        student_train, kd_train = train, json.dumps(train)
-        setting = "students: every training sentence labeled"
-    print(f"[0/4] {task} data: {source}; languages {', '.join(sorted(train))}; {setting}")
+        labeled_train, kd_train = train, json.dumps(train)
+        setting = "every training sentence labeled, for the teacher and every student (no transfer text)"
+    print(f"[0/5] {task} data: {source}; languages {', '.join(sorted(train))}; {setting}")
 
     env = dict(os.environ)
     env.update({
         "STRUCTKD_TASK": task,
-        "TAGGING_TRAIN": json.dumps(train),
+        "TAGGING_TRAIN": json.dumps(labeled_train),  # the teacher's labeled data: the students' too
         "TAGGING_DEV": json.dumps(dev),
         "STRUCTKD_SEED": str(args.seed),
         "STRUCTKD_EPOCHS": str(epochs),
@@ -230,7 +272,7 @@ def main() -> None:
     })
     teacher_dir = os.path.join(output, "teacher")
     teacher_metrics = train_step(os.path.join(CONFIGS, "teachers", "crf_tagger_large.jsonnet"), teacher_dir, env,
-                                   "the teacher (large BiLSTM-CRF, every labeled sentence)", "[1/4]")
+                                 "the teacher (large BiLSTM-CRF, the labeled sentences)", "[1/5]")
     teacher_archive = os.path.join(teacher_dir, "model.tar.gz")
     env.update({"TEACHER_ES": teacher_archive, "TEACHER_NL": teacher_archive})
     # every language goes to the one multilingual teacher
@@ -240,43 +282,51 @@ def main() -> None:
             f"(import '{os.path.join(CONFIGS, 'struct_kd_case1a.jsonnet')}') + "
             "{ dataset_reader+: { teachers: { xx: std.extVar('TEACHER_ES') }, default_teacher: 'xx' } }\n"
         )
-    kd_metrics = train_step(student_config, os.path.join(output, "student_struct_kd"), dict(env, TAGGING_TRAIN=kd_train),
-                              "the small student with Structural KD (Case 1a)", "[2/4]")
-    base_metrics = train_step(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_no_kd"),
-                                dict(env, TAGGING_TRAIN=json.dumps(student_train)), "the same student without KD", "[3/4]")
+    runs = [("teacher (large BiLSTM-CRF)", teacher_dir, teacher_metrics)]
+    runs.append(("student, Struct. KD", os.path.join(output, "student_struct_kd"),
+                 train_step(student_config, os.path.join(output, "student_struct_kd"), dict(env, TAGGING_TRAIN=kd_train),
+                            "the small student with Structural KD (Case 1a)", "[2/5]")))
+    runs.append(("student, w/o KD", os.path.join(output, "student_no_kd"),
+                 train_step(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_no_kd"), env,
+                            "the same student without KD", "[3/5]")))
+    if splits:
+        gold = json.dumps({lang: split.gold for lang, split in splits.items()})
+        runs.append(("student, w/o KD, gold labels of the transfer text", os.path.join(output, "student_gold"),
+                     train_step(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_gold"),
+                                dict(env, TAGGING_TRAIN=gold), "the reference: the student on the transfer text's gold labels",
+                                "[4/5]")))
 
-    print("[4/4] measuring sizes and speeds (one CPU thread, batch 32, dev sentences)", flush=True)
+    print("[5/5] measuring sizes and speeds (one CPU thread, batch 32, dev sentences)", flush=True)
     from allennlp_structkd.dataset_readers import ConllNerReader, ConlluReader
 
     reader = ConllNerReader() if task == "ner" else ConlluReader(read_heads=False)
     sentences = [inst["metadata"]["words"] for inst in reader.read(json.dumps(dev))][: args.max_speed_sentences]
     rows = []
     metric = "best_validation_f1-measure-overall" if task == "ner" else "best_validation_accuracy"
-    for name, directory, metrics in (
-        ("teacher (large BiLSTM-CRF)", teacher_dir, teacher_metrics),
-        ("student, Struct. KD", os.path.join(output, "student_struct_kd"), kd_metrics),
-        ("student, w/o KD", os.path.join(output, "student_no_kd"), base_metrics),
-    ):
+    for name, directory, metrics in runs:
         row = {"model": name, "dev_score": metrics.get(metric), "best_epoch": metrics.get("best_epoch")}
         row.update(measure(os.path.join(directory, "model.tar.gz"), sentences))
         rows.append(row)
-    teacher = rows[0]
+    teacher, kd, base = rows[0], rows[1], rows[2]
     score_name = "dev span F1" if task == "ner" else "dev UPOS accuracy"
     lines = [
-        f"| model | {score_name} | parameters | archive | sentences/s | speed-up | size ratio |",
-        "|---|---|---|---|---|---|---|",
+        f"| model | {score_name} | % of teacher | parameters | archive | sentences/s | speed-up | size ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['model']} | {100 * row['dev_score']:.2f} | {row['parameters']:,} | {row['archive_mb']:.2f} MB"
+            f"| {row['model']} | {100 * row['dev_score']:.2f} | {100 * row['dev_score'] / teacher['dev_score']:.1f}"
+            f" | {row['parameters']:,} | {row['archive_mb']:.2f} MB"
             f" | {row['sentences_per_second']:.0f} | {row['sentences_per_second'] / teacher['sentences_per_second']:.1f}x"
             f" | {teacher['parameters'] / row['parameters']:.1f}x |"
         )
-    gain = 100 * (rows[1]["dev_score"] - rows[2]["dev_score"])
-    gap = 100 * (rows[0]["dev_score"] - rows[1]["dev_score"])
-    lines += ["", f"Structural KD vs the same student without KD: {gain:+.2f} points; the KD student is "
-                  f"{rows[1]['sentences_per_second'] / teacher['sentences_per_second']:.1f}x faster and "
-                  f"{teacher['parameters'] / rows[1]['parameters']:.1f}x smaller than its teacher, {gap:.2f} points below it."]
+    gain = 100 * (kd["dev_score"] - base["dev_score"])
+    lines += ["", f"Structural KD vs the same student without KD: {gain:+.2f} points"
+              + (f" (the gold labels of the transfer text would give {100 * (rows[3]['dev_score'] - base['dev_score']):+.2f})"
+                 if len(rows) > 3 else "")
+              + f"; the KD student keeps {100 * kd['dev_score'] / teacher['dev_score']:.1f}% of its teacher's score and is "
+              f"{kd['sentences_per_second'] / teacher['sentences_per_second']:.1f}x faster and "
+              f"{teacher['parameters'] / kd['parameters']:.1f}x smaller."]
     table = "\n".join(lines)
     summary = {
         "command": "python -m allennlp_structkd.demo_job " + " ".join(sys.argv[1:]),
@@ -290,7 +340,7 @@ def main() -> None:
         handle.write(f"Produced by `{summary['command']}` (seed {args.seed}, data: {summary['data']}; {setting}).\n\n{table}\n")
     print()
     print(table)
-    print(f"\n(seed {args.seed}; dev sentences: {len(sentences)}; written to {output}/summary.md)")
+    print(f"\n(seed {args.seed}; {setting}; dev sentences: {len(sentences)}; written to {output}/summary.md)")
 
 
 if __name__ == "__main__":

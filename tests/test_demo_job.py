@@ -25,13 +25,29 @@ def test_the_default_demo_data_is_real_packaged_and_licensed():
 
 
 def test_split_keeps_the_first_sentences_labeled_and_the_rest_as_text(tmp_path):
-    labeled, unlabeled = demo_job.split_labeled({"en": UD}, 3, str(tmp_path))
+    split = demo_job.split_labeled({"en": UD}, 3, str(tmp_path))["en"]
     everything = [i["metadata"]["words"] for i in ConlluReader(read_heads=False).read(UD)]
-    kept = [i["metadata"]["words"] for i in ConlluReader(read_heads=False).read(labeled["en"])]
+    kept = [i["metadata"]["words"] for i in ConlluReader(read_heads=False).read(split.labeled)]
     assert kept == everything[:3]
-    with open(unlabeled["en"], encoding="utf-8") as handle:
+    with open(split.transfer, encoding="utf-8") as handle:
         lines = [line.split() for line in handle.read().splitlines()]
-    assert lines == everything[3:]  # words only: no comments, ranges or empty nodes
+    assert lines == everything[3:] and split.dropped == 0  # words only: no comments, ranges or empty nodes
+    gold = [i["metadata"]["words"] for i in ConlluReader(read_heads=False).read(split.gold)]
+    assert gold == everything  # the reference: the labeled part and the transfer text, with their gold labels
+
+
+def test_transfer_sentences_that_repeat_a_labeled_or_dev_sentence_are_dropped(tmp_path):
+    from allennlp_structkd.dataset_readers import ConllNerReader
+
+    train = tmp_path / "en.train"
+    train.write_text("A O\n\nB O\n\nA O\n\nC O\n\nD O\n\n")
+    dev = tmp_path / "en.dev"
+    dev.write_text("C O\n\n")
+    split = demo_job.split_labeled({"en": str(train)}, 2, str(tmp_path / "out"), {"en": str(dev)})["en"]
+    with open(split.transfer) as handle:
+        assert handle.read() == "D\n"
+    assert split.dropped == 2 and split.transfer_count == 1
+    assert [i["metadata"]["words"] for i in ConllNerReader().read(split.gold)] == [["A"], ["B"], ["D"]]
 
 
 def test_labeled_conllu_and_unlabeled_text_batch_together(tmp_path):
@@ -46,7 +62,8 @@ def test_labeled_conllu_and_unlabeled_text_batch_together(tmp_path):
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    labeled, unlabeled = demo_job.split_labeled({"en": UD}, 3, str(tmp_path / "data"))
+    split = demo_job.split_labeled({"en": UD}, 3, str(tmp_path / "data"))["en"]
+    labeled, unlabeled = {"en": split.labeled}, {"en": split.transfer}
     reader = DatasetReader.from_params(Params({
         "type": "structkd_teacher", "base_reader": {"type": "structkd_conllu", "tag_column": "upos", "read_heads": False},
         "teachers": {"en": str(tmp_path / "teacher" / "model.tar.gz")}, "objective": {"type": "structural"},
@@ -65,8 +82,8 @@ def test_split_of_conll_column_files_skips_document_markers(tmp_path):
 
     path = tmp_path / "ned.train"
     path.write_text("-DOCSTART- -DOCSTART- O\n\nJan PROPN B-PER\nwoont VERB O\n\nIn ADP O\nGent PROPN B-LOC\n\nDag X O\n\n")
-    labeled, unlabeled = demo_job.split_labeled({"nl": str(path)}, 2, str(tmp_path / "out"))
-    kept = [i["metadata"]["words"] for i in ConllNerReader().read(labeled["nl"])]
+    split = demo_job.split_labeled({"nl": str(path)}, 2, str(tmp_path / "out"))["nl"]
+    kept = [i["metadata"]["words"] for i in ConllNerReader().read(split.labeled)]
     assert kept == [["Jan", "woont"], ["In", "Gent"]]
-    with open(unlabeled["nl"], encoding="utf-8") as handle:
+    with open(split.transfer, encoding="utf-8") as handle:
         assert handle.read() == "Dag\n"
