@@ -16,17 +16,18 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py spacy_component/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	$(PIP) install --quiet -c constraints.txt -r requirements.txt -r requirements-dev.txt
 	$(PIP) install --quiet --no-deps allennlp==$(ALLENNLP_VERSION)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
-	$(PY) -c "import allennlp.commands, allennlp_structkd; print('allennlp-structkd', allennlp_structkd.__version__, 'installed')"
+	$(PIP) install --quiet --no-deps --no-build-isolation -e spacy_component
+	$(PY) -c "import allennlp.commands, allennlp_structkd, structkd_spacy; print('allennlp-structkd', allennlp_structkd.__version__, 'and structkd-spacy', structkd_spacy.__version__, 'installed')"
 	@touch $(STAMP)
 
 test: install
-	$(VENV)/bin/ruff check allennlp_structkd tests benchmarks setup.py
+	$(VENV)/bin/ruff check allennlp_structkd spacy_component tests benchmarks setup.py
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install

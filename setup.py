@@ -27,12 +27,12 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    # the spaCy component is its own package (spacy_component/, structkd-spacy): it serves exported students
+    # without AllenNLP, and owns the structkd_tagger factory
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks", "spacy_component", "spacy_component.*"]),
     package_data={"allennlp_structkd": ["py.typed", "demo_data/*/*"]},
     install_requires=requirements("requirements.txt"),
     extras_require={"dev": requirements("requirements-dev.txt")},
-    # spaCy finds the component through this entry point: no import of ours needed before add_pipe
-    entry_points={"spacy_factories": ["structkd_tagger = allennlp_structkd.spacy_component:make_structkd_tagger"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

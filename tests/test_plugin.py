@@ -156,7 +156,7 @@ def test_importing_the_library_leaves_the_environment_unchanged():
     code = ("import os, json, warnings; before = dict(os.environ); "
             "import allennlp.data, allennlp.models, allennlp.training, allennlp.predictors, allennlp.evaluation, spacy; "
             "filters = list(warnings.filters); "
-            "import allennlp_structkd, allennlp_structkd.spacy_component; "
+            "import allennlp_structkd, structkd_spacy, structkd_spacy.component; "
             "from allennlp.data.fields import SequenceLabelField; "
             "print(json.dumps([sorted(set(os.environ.items()) ^ set(before.items())), warnings.filters == filters, "
             "sorted(SequenceLabelField._already_warned_namespaces)]))")

@@ -1,5 +1,6 @@
-// XtremeDistil (Mukherjee & Awadallah 2020): a fine-tuned transformer MaxEnt teacher
-// (teachers/transformer_maxent_tagger.jsonnet, TRANSFORMER_MODEL) distilled into a BiLSTM student
+// XtremeDistil (Mukherjee & Awadallah 2020): a MaxEnt teacher (TRANSFORMER_TEACHER: by default a
+// fine-tuned transformer, teachers/transformer_maxent_tagger.jsonnet over TRANSFORMER_MODEL; any
+// archive whose scores come from hidden states it exposes) distilled into a BiLSTM student
 // with embedding size E and hidden size H, by the logit loss, optionally the representation loss
 // (a shared GELU projection of the student's states to the teacher's hidden size TEACHER_HIDDEN_DIM),
 // and the gold labels mixed in by kd_weight.
@@ -17,11 +18,14 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
   },
   // XTREMEDISTIL_EMBEDDING: 'svd' or 'pca' (the student keeps the teacher's wordpiece vocabulary,
   // its embeddings initialised from the teacher's, compressed to E dimensions, and pools a word's
-  // wordpieces), or 'words' (its own word vocabulary, randomly initialised)
+  // wordpieces), 'pieces' (the same, SVD over only the pieces of the text the student reads:
+  // training, transfer and dev; STUDENT_ENCODER names the encoder), or 'words' (its own word
+  // vocabulary, randomly initialised)
   local embedding = c.env('XTREMEDISTIL_EMBEDDING'),
-  local base_reader = c.ner_reader() + { token_indexers: { tokens: if embedding == 'words' then { type: 'single_id' } else {
-    type: 'pretrained_transformer_mismatched', model_name: c.env('TRANSFORMER_MODEL'), max_length: 512,
-  } } },
+  local indexer = if embedding == 'words' then { type: 'single_id' }
+                  else if embedding == 'pieces' then { type: 'structkd_wordpieces', model_name: c.env('STUDENT_ENCODER') }
+                  else { type: 'pretrained_transformer_mismatched', model_name: c.env('TRANSFORMER_MODEL'), max_length: 512 },
+  local base_reader = c.ner_reader() + { token_indexers: { tokens: indexer } },
   local teacher_reader = {
     type: 'structkd_teacher',
     cuda_device: c.cuda_device,
@@ -41,10 +45,13 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
     type: 'structkd_maxent_tagger',
     label_encoding: c.label_encoding,
     dropout: 0.1,
-    text_field_embedder: { token_embedders: { tokens: if embedding == 'words' then { type: 'embedding', embedding_dim: E } else {
-      type: 'structkd_compressed_embedding', model_name: c.env('TRANSFORMER_MODEL'), embedding_dim: E, method: embedding,
-      sub_token_mode: c.env('TRANSFORMER_POOLING'),
-    } } },
+    text_field_embedder: { token_embedders: { tokens: if embedding == 'words' then { type: 'embedding', embedding_dim: E }
+      else if embedding == 'pieces' then {
+        type: 'structkd_compressed_wordpieces', pretrained_file: c.env('STUDENT_ENCODER'), embedding_dim: E,
+      } else {
+        type: 'structkd_compressed_embedding', model_name: c.env('TRANSFORMER_MODEL'), embedding_dim: E, method: embedding,
+        sub_token_mode: c.env('TRANSFORMER_POOLING'),
+      } } },
     encoder: c.bilstm(E, H),
   } + (if teacher then { kd_loss: objective, kd_weight: kd_weight } else {}),
   data_loader: c.data_loader(16),

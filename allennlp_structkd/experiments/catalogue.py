@@ -5,14 +5,14 @@ from typing import List, Optional, Tuple
 from allennlp_structkd.experiments.suites_ner import (suite_case1a, suite_case4, suite_finetuned_teachers, suite_headline,
                                                       suite_label_scarce,
                                                       suite_headline_sgd, suite_multilingual, suite_strong_teachers,
-                                                      suite_xtremedistil)
+                                                      suite_xtremedistil, suite_xtremedistil_finetuned_teacher)
 from allennlp_structkd.experiments.suites_ud import suite_case3, suite_kr2, suite_parsing_ptb, suite_parsing_ud
 
 
 SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": suite_case3, "case4": suite_case4,
           "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2,
           "xtremedistil": suite_xtremedistil, "headline": suite_headline, "headline_sgd": suite_headline_sgd,
-          "label_scarce": suite_label_scarce,
+          "label_scarce": suite_label_scarce, "xtremedistil_finetuned_teacher": suite_xtremedistil_finetuned_teacher,
           "strong_teachers": suite_strong_teachers, "finetuned_teachers": suite_finetuned_teachers}
 
 

@@ -63,6 +63,9 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         evaluated = dict(zip([(job[0], job[3]) for job in jobs],
                              pool.map(lambda job: runner._evaluate(job[0], job[1], env, job[2], job[3]), jobs)))
     teachers_of = {run.lang: run for run in spec.runs if run.teacher and run.lang}
+    teachers = [run for run in spec.runs if run.teacher]
+    if not teachers_of and len(teachers) == 1:  # one multilingual teacher: every language's
+        teachers_of = {lang: teachers[0] for lang in spec.per_language}
     share = bool(teachers_of) and bool(languages)  # the "% of teacher" column: per-language teachers to compare with
     flags = f" {spec.command_flags}" if spec.command_flags else ""
     lines = [
@@ -191,7 +194,7 @@ def _share_of_teacher(run: Run, language_scores: Dict[str, Dict[str, float]], te
     for lang, teacher in teachers_of.items():
         own = language_scores.get(teacher.name, {}).get(lang)
         score = language_scores.get(run.name, {}).get(lang)
-        if own and score is not None and (not run.teacher or run.lang == lang):
+        if own and score is not None and (not run.teacher or run is teacher):
             parts.append(f"{lang} {100 * score / own:.1f}")
     return ", ".join(parts)
 

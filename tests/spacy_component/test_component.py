@@ -96,21 +96,20 @@ def test_docs_survive_docbin_serialization(nlp):
     assert [t._.structkd_probs for t in restored] == [t._.structkd_probs for t in doc]
 
 
-def test_span_ner_model_sets_entities_with_exact_bioes_marginals(span_teacher_archive):
-    nlp = spacy.blank("es")
-    nlp.add_pipe("structkd_tagger", config={"model": span_teacher_archive})
-    doc = nlp("Juan García visitó Madrid y Brasil .")
-    for token in doc:
-        assert abs(sum(token._.structkd_probs.values()) - 1) < 1e-4
-    spans = [(e.start, e.end - 1, e.label_) for e in doc.ents]
-    from seqeval.metrics.sequence_labeling import get_entities
-
-    assert spans == [(s, e, label) for label, s, e in get_entities([t._.structkd_label for t in doc])]
-    assert all(0 < e._.structkd_score <= 1 for e in doc.ents)
+def test_what_cannot_be_served_is_refused_at_add_pipe_saying_what_can(span_teacher_archive, parser_archive, tmp_path):
+    for archive in (span_teacher_archive, parser_archive):
+        with pytest.raises(Exception, match=r"cannot be exported; what can: structkd_crf_tagger"):
+            spacy.blank("es").add_pipe("structkd_tagger", config={"model": archive})
+    with pytest.raises(ValueError, match=r"no exported student at .*nowhere"):
+        spacy.blank("es").add_pipe("structkd_tagger", config={"model": str(tmp_path / "nowhere")})
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "student.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"half is not an exported student: it lacks vocabulary.json, weights.pt"):
+        spacy.blank("es").add_pipe("structkd_tagger", config={"model": str(tmp_path / "half")})
 
 
 @pytest.mark.parametrize("setting, value", [("max_tokens", -1), ("max_tokens", 0), ("max_tokens", "10"),
-                                            ("batch_size", 0), ("cuda_device", -2)])
+                                            ("batch_size", 0), ("threads", -1)])
 def test_factory_rejects_invalid_settings(teacher_archive, setting, value):
     nlp = spacy.blank("es")
     with pytest.raises(ValueError, match=f"{setting} must be"):
@@ -125,7 +124,7 @@ def test_chunks_are_whole_sentences_when_sentences_are_known(teacher_archive):
     doc = nlp.make_doc(text)
     doc = nlp.get_pipe("sentencizer")(doc)
     sentences = [[t.i for t in s] for s in doc.sents]
-    chunks = list(tagger._chunks(doc))
+    chunks = list(tagger._sentences(doc))
     assert chunks == [sentences[0], sentences[1], sentences[2]]  # one sentence each, never packed into one input
     for chunk in chunks:
         assert any(chunk == s for s in sentences)
@@ -140,25 +139,30 @@ def test_long_sentences_are_cut_at_punctuation_and_warned_about(teacher_archive,
     nlp = spacy.blank("es")
     tagger = nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, "max_tokens": 6})
     doc = nlp.make_doc("Juan vive en Madrid . Ana visitó Buenos Aires con Pedro Gómez")  # no sentence boundaries
-    chunks = list(tagger._chunks(doc))
+    chunks = list(tagger._sentences(doc))
     assert chunks[0] == [0, 1, 2, 3, 4]  # cut after "." rather than inside "Buenos Aires"
     assert sum(map(len, chunks)) == len(doc) and all(len(c) <= 6 for c in chunks)
     assert any("cut at 6 tokens" in r.getMessage() for r in caplog.records)  # the rest has no punctuation
 
 
-def test_one_entity_reading_for_predictor_and_component(teacher_archive):
-    """BIOUL's U-/L- (and lenient I- without B-) read the same way everywhere."""
+def test_one_entity_reading_for_predictor_and_component():
+    """BIOUL's U-/L- (and lenient I- without B-) read the same way everywhere: the serving package's own reading
+    (it has no seqeval) is the library's, which is seqeval's."""
+    import random
+
+    from structkd_spacy.component import entities
+
     from allennlp_structkd.dataset_readers import tag_schemes
     from allennlp_structkd.predictors import structkd_tagger
-    from allennlp_structkd import spacy_component as component
 
     tags = ["U-PER", "O", "B-LOC", "L-LOC", "I-ORG", "S-MISC", "B-PER", "E-PER"]
     expected = [("PER", 0, 0), ("LOC", 2, 3), ("ORG", 4, 4), ("MISC", 5, 5), ("PER", 6, 7)]
-    assert tag_schemes.entities(tags) == expected
-    assert structkd_tagger.entities is tag_schemes.entities and component.entities is tag_schemes.entities
-    doc = spacy.blank("es").make_doc(" ".join(["w"] * len(tags)))
-    spans = component.StructKDTagger._spans(doc, list(range(len(tags))), tags, __import__("numpy").ones(len(tags)))
-    assert [(s.label_, s.start, s.end - 1) for s in spans] == expected
+    assert tag_schemes.entities(tags) == expected and entities(tags) == expected
+    assert structkd_tagger.entities is tag_schemes.entities
+    rng = random.Random(0)
+    for _ in range(3000):
+        tags = [rng.choice(["O"] + [f"{p}-{t}" for p in "BIESUL" for t in "AB"]) for _ in range(rng.randint(0, 7))]
+        assert entities(tags) == tag_schemes.entities(tags), tags
     assert tag_schemes.is_span_label_set(["O", "U-PER", "L-PER"]) and not tag_schemes.is_span_label_set(["NOUN", "VERB"])
 
 
@@ -182,7 +186,7 @@ def test_extensions_are_installed_on_demand_and_assigns_declared(teacher_archive
     code = (
         "import json, spacy\n"
         "from spacy.tokens import Doc\n"
-        "import allennlp_structkd, allennlp_structkd.spacy_component\n"
+        "import structkd_spacy, structkd_spacy.component\n"
         "before = Doc.has_extension('structkd_probs')\n"
         "nlp = spacy.blank('es')\n"
         f"nlp.add_pipe('structkd_tagger', config={{'model': {teacher_archive!r}}})\n"
@@ -213,10 +217,10 @@ def test_a_sentence_is_tagged_as_alone_whatever_its_neighbours(teacher_archive):
             numpy.testing.assert_allclose(doc._.structkd_probs[part.start:part.end], alone[k % 4]._.structkd_probs, atol=1e-5)
 
 
-def test_a_parser_keeps_the_documents_sentences(parser_archive):
+def test_a_parser_keeps_the_documents_sentences(seq_label_parser_archive):
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    nlp.add_pipe("structkd_tagger", config={"model": parser_archive})
+    nlp.add_pipe("structkd_tagger", config={"model": seq_label_parser_archive})
     doc = nlp.make_doc("The dog barks . A cat sleeps here . Birds sing .")
     for token in doc:
         token.pos_ = "PUNCT" if token.text == "." else "NOUN"
@@ -272,14 +276,13 @@ def test_the_component_runs_on_its_own_thread_count_and_restores_the_process(tea
     seen = []
     nlp = spacy.blank("es")
     tagger = nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, "threads": 1})
-    tagger._loaded()
-    original = tagger.allennlp_model.forward
+    original = tagger.model.forward
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    tagger.allennlp_model.forward = spy
+    tagger.model.forward = spy
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

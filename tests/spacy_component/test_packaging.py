@@ -1,6 +1,7 @@
 """
-A saved pipeline, and a wheel built from it with `spacy package` and installed into a fresh
-virtualenv on another path, work with the original model archive gone.
+A saved pipeline, and a wheel built from it with `spacy package`, installed with the structkd-spacy
+wheel into a fresh virtualenv on another path where AllenNLP cannot be imported, serve the exported
+student with the original folder gone.
 """
 import os
 import shutil
@@ -10,58 +11,72 @@ import sysconfig
 
 import spacy
 
+from tests.conftest import FIXTURES
+
 TEXT = "Juan visitó Madrid ."
+REPO = os.path.dirname(str(FIXTURES.parent))
 
 
-def _pipeline_without_its_archive(teacher_archive, tmp_path):
-    """A pipeline saved from a copy of the archive, the copy then deleted."""
-    original = tmp_path / "original" / "model.tar.gz"
-    original.parent.mkdir()
-    shutil.copyfile(teacher_archive, original)
+def _pipeline_without_its_student(teacher_archive, tmp_path):
+    """A pipeline saved from an exported student, the export then deleted."""
+    from allennlp_structkd.export import export
+
+    student = export(teacher_archive, str(tmp_path / "original" / "student"))
     nlp = spacy.blank("es")
-    nlp.add_pipe("structkd_tagger", config={"model": str(original)})
+    nlp.add_pipe("structkd_tagger", config={"model": student})
     nlp.meta["name"] = "structkd_test"
     nlp.meta["version"] = "0.0.1"
     expected = [t._.structkd_label for t in nlp(TEXT)]
     nlp.to_disk(tmp_path / "pipeline")
-    shutil.rmtree(original.parent)
+    shutil.rmtree(tmp_path / "original")
     return expected
 
 
-def test_saved_pipeline_loads_once_without_the_original_archive(teacher_archive, tmp_path, monkeypatch):
-    from allennlp.models import archival
-
-    expected = _pipeline_without_its_archive(teacher_archive, tmp_path)
-    loads = []
-    real = archival.load_archive
-    monkeypatch.setattr(archival, "load_archive", lambda path, **kw: loads.append(path) or real(path, **kw))
+def test_saved_pipeline_loads_without_the_original_student(teacher_archive, tmp_path):
+    expected = _pipeline_without_its_student(teacher_archive, tmp_path)
+    assert sorted(os.listdir(tmp_path / "pipeline" / "structkd_tagger")) == ["student.json", "vocabulary.json", "weights.pt"]
     nlp = spacy.load(tmp_path / "pipeline")
     assert [t._.structkd_label for t in nlp(TEXT)] == expected
-    assert loads == [str(tmp_path / "pipeline" / "structkd_tagger" / "model.tar.gz")]  # once, from the pipeline
     nlp.to_disk(tmp_path / "again")  # a loaded pipeline saves again, self-contained
     assert [t._.structkd_label for t in spacy.load(tmp_path / "again")(TEXT)] == expected
 
 
-def test_spacy_package_wheel_installs_in_a_fresh_virtualenv_and_loads(teacher_archive, tmp_path):
-    expected = _pipeline_without_its_archive(teacher_archive, tmp_path)
-    (tmp_path / "dist").mkdir()
-    build = subprocess.run([sys.executable, "-m", "spacy", "package", str(tmp_path / "pipeline"), str(tmp_path / "dist"),
+def test_spacy_package_wheel_serves_in_a_fresh_virtualenv_without_allennlp(teacher_archive, tmp_path):
+    expected = _pipeline_without_its_student(teacher_archive, tmp_path)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    component = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist),
+                                os.path.join(REPO, "spacy_component")], capture_output=True, text=True, timeout=300)
+    assert component.returncode == 0, component.stderr[-2000:]
+    build = subprocess.run([sys.executable, "-m", "spacy", "package", str(tmp_path / "pipeline"), str(dist),
                             "--build", "wheel", "--force"], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
-    wheel = next((tmp_path / "dist").glob("*/dist/*.whl"))
-    shutil.rmtree(tmp_path / "pipeline")  # only the wheel is left
-    # a fresh virtualenv elsewhere; spaCy, allennlp and this project (which the wheel needs) reach it
-    # through a .pth file, since there is no package index to install them from
+    wheels = [next(dist.glob("structkd_spacy-*.whl")), next(dist.glob("*/dist/*.whl"))]
+    shutil.rmtree(tmp_path / "pipeline")  # only the wheels are left
+    # a fresh virtualenv elsewhere: spaCy, PyTorch and numpy reach it through a .pth file (there is no package
+    # index here); AllenNLP and allennlp-structkd cannot be imported, and the project's editable structkd-spacy
+    # is hidden, so that the wheel's is the one used
     venv = tmp_path / "elsewhere" / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     site = next(venv.glob("lib/python*/site-packages"))
-    (site / "project_deps.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
+    (site / "a_project_deps.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    (site / "no_allennlp.py").write_text(
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('allennlp', 'allennlp_structkd'):\n"
+        "            raise ImportError(name + ' is not installed here')\n"
+        "sys.meta_path[:] = [Block()] + [f for f in sys.meta_path if 'editable' not in type(f).__module__]\n")
+    (site / "z_no_allennlp.pth").write_text("import no_allennlp\n")
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), *map(str, wheels)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-2000:]
-    code = f"import spacy; nlp = spacy.load('es_structkd_test'); print([t._.structkd_label for t in nlp({TEXT!r})])"
+    code = ("import spacy, structkd_spacy\n"
+            "try:\n    import allennlp\n    raise SystemExit('allennlp imported')\nexcept ImportError:\n    pass\n"
+            f"nlp = spacy.load('es_structkd_test')\nprint(structkd_spacy.__file__)\nprint([t._.structkd_label for t in nlp({TEXT!r})])")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     loaded = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, env=env,
                             cwd=str(tmp_path / "elsewhere"), timeout=300)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
-    assert loaded.stdout.strip().splitlines()[-1] == str(expected)
+    where, labels = loaded.stdout.strip().splitlines()[-2:]
+    assert where.startswith(str(site)) and labels == str(expected)

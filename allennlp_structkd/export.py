@@ -1,0 +1,187 @@
+"""
+Export a distilled student from its AllenNLP archive to a folder that serves without AllenNLP.
+
+    python -m allennlp_structkd.export ARCHIVE OUTPUT_DIR
+
+The folder (see ``structkd_spacy.student`` for its files) holds the weights, the vocabularies, the
+labels and their scheme, the CRF's transitions with the forbidden ones in them, the languages the
+student was trained on and a format version; the ``structkd-spacy`` package (``spacy_component/``)
+serves it in a spaCy pipeline with PyTorch alone. It exports students: CRF and MaxEnt taggers and
+the sequence-labeling parser, over words, characters and word pieces, with a BiLSTM or no encoder.
+A teacher over a frozen or fine-tuned encoder, a graph (biaffine, second-order) parser or a span
+NER model is refused with a clear error: serve those through AllenNLP's predictors.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from typing import Dict, List
+
+import torch
+from allennlp.common.checks import ConfigurationError
+
+FORMAT, FORMAT_VERSION = "structkd-student", 1
+SUPPORTED = ("structkd_crf_tagger (a CRF tagger), structkd_maxent_tagger (a MaxEnt tagger) or structkd_seq_label_parser "
+             "(the sequence-labeling parser), over words (embedding), characters (character_encoding with a cnn) or word "
+             "pieces (structkd_compressed_wordpieces), with an lstm encoder or none")
+
+
+class ExportError(ConfigurationError):
+    """What cannot be exported, and what can."""
+
+
+def _languages(config: Dict) -> List[str]:
+    """The languages of the training data: the keys of a ``{lang: path}`` map (or of its labeled and unlabeled parts);
+    for a plain path its reader's ``lang`` (``xx``, no given language, by default)."""
+    from allennlp_structkd.dataset_readers.common import parse_json_path
+
+    spec = parse_json_path(config.get("train_data_path", ""))
+    if not isinstance(spec, dict):
+        reader = config.get("dataset_reader", {})
+        return [reader.get("base_reader", reader).get("lang", "xx")]
+    if set(spec) <= {"labeled", "unlabeled"}:
+        found: List[str] = []
+        for part in spec.values():
+            inner = parse_json_path(part) if not isinstance(part, dict) else part
+            found += [lang for lang in (inner or {"xx": None}) if lang not in found]
+        return found
+    return list(spec)
+
+
+def _vocabulary(vocab, namespace: str) -> List[str]:
+    return [vocab.get_token_from_index(i, namespace) for i in range(vocab.get_vocab_size(namespace))]
+
+
+def describe(archive_path: str):
+    """``(student.json, {vocabulary name: tokens}, state dict, tokenizer folder or None)`` of an archive's student."""
+    from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenCharactersIndexer
+    from allennlp.models.archival import load_archive
+    from allennlp.modules.seq2seq_encoders import PytorchSeq2SeqWrapper
+    from allennlp.modules.seq2vec_encoders import CnnEncoder
+    from allennlp.modules.token_embedders import Embedding, TokenCharactersEncoder
+
+    from allennlp_structkd.data.wordpiece_indexer import WordpieceIndexer
+    from allennlp_structkd.models.crf_tagger import CrfTagger
+    from allennlp_structkd.models.maxent_tagger import MaxEntTagger
+    from allennlp_structkd.models.seq_label_parser import SequenceLabelingParser
+    from allennlp_structkd.modules.compressed_wordpiece_embedder import CompressedWordpieceEmbedder
+
+    archive = load_archive(archive_path)
+    model, config = archive.model, archive.config.as_dict(quiet=True)
+    if isinstance(model, SequenceLabelingParser):
+        kind = "seq_label_parser"
+    elif isinstance(model, CrfTagger):
+        kind = "crf_tagger"
+    elif isinstance(model, MaxEntTagger):
+        kind = "maxent_tagger"
+    else:
+        raise ExportError(f"{archive_path} holds a {config['model'].get('type')!r} model, which cannot be exported; what can: "
+                          f"{SUPPORTED}")
+    reader = archive.validation_dataset_reader
+    indexers = getattr(reader, "token_indexers", None) or {}
+    state: Dict[str, torch.Tensor] = {}
+    inputs, vocabularies, tokenizer = [], {}, None
+    embedders = model.text_field_embedder._token_embedders
+    for name in sorted(embedders):  # AllenNLP concatenates its embedders in sorted order of their names
+        embedder, indexer = embedders[name], indexers.get(name)
+        if isinstance(embedder, Embedding) and isinstance(indexer, SingleIdTokenIndexer) and embedder._projection is None:
+            if indexer._start_tokens or indexer._end_tokens or indexer._feature_name != "text":
+                raise ExportError(f"input {name!r}: start/end tokens and token features other than the text cannot be exported")
+            inputs.append({"name": name, "type": "words", "dim": embedder.get_output_dim(), "lowercase": indexer.lowercase_tokens})
+            vocabularies[name] = _vocabulary(model.vocab, embedder._vocab_namespace)
+            state[f"inputs.{name}.weight"] = embedder.weight
+        elif isinstance(embedder, TokenCharactersEncoder) and isinstance(indexer, TokenCharactersIndexer):
+            encoder, embedding = embedder._encoder._module, embedder._embedding._module
+            if not isinstance(encoder, CnnEncoder) or encoder.projection_layer is not None or not isinstance(
+                    encoder._activation, torch.nn.ReLU) or not isinstance(embedding, Embedding):
+                raise ExportError(f"input {name!r}: only characters through a cnn (ReLU, no projection) can be exported")
+            characters = indexer._character_tokenizer
+            if characters._byte_encoding is not None or characters._start_tokens or characters._end_tokens:
+                raise ExportError(f"input {name!r}: byte-encoded characters or character start/end tokens cannot be exported")
+            inputs.append({"name": name, "type": "characters", "dim": embedding.get_output_dim(),
+                           "filters": encoder._num_filters, "ngram_sizes": list(encoder._ngram_filter_sizes),
+                           "min_padding": indexer._min_padding_length, "lowercase": characters._lowercase_characters})
+            vocabularies[name] = _vocabulary(model.vocab, embedding._vocab_namespace)
+            state[f"inputs.{name}.embedding.weight"] = embedding.weight
+            for k in range(len(encoder._ngram_filter_sizes)):
+                layer = getattr(encoder, f"conv_layer_{k}")
+                state[f"inputs.{name}.convolutions.{k}.weight"], state[f"inputs.{name}.convolutions.{k}.bias"] = layer.weight, layer.bias
+        elif isinstance(embedder, CompressedWordpieceEmbedder) and isinstance(indexer, WordpieceIndexer):
+            from allennlp_structkd.data.wordpiece_indexer import load_tokenizer
+
+            tokenizer = load_tokenizer(indexer.model_name)
+            inputs.append({"name": name, "type": "pieces", "dim": embedder.get_output_dim(),
+                           "max_pieces": indexer._character_tokenizer.max_pieces, "unknown_piece": tokenizer.unk_token})
+            vocabularies[name] = _vocabulary(model.vocab, embedder.vocab_namespace)
+            state[f"inputs.{name}.embedding.weight"] = embedder.weight
+        else:
+            raise ExportError(f"input {name!r} of {archive_path} is a {type(embedder).__name__} read by a "
+                              f"{type(indexer).__name__}: a teacher's encoder features, a transformer or another input "
+                              f"cannot be exported; what can: {SUPPORTED}")
+    encoder = None
+    if model.encoder is not None:
+        lstm = getattr(model.encoder, "_module", None)
+        if not isinstance(model.encoder, PytorchSeq2SeqWrapper) or not isinstance(lstm, torch.nn.LSTM) or model.encoder.stateful:
+            raise ExportError(f"the encoder of {archive_path} is a {type(model.encoder).__name__}: only an lstm can be exported")
+        encoder = {"type": "lstm", "hidden_dim": lstm.hidden_size, "layers": lstm.num_layers, "bidirectional": lstm.bidirectional}
+        state.update({f"encoder.{k}": v for k, v in lstm.state_dict().items()})
+    state["projection.weight"], state["projection.bias"] = model.tag_projection.weight, model.tag_projection.bias
+    if kind == "crf_tagger":  # the forbidden transitions are in the exported scores (AllenNLP's constraint tables)
+        state["transitions"] = model.transitions + model.transition_penalty
+        state["start"] = model.start_transitions + model.start_penalty
+        state["end"] = model.end_transitions + model.end_penalty
+    spec = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "labels": list(model.labels),
+        "label_encoding": model.label_encoding, "languages": _languages(config), "inputs": inputs, "encoder": encoder,
+    }
+    if kind == "seq_label_parser":
+        spec["parser"] = {"pos": _vocabulary(model.vocab, "pos"), "deprels": _vocabulary(model.vocab, "head_tags")}
+    with open(archive_path, "rb") as handle:
+        spec["source"] = {"archive": os.path.basename(archive_path), "sha256": hashlib.sha256(handle.read()).hexdigest()}
+    return spec, vocabularies, {k: v.detach().cpu().clone() for k, v in state.items()}, tokenizer
+
+
+def export(archive_path: str, output_dir: str) -> str:
+    """Write the student of ``archive_path`` to ``output_dir`` (atomically: a whole folder or none); returns it."""
+    spec, vocabularies, state, tokenizer = describe(archive_path)
+    parent = os.path.dirname(os.path.abspath(output_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        with open(os.path.join(staging, "student.json"), "w", encoding="utf-8") as handle:
+            json.dump(spec, handle, indent=2, ensure_ascii=False)
+        with open(os.path.join(staging, "vocabulary.json"), "w", encoding="utf-8") as handle:
+            json.dump(vocabularies, handle, ensure_ascii=False)
+        torch.save(state, os.path.join(staging, "weights.pt"))
+        if tokenizer is not None:
+            if not getattr(tokenizer, "is_fast", False):
+                raise ExportError("a word-piece student's tokenizer must be a fast (tokenizers) tokenizer to be exported")
+            tokenizer.backend_tokenizer.save(os.path.join(staging, "tokenizer.json"))
+        if os.path.exists(output_dir):
+            shutil.rmtree(output_dir)
+        os.replace(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("archive", help="a student's model.tar.gz (or its training folder)")
+    parser.add_argument("output_dir", help="the folder to write (replaced if it exists)")
+    args = parser.parse_args()
+    archive = os.path.join(args.archive, "model.tar.gz") if os.path.isdir(args.archive) else args.archive
+    if not os.path.isfile(archive):
+        parser.error(f"no model archive at {archive}")
+    try:
+        export(archive, args.output_dir)
+    except ConfigurationError as error:
+        parser.exit(2, f"cannot export {archive}: {error}\n")
+    print(f"exported {archive} -> {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main()
