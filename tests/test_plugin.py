@@ -24,7 +24,7 @@ def test_every_component_is_registered_on_import():
         assert name in Model.list_available()
     for name in ("structural", "posterior", "emission", "token", "top_k", "top_wk", "top1", "posterior+top_wk", "mixture"):
         assert name in KDLoss.list_available()
-    assert "teacher_annealing" in TrainerCallback.list_available()
+    assert {"structkd_teacher_annealing", "structkd_xtremedistil_stages"} <= set(TrainerCallback.list_available())
 
 
 def test_config_defaults_point_at_existing_fixtures():

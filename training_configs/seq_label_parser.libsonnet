@@ -41,6 +41,6 @@ function(teacher=null, objective='structural', unlabeled=false) c.run_settings(c
   },
   data_loader: c.data_loader(32),
   trainer: c.trainer(c.epochs, 2e-3, if teacher == null then [] else [
-    { type: 'teacher_annealing', initial_weight: 1.0, anneal_rate: 0.1 },
+    { type: 'structkd_teacher_annealing', initial_weight: 1.0, anneal_rate: 0.1 },
   ]) + { validation_metric: if p.format == 'ptb' then '+UAS' else '+LAS' },
 }

@@ -49,6 +49,6 @@ function(decoder='crf', objective=null, teachers=null, kd_weight=1.0, anneal_rat
     },
     data_loader: c.data_loader(16),
     trainer: c.trainer(c.epochs, 0.01, if objective == null then [] else [
-      { type: 'teacher_annealing', initial_weight: kd_weight, anneal_rate: anneal_rate },
+      { type: 'structkd_teacher_annealing', initial_weight: kd_weight, anneal_rate: anneal_rate },
     ], student=true),
   }

@@ -63,7 +63,7 @@ function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezi
     for stage in stages
   ],
   trainer: c.trainer(c.epochs, 0.005, if stages == null then [] else [
-    { type: 'xtremedistil_stages', stages: scheduled, gradual_unfreezing: gradual_unfreezing, validation_metric: '-loss' },
+    { type: 'structkd_xtremedistil_stages', stages: scheduled, gradual_unfreezing: gradual_unfreezing, validation_metric: '-loss' },
   ]) + (if stages == null then {} else {
     // the schedule decides the length; each stage's best epoch is chosen by its dev loss, as in the paper
     num_epochs: std.foldl(function(total, stage) total + (if gradual_unfreezing then 4 * stage.epochs_per_group else stage.epochs), scheduled, 0),

@@ -47,7 +47,12 @@ TARGETS: Dict[str, TargetSpec] = {
 
 
 def spec_of(name: str) -> TargetSpec:
-    return TARGETS.get(name, TargetSpec())
+    """The spec of a target name; an unknown name is an error (an empty spec would mean no trimming, no padding and
+    no label reordering, silently): a new target kind is added to ``TARGETS`` with its spec."""
+    if name not in TARGETS:
+        raise KeyError(f"teacher target {name!r} has no spec: add it to allennlp_structkd.kd.targets.TARGETS "
+                       f"(known: {', '.join(sorted(TARGETS))})")
+    return TARGETS[name]
 
 
 def trim_to_length(name: str, value: torch.Tensor, length: int) -> torch.Tensor:

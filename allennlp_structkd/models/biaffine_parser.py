@@ -188,7 +188,7 @@ class DependencyParserBase(Model, KDTeacher):
             if self.num_labels:
                 targets["teacher_deprel_probs"] = deprels[:, 1:]
             return targets, None, mask[:, 1:]
-        deprels = torch.einsum("bmh,bmhr->bmr", heads, deprel_probs)
+        deprels = head_selection.labels_given_heads(heads, deprel_probs)
         targets = {"teacher_head_probs": objective.temper(heads[:, 1:], 2), "teacher_deprel_probs": objective.temper(deprels[:, 1:], 2)}
         return targets, None, mask[:, 1:]
 

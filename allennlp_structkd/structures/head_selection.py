@@ -11,11 +11,9 @@ Conventions shared with :mod:`allennlp_structkd.structures.second_order`:
 Each word independently picks one head among the root and the other words (no self-loops);
 the root picks none. Rows of the root and of padding are all zero in every result.
 """
-from typing import Tuple
-
 import torch
 
-__all__ = ["arc_mask", "head_log_probs", "head_marginals", "label_marginals", "head_label_marginals"]
+__all__ = ["arc_mask", "head_log_probs", "head_marginals", "label_marginals", "labels_given_heads", "head_label_marginals"]
 
 
 def arc_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -53,8 +51,13 @@ def label_marginals(
     ``P(label = r | dependent = m)`` ``(B, n, R)``, summing over heads:
     ``sum_h P(h | m) * softmax_r(label_scores[m, h])[r]``.
     """
-    joint = head_label_marginals(arc_scores, label_scores, mask)
-    return joint.sum(dim=2)
+    return labels_given_heads(head_marginals(arc_scores, mask), label_scores.softmax(dim=3))
+
+
+def labels_given_heads(head_probs: torch.Tensor, label_probs: torch.Tensor) -> torch.Tensor:
+    """``P(r | m) = sum_h P(h | m) P(r | m, h)`` ``(B, n, R)`` of any head distribution ``(B, n, n)`` (first order,
+    or a second-order parser's mean-field one) and label distributions ``(B, n, n, R)``."""
+    return torch.einsum("bmh,bmhr->bmr", head_probs, label_probs)
 
 
 def head_label_marginals(
@@ -64,11 +67,3 @@ def head_label_marginals(
     heads = head_marginals(arc_scores, mask)
     labels = label_scores.log_softmax(dim=3).exp()
     return heads.unsqueeze(3) * labels
-
-
-def decode_greedy(arc_scores: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Each word's best head independently: ``(heads (B, n) long, 0 at root/padding; log-probs (B, n))``."""
-    log_probs = head_log_probs(arc_scores, mask)
-    best, heads = log_probs.max(dim=2)
-    words = arc_mask(mask).any(dim=2)
-    return heads.masked_fill(~words, 0), best.masked_fill(~words, 0.0)

@@ -422,3 +422,11 @@ def test_cache_signatures_change_with_the_target_definitions():
     for spec in ({"type": "top_wk", "k": 5}, {"type": "structural", "temperature": 2.0}, {"type": "posterior+top_wk"}):
         assert f"-v{KDLoss.TARGETS_VERSION}-" in build(spec).signature()
     assert KDLoss.TARGETS_VERSION >= 2
+
+
+def test_an_unknown_target_name_has_no_silent_spec():
+    from allennlp_structkd.kd.targets import spec_of
+
+    assert spec_of("teacher_unary").word_dims == ((0, 0),)
+    with pytest.raises(KeyError, match="teacher target 'teacher_novel' has no spec"):
+        spec_of("teacher_novel")

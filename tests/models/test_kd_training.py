@@ -98,7 +98,7 @@ def test_annealing_state_survives_recover(kd_env, teacher_archive, tmp_path):
     serialization = str(tmp_path / "run")
     overrides = json.dumps({
         "trainer": {"optimizer": {"type": "adam", "lr": 0.01}, "num_epochs": 4, "cuda_device": -1, "callbacks": [
-            {"type": "teacher_annealing", "initial_weight": 1.0, "anneal_rate": 0.2},
+            {"type": "structkd_teacher_annealing", "initial_weight": 1.0, "anneal_rate": 0.2},
             {"type": "test_crash_once", "after_epoch": 1, "flag": str(flag)},
         ]},
     })

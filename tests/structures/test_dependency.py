@@ -245,3 +245,31 @@ def test_the_sequence_labeling_parser_always_outputs_trees(seq_label_parser_arch
                 assert heads[b] == raw[b]
             repaired += not rel_pos.is_tree(raw[b])
     assert repaired > 5  # the repair was needed, and done
+
+
+def _trees(n):
+    """Every head assignment of n words (0 = root) that is a tree rooted at 0 (several words may attach to it)."""
+    for heads in itertools.product(range(n + 1), repeat=n):
+        if all(h != i + 1 for i, h in enumerate(heads)) and rel_pos.is_tree(list(heads)):
+            yield list(heads)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mst_heads_finds_the_best_tree(seed):
+    """Against every tree of sentences of 1 to 5 words: the decoder's objective is AllenNLP's decode_mst's, the sum of
+    the probabilities of the chosen heads (exp of the log-probabilities it is given)."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = [5, 4, 3, 2, 1]
+    n = max(lengths) + 1
+    arc = torch.randn(len(lengths), n, n, generator=g, dtype=torch.float64) * 3
+    mask = torch.arange(n).unsqueeze(0) < (torch.tensor(lengths) + 1).unsqueeze(1)
+    from allennlp_structkd.structures.mst import mst_heads
+
+    log_probs = head_selection.head_log_probs(arc, mask)
+    heads = mst_heads(log_probs, mask)
+    for b, length in enumerate(lengths):
+        probs = log_probs[b].exp()
+        score = lambda tree: sum(probs[i + 1, h].item() for i, h in enumerate(tree))  # noqa: E731
+        best = max(score(tree) for tree in _trees(length))
+        found = heads[b, 1 : length + 1].tolist()
+        assert rel_pos.is_tree(found) and score(found) == pytest.approx(best, rel=1e-9, abs=1e-12), (found, b)

@@ -42,7 +42,7 @@ def test_each_epoch_updates_only_its_groups(env, tmp_path):
         "optimizer": {"type": "adam", "lr": 0.01}, "num_epochs": 12, "cuda_device": -1, "validation_metric": "-loss",
         "callbacks": [
             {"type": "test_snapshot", "when": "end"},
-            {"type": "xtremedistil_stages", "gradual_unfreezing": True, "stages": [
+            {"type": "structkd_xtremedistil_stages", "gradual_unfreezing": True, "stages": [
                 {"representation_weight": 1.0, "logit_weight": 0.0, "kd_weight": 1.0},
                 {"representation_weight": 0.0, "logit_weight": 1.0, "kd_weight": 1.0},
                 {"representation_weight": 0.0, "logit_weight": 0.0, "kd_weight": 0.0}]},
@@ -141,7 +141,7 @@ def test_killed_run_recovers_in_the_right_stage(env, tmp_path):
     overrides = json.dumps({"trainer": {
         "optimizer": {"type": "adam", "lr": 0.01}, "num_epochs": 4, "cuda_device": -1, "validation_metric": "-loss",
         "callbacks": [
-            {"type": "xtremedistil_stages", "stages": [
+            {"type": "structkd_xtremedistil_stages", "stages": [
                 {"epochs": 2, "representation_weight": 1.0, "logit_weight": 0.0, "kd_weight": 1.0},
                 {"epochs": 2, "representation_weight": 0.0, "logit_weight": 1.0, "kd_weight": 0.25}]},
             {"type": "test_crash_once", "after_epoch": 2, "flag": str(flag)},

@@ -7,7 +7,7 @@ from allennlp.training.callbacks.callback import TrainerCallback
 logger = logging.getLogger(__name__)
 
 
-@TrainerCallback.register("teacher_annealing")
+@TrainerCallback.register("structkd_teacher_annealing")
 class TeacherAnnealing(TrainerCallback):
     """
     Teacher annealing (Wang et al. 2020, Algorithm 1, lines 18–22): the model's ``kd_weight`` λ in
@@ -68,3 +68,7 @@ class TeacherAnnealing(TrainerCallback):
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self.kd_weight = state_dict["kd_weight"]
+
+
+# the earlier name, for the configs of runs made before (e.g. to resume one with --recover)
+TrainerCallback.register("teacher_annealing")(TeacherAnnealing)

@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_GROUPS = ["tag_projection", "kd_loss.projection", "encoder", "text_field_embedder"]
 
 
-@TrainerCallback.register("xtremedistil_stages")
+@TrainerCallback.register("structkd_xtremedistil_stages")
 class XtremeDistilStages(TrainerCallback):
     """
     XtremeDistil's stage-wise schedules with optional gradual unfreezing (Mukherjee & Awadallah 2020).
@@ -148,3 +148,7 @@ class XtremeDistilStages(TrainerCallback):
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self.stage_best = state_dict.get("stage_best")
         self.stage_best_epoch = state_dict.get("stage_best_epoch")
+
+
+# the earlier name, for the configs of runs made before (e.g. to resume one with --recover)
+TrainerCallback.register("xtremedistil_stages")(XtremeDistilStages)
