@@ -53,7 +53,8 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     # per-language columns run `allennlp evaluate` for every archive (slow for a transformer teacher)
     languages = spec.per_language if per_language else {}
     also = spec.also
-    env = dict(os.environ, **spec.env)
+    # one thread each, as the training runs: several 2-thread torch processes on 2 cores spin-wait for each other
+    env = dict(os.environ, **spec.env, OMP_NUM_THREADS="1")
     # every evaluation first, ``workers`` at a time (each is a subprocess, cached in its run's folder)
     targets = [(lang, data, spec.eval_metric) for lang, data in languages.items()] + (
         [("test", test_path, test_metric)] if test_path else [])
