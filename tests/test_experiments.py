@@ -588,3 +588,20 @@ def test_a_quick_run_takes_one_seed_by_default(monkeypatch, tmp_path):
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path))
     experiments.main(["run", "case1a", "--quick", "--runs-dir", str(tmp_path)])
     assert called["seeds"] == [1]
+
+
+def test_a_suite_page_states_the_wall_time_of_its_run(fake_suite, monkeypatch):
+    runs_dir = fake_suite / "runs"
+
+    def trained(job):
+        config, directory, env, _ = job
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "metrics.json"), "w") as handle:
+            json.dump({"best_validation_f1-measure-overall": 0.5, "best_epoch": 0}, handle)
+        return directory
+
+    monkeypatch.setattr(experiments.runner, "_train", trained)
+    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", concurrent.futures.ThreadPoolExecutor)
+    experiments.run_suite("fake", [1, 2], 2, False, str(runs_dir))
+    page = (fake_suite / "docs" / "results" / "fake.md").read_text()
+    assert "Wall time of `run fake` (encoder features, teachers, students, up to the table; --workers 2, seeds 1 2): 0 min" in page

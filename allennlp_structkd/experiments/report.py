@@ -137,6 +137,14 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
                   for m in _run_metrics(suite, run, seeds, quick, runs_dir))
     lines += ["", f"Training time of these runs, summed (AllenNLP's `training_duration`: reading data and annotating it"
                   f" with the teacher come before it and are not counted): {seconds / 3600:.1f} h on {spec.machine}."]
+    record = os.path.join(layout._suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json")
+    if os.path.isfile(record):
+        with open(record) as handle:
+            wall = json.load(handle)
+        lines.append(f"Wall time of `run {suite}` (encoder features, teachers, students, up to the table; "
+                     f"--workers {wall['workers']}, seeds {' '.join(map(str, wall['seeds']))}"
+                     f"{', some runs only' if wall.get('only') else ''}): {wall['seconds_before_table'] / 60:.0f} min, "
+                     f"finished {wall['finished']}{wall.get('note', '')}.")
     if spec.summary:  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
         measured = speed._speed_rows(suite, seeds, runs_dir) if not quick else None
         lines += _summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons)

@@ -122,6 +122,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     ``drop_overlap``: transfer sentences that repeat a labeled, dev or test sentence are dropped (else an error)."""
     from tqdm import tqdm
 
+    started = time.time()
     spec = SUITES[suite](quick)
     cache = os.path.join(layout._suite_folder(runs_dir, suite, quick), "cache")
     base_env = dict(os.environ, **spec.env, STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
@@ -169,6 +170,12 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
             except BaseException:  # Ctrl-C, SIGTERM, a failed run: no training goes on without the runner
                 _stop_workers(pool, futures)
                 raise
+    # the whole command's time, up to the table, for the page (what `run SUITE` costs from scratch, or to resume)
+    record = os.path.join(layout._suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json")
+    with open(record + ".tmp", "w") as handle:
+        json.dump({"seconds_before_table": time.time() - started, "seeds": seeds, "workers": workers,
+                   "only": only, "finished": time.strftime("%Y-%m-%d %H:%M")}, handle)
+    os.replace(record + ".tmp", record)
     report.write_table(suite, seeds, quick, runs_dir, test_dir=test_dir, workers=workers)
 
 
