@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from allennlp_structkd import commands, experiments
+from allennlp_structkd import experiments
 from allennlp_structkd.experiments import Run, Suite, TeacherRef
 
 
@@ -35,6 +35,11 @@ def finish(runs_dir, run, seed, value):
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "metrics.json"), "w") as handle:
         json.dump({"best_validation_f1-measure-overall": value, "best_epoch": 1}, handle)
+
+
+def threads_instead_of_processes(max_workers, initializer=None):
+    """A thread pool in the runner's place (the workers' SIGTERM handler is for processes: not installed here)."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers)
 
 
 def whole_archive(directory):
@@ -82,8 +87,7 @@ def test_wall_time_table_sums_finished_runs(fake_suite):
 def test_only_named_students_run(fake_suite, monkeypatch):
     trained = []
     monkeypatch.setattr(experiments.runner, "_train", lambda job: trained.append(job[1]) or job[1])
-    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor",
-                        lambda max_workers: concurrent.futures.ThreadPoolExecutor(max_workers))
+    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", threads_instead_of_processes)
     monkeypatch.setattr(experiments.report, "write_table", lambda *a, **k: "")
     experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["kd"])
     assert sorted(os.path.basename(os.path.dirname(d)) for d in trained) == ["kd", "teacher"]
@@ -114,7 +118,7 @@ def test_case_aliases_name_runs_of_their_suite(monkeypatch, tmp_path):
 
 def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
     calls = []
-    monkeypatch.setattr(commands.subprocess, "run", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
+    monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
     run = experiments.SUITES["fake"](False).runs[1]
     finish(fake_suite / "runs", run, 1, 0.7)
     directory = experiments._run_dir(str(fake_suite / "runs"), "fake", run, 1)
@@ -185,12 +189,12 @@ def test_a_run_killed_before_its_first_checkpoint_is_set_aside_not_deleted(tmp_p
     class Done:
         returncode = 0
 
-    def fake_run(command, **kwargs):
+    def fake_run(verb, *command, **kwargs):
         launched.append(command)
         os.makedirs(command[command.index("-s") + 1], exist_ok=True)
         return Done()
 
-    monkeypatch.setattr(commands.subprocess, "run", fake_run)
+    monkeypatch.setattr(experiments.runner, "run_allennlp", fake_run)
     experiments._train_only("config.jsonnet", str(directory), {})
     assert "--recover" not in launched[0] and "-f" not in launched[0]
     assert (tmp_path / "run.interrupted-1" / "config.json").read_text() == "{}"
@@ -385,7 +389,7 @@ def test_frozen_encoder_features_are_encoded_before_any_run(fake_suite, monkeypa
     events = []
     monkeypatch.setattr(encode_features, "encode_config", lambda config, env=None, **k: events.append(("encode", config, env["FROZEN_ENCODER"])))
     monkeypatch.setattr(experiments.runner, "_train", lambda job: events.append(("train", job[1])) or job[1])
-    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", concurrent.futures.ThreadPoolExecutor)
+    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", threads_instead_of_processes)
     monkeypatch.setattr(experiments.report, "write_table", lambda *a, **k: "")
     experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"))
     assert events[0][0] == "encode" and events[0][1].endswith("teachers/encoder_crf_tagger_es.jsonnet")
@@ -601,7 +605,7 @@ def test_a_suite_page_states_the_wall_time_of_its_run(fake_suite, monkeypatch):
         return directory
 
     monkeypatch.setattr(experiments.runner, "_train", trained)
-    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", concurrent.futures.ThreadPoolExecutor)
+    monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", threads_instead_of_processes)
     experiments.run_suite("fake", [1, 2], 2, False, str(runs_dir))
     page = (fake_suite / "docs" / "results" / "fake.md").read_text()
     assert "Wall time of `run fake` (encoder features, teachers, students, up to the table; --workers 2, seeds 1 2): 0 min" in page

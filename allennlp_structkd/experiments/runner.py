@@ -172,6 +172,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
                 raise
     # the whole command's time, up to the table, for the page (what `run SUITE` costs from scratch, or to resume)
     record = os.path.join(layout._suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json")
+    os.makedirs(os.path.dirname(record), exist_ok=True)
     with open(record + ".tmp", "w") as handle:
         json.dump({"seconds_before_table": time.time() - started, "seeds": seeds, "workers": workers,
                    "only": only, "finished": time.strftime("%Y-%m-%d %H:%M")}, handle)
