@@ -13,17 +13,22 @@ _a_command = _command_line.running_project_command() or _config_defaults.running
 if _a_command:
     _command_line.quiet_third_party_noise()
 
+from allennlp_structkd import (
+    data,  # noqa: E402,F401
+    dataset_readers,  # noqa: E402,F401
+    evaluation,  # noqa: E402,F401
+    kd,  # noqa: E402,F401
+    models,  # noqa: E402,F401
+    structures,  # noqa: E402,F401
+    training,  # noqa: E402,F401
+)
 from allennlp_structkd.version import VERSION as __version__  # noqa: E402
-from allennlp_structkd import structures  # noqa: E402,F401
-from allennlp_structkd import data  # noqa: E402,F401
-from allennlp_structkd import dataset_readers  # noqa: E402,F401
-from allennlp_structkd import kd  # noqa: E402,F401
-from allennlp_structkd import models  # noqa: E402,F401
-from allennlp_structkd import training  # noqa: E402,F401
-from allennlp_structkd import evaluation  # noqa: E402,F401
+
 if _config_defaults.running_allennlp_command():  # nowhere else: a library import leaves the environment alone
     _config_defaults.apply()
 if _a_command:
     _command_line.quiet_allennlp_advice()
-from allennlp_structkd import predictors  # noqa: E402,F401
-from allennlp_structkd import modules  # noqa: E402,F401
+from allennlp_structkd import (
+    modules,  # noqa: E402,F401
+    predictors,  # noqa: E402,F401
+)

@@ -21,11 +21,11 @@ import torch
 def _worker(args):
     config, overrides, data_path, shard, num_shards, threads = args
     torch.set_num_threads(threads)
-    import allennlp_structkd  # noqa: F401
     from allennlp.common import Params
-
-    from allennlp_structkd.config_defaults import ext_vars
     from allennlp.data import DatasetReader
+
+    import allennlp_structkd  # noqa: F401
+    from allennlp_structkd.config_defaults import ext_vars
 
     params = Params.from_file(config, overrides, ext_vars=ext_vars())
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
@@ -41,9 +41,9 @@ def main() -> None:
     parser.add_argument("-o", "--overrides", default="")
     args = parser.parse_args()
 
-    import allennlp_structkd  # noqa: F401  (config defaults)
     from allennlp.common import Params
 
+    import allennlp_structkd  # noqa: F401  (config defaults)
     from allennlp_structkd.config_defaults import ext_vars
 
     params = Params.from_file(args.config, args.overrides, ext_vars=ext_vars())

@@ -96,7 +96,7 @@ class DemoServer:
             raise ValueError(f"workers and max_chars must be positive, got {workers} and {max_chars}")
         self.lang = check_lang(lang)
         self.max_chars = max_chars
-        self.pools: Dict[str, "queue.Queue[Predictor]"] = {}
+        self.pools: Dict[str, queue.Queue[Predictor]] = {}
         for name, path in (("teacher", teacher), ("student", student)):
             first = _predictor(path)
             self.pools[name] = queue.Queue()
@@ -145,9 +145,9 @@ class DemoServer:
                 try:
                     body, status = server.page(query).encode("utf-8"), 200
                 except ValueError as error:  # too long
-                    body, status = f"<p>{html.escape(str(error))}</p>".encode("utf-8"), 413
+                    body, status = f"<p>{html.escape(str(error))}</p>".encode(), 413
                 except ConfigurationError as error:  # a bad language code, a parser without PoS
-                    body, status = f"<p>{html.escape(str(error))}</p>".encode("utf-8"), 400
+                    body, status = f"<p>{html.escape(str(error))}</p>".encode(), 400
                 self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))

@@ -18,10 +18,10 @@ def _sentences(reader, path) -> List[List[str]]:
 
 def encode_config(config: str, overrides: str = "", batch: int = 64, env: Optional[Dict[str, str]] = None) -> Dict[str, float]:
     """Fill the caches of ``config``'s frozen-encoder indexers; ``env``: the config's variables (over the environment)."""
-    import allennlp_structkd  # noqa: F401  (registers the components)
     from allennlp.common import Params
     from allennlp.data import DatasetReader
 
+    import allennlp_structkd  # noqa: F401  (registers the components)
     from allennlp_structkd.config_defaults import ext_vars
     from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer, precompute
 

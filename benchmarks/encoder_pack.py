@@ -130,7 +130,7 @@ def pack(header: Dict[str, float], tensors: Dict[str, Tuple[int, int, bytes]], k
     arrays = {"header": np.array([header[name] for name in HEADER], dtype=np.int64),
               "eps": np.array(header["eps"], dtype=np.float32),
               "tokenizer_json_xz": np.frombuffer(lzma.compress(tokenizer_json, preset=9), dtype=np.uint8)}
-    for name, (kind, count, stored) in tensors.items():
+    for name, (kind, _count, stored) in tensors.items():
         raw = np.frombuffer(stored, dtype=np.uint8)
         if name == "emb.word":
             if kind != Q4:

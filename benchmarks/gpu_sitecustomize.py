@@ -4,7 +4,12 @@
 # with two changes: a stand-in class's instance is callable, returning what it is given, so that
 # spaCy's `@Language.factory(...)` decorator (imported by --include-package) can be applied; and
 # boto3/botocore, which only cached-path's S3 client imports, are stand-ins too (17 MB fewer wheels).
-import importlib, importlib.abc, importlib.machinery, sys, types
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+
 STUB_PREFIXES = ("spacy", "boto3", "botocore", "google.cloud", "google.auth", "google.oauth2", "google.api_core", "google.resumable_media")
 STUB_EXACT = {"transformers.dependency_versions_check"}
 class _Meta(type):

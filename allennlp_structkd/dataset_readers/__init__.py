@@ -2,6 +2,6 @@ from allennlp_structkd.dataset_readers.common import InputError, StructKDReader,
 from allennlp_structkd.dataset_readers.conll_ner import ConllNerReader
 from allennlp_structkd.dataset_readers.conllu_reader import ConlluReader
 from allennlp_structkd.dataset_readers.ptb_dependency import PtbDependencyReader
-from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
 from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTargetsField
+from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader

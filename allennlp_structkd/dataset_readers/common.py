@@ -63,7 +63,7 @@ def parse_json_path(file_path):
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ConfigurationError(f"data path looks like JSON but does not parse: {text!r} ({error})")
+        raise ConfigurationError(f"data path looks like JSON but does not parse: {text!r} ({error})") from None
 
 
 def parse_path_map(file_path: str, default_lang: str) -> List[Tuple[str, str]]:
@@ -103,7 +103,8 @@ def read_lines(path: str, encoding: str = "utf-8") -> Iterator[Tuple[int, str]]:
                     line = piece.decode(encoding)
                 except UnicodeDecodeError as error:
                     raise InputError(path, number, f"bytes {piece[error.start:error.end]!r} are not valid {encoding} "
-                                                   "text; set the reader's 'encoding' (the original CoNLL-2002 files are 'latin-1')")
+                                                   "text; set the reader's 'encoding' (the original CoNLL-2002 files are 'latin-1')"
+                                     ) from None
                 if number == 1:
                     line = line.lstrip("\ufeff")
                 yield number, line
@@ -153,7 +154,7 @@ class StructKDReader(DatasetReader):
         try:
             "".encode(encoding)
         except LookupError:
-            raise ConfigurationError(f"unknown encoding {encoding!r} for the reader's 'encoding'")
+            raise ConfigurationError(f"unknown encoding {encoding!r} for the reader's 'encoding'") from None
         self.encoding = encoding
 
     def _read(self, file_path: str) -> Iterator[Instance]:

@@ -11,8 +11,8 @@ from allennlp_structkd.dataset_readers.tag_schemes import (
     OUTPUT_SCHEMES,
     TagSchemeError,
     normalize_scheme,
-    tags_from_spans,
     spans_from_tags,
+    tags_from_spans,
 )
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,6 @@ from allennlp.data.tokenizers import Token
 from conllu.exceptions import ParseException
 from conllu.parser import DEFAULT_FIELDS, parse_line
 
-from allennlp_structkd.structures import rel_pos
 from allennlp_structkd.dataset_readers.common import (
     DEFAULT_LANG,
     InputError,
@@ -15,6 +14,7 @@ from allennlp_structkd.dataset_readers.common import (
     check_heads,
     read_blocks,
 )
+from allennlp_structkd.structures import rel_pos
 
 
 @DatasetReader.register("structkd_conllu")

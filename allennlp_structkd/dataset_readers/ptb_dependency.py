@@ -5,13 +5,13 @@ from allennlp.data.fields import MetadataField, SequenceLabelField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
-from allennlp_structkd.structures import rel_pos
 from allennlp_structkd.dataset_readers.common import (
     InputError,
     StructKDReader,
     check_heads,
     read_blocks,
 )
+from allennlp_structkd.structures import rel_pos
 
 
 @DatasetReader.register("structkd_ptb_dependency")

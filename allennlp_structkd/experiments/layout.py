@@ -5,7 +5,6 @@ from typing import Iterable
 
 from allennlp_structkd.experiments.suite import Run
 
-
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = os.path.join(REPO, "training_configs")
 

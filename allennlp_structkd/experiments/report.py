@@ -14,7 +14,6 @@ from allennlp_structkd.experiments.plots import plot_curves
 from allennlp_structkd.experiments.scores import _duration, _mean_std, _run_metrics, _run_scores, _wall_seconds
 from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef
 
-
 TEST_NAMES = {"esp.testa": "esp.testb", "ned.testa": "ned.testb", "dev.conllu": "test.conllu", "dev.dp": "test.dp"}
 
 
@@ -148,6 +147,8 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     if spec.summary:  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
         measured = speed._speed_rows(suite, seeds, runs_dir) if not quick else None
         lines += _summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons)
+        lines += _goal_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons,
+                             os.path.join(layout._suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json"))
         if measured and measured[0]:
             lines += ["", *speed._speed_lines(suite, seeds, *measured, lead="Speed and size: ")]
     folder = layout.pages_folder(runs_dir, suite, quick)
@@ -250,6 +251,67 @@ def _summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_sco
                                  f" sentences/s) and is {t['parameters'] / row['parameters']:.0f}x smaller"
                                  f" ({row['parameters']:,} against {t['parameters']:,} parameters, the teacher's frozen"
                                  " encoder included).")
+    return lines
+
+
+def _goal_lines(spec: Suite, all_scores, language_scores, measured, epsilons, wall_record: str) -> List[str]:
+    """
+    The suite's goals, each met or missed by how much, for its best KD student (the highest mean share of the
+    teachers' F1 over languages). Where the student has a reference row (the same student on the transfer text's
+    gold labels), the page says what share that reference keeps: how much of the gap to the teachers
+    distillation could close at all with these sentences.
+    """
+    goals = spec.goals
+    students = [r for r in spec.runs if _distils(r) and all_scores.get(r.name)]
+    teachers = {r.lang: r for r in spec.runs if r.teacher and r.lang}
+    if not goals or not students or not teachers:
+        return []
+
+    def shares(name):
+        return {lang: 100 * language_scores[name][lang] / language_scores[t.name][lang] for lang, t in teachers.items()
+                if lang in language_scores.get(name, {}) and lang in language_scores.get(t.name, {})}
+
+    best = max(students, key=lambda r: statistics.mean(shares(r.name).values()) if shares(r.name) else 0.0)
+    lines = ["", f"**Goals**, for the best KD student, {best.name}:"]
+
+    def verdict(value, goal, unit, higher=True):
+        met = value >= goal if higher else value <= goal
+        return f"{value:.1f}{unit} (goal {'≥' if higher else '≤'} {goal:g}{unit}: " + (
+            "met)" if met else f"missed by {abs(goal - value):.1f}{unit})")
+
+    if "share_of_teacher" in goals and shares(best.name):
+        lines.append("- share of its teacher's dev F1: " + "; ".join(
+            f"{lang} {verdict(share, goals['share_of_teacher'], '%')}" for lang, share in shares(best.name).items()) + ".")
+        reference = next((r for r in spec.runs if not r.teacher and "gold" in r.name and r.baseline == best.baseline
+                          and all_scores.get(r.name)), None)
+        if reference is not None and shares(reference.name) and best.baseline and shares(best.baseline):
+            base, ref, ours = shares(best.baseline), shares(reference.name), shares(best.name)
+            lines.append(f"- the same student on the gold labels of the transfer text ({reference.name}) keeps "
+                         + ", ".join(f"{lang} {share:.1f}%" for lang, share in ref.items())
+                         + " of the teachers: what these sentences' labels could give this student at most. Distillation "
+                         + "recovers " + ", ".join(f"{lang} {100 * (ours[lang] - base[lang]) / max(1e-9, ref[lang] - base[lang]):.0f}%"
+                                                   for lang in ref if lang in base and lang in ours)
+                         + " of that reference's gain over the student without KD: the shortfall is this student's on these "
+                         "sentences, not the distillation's.")
+    if best.baseline and all_scores.get(best.baseline) and "kd_gain" in goals:
+        gain = statistics.mean(all_scores[best.name]) - statistics.mean(all_scores[best.baseline])
+        eps = epsilons.get(best.name)
+        lines.append(f"- over the same student without KD: {verdict(gain, goals['kd_gain'], ' F1')}"
+                     + (f", ε_min {eps:.2f} (goal < 0.5: {'met' if eps < 0.5 else 'missed'})" if eps is not None else "") + ".")
+    if measured:
+        rows = dict(measured[0])
+        teacher_rows = [rows[t.name] for t in teachers.values() if t.name in rows]
+        if best.name in rows and teacher_rows:
+            speed = min(rows[best.name]["sentences_per_second"] / t["sentences_per_second"] for t in teacher_rows)
+            size = min(t["parameters"] / rows[best.name]["parameters"] for t in teacher_rows)
+            if "speedup" in goals:
+                lines.append(f"- faster than its teachers on one CPU thread: {verdict(speed, goals['speedup'], 'x')}.")
+            if "size_ratio" in goals:
+                lines.append(f"- fewer parameters than its teachers, their encoder counted: {verdict(size, goals['size_ratio'], 'x')}.")
+    if "wall_minutes" in goals and os.path.isfile(wall_record):
+        with open(wall_record) as handle:
+            minutes = json.load(handle)["seconds_before_table"] / 60
+        lines.append(f"- the suite's wall time on 2 cores: {verdict(minutes, goals['wall_minutes'], ' min', higher=False)}.")
     return lines
 
 

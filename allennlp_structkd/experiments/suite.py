@@ -61,6 +61,8 @@ class Suite:
     prepare: List[Callable[[PrepareOptions], object]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)  # files of "name: text" lines the prepare steps wrote, for the page
     machine: str = "a 2-core CPU shared with other runs"  # where its runs were trained, for the page's time line
+    # goals the page checks (share_of_teacher, speedup, size_ratio as %/x; kd_gain in points; wall_minutes)
+    goals: Dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.eval_metric is None:

@@ -5,8 +5,8 @@ from allennlp_structkd.kd.losses import (
     PosteriorKD,
     PosteriorTopWK,
     StructuralKD,
-    Top1KD,
     TokenKD,
+    Top1KD,
     TopKKD,
     WeightedTopKKD,
 )

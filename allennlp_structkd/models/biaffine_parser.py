@@ -17,12 +17,11 @@ from allennlp.nn import Activation, InitializerApplicator, util
 
 from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.modules.biaffine import Biaffine
+from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import head_selection
 from allennlp_structkd.structures.mst import mst_heads
 from allennlp_structkd.training.metrics import AttachmentScores
 from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
-from allennlp_structkd.settings import reject_unknown_settings
-
 
 
 class DependencyParserBase(Model, KDTeacher):

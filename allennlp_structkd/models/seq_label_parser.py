@@ -6,10 +6,10 @@ from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
 from allennlp.nn import util
 
-from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
 from allennlp_structkd.models.maxent_tagger import MaxEntTagger
 from allennlp_structkd.structures import rel_pos
 from allennlp_structkd.training.metrics import AttachmentScores
+from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
 
 
 def split_label(label: str):

@@ -10,9 +10,9 @@ from allennlp.nn import Activation, InitializerApplicator, util
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.modules.biaffine import Biaffine
+from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import span_dp
 from allennlp_structkd.training.metrics import SpanF1
-from allennlp_structkd.settings import reject_unknown_settings
 
 
 @Model.register("structkd_span_ner")

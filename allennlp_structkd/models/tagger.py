@@ -18,8 +18,8 @@ from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
-from allennlp_structkd.training.metrics import SpanF1
 from allennlp_structkd.settings import reject_unknown_settings
+from allennlp_structkd.training.metrics import SpanF1
 
 SPAN_ENCODINGS = ("BIO", "IOB1", "BIOES", "BIOUL")
 

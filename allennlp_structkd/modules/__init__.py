@@ -1,5 +1,5 @@
-from allennlp_structkd.modules.kr2_embedder import KR2Embedder
 from allennlp_structkd.modules.compressed_embedding import CompressedEmbedding, compress
-from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder, pool_wordpieces
-from allennlp_structkd.modules.layer_mix_embedder import LayerMixEmbedder
 from allennlp_structkd.modules.compressed_wordpiece_embedder import CompressedWordpieceEmbedder
+from allennlp_structkd.modules.kr2_embedder import KR2Embedder
+from allennlp_structkd.modules.layer_mix_embedder import LayerMixEmbedder
+from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder, pool_wordpieces

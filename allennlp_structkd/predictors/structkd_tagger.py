@@ -1,6 +1,6 @@
 import inspect
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any, Dict, List, Optional
 
 from allennlp.common.checks import ConfigurationError
@@ -11,11 +11,10 @@ from allennlp.predictors.predictor import Predictor
 
 from allennlp_structkd.dataset_readers.tag_schemes import entities, is_span_label_set
 
-
 LANG_CODE = re.compile(r"^[a-z]{2,3}$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def check_lang(lang: str) -> str:
     """``lang`` if it is a language code spaCy knows (``es``, ``nl``, ``xx`` for several), else a clear error
     (a module name such as ``punctuation`` or ``__init__`` is no language)."""
@@ -34,7 +33,7 @@ def check_lang(lang: str) -> str:
     return lang
 
 
-@lru_cache(maxsize=None)
+@cache
 def _blank(lang: str):
     import spacy
 

@@ -43,7 +43,7 @@ def test_latin1_input_names_file_line_and_encoding(kind, strict, tmp_path):
 def test_a_byte_order_mark_is_not_part_of_the_first_word(kind, tmp_path):
     name, text = READERS[kind]
     path = tmp_path / name
-    path.write_bytes("\ufeff".encode("utf-8") + text.encode("utf-8"))
+    path.write_bytes("\ufeff".encode() + text.encode("utf-8"))
     first = next(iter(reader(kind).read(str(path))))
     assert not any("\ufeff" in w for w in first["metadata"]["words"])
     if kind == "structkd_conll_ner":  # the -DOCSTART- line is still recognised, not read as a word

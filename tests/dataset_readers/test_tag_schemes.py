@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from allennlp_structkd.dataset_readers.tag_schemes import TagSchemeError, convert, spans_from_tags, tags_from_spans
 

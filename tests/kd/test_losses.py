@@ -6,7 +6,8 @@ import pytest
 import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allennlp_structkd.kd import Constraints, KDLoss, Potentials
 from allennlp_structkd.kd.losses import check_label_sets

@@ -14,8 +14,7 @@ import json
 import pytest
 import torch
 from allennlp.common import Params
-from allennlp.data import Batch, Vocabulary
-from allennlp.data import DatasetReader
+from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 
 import allennlp_structkd  # noqa: F401

@@ -2,13 +2,12 @@ import json
 
 import pytest
 import torch
-
-from allennlp_structkd.kd.losses import StructuralKD
 from allennlp.common.testing import ModelTestCase
 
 import allennlp_structkd  # noqa: F401
-from allennlp_structkd.structures.mst import mst_heads
+from allennlp_structkd.kd.losses import StructuralKD
 from allennlp_structkd.structures import head_selection, span_dp
+from allennlp_structkd.structures.mst import mst_heads
 from tests.conftest import FIXTURES
 
 UD = FIXTURES / "data" / "ud_en_small.conllu"

@@ -6,7 +6,6 @@ import pytest
 import spacy
 
 
-
 @pytest.fixture(scope="module")
 def nlp(teacher_archive):
     nlp = spacy.blank("es")
@@ -150,10 +149,9 @@ def test_one_entity_reading_for_predictor_and_component():
     (it has no seqeval) is the library's, which is seqeval's."""
     import random
 
-    from structkd_spacy.component import entities
-
     from allennlp_structkd.dataset_readers import tag_schemes
     from allennlp_structkd.predictors import structkd_tagger
+    from structkd_spacy.component import entities
 
     tags = ["U-PER", "O", "B-LOC", "L-LOC", "I-ORG", "S-MISC", "B-PER", "E-PER"]
     expected = [("PER", 0, 0), ("LOC", 2, 3), ("ORG", 4, 4), ("MISC", 5, 5), ("PER", 6, 7)]

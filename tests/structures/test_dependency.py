@@ -3,7 +3,8 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allennlp_structkd.structures import head_selection, rel_pos, second_order
 from tests import brute_force

@@ -102,11 +102,11 @@ def test_log_partition_gradients_match_the_pytorch_path(fused, needs):
 
     ours = gradients(fused.log_partition, DEVICE)
     references = gradients(linear_chain.log_partition, "cpu")
-    for ours, reference, need in zip(ours, references, needs):
+    for mine, reference, need in zip(ours, references, needs):
         if need:
-            close(ours, reference)
+            close(mine, reference)
         else:
-            assert ours is None and reference is None
+            assert mine is None and reference is None
 
 
 def test_half_precision_emissions_are_accumulated_in_float32(fused):

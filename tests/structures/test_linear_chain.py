@@ -1,11 +1,11 @@
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from allennlp_structkd.structures import linear_chain
 from tests import brute_force
-
 
 
 def random_batch(seed, batch, n, num_labels, scale=3.0, boundary=True):

@@ -1,2 +1,2 @@
-from allennlp_structkd.training.metrics.span_f1 import SpanF1
 from allennlp_structkd.training.metrics.attachment_scores import AttachmentScores
+from allennlp_structkd.training.metrics.span_f1 import SpanF1

@@ -5,6 +5,7 @@ import torch
 from allennlp.data import Vocabulary
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.metrics import Metric
+
 from allennlp_structkd.dataset_readers.tag_schemes import entities
 
 

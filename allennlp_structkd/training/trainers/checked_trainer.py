@@ -13,7 +13,6 @@ otherwise train on targets computed for another loss.
 import inspect
 
 from allennlp.common.checks import ConfigurationError
-
 from allennlp.training import GradientDescentTrainer, Trainer
 
 from allennlp_structkd.settings import reject_unknown_arguments

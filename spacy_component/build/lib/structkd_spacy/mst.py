@@ -5,9 +5,9 @@ Apache License 2.0, Copyright the Allen Institute for Artificial Intelligence), 
 but for its one import of AllenNLP (``ConfigurationError``, here ``ValueError``), so that a served
 student decodes the same trees, ties included, without AllenNLP installed.
 """
-from typing import List, Set, Tuple, Dict
-import numpy
+from typing import Dict, List, Set, Tuple
 
+import numpy
 
 
 def decode_mst(

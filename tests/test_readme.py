@@ -1,0 +1,89 @@
+"""
+The README's commands work as written: every command block of its "Quick start" and "Use with
+AllenNLP" sections runs, in order, in a scratch folder, with ``../shared/data`` replaced by fixture
+data of the same layout (the project's toy CoNLL-2002-like files) and ``make demo`` run on that data
+(``make test`` is what runs this test, so it is left out); and the settings table names every
+variable the configs and the code read.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import FIXTURES
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+with open(os.path.join(REPO, "README.md"), encoding="utf-8") as _handle:
+    README = _handle.read()
+
+
+def section(title: str) -> str:
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end > 0 else None]
+
+
+def bash_blocks(title: str):
+    return re.findall(r"```bash\n(.*?)```", section(title), flags=re.S)
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """A working folder that looks like the checkout to the commands (its venv, Makefile, configs), and fixture data
+    laid out like ../shared/data."""
+    data = tmp_path / "data" / "conll2002"
+    data.mkdir(parents=True)
+    for lang, prefix in (("es", "esp"), ("nl", "ned")):
+        shutil.copyfile(FIXTURES / "data" / f"toy_ner_{lang}.train", data / f"{prefix}.train")
+        shutil.copyfile(FIXTURES / "data" / f"toy_ner_{lang}.dev", data / f"{prefix}.testa")
+    work = tmp_path / "work"
+    work.mkdir()
+    venv = os.path.dirname(os.path.dirname(sys.executable))
+    os.symlink(venv, work / ".venv")
+    for name in ("Makefile", "training_configs", "requirements.txt", "requirements-dev.txt", "constraints.txt", "setup.py",
+                 "spacy_component", ".allennlp_plugins", "allennlp_structkd"):
+        os.symlink(os.path.join(REPO, name), work / name)
+    return work, tmp_path / "data"
+
+
+def run_block(block: str, work, data):
+    script = block.replace("../shared/data", str(data))
+    # the install is the checkout's (make test did it): make must not install from the scratch folder
+    script = re.sub(r"^make demo\b.*$", f"make -o .venv/.structkd-installed demo DATA={data}/conll2002 LABELED=100", script,
+                    flags=re.M)
+    script = re.sub(r"^make test\b.*$", "", script, flags=re.M)  # this very test runs under it
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAGGING_", "TEACHER_", "STRUCTKD_"))}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=str(work), env=env, capture_output=True,
+                            text=True, timeout=1200)
+    assert result.returncode == 0, f"README block failed:\n{script}\n--- stdout:\n{result.stdout[-3000:]}\n--- stderr:\n{result.stderr[-3000:]}"
+    return result
+
+
+def test_the_quick_start_and_allennlp_commands_work_as_written(scratch):
+    work, data = scratch
+    outputs = [run_block(block, work, data) for title in ("Quick start", "Use with AllenNLP") for block in bash_blocks(title)]
+    assert outputs and any("% of teacher" in o.stdout for o in outputs)  # make demo printed its table
+    assert os.path.isfile(work / "runs" / "student" / "model.tar.gz")
+    assert os.path.isfile(work / "runs" / "student_exported" / "student.json")
+    text = "".join(o.stdout for o in outputs)
+    assert '"f1-measure-overall"' in text  # `allennlp evaluate` printed its metrics
+
+
+def test_the_settings_table_names_every_variable_read():
+    from allennlp_structkd.config_defaults import DEFAULTS
+
+    read = set(DEFAULTS)
+    for root, _, files in os.walk(os.path.join(REPO, "allennlp_structkd")):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(root, name), encoding="utf-8") as handle:
+                    read |= set(re.findall(r"environ(?:\.get)?[\(\[]\s*[\"']((?:STRUCTKD|TAGGING|STUDENT|FROZEN)_[A-Z_]+)", handle.read()))
+    named = set()
+    for line in section("Settings").splitlines():
+        if line.startswith("| `"):
+            named |= set(re.findall(r"`([A-Z0-9_]+)`", line.split("|")[1]))
+    missing = sorted(read - named)
+    assert not missing, f"the README's settings table lacks {missing}"
