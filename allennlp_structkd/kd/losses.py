@@ -31,8 +31,7 @@ from allennlp.common import Registrable
 from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.kd.potentials import Potentials
-from allennlp_structkd.kd.temperature import temper_chain, temper_distribution
-from allennlp_structkd.structures import linear_chain
+from allennlp_structkd.kd.temperature import temper_distribution
 
 Targets = Dict[str, torch.Tensor]
 
@@ -106,15 +105,11 @@ class KDLoss(torch.nn.Module, Registrable):
         return temper_distribution(probs, self.temperature, start_dim)
 
     def _teacher_unary(self, teacher: Potentials, pairwise: bool) -> Targets:
-        """The teacher's (tempered) unary, and for a CRF pairwise, marginals of its allowed sequences."""
+        """The teacher's (tempered) unary, and where its structure has them pairwise, marginals of its allowed structures."""
         teacher = teacher.detached().constrained().scaled(self.score_scale)
-        if not teacher.is_crf:
-            return {"teacher_unary": self.temper(teacher.unary_marginals(), 2)}
-        unary, pair = teacher.chain.marginals()
-        if self.temperature_mode == "local":
-            unary, pair = temper_chain(unary, pair, teacher.mask, self.temperature)
+        unary, pair = teacher.tempered_marginals(self.temperature if self.temperature_mode == "local" else 1.0)
         targets = {"teacher_unary": unary}
-        if pairwise:
+        if pairwise and pair is not None:
             targets["teacher_pairwise"] = pair
         return targets
 
@@ -170,25 +165,8 @@ class StructuralKD(KDLoss):
             return self._teacher_unary(teacher, pairwise=True)
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
-        unary = targets["teacher_unary"]
-        mask = student.mask
-        if not student.is_crf:
-            return _masked_sum(_cross_entropy(unary, student.emissions.log_softmax(dim=2)), mask)
-        emissions = torch.where(mask.unsqueeze(2), student.emissions, torch.zeros_like(student.emissions))
-        expected = (unary * emissions).flatten(1).sum(1)
-        pairwise = targets.get("teacher_pairwise")
-        if pairwise is not None:
-            expected = expected + torch.einsum("nixy,xy->n", pairwise[:, 1:], student.transitions)
-        elif unary.size(1) > 1:
-            following = unary[:, 1:] * mask[:, 1:].unsqueeze(2).to(unary.dtype)
-            expected = expected + torch.einsum("nix,xy,niy->n", unary[:, :-1], student.transitions, following)
-        lengths = mask.long().sum(1)
-        if student.start is not None:
-            expected = expected + (unary[:, 0] * student.start).sum(1)
-        if student.end is not None:
-            last = unary.gather(1, (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, unary.size(2))).squeeze(1)
-            expected = expected + (last * student.end).sum(1)
-        return student.log_partition() - expected
+        # the cross-entropy over the student's factors, whatever its structure (chain, tokens)
+        return student.log_partition() - student.expected_score(targets["teacher_unary"], targets.get("teacher_pairwise"))
 
 
 @KDLoss.register("posterior")
@@ -208,11 +186,7 @@ class PosteriorKD(KDLoss):
             return self._teacher_unary(teacher, pairwise=False)
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
-        if student.is_crf:
-            _, log_unary, _ = student.chain.forward_backward()
-        else:
-            log_unary = student.emissions.log_softmax(dim=2)
-        return _masked_sum(_cross_entropy(targets["teacher_unary"], log_unary), student.mask)
+        return _masked_sum(_cross_entropy(targets["teacher_unary"], student.unary_log_marginals()), student.mask)
 
 
 @KDLoss.register("token")
@@ -279,12 +253,7 @@ class TopKKD(KDLoss):
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
             teacher = teacher.detached().constrained().scaled(1.0 / self.temperature)
-            if teacher.is_crf:
-                emissions, transitions, start, end = teacher.emissions, teacher.transitions, teacher.start, teacher.end
-            else:  # a MaxEnt teacher is a CRF with zero transitions over its log-probabilities
-                emissions = teacher.emissions.log_softmax(dim=2)
-                transitions, start, end = emissions.new_zeros(emissions.size(2), emissions.size(2)), None, None
-            tags, scores = linear_chain.LinearChain(emissions, transitions, teacher.mask, start, end).kbest(self.k)
+            tags, scores = teacher.as_chain().kbest(self.k)
             # rows past a sentence's number of allowed sequences score -inf: they are no targets
             exists = torch.isfinite(scores)
             if self.weighted:  # Eq. 9: P_t(y) renormalised over the K best, log Z cancels

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from allennlp_structkd.kd import Constraints, KDLoss, Potentials
 from allennlp_structkd.kd.losses import check_label_sets
+from allennlp_structkd.kd.potentials import ChainPotentials
 from tests import brute_force
 
 DT = torch.float64
@@ -57,7 +58,7 @@ def log_prob_table(p: Potentials, b: int, temperature: float = 1.0, allowed_only
     sequences the constraints allow (how a teacher's distribution is defined)."""
     length = int(p.mask[b].sum())
     num_labels = p.emissions.size(2)
-    if p.is_crf:
+    if isinstance(p, ChainPotentials):
         scores = brute_force.chain_sequences(p.emissions[b] / temperature, p.transitions / temperature, length,
                                              p.start / temperature, p.end / temperature)
     else:
@@ -431,3 +432,65 @@ def test_an_unknown_target_name_has_no_silent_spec():
     assert spec_of("teacher_unary").word_dims == ((0, 0),)
     with pytest.raises(KeyError, match="teacher target 'teacher_novel' has no spec"):
         spec_of("teacher_novel")
+
+
+def test_a_new_output_kind_and_a_new_objective_need_no_change_to_the_losses():
+    """A student output kind the library does not have (here: one label for the whole sentence) and an objective of
+    its own, defined here: the real objectives train it through the protocol alone."""
+    from allennlp_structkd.structures import linear_chain
+
+    class SentenceLabel(Potentials):
+        """Every token of a sentence takes the same label: P(a) ∝ exp(Σ_i emissions[i, a])."""
+
+        def _scores(self):
+            return self._masked(self.emissions).sum(1)  # (B, L)
+
+        def log_partition(self):
+            return torch.logsumexp(self._scores(), dim=1)
+
+        def expected_score(self, unary, pairwise=None):
+            return (unary * self._masked(self.emissions)).flatten(1).sum(1)
+
+        def unary_marginals(self):
+            return self._masked(self._scores().softmax(1).unsqueeze(1).expand_as(self.emissions))
+
+        def unary_log_marginals(self):
+            return self._scores().log_softmax(1).unsqueeze(1).expand_as(self.emissions)
+
+        def sequence_log_probs(self, tags):
+            first = tags[:, :, 0]
+            return self._scores().log_softmax(1).gather(1, first)
+
+        def tempered_marginals(self, temperature):
+            return self.unary_marginals(), None
+
+        def as_chain(self):
+            emissions = self._scores().log_softmax(1).unsqueeze(1)
+            return linear_chain.LinearChain(emissions, emissions.new_zeros(emissions.size(2), emissions.size(2)),
+                                            self.mask[:, :1])
+
+    @KDLoss.register("test_toy_objective", exist_ok=True)
+    class ToyObjective(KDLoss):
+        """The squared distance of the student's unary marginals to the teacher's."""
+
+        needs = ("teacher_unary",)
+
+        def teacher_targets(self, teacher):
+            return {"teacher_unary": teacher.detached().unary_marginals()}
+
+        def forward(self, student, targets):
+            return ((student.unary_marginals() - targets["teacher_unary"]) ** 2).flatten(1).sum(1)
+
+    g = torch.Generator().manual_seed(0)
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    teacher = Potentials(torch.randn(2, 3, 4, generator=g, dtype=DT), mask, torch.randn(4, 4, generator=g, dtype=DT))
+    weights = torch.randn(2, 3, 4, generator=g, dtype=DT, requires_grad=True)
+    optimizer = torch.optim.SGD([weights], lr=0.1)
+    for objective in (KDLoss.by_name("structural")(), KDLoss.by_name("posterior")(), KDLoss.by_name("top_k")(k=2),
+                      KDLoss.by_name("test_toy_objective")()):
+        student = SentenceLabel(weights, mask)
+        loss = objective(student, objective.teacher_targets(teacher)).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        assert torch.isfinite(loss) and weights.grad is not None and torch.isfinite(weights.grad).all()
+        optimizer.step()
