@@ -9,6 +9,7 @@ STAMP := $(VENV)/.structkd-installed
 ALLENNLP_VERSION := 2.10.1
 DATA ?=
 LABELED ?=
+DEMO_ARGS ?=
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
 
@@ -31,7 +32,7 @@ test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
-	$(PY) -m allennlp_structkd.demo_job --output $(DEMO_DIR) $(if $(DATA),--data $(DATA),) $(if $(LABELED),--labeled $(LABELED),)
+	$(PY) -m allennlp_structkd.demo_job --output $(DEMO_DIR) $(if $(DATA),--data $(DATA),) $(if $(LABELED),--labeled $(LABELED),) $(DEMO_ARGS)
 
 benchmark: install
 	$(PY) benchmarks/structures_benchmark.py --output docs/benchmarks.md

@@ -37,34 +37,48 @@ def marginals(emissions: torch.Tensor, transitions: torch.Tensor, start: torch.T
     """
     ``(P(y_i = a) (B, n, L), log Z (B,))`` by the forward-backward algorithm; 0 past each length.
 
-    The forward and backward scores are normalised at every position (their log-sum-exp kept apart), so
-    that they stay near 0 and float32 keeps its precision; a position's marginals are the softmax of
-    their sum, which is exact (``Σ_a exp(α_i(a) + β_i(a)) = Z`` at every position). Subtracting a log Z
-    of some hundreds instead loses ~1e-5 in float32.
+    Scaled, in probability space: the scores are exponentiated once (each position's emissions less their
+    maximum, the transitions less theirs; a forbidden transition's -1e4 becomes 0) and the forward and
+    backward vectors renormalised at every step, so that each step is one matrix product and float32
+    keeps its precision; log Z is rebuilt from the normalisers and the maxima taken out. A position's
+    marginals are the normalised product of its forward and backward vectors (exact:
+    ``Σ_a α_i(a) β_i(a) = Z`` at every position).
     """
     batch, length, labels = emissions.shape
     if length == 0:
         return emissions.new_zeros(batch, 0, labels), emissions.new_zeros(batch)
-    alpha = start + emissions[:, 0]
-    scale = torch.logsumexp(alpha, dim=1, keepdim=True)
-    log_z = scale.squeeze(1)
-    alphas = [alpha - scale]
+    tiny = torch.finfo(emissions.dtype).tiny
+    top = transitions.max()
+    moves = (transitions - top).exp()  # (L, L)
+    peaks = emissions.max(dim=2, keepdim=True).values  # (B, n, 1)
+    local = (emissions - peaks).exp()  # (B, n, L)
+    inside = mask.to(emissions.dtype)
+    first = start + emissions[:, 0]
+    first_peak = first.max(dim=1, keepdim=True).values
+    alpha = (first - first_peak).exp()
+    norm = alpha.sum(1, keepdim=True).clamp(min=tiny)
+    alphas = [alpha / norm]
+    log_z = first_peak.squeeze(1) + norm.squeeze(1).log()
     for i in range(1, length):
-        step = torch.logsumexp(alphas[-1].unsqueeze(2) + transitions, dim=1) + emissions[:, i]
-        scale = torch.logsumexp(step, dim=1, keepdim=True)
-        inside = mask[:, i]
-        alphas.append(torch.where(inside.unsqueeze(1), step - scale, alphas[-1]))
-        log_z = log_z + torch.where(inside, scale.squeeze(1), torch.zeros_like(log_z))
-    log_z = log_z + torch.logsumexp(alphas[-1] + end, dim=1)
+        step = (alphas[-1] @ moves) * local[:, i]
+        norm = step.sum(1, keepdim=True).clamp(min=tiny)
+        here = mask[:, i].unsqueeze(1)
+        alphas.append(torch.where(here, step / norm, alphas[-1]))
+        log_z = log_z + inside[:, i] * (peaks[:, i, 0] + top + norm.squeeze(1).log())
+    end_peak = end.max()
+    closing = (alphas[-1] * (end - end_peak).exp()).sum(1).clamp(min=tiny)
+    log_z = log_z + end_peak + closing.log()
     lengths = mask.long().sum(1)
+    ends = (end - end_peak).exp().expand(batch, labels)
     betas = [None] * length
-    beta = end.expand(batch, labels)
+    beta = ends
     for i in range(length - 1, -1, -1):
         if i < length - 1:
-            inside = torch.logsumexp(transitions + (emissions[:, i + 1] + beta).unsqueeze(1), dim=2)
-            inside = inside - torch.logsumexp(inside, dim=1, keepdim=True)
-            # the last token of a sentence ends it: its beta is the end score
-            beta = torch.where((i < lengths - 1).unsqueeze(1), inside, end.expand(batch, labels))
+            step = (local[:, i + 1] * beta) @ moves.t()
+            step = step / step.sum(1, keepdim=True).clamp(min=tiny)
+            # the last token of a sentence ends it: its backward vector is the end scores
+            beta = torch.where((i < lengths - 1).unsqueeze(1), step, ends)
         betas[i] = beta
-    probs = (torch.stack(alphas, dim=1) + torch.stack(betas, dim=1)).softmax(dim=2)
-    return probs * mask.unsqueeze(2).to(probs.dtype), torch.where(lengths > 0, log_z, torch.zeros_like(log_z))
+    joint = torch.stack(alphas, dim=1) * torch.stack(betas, dim=1)
+    probs = joint / joint.sum(2, keepdim=True).clamp(min=tiny)
+    return probs * inside.unsqueeze(2), torch.where(lengths > 0, log_z, torch.zeros_like(log_z))

@@ -33,30 +33,26 @@ class Indexer:
             self._pieces = pieces
 
     def tensors(self, sentences: List[List[str]]) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
-        """``({input name: ids}, mask (B, n))``: words ``(B, n)``, characters or pieces ``(B, n, longest)``."""
-        batch, length = len(sentences), max((len(s) for s in sentences), default=0)
-        mask = torch.zeros(batch, length, dtype=torch.bool)
-        for b, sentence in enumerate(sentences):
-            mask[b, : len(sentence)] = True
+        """``({input name: ids}, mask (B, n))``: words ``(B, n)``, characters or pieces ``(B, n, longest)``; one tensor per
+        input per batch (built from padded lists)."""
+        length = max((len(s) for s in sentences), default=0)
+        mask = torch.tensor([[True] * len(s) + [False] * (length - len(s)) for s in sentences], dtype=torch.bool)
         tensors = {}
         for item in self.inputs:
             index = self.index[item["name"]]
+            lower = item.get("lowercase")
             if item["type"] == "words":
-                ids = torch.zeros(batch, length, dtype=torch.long)
-                for b, sentence in enumerate(sentences):
-                    words = [w.lower() for w in sentence] if item.get("lowercase") else sentence
-                    ids[b, : len(sentence)] = torch.tensor([index.get(w, UNKNOWN) for w in words], dtype=torch.long)
+                rows = [[index.get(w.lower() if lower else w, UNKNOWN) for w in s] + [0] * (length - len(s)) for s in sentences]
+                tensors[item["name"]] = torch.tensor(rows, dtype=torch.long).view(len(sentences), length)
+                continue
+            if item["type"] == "characters":
+                parts = [[[index.get(c, UNKNOWN) for c in (w.lower() if lower else w)] for w in s] for s in sentences]
+                width = max([item.get("min_padding", 0)] + [len(p) for s in parts for p in s])
             else:
-                if item["type"] == "characters":
-                    parts = [[list(w.lower() if item.get("lowercase") else w) for w in sentence] for sentence in sentences]
-                    width = max([item.get("min_padding", 0)] + [len(p) for sentence in parts for p in sentence])
-                else:
-                    parts = [[list(self._pieces(w, item.get("max_pieces", 16))) for w in sentence] for sentence in sentences]
-                    width = max([1] + [len(p) for sentence in parts for p in sentence])
-                ids = torch.zeros(batch, length, width, dtype=torch.long)
-                for b, sentence in enumerate(parts):
-                    for i, word in enumerate(sentence):
-                        if word:
-                            ids[b, i, : len(word)] = torch.tensor([index.get(p, UNKNOWN) for p in word], dtype=torch.long)
-            tensors[item["name"]] = ids
+                limit = item.get("max_pieces", 16)
+                parts = [[[index.get(p, UNKNOWN) for p in self._pieces(w, limit)] for w in s] for s in sentences]
+                width = max([1] + [len(p) for s in parts for p in s])
+            padded_word = [0] * width
+            rows = [[p + [0] * (width - len(p)) for p in s] + [padded_word] * (length - len(s)) for s in parts]
+            tensors[item["name"]] = torch.tensor(rows, dtype=torch.long).view(len(sentences), length, width)
         return tensors, mask
