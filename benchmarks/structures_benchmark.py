@@ -120,7 +120,7 @@ def render(rows, span_time, repeats):
     goal = next(r for r in rows if (r["n"], r["L"]) == (50, 17))
     lines += [
         "",
-        "Goals of the Foundation issue, at (n, L) = (50, 17):",
+        "Goals of the structured core, at (n, L) = (50, 17):",
         f"- `marginals` at least 10x faster than torch-struct: {goal['ts_marg'] / goal['ours_marg']:.1f}x"
         f" ({'met' if goal['ts_marg'] / goal['ours_marg'] >= 10 else 'NOT met'});",
         f"- one forward-backward at most 3x one allennlp CRF forward: {goal['ours_marg'] / goal['crf_fwd']:.2f}x"

@@ -5,6 +5,7 @@ needs from the teacher of each sentence's language, computed once and cached on 
 import itertools
 import json
 import logging
+import os
 from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
@@ -23,6 +24,15 @@ from allennlp_structkd.kd.teacher import Teacher
 from allennlp_structkd.settings import reject_unknown_settings
 
 logger = logging.getLogger(__name__)
+
+def _encoder_folder(indexer) -> Optional[str]:
+    """The local encoder folder a teacher's token indexer reads words with (a frozen encoder, or a transformer through
+    AllenNLP's (mismatched) indexer, whose tokenizer keeps the name), if any."""
+    indexer = getattr(indexer, "_matched_indexer", indexer)
+    tokenizer = getattr(indexer, "_allennlp_tokenizer", None)
+    folder = getattr(indexer, "model_name", None) or getattr(tokenizer, "_model_name", None)
+    return folder if isinstance(folder, str) and os.path.isdir(folder) else None
+
 
 @DatasetReader.register("structkd_teacher")
 class TeacherAnnotatingReader(DatasetReader):
@@ -125,8 +135,24 @@ class TeacherAnnotatingReader(DatasetReader):
             path = self.teacher_paths[key]
             if path not in self._by_path:
                 self._by_path[path] = Teacher(path, self.cuda_device, self.cache_directory)
+                self._check_encoders(self._by_path[path])
             self._teachers[key] = self._by_path[path]
         return self._teachers[key]
+
+    def _check_encoders(self, teacher: Teacher) -> None:
+        """A student that reads its teachers' word pieces (compressed from their encoder's embeddings) and a teacher over
+        an encoder with another vocabulary: a clear error naming both encoders."""
+        from allennlp_structkd.data.wordpiece_indexer import WordpieceIndexer, vocabulary_fingerprint
+
+        students = [i.model_name for i in (self.token_indexers or {}).values() if isinstance(i, WordpieceIndexer)]
+        teachers = [folder for folder in (_encoder_folder(i) for i in (teacher.indexers or {}).values()) if folder]
+        for student in students:
+            for folder in teachers:
+                if vocabulary_fingerprint(student) != vocabulary_fingerprint(folder):
+                    raise ConfigurationError(
+                        f"the student reads the word pieces of the encoder {student}, but teacher {teacher.archive_path} "
+                        f"reads those of the encoder {folder}, another vocabulary: give the student its teacher's encoder "
+                        "(STUDENT_ENCODER) or a teacher over the student's")
 
     # -- sharding is done once, by the base readers ---------------------------------------------
     def _set_worker_info(self, info) -> None:

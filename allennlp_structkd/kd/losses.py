@@ -86,7 +86,7 @@ class KDLoss(torch.nn.Module, Registrable):
         raise NotImplementedError
 
     # bumped whenever what teacher_targets computes changes, so that caches of the old targets are not
-    # reused: 2 = constrained targets, consistent local temperature, renormalised Top-WK (issue 12)
+    # reused: 2 = constrained targets, consistent local temperature, renormalised Top-WK
     TARGETS_VERSION = 2
 
     def signature(self) -> str:
