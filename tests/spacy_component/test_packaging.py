@@ -45,8 +45,11 @@ def test_spacy_package_wheel_serves_in_a_fresh_virtualenv_without_allennlp(teach
     expected = _pipeline_without_its_student(teacher_archive, tmp_path)
     dist = tmp_path / "dist"
     dist.mkdir()
+    # built from a copy: setuptools writes build/ beside the sources it builds, and must not write into the checkout
+    source = shutil.copytree(os.path.join(REPO, "spacy_component"), tmp_path / "structkd_spacy_source",
+                             ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
     component = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist),
-                                os.path.join(REPO, "spacy_component")], capture_output=True, text=True, timeout=300)
+                                str(source)], capture_output=True, text=True, timeout=300)
     assert component.returncode == 0, component.stderr[-2000:]
     build = subprocess.run([sys.executable, "-m", "spacy", "package", str(tmp_path / "pipeline"), str(dist),
                             "--build", "wheel", "--force"], capture_output=True, text=True, timeout=300)
