@@ -1,5 +1,6 @@
 """The experiment runner's bookkeeping: finished runs are not redone; tables, seeds and significance marks."""
 import concurrent.futures
+import dataclasses
 import json
 import os
 
@@ -625,3 +626,14 @@ def test_the_goal_lines_say_what_is_met_and_by_how_much_a_goal_is_missed(tmp_pat
     assert "keeps es 95.0% of the teachers" in text and "Distillation recovers es 75% of that reference's gain" in text
     assert "11.0 F1 (goal ≥ 1 F1: met), ε_min 0.00 (goal < 0.5: met)" in text
     assert "30.0x (goal ≥ 25x: met)" in text
+
+
+def test_one_multilingual_teacher_is_every_languages_teacher_for_the_goals():
+    spec = Suite(description="", env={}, metric="m", metric_name="F1", per_language={"es": "es.dev", "nl": "nl.dev"},
+                 goals={"share_of_teacher": 95.0},
+                 runs=[Run("teacher", "t.jsonnet", teacher=True), Run("base", "b.jsonnet"),
+                       Run("kd", "k.jsonnet", {"TRANSFORMER_TEACHER": TeacherRef("teacher")}, baseline="base")])
+    languages = {"teacher": {"es": 80.0, "nl": 50.0}, "base": {"es": 60.0, "nl": 40.0}, "kd": {"es": 76.0, "nl": 49.0}}
+    text = "\n".join(experiments.report._goal_lines(spec, {"base": [50.0], "kd": [62.5]}, languages, None, {}, "none"))
+    assert "es 95.0% (goal ≥ 95%: met); nl 98.0% (goal ≥ 95%: met)" in text
+    assert experiments.report.teachers_by_language(dataclasses.replace(spec, runs=spec.runs[1:2])) == {}

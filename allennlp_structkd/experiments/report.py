@@ -62,10 +62,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         evaluated = dict(zip([(job[0], job[3]) for job in jobs],
                              pool.map(lambda job: runner._evaluate(job[0], job[1], env, job[2], job[3]), jobs)))
-    teachers_of = {run.lang: run for run in spec.runs if run.teacher and run.lang}
-    teachers = [run for run in spec.runs if run.teacher]
-    if not teachers_of and len(teachers) == 1:  # one multilingual teacher: every language's
-        teachers_of = {lang: teachers[0] for lang in spec.per_language}
+    teachers_of = teachers_by_language(spec)
     share = bool(teachers_of) and bool(languages)  # the "% of teacher" column: per-language teachers to compare with
     flags = f" {spec.command_flags}" if spec.command_flags else ""
     lines = [
@@ -231,13 +228,13 @@ def _summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_sco
             gain = statistics.mean(all_scores[run.name]) - statistics.mean(all_scores[run.baseline])
             eps = f" (ε_min {epsilons[run.name]:.2f})" if run.name in epsilons else ""
             lines.append(f"- {run.name}: {gain:+.2f} F1 over {run.baseline}{eps}.")
-    for teacher in (r for r in spec.runs if r.teacher and r.lang):
-        own = language_scores.get(teacher.name, {}).get(teacher.lang)
+    for lang, teacher in teachers_by_language(spec).items():
+        own = language_scores.get(teacher.name, {}).get(lang)
         if own is None:
             continue
-        kept = ", ".join(f"{r.name} {100 * language_scores[r.name][teacher.lang] / own:.1f}%" for r in students
-                         if teacher.lang in language_scores.get(r.name, {}))
-        lines.append(f"- {teacher.lang} dev: the teacher {own:.2f} F1; what the students keep of it: {kept}.")
+        kept = ", ".join(f"{r.name} {100 * language_scores[r.name][lang] / own:.1f}%" for r in students
+                         if lang in language_scores.get(r.name, {}))
+        lines.append(f"- {lang} dev: the teacher {own:.2f} F1; what the students keep of it: {kept}.")
     if measured:
         rows, _ = measured
         is_teacher = {r.name: r.teacher for r in spec.runs}
@@ -254,6 +251,16 @@ def _summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_sco
     return lines
 
 
+def teachers_by_language(spec: Suite) -> Dict[str, Run]:
+    """``{lang: its teacher run}``: the per-language teachers, or one multilingual teacher for every language of
+    ``spec.per_language``; empty when the suite has neither."""
+    teachers_of = {run.lang: run for run in spec.runs if run.teacher and run.lang}
+    teachers = [run for run in spec.runs if run.teacher]
+    if not teachers_of and len(teachers) == 1:
+        teachers_of = {lang: teachers[0] for lang in spec.per_language}
+    return teachers_of
+
+
 def _goal_lines(spec: Suite, all_scores, language_scores, measured, epsilons, wall_record: str) -> List[str]:
     """
     The suite's goals, each met or missed by how much, for its best KD student (the highest mean share of the
@@ -263,7 +270,7 @@ def _goal_lines(spec: Suite, all_scores, language_scores, measured, epsilons, wa
     """
     goals = spec.goals
     students = [r for r in spec.runs if _distils(r) and all_scores.get(r.name)]
-    teachers = {r.lang: r for r in spec.runs if r.teacher and r.lang}
+    teachers = teachers_by_language(spec)
     if not goals or not students or not teachers:
         return []
 
