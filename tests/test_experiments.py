@@ -32,7 +32,7 @@ def fake_suite(monkeypatch, tmp_path):
 
 
 def finish(runs_dir, run, seed, value):
-    directory = experiments._run_dir(str(runs_dir), "fake", run, seed)
+    directory = experiments.run_dir(str(runs_dir), "fake", run, seed)
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "metrics.json"), "w") as handle:
         json.dump({"best_validation_f1-measure-overall": value, "best_epoch": 1}, handle)
@@ -75,7 +75,7 @@ def test_wall_time_table_sums_finished_runs(fake_suite):
     runs_dir = fake_suite / "runs"
     for seed, wall in ((1, 1800.0), (2, 5400.0)):
         finish(runs_dir, runs["base"], seed, 0.7)
-        directory = experiments._run_dir(str(runs_dir), "fake", runs["base"], seed)
+        directory = experiments.run_dir(str(runs_dir), "fake", runs["base"], seed)
         with open(os.path.join(directory, "wall_seconds.json"), "w") as handle:
             json.dump({"wall_seconds": wall}, handle)
     experiments.main(["walltime", "--runs-dir", str(runs_dir)])  # the command line reaches it
@@ -87,7 +87,7 @@ def test_wall_time_table_sums_finished_runs(fake_suite):
 
 def test_only_named_students_run(fake_suite, monkeypatch):
     trained = []
-    monkeypatch.setattr(experiments.runner, "_train", lambda job: trained.append(job[1]) or job[1])
+    monkeypatch.setattr(experiments.runner, "train_job", lambda job: trained.append(job[1]) or job[1])
     monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", threads_instead_of_processes)
     monkeypatch.setattr(experiments.report, "write_table", lambda *a, **k: "")
     experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"), only=["kd"])
@@ -122,14 +122,14 @@ def test_finished_runs_are_not_redone(fake_suite, monkeypatch):
     monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: calls.append(a) or pytest.fail("retrained"))
     run = experiments.SUITES["fake"](False).runs[1]
     finish(fake_suite / "runs", run, 1, 0.7)
-    directory = experiments._run_dir(str(fake_suite / "runs"), "fake", run, 1)
+    directory = experiments.run_dir(str(fake_suite / "runs"), "fake", run, 1)
     whole_archive(directory)
-    assert experiments.runner._train(("config", directory, {}, None)) == directory and not calls
+    assert experiments.runner.train_job(("config", directory, {}, None)) == directory and not calls
 
 
 def test_quick_runs_live_apart():
     run = Run("x", "c.jsonnet")
-    assert experiments._run_dir("r", "s", run, 1, quick=True) != experiments._run_dir("r", "s", run, 1)
+    assert experiments.run_dir("r", "s", run, 1, quick=True) != experiments.run_dir("r", "s", run, 1)
 
 
 def test_runs_with_curve_points_are_plotted(fake_suite, monkeypatch):
@@ -159,7 +159,7 @@ def test_the_multilingual_suite_shares_case1a_runs(monkeypatch, tmp_path):
     assert {"teacher_es", "teacher_nl", "CRF: w/o KD", "CRF: Top-WK KD", "CRF: Pos. KD"} <= shared
     for name in shared:
         assert multilingual[name].config == case1a[name].config
-        assert experiments._run_dir("r", "multilingual", multilingual[name], 2) == experiments._run_dir("r", "case1a", case1a[name], 2)
+        assert experiments.run_dir("r", "multilingual", multilingual[name], 2) == experiments.run_dir("r", "case1a", case1a[name], 2)
     assert {"CRF: Emission", "CRF: Top-K", "CRF: Pos.+Top-WK"} <= set(multilingual) - shared
 
 
@@ -175,7 +175,7 @@ def test_a_failed_resume_leaves_the_run_as_it_was(tmp_path):
         (directory / name).write_text(text)
     env = dict(os.environ, STRUCTKD_TEST_DATA=str(tmp_path / "gone"))
     with pytest.raises(RuntimeError, match="resuming failed.*left as it was"):
-        experiments._train_only(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(directory), env)
+        experiments.train_only(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(directory), env)
     assert sorted(os.listdir(directory)) == sorted(finished)
     for name, text in finished.items():
         assert (directory / name).read_text() == text
@@ -196,7 +196,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_set_aside_not_deleted(tmp_p
         return Done()
 
     monkeypatch.setattr(experiments.runner, "run_allennlp", fake_run)
-    experiments._train_only("config.jsonnet", str(directory), {})
+    experiments.train_only("config.jsonnet", str(directory), {})
     assert "--recover" not in launched[0] and "-f" not in launched[0]
     assert (tmp_path / "run.interrupted-1" / "config.json").read_text() == "{}"
 
@@ -305,7 +305,7 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
         scored.append((os.path.basename(directory), data_path, name))
         return {"seed_1": 0.60, "seed_2": 0.62}[os.path.basename(directory)]
 
-    monkeypatch.setattr(experiments.runner, "_evaluate", fake_evaluate)
+    monkeypatch.setattr(experiments.evaluation, "evaluate_run", fake_evaluate)
     runs = {r.name: r for r in spec.runs}
     runs_dir = fake_suite / "runs"
     for seed in (1, 2):
@@ -334,7 +334,7 @@ def test_headline_suite_follows_the_fair_protocol(tmp_path, monkeypatch):
         (data / f"{prefix}.testa").write_text(sentence(9999))
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
-    monkeypatch.setattr(experiments.layout, "_runs_root", lambda: str(tmp_path / "runs"))
+    monkeypatch.setattr(experiments.layout, "runs_root", lambda: str(tmp_path / "runs"))
     spec = experiments.SUITES["headline"](False)
     assert not (tmp_path / "runs").exists()  # building a suite writes nothing: its prepare steps do
     with pytest.raises(SystemExit, match=r"2 of the 3000 transfer sentences .* repeat a sentence of the labeled part \(1\), "
@@ -373,7 +373,7 @@ def test_the_headline_summary_states_gain_gap_speed_and_size():
     speed = ([("teacher_es", {"sentences_per_second": 10.0, "parameters": 1_000_000}),
               ("base", {"sentences_per_second": 500.0, "parameters": 10_000}),
               ("kd", {"sentences_per_second": 400.0, "parameters": 20_000})], [["w"]])
-    text = "\n".join(experiments._summary_lines(spec, all_scores, languages, speed, {"kd": 0.0}))
+    text = "\n".join(experiments.summary_lines(spec, all_scores, languages, speed, {"kd": 0.0}))
     assert "- kd: +10.00 F1 over base (ε_min 0.00)." in text
     assert "es dev: the teacher 80.00 F1; what the students keep of it: base 73.8%, kd 86.9%." in text
     assert "- kd runs 40.0x faster" in text and "50x smaller" in text
@@ -388,7 +388,7 @@ def test_frozen_encoder_features_are_encoded_before_any_run(fake_suite, monkeypa
     monkeypatch.setitem(experiments.SUITES, "fake", lambda quick: spec)
     events = []
     monkeypatch.setattr(encode_features, "encode_config", lambda config, env=None, **k: events.append(("encode", config, env["FROZEN_ENCODER"])))
-    monkeypatch.setattr(experiments.runner, "_train", lambda job: events.append(("train", job[1])) or job[1])
+    monkeypatch.setattr(experiments.runner, "train_job", lambda job: events.append(("train", job[1])) or job[1])
     monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", threads_instead_of_processes)
     monkeypatch.setattr(experiments.report, "write_table", lambda *a, **k: "")
     experiments.run_suite("fake", [1], 1, False, str(fake_suite / "runs"))
@@ -418,7 +418,7 @@ def test_every_suite_builds_without_writing(monkeypatch, tmp_path):
             (f"ud/{lang}/{split}.conllu", "ud_en_small.conllu") for lang in ("en", "de", "es", "nl") for split in ("train", "dev")]:
         (data / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(FIXTURES / "data" / source, data / target)
-    monkeypatch.setattr(experiments.layout, "_runs_root", lambda: str(tmp_path / "runs"))
+    monkeypatch.setattr(experiments.layout, "runs_root", lambda: str(tmp_path / "runs"))
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(data))
     monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
     monkeypatch.setenv("STRUCTKD_KRESOURCE", str(FIXTURES / "tiny_bert"))
@@ -434,14 +434,14 @@ def test_a_teacher_of_another_suite_is_its_finished_run(tmp_path):
     runs_dir = str(tmp_path / "runs")
     teacher = TeacherRef("teacher: big", suite="other")
     with pytest.raises(SystemExit, match="run suite other first"):
-        experiments.runner._teacher_archive(teacher, {}, runs_dir, False)
+        experiments.runner.teacher_archive_path(teacher, {}, runs_dir, False)
     for seed in (3, 2, 1):
-        directory = experiments._run_dir(runs_dir, "other", Run("teacher: big", "t.jsonnet"), seed)
+        directory = experiments.run_dir(runs_dir, "other", Run("teacher: big", "t.jsonnet"), seed)
         os.makedirs(directory)
         open(os.path.join(directory, "model.tar.gz"), "w").close()  # cut short: not a whole archive
         if seed != 1:
             whole_archive(directory)
-    found = experiments.runner._teacher_archive(teacher, {}, runs_dir, False)
+    found = experiments.runner.teacher_archive_path(teacher, {}, runs_dir, False)
     assert found.endswith(os.path.join("teacher__big", "seed_2", "model.tar.gz"))  # seed 1's archive is broken
 
 
@@ -451,8 +451,8 @@ def test_a_cached_evaluation_is_read_where_the_archive_is_gone(tmp_path, monkeyp
     directory.mkdir(parents=True)
     (directory / "evaluation_es.json").write_text(json.dumps({"f1-measure-overall": 0.75}))
     monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: pytest.fail("nothing to evaluate"))
-    assert experiments.runner._evaluate(str(directory), "dev.es", {}, "f1-measure-overall", "es") == 0.75
-    assert experiments.runner._evaluate(str(directory), "dev.nl", {}, "f1-measure-overall", "nl") is None  # no archive
+    assert experiments.evaluation.evaluate_run(str(directory), "dev.es", {}, "f1-measure-overall", "es") == 0.75
+    assert experiments.evaluation.evaluate_run(str(directory), "dev.nl", {}, "f1-measure-overall", "nl") is None  # no archive
 
 
 def test_per_language_evaluations_run_in_parallel_before_the_table(fake_suite, monkeypatch):
@@ -475,7 +475,7 @@ def test_per_language_evaluations_run_in_parallel_before_the_table(fake_suite, m
             return None  # e.g. its archive was not brought back
         return {"es": 0.6, "nl": 0.8}[name]
 
-    monkeypatch.setattr(experiments.runner, "_evaluate", fake_evaluate)
+    monkeypatch.setattr(experiments.evaluation, "evaluate_run", fake_evaluate)
     serial = experiments.write_table("fake", [1, 2], False, str(runs_dir))
     calls.clear()
     parallel = experiments.write_table("fake", [1, 2], False, str(runs_dir), workers=4)
@@ -495,7 +495,7 @@ def test_parameters_are_counted_from_best_weights_or_the_archive(tmp_path):
 
     import torch
 
-    from allennlp_structkd.experiments.scores import _parameter_count
+    from allennlp_structkd.experiments.scores import parameter_count
 
     state = {"linear.weight": torch.zeros(3, 4), "linear.bias": torch.zeros(3), "_buffer": torch.zeros(100)}
     only_archive = tmp_path / "archive"
@@ -507,12 +507,12 @@ def test_parameters_are_counted_from_best_weights_or_the_archive(tmp_path):
         member.size = buffer.getbuffer().nbytes
         buffer.seek(0)
         archive.addfile(member, buffer)
-    assert _parameter_count(str(only_archive)) == "15"
+    assert parameter_count(str(only_archive)) == "15"
     best = tmp_path / "best"
     best.mkdir()
     torch.save(state, best / "best.th")
-    assert _parameter_count(str(best)) == "15"
-    assert _parameter_count(str(tmp_path)) is None
+    assert parameter_count(str(best)) == "15"
+    assert parameter_count(str(tmp_path)) is None
 
 
 def test_a_run_with_metrics_but_a_broken_archive_is_not_finished(tmp_path, monkeypatch, teacher_archive):
@@ -528,7 +528,7 @@ def test_a_run_with_metrics_but_a_broken_archive_is_not_finished(tmp_path, monke
     (directory / "model.tar.gz").write_bytes(b"")
     assert not experiments.runner.archive_is_whole(str(directory))
     monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: pytest.fail("trained again"))
-    experiments.runner._train_only("config.jsonnet", str(directory), {})
+    experiments.runner.train_only("config.jsonnet", str(directory), {})
     assert experiments.runner.archive_is_whole(str(directory))
     from allennlp.models.archival import load_archive
 
@@ -540,7 +540,7 @@ def test_a_run_with_metrics_but_a_broken_archive_is_not_finished(tmp_path, monke
     (directory / "model_state_e0.th").write_bytes(b"x")
     calls = []
     monkeypatch.setattr(experiments.runner, "run_allennlp", lambda *a, **k: calls.append(a) or type("R", (), {"returncode": 0})())
-    experiments.runner._train_only("config.jsonnet", str(directory), {})
+    experiments.runner.train_only("config.jsonnet", str(directory), {})
     assert calls and "--recover" in calls[0] and (directory / "metrics.json.without-archive").is_file()
 
 
@@ -604,7 +604,7 @@ def test_a_suite_page_states_the_wall_time_of_its_run(fake_suite, monkeypatch):
             json.dump({"best_validation_f1-measure-overall": 0.5, "best_epoch": 0}, handle)
         return directory
 
-    monkeypatch.setattr(experiments.runner, "_train", trained)
+    monkeypatch.setattr(experiments.runner, "train_job", trained)
     monkeypatch.setattr(experiments.runner.concurrent.futures, "ProcessPoolExecutor", threads_instead_of_processes)
     experiments.run_suite("fake", [1, 2], 2, False, str(runs_dir))
     page = (fake_suite / "docs" / "results" / "fake.md").read_text()
@@ -621,7 +621,7 @@ def test_the_goal_lines_say_what_is_met_and_by_how_much_a_goal_is_missed(tmp_pat
                  "base, gold labels of the transfer text": {"es": 76.0}}
     speed = ([("teacher_es", {"sentences_per_second": 10.0, "parameters": 1_000_000}),
               ("kd", {"sentences_per_second": 300.0, "parameters": 20_000})], [["w"]])
-    text = "\n".join(experiments.report._goal_lines(spec, scores, languages, speed, {"kd": 0.0}, str(tmp_path / "none")))
+    text = "\n".join(experiments.report.goal_lines(spec, scores, languages, speed, {"kd": 0.0}, str(tmp_path / "none")))
     assert "es 90.0% (goal ≥ 95%: missed by 5.0%)" in text
     assert "keeps es 95.0% of the teachers" in text and "Distillation recovers es 75% of that reference's gain" in text
     assert "11.0 F1 (goal ≥ 1 F1: met), ε_min 0.00 (goal < 0.5: met)" in text
@@ -634,6 +634,6 @@ def test_one_multilingual_teacher_is_every_languages_teacher_for_the_goals():
                  runs=[Run("teacher", "t.jsonnet", teacher=True), Run("base", "b.jsonnet"),
                        Run("kd", "k.jsonnet", {"TRANSFORMER_TEACHER": TeacherRef("teacher")}, baseline="base")])
     languages = {"teacher": {"es": 80.0, "nl": 50.0}, "base": {"es": 60.0, "nl": 40.0}, "kd": {"es": 76.0, "nl": 49.0}}
-    text = "\n".join(experiments.report._goal_lines(spec, {"base": [50.0], "kd": [62.5]}, languages, None, {}, "none"))
+    text = "\n".join(experiments.report.goal_lines(spec, {"base": [50.0], "kd": [62.5]}, languages, None, {}, "none"))
     assert "es 95.0% (goal ≥ 95%: met); nl 98.0% (goal ≥ 95%: met)" in text
     assert experiments.report.teachers_by_language(dataclasses.replace(spec, runs=spec.runs[1:2])) == {}

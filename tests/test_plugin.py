@@ -141,8 +141,8 @@ def test_one_setting_chooses_the_device_of_training_and_teacher_annotation(monke
         monkeypatch.setenv("STRUCTKD_CUDA_DEVICE", "")
     from allennlp_structkd import experiments
 
-    assert experiments._cuda_device({"STRUCTKD_CUDA_DEVICE": "-1"}) == "-1"
-    assert experiments._cuda_device({}) == ("0" if __import__("torch").cuda.is_available() else "-1")
+    assert experiments.cuda_device_of({"STRUCTKD_CUDA_DEVICE": "-1"}) == "-1"
+    assert experiments.cuda_device_of({}) == ("0" if __import__("torch").cuda.is_available() else "-1")
 
 
 def _clean_environment():

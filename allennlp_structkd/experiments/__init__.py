@@ -18,11 +18,15 @@ The table (mean ± standard deviation over seeds, dev split) goes to
 unlabeled data (case3) also plot the score against that amount, and ``speed`` plots each model's
 score against its speed-up over the teacher (PNG files beside the tables).
 """
-from allennlp_structkd.experiments import layout, report, runner, scores, speed  # noqa: F401
-from allennlp_structkd.experiments.catalogue import ALIASES, RUNS_OF, SUITES, resolve  # noqa: F401
+from allennlp_structkd.experiments import evaluation, layout, pages, report, runner, scores, speed  # noqa: F401
+from allennlp_structkd.experiments.catalogue import ALIASES, SUITES, resolve  # noqa: F401
 from allennlp_structkd.experiments.cli import main  # noqa: F401
-from allennlp_structkd.experiments.layout import _run_dir  # noqa: F401
-from allennlp_structkd.experiments.report import _summary_lines, test_data_path, wall_time_table, write_table  # noqa: F401
-from allennlp_structkd.experiments.runner import _cuda_device, _train_only, run_suite  # noqa: F401
+from allennlp_structkd.experiments.evaluation import cuda_device_of  # noqa: F401
+from allennlp_structkd.experiments.layout import (
+    RUNS_OF,  # noqa: F401
+    run_dir,  # noqa: F401
+)
+from allennlp_structkd.experiments.report import summary_lines, test_data_path, wall_time_table, write_table  # noqa: F401
+from allennlp_structkd.experiments.runner import run_suite, train_only  # noqa: F401
 from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef  # noqa: F401
 from allennlp_structkd.experiments.suites_ner import HEADLINE_LABELED, HEADLINE_TRANSFER  # noqa: F401

@@ -23,9 +23,6 @@ SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": s
           "strong_teachers": suite_strong_teachers, "finetuned_teachers": suite_finetuned_teachers}
 
 
-# suites whose runs live in another suite's folder: the runs they share (same name, same config:
-# the teachers, w/o KD, Top-WK, Pos.) are trained once
-RUNS_OF = {"multilingual": "case1a", "headline_sgd": "label_scarce"}
 # the case names that live inside a larger suite: (that suite, its runs of the case)
 ALIASES = {
     "case2a": ("case1a", ["MaxEnt: w/o KD", "MaxEnt: Token KD", "MaxEnt: Struct. KD (Case 2a)"]),

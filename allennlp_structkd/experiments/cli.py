@@ -20,7 +20,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 1 2 3 (with --quick: 1)")
         p.add_argument("--quick", action="store_true", help="a smoke run in minutes: 2 epochs, less data, one seed by "
                        "default; its runs and page stay beside the full ones (runs/experiments/SUITE_quick/)")
-        p.add_argument("--runs-dir", default=layout._runs_root())
+        p.add_argument("--runs-dir", default=layout.runs_root())
         if name in ("run", "table"):
             p.add_argument("--workers", type=int, default=2, help="runs trained (run) or evaluated at once")
         if name == "run":
@@ -34,7 +34,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             p.add_argument("--test-data", metavar="DIR", help="also score every run (selected on dev) on the test "
                            "files of DIR, laid out like the data directory (esp.testb, <lang>/test.conllu, test.dp)")
     sub.add_parser("list")
-    sub.add_parser("walltime").add_argument("--runs-dir", default=layout._runs_root())
+    sub.add_parser("walltime").add_argument("--runs-dir", default=layout.runs_root())
     args = parser.parse_args(argv)
     if getattr(args, "seeds", 0) is None:
         args.seeds = [1] if args.quick else [1, 2, 3]
@@ -66,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     elif args.command == "speed":
         if not speed.speed_table(args.suite, args.seeds, args.runs_dir, quick=args.quick):
             raise SystemExit(f"suite {args.suite}{' (quick)' if args.quick else ''} has no finished run of seed {args.seeds[0]} "
-                             f"with an archive under {layout._suite_folder(args.runs_dir, args.suite, args.quick)}: "
+                             f"with an archive under {layout.suite_folder(args.runs_dir, args.suite, args.quick)}: "
                              f"run it first (python -m allennlp_structkd.experiments run {args.suite}"
                              f"{' --quick' if args.quick else ''})")
     else:

@@ -9,21 +9,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CONFIGS = os.path.join(REPO, "training_configs")
 
 
-def _data_dir() -> str:
+def data_root() -> str:
     path = os.environ.get("STRUCTKD_DATA_DIR")
     if not path or not os.path.isdir(path):
         raise SystemExit("set STRUCTKD_DATA_DIR to a folder laid out like ../shared/data (conll2002/, ud/<lang>/)")
     return path
 
 
-def _runs_root() -> str:
+def runs_root() -> str:
     return os.environ.get("STRUCTKD_RUNS_DIR", os.path.join(REPO, "runs", "experiments"))
 
 
-def _suite_folder(runs_dir: str, suite: str, quick: bool = False) -> str:
-    """Quick runs live apart from full ones, so that neither is mistaken for the other."""
-    from allennlp_structkd.experiments.catalogue import RUNS_OF  # (catalogue imports the suites, which import this)
+# suites whose runs live in another suite's folder: the runs they share (same name, same config:
+# the teachers, w/o KD, Top-WK, Pos.) are trained once
+RUNS_OF = {"multilingual": "case1a", "headline_sgd": "label_scarce"}
 
+
+def suite_folder(runs_dir: str, suite: str, quick: bool = False) -> str:
+    """Quick runs live apart from full ones, so that neither is mistaken for the other."""
     return os.path.join(runs_dir, RUNS_OF.get(suite, suite) + ("_quick" if quick else ""))
 
 
@@ -35,12 +38,12 @@ def results_folder() -> str:
 def pages_folder(runs_dir: str, suite: str, quick: bool) -> str:
     """Where a suite's page goes: docs/results/ for full runs; beside the runs for quick (smoke) runs, which
     must never replace a page of full results."""
-    return os.path.join(_suite_folder(runs_dir, suite, True), "results") if quick else results_folder()
+    return os.path.join(suite_folder(runs_dir, suite, True), "results") if quick else results_folder()
 
 
-def _run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
+def run_dir(runs_dir: str, suite: str, run: Run, seed: int, quick: bool = False) -> str:
     safe = "".join(c if c.isalnum() else "_" for c in run.name).strip("_")
-    return os.path.join(_suite_folder(runs_dir, suite, quick), safe, f"seed_{seed}")
+    return os.path.join(suite_folder(runs_dir, suite, quick), safe, f"seed_{seed}")
 
 
 def words_file(instances: Iterable, target: str) -> str:

@@ -5,13 +5,14 @@ import glob
 import json
 import os
 import statistics
-import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-from allennlp_structkd.experiments import layout, runner, speed
-from allennlp_structkd.experiments.catalogue import RUNS_OF, SUITES
+from allennlp_structkd.experiments import evaluation, layout, speed
+from allennlp_structkd.experiments.catalogue import SUITES
+from allennlp_structkd.experiments.layout import RUNS_OF
+from allennlp_structkd.experiments.pages import publish_page
 from allennlp_structkd.experiments.plots import plot_curves
-from allennlp_structkd.experiments.scores import _duration, _mean_std, _run_metrics, _run_scores, _wall_seconds
+from allennlp_structkd.experiments.scores import mean_std, parse_duration, run_metrics, run_scores, wall_seconds
 from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef
 
 TEST_NAMES = {"esp.testa": "esp.testb", "ned.testa": "ned.testb", "dev.conllu": "test.conllu", "dev.dp": "test.dp"}
@@ -28,7 +29,7 @@ def test_data_path(spec: Suite, test_dir: str) -> str:
         raise SystemExit("this suite names no dev data (TAGGING_DEV or PARSE_DEV): it cannot be scored on test data")
     dev = spec.env[name]
     mapping = json.loads(dev) if dev.strip().startswith("{") else {"": dev}
-    data_dir, test = layout._data_dir(), {}
+    data_dir, test = layout.data_root(), {}
     for lang, path in mapping.items():
         relative = os.path.relpath(path, data_dir)
         folder, base = os.path.split(relative)
@@ -57,11 +58,11 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     # every evaluation first, ``workers`` at a time (each is a subprocess, cached in its run's folder)
     targets = [(lang, data, spec.eval_metric) for lang, data in languages.items()] + (
         [("test", test_path, test_metric)] if test_path else [])
-    jobs = [(layout._run_dir(runs_dir, suite, run, seed, quick), data, metric, name)
+    jobs = [(layout.run_dir(runs_dir, suite, run, seed, quick), data, metric, name)
             for run in spec.runs for seed in (seeds[:1] if run.teacher else seeds) for name, data, metric in targets]
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         evaluated = dict(zip([(job[0], job[3]) for job in jobs],
-                             pool.map(lambda job: runner._evaluate(job[0], job[1], env, job[2], job[3]), jobs)))
+                             pool.map(lambda job: evaluation.evaluate_run(job[0], job[1], env, job[2], job[3]), jobs)))
     teachers_of = teachers_by_language(spec)
     share = bool(teachers_of) and bool(languages)  # the "% of teacher" column: per-language teachers to compare with
     flags = f" {spec.command_flags}" if spec.command_flags else ""
@@ -93,7 +94,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     language_scores: Dict[str, Dict[str, float]] = {}  # run -> lang -> mean dev score on that language
     epsilons: Dict[str, float] = {}
     for run in spec.runs:
-        scores, params, best = _run_scores(spec, suite, run, seeds, quick, runs_dir)
+        scores, params, best = run_scores(spec, suite, run, seeds, quick, runs_dir)
         all_scores[run.name] = scores
         if not scores:
             lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * (len(also) + len(languages) + share + bool(test_path))
@@ -101,10 +102,10 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             continue
         per_language = ""
         for key, _ in also:
-            values = [100 * m[key] for m in _run_metrics(suite, run, seeds, quick, runs_dir) if key in m]
-            per_language += f" {_mean_std(values)} |"
+            values = [100 * m[key] for m in run_metrics(suite, run, seeds, quick, runs_dir) if key in m]
+            per_language += f" {mean_std(values)} |"
         for lang in languages:
-            values = [evaluated[layout._run_dir(runs_dir, suite, run, seed, quick), lang]
+            values = [evaluated[layout.run_dir(runs_dir, suite, run, seed, quick), lang]
                       for seed in (seeds[:1] if run.teacher else seeds)]
             values = [100 * v for v in values if v is not None]
             # a run whose archive is gone (brought back from another machine without it) has fewer: say so
@@ -115,9 +116,9 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         if share:
             per_language += f" {_share_of_teacher(run, language_scores, teachers_of)} |"
         if test_path:
-            values = [evaluated[layout._run_dir(runs_dir, suite, run, seed, quick), "test"]
+            values = [evaluated[layout.run_dir(runs_dir, suite, run, seed, quick), "test"]
                       for seed in (seeds[:1] if run.teacher else seeds)]
-            per_language += f" {_mean_std([100 * v for v in values if v is not None])} |"
+            per_language += f" {mean_std([100 * v for v in values if v is not None])} |"
         spread = f" ± {statistics.stdev(scores):.2f}" if len(scores) > 1 else ""
         significance, mark = "", ""
         base = all_scores.get(run.baseline or "", [])
@@ -129,11 +130,11 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             significance, mark = f"{eps:.2f}", " †" if eps < 0.5 else ""
         lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance} |"
                      f"{per_language} {params or ''} | {best} |")
-    seconds = sum(_duration(m.get("training_duration", "0:0:0")) for run in spec.runs
-                  for m in _run_metrics(suite, run, seeds, quick, runs_dir))
+    seconds = sum(parse_duration(m.get("training_duration", "0:0:0")) for run in spec.runs
+                  for m in run_metrics(suite, run, seeds, quick, runs_dir))
     lines += ["", f"Training time of these runs, summed (AllenNLP's `training_duration`: reading data and annotating it"
                   f" with the teacher come before it and are not counted): {seconds / 3600:.1f} h on {spec.machine}."]
-    record = os.path.join(layout._suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json")
+    record = os.path.join(layout.suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json")
     if os.path.isfile(record):
         with open(record) as handle:
             wall = json.load(handle)
@@ -142,17 +143,17 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
                      f"{', some runs only' if wall.get('only') else ''}): {wall['seconds_before_table'] / 60:.0f} min, "
                      f"finished {wall['finished']}{wall.get('note', '')}.")
     if spec.summary:  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
-        measured = speed._speed_rows(suite, seeds, runs_dir) if not quick else None
-        lines += _summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons)
-        lines += _goal_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons,
-                             os.path.join(layout._suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json"))
+        measured = speed.speed_rows(suite, seeds, runs_dir) if not quick else None
+        lines += summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons)
+        lines += goal_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons,
+                             os.path.join(layout.suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json"))
         if measured and measured[0]:
-            lines += ["", *speed._speed_lines(suite, seeds, *measured, lead="Speed and size: ")]
+            lines += ["", *speed.speed_lines(suite, seeds, *measured, lead="Speed and size: ")]
     folder = layout.pages_folder(runs_dir, suite, quick)
     curve = plot_curves(suite, spec, all_scores, quick, folder)
     if curve:
         lines += ["", f"![{spec.metric_name} against the amount of unlabeled data]({curve})"]
-    return _publish(f"{suite}{'_quick' if quick else ''}.md", lines, folder)
+    return publish_page(f"{suite}{'_quick' if quick else ''}.md", lines, folder)
 
 
 def wall_time_table(runs_dir: str) -> str:
@@ -174,16 +175,16 @@ def wall_time_table(runs_dir: str) -> str:
     for suite in sorted(SUITES):
         if suite in RUNS_OF:  # its runs are another suite's
             continue
-        folder = layout._suite_folder(runs_dir, suite)
+        folder = layout.suite_folder(runs_dir, suite)
         if not os.path.isdir(folder):
             continue
         wall = train = 0.0
         count = 0
         for metrics in sorted(glob.glob(os.path.join(folder, "*", "seed_*", "metrics.json"))):
             directory = os.path.dirname(metrics)
-            seconds = _wall_seconds(directory)
+            seconds = wall_seconds(directory)
             with open(metrics) as handle:
-                train += _duration(json.load(handle).get("training_duration", "0:0:0"))
+                train += parse_duration(json.load(handle).get("training_duration", "0:0:0"))
             wall += seconds or 0.0
             count += 1
         if not count:
@@ -192,7 +193,7 @@ def wall_time_table(runs_dir: str) -> str:
         lines.append(f"| {suite} | {count} | {wall / 3600:.1f} h | {train / 3600:.1f} h | {wall / 7200:.1f} h |")
     lines.append(f"| **all** | {total_runs} | {total_wall / 3600:.1f} h | {total_train / 3600:.1f} h |"
                  f" {total_wall / 7200:.1f} h |")
-    return _publish("walltime.md", lines)
+    return publish_page("walltime.md", lines)
 
 
 def _share_of_teacher(run: Run, language_scores: Dict[str, Dict[str, float]], teachers_of: Dict[str, Run]) -> str:
@@ -211,7 +212,7 @@ def _distils(run: Run) -> bool:
     return not run.teacher and any(isinstance(value, TeacherRef) for value in run.env.values())
 
 
-def _summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_scores: Dict[str, Dict[str, float]],
+def summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_scores: Dict[str, Dict[str, float]],
                    measured, epsilons: Optional[Dict[str, float]] = None) -> List[str]:
     """
     The headline in words: each student's gain over its baseline, each language's teacher and what share
@@ -261,7 +262,7 @@ def teachers_by_language(spec: Suite) -> Dict[str, Run]:
     return teachers_of
 
 
-def _goal_lines(spec: Suite, all_scores, language_scores, measured, epsilons, wall_record: str) -> List[str]:
+def goal_lines(spec: Suite, all_scores, language_scores, measured, epsilons, wall_record: str) -> List[str]:
     """
     The suite's goals, each met or missed by how much, for its best KD student (the highest mean share of the
     teachers' F1 over languages). Where the student has a reference row (the same student on the transfer text's
@@ -320,109 +321,3 @@ def _goal_lines(spec: Suite, all_scores, language_scores, measured, epsilons, wa
             minutes = json.load(handle)["seconds_before_table"] / 60
         lines.append(f"- the suite's wall time on 2 cores: {verdict(minutes, goals['wall_minutes'], ' min', higher=False)}.")
     return lines
-
-
-MARKS = " †‡*"  # marks a row name may carry on a page (significance, footnotes) that are not part of the run's name
-
-
-def _tables(text: str) -> List[Tuple[List[str], Dict[str, Dict[str, str]]]]:
-    """The markdown tables of a page: ``(column names, {row name: {column: cell}})`` each; a row name without
-    its marks, a cell that holds no result (empty, ``(not run)``) left out."""
-    tables, lines = [], text.splitlines()
-    index = 0
-    while index < len(lines):
-        if not (lines[index].startswith("|") and index + 1 < len(lines) and set(lines[index + 1].replace("|", "").strip()) <= set("-: ")
-                and lines[index + 1].startswith("|")):
-            index += 1
-            continue
-        cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
-        header, rows = cells(lines[index]), {}
-        index += 2
-        while index < len(lines) and lines[index].startswith("|"):
-            row = cells(lines[index])
-            rows[row[0].strip(MARKS)] = {column: cell for column, cell in zip(header[1:], row[1:])
-                                         if cell and cell != "(not run)" and not (column == "seeds" and cell == "0")}
-            index += 1
-        tables.append((header, rows))
-    return tables
-
-
-def _lost_results(old: str, new: str) -> List[str]:
-    """
-    What a new page would lose of an old one: a table row with results that it lacks, a cell that held a
-    result and is now empty, or fewer seeds in a row. Each old table is compared with the new table that
-    shares the most column names with it (a page holds e.g. a results table and a speed table).
-    """
-    lost = []
-    new_tables = _tables(new)
-    for header, rows in _tables(old):
-        match = max(new_tables, key=lambda table: len(set(table[0]) & set(header)), default=None)
-        new_rows = match[1] if match and len(set(match[0]) & set(header)) >= 2 else {}
-        for name, cells in rows.items():
-            if not cells:
-                continue
-            now = new_rows.get(name)
-            if now is None:
-                lost.append(f"row {name!r}")
-                continue
-            for column, cell in cells.items():
-                if column not in now:
-                    lost.append(f"{name!r}: {column}")
-                elif column == "seeds" and cell.isdigit() and now[column].isdigit() and int(now[column]) < int(cell):
-                    lost.append(f"{name!r}: seeds {cell} -> {now[column]}")
-    return lost
-
-
-def _publish(name: str, lines: List[str], folder: Optional[str] = None) -> str:
-    """
-    Write one page (to docs/results/, then rebuild docs/results.md, unless ``folder`` says elsewhere), print
-    it. A page is never replaced by one that would lose a result (:func:`_lost_results`: a finished row, a
-    filled cell, a seed; e.g. a table made from a runs folder that lacks some runs or their archives, or by
-    `run --seeds 3` after seeds 1 and 2): the page is kept, and the new text only printed.
-    """
-    text = "\n".join(lines) + "\n"
-    folder = folder or layout.results_folder()
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, name)
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as handle:
-            lost = _lost_results(handle.read(), text)
-        if lost:
-            print(text)
-            print(f"NOT WRITTEN: {path} keeps its results: the new page would lose {len(lost)} of them ({'; '.join(lost[:8])}"
-                  f"{'; ...' if len(lost) > 8 else ''}). Point --runs-dir at the runs that made it, finish those runs, or "
-                  "table every seed: python -m allennlp_structkd.experiments table SUITE --seeds ...", file=sys.stderr)
-            return text
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(path + ".tmp", path)
-    if folder == layout.results_folder():
-        write_index()
-    else:
-        print(f"written: {path}", file=sys.stderr)
-    print(text)
-    return text
-
-
-def write_index() -> None:
-    """docs/results.md: every suite's table (full runs only), each with the command that made it."""
-    folder = layout.results_folder()
-    parts = [
-        "# Results on real data",
-        "",
-        "Dev splits only (the official test sets are kept elsewhere). Each table below is written by",
-        "`python -m allennlp_structkd.experiments run SUITE` (or `table SUITE` from finished runs) with",
-        "`STRUCTKD_DATA_DIR` pointing at corpora laid out like `../shared/data`; the runs' configs, logs and",
-        "metrics are kept under `runs/experiments/SUITE/`. CPU only, 2 cores.",
-        "",
-    ]
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".md") and not name.endswith("_quick.md"):
-            with open(os.path.join(folder, name)) as handle:
-                # images sit beside the suite's page, in docs/results/
-                parts.append("".join(line.replace("](", "](results/") if line.startswith("![") else line
-                                     for line in handle.readlines()))
-    target = os.path.join(layout.REPO, "docs", "results.md")
-    with open(target + ".tmp", "w") as handle:
-        handle.write("\n".join(parts))
-    os.replace(target + ".tmp", target)

@@ -11,37 +11,16 @@ from typing import Dict, List, Optional
 from allennlp_structkd.commands import exit_on_sigterm, run_allennlp
 from allennlp_structkd.experiments import layout, report
 from allennlp_structkd.experiments.catalogue import SUITES
+from allennlp_structkd.experiments.evaluation import evaluate_into
 from allennlp_structkd.experiments.suite import PrepareOptions, Run, TeacherRef
 
 
-def _cuda_device(env: Dict[str, str]) -> str:
-    """STRUCTKD_CUDA_DEVICE, or (empty) the first GPU when torch sees one, else the CPU: what training uses too."""
-    chosen = env.get("STRUCTKD_CUDA_DEVICE", "")
-    if chosen:
-        return chosen
-    import torch
-
-    return "0" if torch.cuda.is_available() else "-1"
-
-
-def _train(job) -> str:
+def train_job(job) -> str:
     config, directory, env, evaluate_on = job
-    _train_only(config, directory, env)
-    if evaluate_on and not _evaluate_into(directory, evaluate_on, os.path.join(directory, "evaluation.json"), env):
+    train_only(config, directory, env)
+    if evaluate_on and not evaluate_into(directory, evaluate_on, os.path.join(directory, "evaluation.json"), env):
         raise RuntimeError(f"evaluation failed: {directory} on {evaluate_on}")
     return directory
-
-
-def _evaluate_into(directory: str, data: str, target: str, env: Dict[str, str]) -> bool:
-    """``allennlp evaluate`` of a run's archive on ``data`` into ``target`` (once; atomically); False if it failed."""
-    if os.path.isfile(target):
-        return True
-    result = run_allennlp("evaluate", os.path.join(directory, "model.tar.gz"), data, "--output-file", target + ".tmp",
-                          "--cuda-device", _cuda_device(env), env=env, log=directory + ".log")
-    if result.returncode != 0:
-        return False
-    os.replace(target + ".tmp", target)
-    return True
 
 
 def _has_checkpoint(directory: str) -> bool:
@@ -81,7 +60,7 @@ def _log_tail(path: str, lines: int = 15) -> str:
         return "".join(handle.readlines()[-lines:])
 
 
-def _train_only(config, directory, env) -> str:
+def train_only(config, directory, env) -> str:
     """
     ``allennlp train`` of one run into ``directory``; a folder with a config resumes (``--recover``).
     A resume that fails leaves the folder exactly as it was and raises with the log's last lines;
@@ -124,7 +103,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
 
     started = time.time()
     spec = SUITES[suite](quick)
-    cache = os.path.join(layout._suite_folder(runs_dir, suite, quick), "cache")
+    cache = os.path.join(layout.suite_folder(runs_dir, suite, quick), "cache")
     base_env = dict(os.environ, **spec.env, STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
     runs: List[Run] = spec.runs
     if only is not None:  # an empty selection is an error, never "all"
@@ -156,13 +135,13 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
         for run, seed in order:
             env = dict(base_env, STRUCTKD_SEED=str(seed))
             for name, value in run.env.items():
-                env[name] = _teacher_archive(value, teacher_dirs, runs_dir, quick) if isinstance(value, TeacherRef) else value
-            directory = layout._run_dir(runs_dir, suite, run, seed, quick)
+                env[name] = teacher_archive_path(value, teacher_dirs, runs_dir, quick) if isinstance(value, TeacherRef) else value
+            directory = layout.run_dir(runs_dir, suite, run, seed, quick)
             if run.teacher:
                 teacher_dirs[run.name] = directory
             jobs.append((os.path.join(layout.CONFIGS, run.config), directory, env, run.evaluate_on))
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_worker_started) as pool:
-            futures = [pool.submit(_train, job) for job in jobs]
+            futures = [pool.submit(train_job, job) for job in jobs]
             try:
                 for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                                    desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
@@ -171,7 +150,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
                 _stop_workers(pool, futures)
                 raise
     # the whole command's time, up to the table, for the page (what `run SUITE` costs from scratch, or to resume)
-    record = os.path.join(layout._suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json")
+    record = os.path.join(layout.suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json")
     os.makedirs(os.path.dirname(record), exist_ok=True)
     with open(record + ".tmp", "w") as handle:
         json.dump({"seconds_before_table": time.time() - started, "seeds": seeds, "workers": workers,
@@ -198,12 +177,12 @@ def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor, futures) -> None
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _teacher_archive(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir: str, quick: bool) -> str:
+def teacher_archive_path(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir: str, quick: bool) -> str:
     """The archive a :class:`TeacherRef` names: a teacher run of this suite, or the finished run (lowest seed)
     of another suite."""
     if teacher.suite is None:
         return os.path.join(teacher_dirs[teacher.run], "model.tar.gz")
-    folder = os.path.dirname(layout._run_dir(runs_dir, teacher.suite, Run(teacher.run, ""), 1, quick))
+    folder = os.path.dirname(layout.run_dir(runs_dir, teacher.suite, Run(teacher.run, ""), 1, quick))
     finished = sorted(glob.glob(os.path.join(folder, "seed_*", "model.tar.gz")),
                       key=lambda path: int(os.path.basename(os.path.dirname(path))[len("seed_"):]))
     whole = [path for path in finished if archive_is_whole(os.path.dirname(path))]
@@ -212,16 +191,3 @@ def _teacher_archive(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir
         raise SystemExit(f"teacher {teacher.run!r} of suite {teacher.suite} has no finished run under {folder}{broken}: "
                          f"run suite {teacher.suite} first")
     return whole[0]
-
-
-def _evaluate(directory: str, data: str, env: Dict[str, str], metric: str, name: str) -> Optional[float]:
-    """``allennlp evaluate`` of a finished run on other data, cached in the run's folder (a cached result is
-    read even where the archive is gone, e.g. runs made on another machine and brought back without it)."""
-    target = os.path.join(directory, f"evaluation_{name}.json")
-    archive = os.path.join(directory, "model.tar.gz")
-    if not os.path.isfile(target) and not os.path.isfile(archive):
-        return None
-    if not _evaluate_into(directory, data, target, env):
-        return None
-    with open(target) as handle:
-        return json.load(handle).get(metric)

@@ -9,7 +9,7 @@ from allennlp_structkd.experiments import layout
 from allennlp_structkd.experiments.suite import Run, Suite
 
 
-def _wall_seconds(directory: str) -> Optional[float]:
+def wall_seconds(directory: str) -> Optional[float]:
     """A finished run's wall time: recorded by the runner, or (older runs) config.json to model.tar.gz."""
     recorded = os.path.join(directory, "wall_seconds.json")
     if os.path.isfile(recorded):
@@ -21,7 +21,7 @@ def _wall_seconds(directory: str) -> Optional[float]:
     return None
 
 
-def _duration(text: str) -> float:
+def parse_duration(text: str) -> float:
     """Seconds of an AllenNLP duration such as ``"0:14:40.079283"`` or ``"1 day, 2:00:00"``."""
     days = 0
     if "day" in text:
@@ -31,28 +31,28 @@ def _duration(text: str) -> float:
     return days * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(secs)
 
 
-def _mean_std(values: List[float]) -> str:
+def mean_std(values: List[float]) -> str:
     if not values:
         return ""
     return f"{statistics.mean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
 
 
-def _run_metrics(suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str) -> List[Dict]:
+def run_metrics(suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str) -> List[Dict]:
     """The ``metrics.json`` of each finished seed of a run."""
     found = []
     for seed in (seeds[:1] if run.teacher else seeds):
-        path = os.path.join(layout._run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
+        path = os.path.join(layout.run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
         if os.path.isfile(path):
             with open(path) as handle:
                 found.append(json.load(handle))
     return found
 
 
-def _run_scores(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str):
+def run_scores(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str):
     """``(scores ×100 per finished seed, parameter count, best epochs)`` of one run of a suite."""
     scores, params, best = [], None, []
     for seed in (seeds[:1] if run.teacher else seeds):
-        path = os.path.join(layout._run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
+        path = os.path.join(layout.run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
         if not os.path.isfile(path):
             continue
         with open(path) as handle:
@@ -64,11 +64,11 @@ def _run_scores(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool
         else:
             scores.append(100 * metrics[spec.metric])
         best.append(metrics.get("best_epoch"))
-        params = params or _parameter_count(os.path.dirname(path))
+        params = params or parameter_count(os.path.dirname(path))
     return scores, params, best
 
 
-def _parameter_count(directory: str) -> Optional[str]:
+def parameter_count(directory: str) -> Optional[str]:
     """The parameters of a run's best weights: ``best.th``, or the archive's ``weights.th`` where only the
     archive was kept (runs brought back from another machine)."""
     import tarfile

@@ -6,13 +6,13 @@ import os
 import statistics
 from typing import List
 
-from allennlp_structkd.experiments import layout, report
+from allennlp_structkd.experiments import layout, pages
 from allennlp_structkd.experiments.catalogue import SUITES
 from allennlp_structkd.experiments.plots import plot_speed
-from allennlp_structkd.experiments.scores import _run_scores
+from allennlp_structkd.experiments.scores import run_scores
 
 
-def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500, quick: bool = False):
+def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500, quick: bool = False):
     """``([(run name, measure() row)], the words measured)`` for every finished model of a suite (first seed)."""
     from allennlp.models.archival import load_archive
 
@@ -23,7 +23,7 @@ def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     path = json.loads(dev) if dev.strip().startswith("{") else dev
     rows, words = [], None
     for run in spec.runs:
-        archive = os.path.join(layout._run_dir(runs_dir, suite, run, seeds[0], quick), "model.tar.gz")
+        archive = os.path.join(layout.run_dir(runs_dir, suite, run, seeds[0], quick), "model.tar.gz")
         if not os.path.isfile(archive):
             continue
         # measured once per archive (its size and time of writing) and number of sentences: a table made again reads it
@@ -48,7 +48,7 @@ def _speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     return rows, words
 
 
-def _speed_lines(suite: str, seeds: List[int], rows, words, lead: str) -> List[str]:
+def speed_lines(suite: str, seeds: List[int], rows, words, lead: str) -> List[str]:
     """The speed table of ``rows``, its description after ``lead``."""
     reference = rows[0][1]
     lines = [
@@ -73,19 +73,19 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
     sentences, every model over the same sentences in one process. Empty when no model is finished.
     """
     spec = SUITES[suite](quick)
-    rows, words = _speed_rows(suite, seeds, runs_dir, sentences, quick)
+    rows, words = speed_rows(suite, seeds, runs_dir, sentences, quick)
     if not rows:
         return ""
     flag = " --quick" if quick else ""
     lines = [f"### Speed and size, suite `{suite}`{' (quick)' if quick else ''}", "",
-             *_speed_lines(suite, seeds, rows, words, f"Produced by `python -m allennlp_structkd.experiments speed {suite}{flag}`. ")]
+             *speed_lines(suite, seeds, rows, words, f"Produced by `python -m allennlp_structkd.experiments speed {suite}{flag}`. ")]
     points = []
     for name, row in rows:
         run = next(r for r in spec.runs if r.name == name)
-        scores = _run_scores(spec, suite, run, seeds, quick, runs_dir)[0]
+        scores = run_scores(spec, suite, run, seeds, quick, runs_dir)[0]
         if scores:
             points.append((name, row["sentences_per_second"] / rows[0][1]["sentences_per_second"], statistics.mean(scores)))
     folder = layout.pages_folder(runs_dir, suite, quick)
     if len(points) > 1:
         lines += ["", f"![{spec.metric_name} against speed-up]({plot_speed(suite, spec, points, folder, quick)})"]
-    return report._publish(f"{suite}{'_quick' if quick else ''}_speed.md", lines, folder)
+    return pages.publish_page(f"{suite}{'_quick' if quick else ''}_speed.md", lines, folder)

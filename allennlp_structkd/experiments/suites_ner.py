@@ -23,7 +23,7 @@ def _encoder(suite: str, where: str = "from `make encoders`") -> str:
 
 def suite_case1a(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: per-language teachers; CRF and MaxEnt students (Table 4 of Wang et al. 2021)."""
-    data = os.path.join(layout._data_dir(), "conll2002")
+    data = os.path.join(layout.data_root(), "conll2002")
     train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
     common = {
@@ -123,12 +123,12 @@ def _first_sentences(source: str, count: int, target: str, options: Optional[Pre
 def suite_xtremedistil_finetuned_teacher(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: a weak fine-tuned multilingual-e5-small MaxEnt teacher -> BiLSTM students, XtremeDistil D0-D4.2."""
     encoder = _encoder("xtremedistil_finetuned_teacher")
-    data = os.path.join(layout._data_dir(), "conll2002")
+    data = os.path.join(layout.data_root(), "conll2002")
     # fine-tuning a 118M-parameter teacher on all 24k sentences does not fit a 2-core CPU next to the
     # students: the first STRUCTKD_XD_SENTENCES sentences of each language (default 2,000) train
     # everything, and the full dev splits score it
     count = int(os.environ.get("STRUCTKD_XD_SENTENCES", "200" if quick else "2000"))
-    folder = os.path.join(layout._runs_root(), "xtremedistil_finetuned_teacher" + ("_quick" if quick else ""), "data")
+    folder = os.path.join(layout.runs_root(), "xtremedistil_finetuned_teacher" + ("_quick" if quick else ""), "data")
     sources = {lang: os.path.join(data, f"{name}.train") for lang, name in (("es", "esp"), ("nl", "ned"))}
     train = {lang: os.path.join(folder, f"{os.path.basename(source)}.{count}") for lang, source in sources.items()}
     prepare = [functools.partial(_first_sentences, sources[lang], count, train[lang]) for lang in sources]
@@ -239,17 +239,17 @@ HEADLINE_LABELED, HEADLINE_TRANSFER = 1000, 3000
 def _frozen_e5(encoder: str) -> Dict[str, str]:
     """The frozen-e5 teachers' settings: the encoder, its size and layers, one feature cache for every suite."""
     return {"FROZEN_ENCODER": encoder, "FROZEN_ENCODER_DIM": "384", "FROZEN_ENCODER_LAYERS": "[-4, -3, -2, -1]",
-            "FROZEN_ENCODER_CACHE": os.path.join(layout._runs_root(), "encoder_features")}
+            "FROZEN_ENCODER_CACHE": os.path.join(layout.runs_root(), "encoder_features")}
 
 
 def suite_headline(quick: bool) -> Suite:
     """Run this first: the fair protocol. Frozen-e5 teachers and small students on the same labeled sentences,
     transfer text whose labels no model sees, and the gold reference."""
     encoder = _encoder("headline")
-    data = os.path.join(layout._data_dir(), "conll2002")
+    data = os.path.join(layout.data_root(), "conll2002")
     train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
-    folder = os.path.join(layout._runs_root(), "headline" + ("_quick" if quick else ""), "data")
+    folder = os.path.join(layout.runs_root(), "headline" + ("_quick" if quick else ""), "data")
     labeled_count, transfer_count = (200, 400) if quick else (HEADLINE_LABELED, HEADLINE_TRANSFER)
     splits = {lang: FairSplit(train[lang], labeled_count, transfer_count, (dev[lang],), folder, lang) for lang in train}
     labeled = {lang: split.path("labeled") for lang, split in splits.items()}
@@ -347,10 +347,10 @@ def suite_label_scarce(quick: bool) -> Suite:
     """Frozen-e5 teachers trained on every label -> students given 1,000 labeled sentences a language and the next
     3,000 (whose labels the teachers learned) as transfer text."""
     encoder = _encoder("label_scarce")
-    data = os.path.join(layout._data_dir(), "conll2002")
+    data = os.path.join(layout.data_root(), "conll2002")
     train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
-    folder = os.path.join(layout._runs_root(), "label_scarce" + ("_quick" if quick else ""), "data")
+    folder = os.path.join(layout.runs_root(), "label_scarce" + ("_quick" if quick else ""), "data")
     # the transfer sentences' labels are no secret here (the teachers learned them): nothing to drop
     splits = {lang: FairSplit(train[lang], HEADLINE_LABELED, HEADLINE_TRANSFER, (), folder, lang) for lang in train}
     labeled = {lang: split.path("labeled") for lang, split in splits.items()}

@@ -12,14 +12,14 @@ from allennlp_structkd.experiments.suite import PrepareOptions, Run, Suite, Teac
 
 def suite_case3(quick: bool) -> Suite:
     """Zero-shot UPOS: a MaxEnt teacher on UD en+de+es, a CRF student on unlabeled Dutch only (Case 3)."""
-    ud = os.path.join(layout._data_dir(), "ud")
+    ud = os.path.join(layout.data_root(), "ud")
     train = {lang: os.path.join(ud, lang, "train.conllu") for lang in ("en", "de", "es")}
     dev = {lang: os.path.join(ud, lang, "dev.conllu") for lang in ("en", "de", "es")}
     nl_dev = os.path.join(ud, "nl", "dev.conllu")
     # the unlabeled Dutch text: the words of the Dutch training split, one sentence a line (written by
     # the prepare steps; counting its sentences only reads the treebank)
     nl_train = os.path.join(ud, "nl", "train.conllu")
-    unlabeled = os.path.join(layout._runs_root(), "case3", "nl_unlabeled.txt")
+    unlabeled = os.path.join(layout.runs_root(), "case3", "nl_unlabeled.txt")
     total = _count_sentences(nl_train)
     prepare = [functools.partial(_words_file, nl_train, None, unlabeled)]
     common = {
@@ -112,13 +112,13 @@ def _parsing_suite(fmt: str, train: str, dev: str, quick: bool) -> Suite:
 
 def suite_parsing_ptb(quick: bool) -> Suite:
     """PTB dependency sample (UAS): biaffine and second-order teachers -> sequence-labeling parser (Cases 1b, 2b)."""
-    data = os.path.join(layout._data_dir(), "ptb_dep_sample")
+    data = os.path.join(layout.data_root(), "ptb_dep_sample")
     return _parsing_suite("ptb", os.path.join(data, "train.dp"), os.path.join(data, "dev.dp"), quick)
 
 
 def suite_parsing_ud(quick: bool) -> Suite:
     """UD English EWT (UAS, LAS): biaffine and second-order teachers -> sequence-labeling parser (Cases 1b, 2b)."""
-    data = os.path.join(layout._data_dir(), "ud", "en")
+    data = os.path.join(layout.data_root(), "ud", "en")
     return _parsing_suite("conllu", os.path.join(data, "train.conllu"), os.path.join(data, "dev.conllu"), quick)
 
 
@@ -133,7 +133,7 @@ def _minilm() -> Optional[str]:
 
 def suite_kr2(quick: bool) -> Suite:
     """KR2 on UD English UPOS: the KReader alone against KReader + a frozen KResource, per fusion strategy."""
-    ud = os.path.join(layout._data_dir(), "ud", "en")
+    ud = os.path.join(layout.data_root(), "ud", "en")
     resource = os.environ.get("STRUCTKD_KRESOURCE") or _minilm()
     if not resource or not os.path.isdir(resource):
         raise SystemExit("suite kr2 needs a frozen encoder: `make encoders` (all-MiniLM-L6-v2) or STRUCTKD_KRESOURCE=<folder>")

@@ -46,7 +46,7 @@ def default_cache_directory() -> str:
     return os.path.join(os.path.expanduser("~"), ".cache", "allennlp_structkd", "teacher_outputs")
 
 
-def _encode(entry: Entry) -> bytes:
+def encode_entry(entry: Entry) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **entry)
     return buffer.getvalue()
@@ -165,7 +165,7 @@ class TeacherCache:
         return found
 
     def put_many(self, items: Iterable[Tuple[str, Entry]]) -> None:
-        rows = [(key, _encode(entry)) for key, entry in items]
+        rows = [(key, encode_entry(entry)) for key, entry in items]
         connection = self.connection
         if self.read_only:
             return

@@ -35,7 +35,7 @@ from allennlp_structkd.kd.temperature import temper_distribution
 
 Targets = Dict[str, torch.Tensor]
 
-def _masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Sum over everything but the batch dimension, of the entries where ``mask`` (B, n) holds."""
     while mask.dim() < values.dim():
         mask = mask.unsqueeze(-1)
@@ -186,7 +186,7 @@ class PosteriorKD(KDLoss):
             return self._teacher_unary(teacher, pairwise=False)
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
-        return _masked_sum(_cross_entropy(targets["teacher_unary"], student.unary_log_marginals()), student.mask)
+        return masked_sum(_cross_entropy(targets["teacher_unary"], student.unary_log_marginals()), student.mask)
 
 
 @KDLoss.register("token")
@@ -205,7 +205,7 @@ class TokenKD(KDLoss):
             return {"teacher_probs": probs * teacher.mask.unsqueeze(2).to(probs.dtype)}
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
-        return _masked_sum(_cross_entropy(targets["teacher_probs"], student.emissions.log_softmax(dim=2)), student.mask)
+        return masked_sum(_cross_entropy(targets["teacher_probs"], student.emissions.log_softmax(dim=2)), student.mask)
 
 
 @KDLoss.register("emission")

@@ -5,7 +5,7 @@ a :class:`~allennlp_structkd.kd.losses.KDLoss` like the structured objectives.
 import torch
 from allennlp.common.checks import ConfigurationError
 
-from allennlp_structkd.kd.losses import KDLoss, Targets, _masked_sum
+from allennlp_structkd.kd.losses import KDLoss, Targets, masked_sum
 from allennlp_structkd.kd.potentials import Potentials
 
 
@@ -64,17 +64,17 @@ class XtremeDistilKD(KDLoss):
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
         mask = student.mask
         logits = targets["teacher_logits"]
-        loss = self.logit_weight * _masked_sum((student.emissions - logits) ** 2, mask) / logits.size(2)
+        loss = self.logit_weight * masked_sum((student.emissions - logits) ** 2, mask) / logits.size(2)
         if self.representation_weight:
             if student.hidden is None:
                 raise ConfigurationError("representation KD needs the student's hidden states")
             projected = self.projection(student.hidden)
             teacher = targets["teacher_hidden"]
             if self.representation_loss == "mse":
-                term = _masked_sum((projected - teacher) ** 2, mask) / teacher.size(2)
+                term = masked_sum((projected - teacher) ** 2, mask) / teacher.size(2)
             else:
                 log_p = projected.log_softmax(-1)
                 target = teacher.softmax(-1)
-                term = _masked_sum(target * (target.clamp(min=1e-30).log() - log_p), mask)
+                term = masked_sum(target * (target.clamp(min=1e-30).log() - log_p), mask)
             loss = loss + self.representation_weight * term
         return loss

@@ -11,7 +11,7 @@ from allennlp.data import Token, Vocabulary
 
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.data import FrozenEncoderIndexer
-from allennlp_structkd.kd.cache import _encode
+from allennlp_structkd.kd.cache import encode_entry
 from allennlp_structkd.modules import LayerMixEmbedder
 from tests.conftest import FIXTURES
 
@@ -72,7 +72,7 @@ def test_cached_features_are_read_back_and_mismatched_ones_rebuilt(tmp_path, mon
     monkeypatch.undo()
     # an entry that does not fit its sentence (another length) is recomputed, never used
     with sqlite3.connect(fresh.cache.path) as connection:
-        connection.execute("UPDATE targets SET value = ?", (_encode({"features": np.zeros((2, 3, 32), np.float16)}),))
+        connection.execute("UPDATE targets SET value = ?", (encode_entry({"features": np.zeros((2, 3, 32), np.float16)}),))
     again = FrozenEncoderIndexer(TINY, cache_directory=str(tmp_path))
     np.testing.assert_array_equal(again.features([WORDS])[0], first)
 

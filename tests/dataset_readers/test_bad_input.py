@@ -73,10 +73,10 @@ def test_a_damaged_cache_entry_is_recomputed(tmp_path):
 
 
 def test_an_entry_with_an_unknown_compression_method_is_recomputed(tmp_path):
-    from allennlp_structkd.kd.cache import _encode
+    from allennlp_structkd.kd.cache import encode_entry
 
     cache = TeacherCache(str(tmp_path), "ce" * 32)
-    blob = bytearray(_encode({"x": np.ones(2)}))
+    blob = bytearray(encode_entry({"x": np.ones(2)}))
     central = blob.index(b"PK\x01\x02")  # the central directory entry, which zipfile reads
     blob[central + 10:central + 12] = (99).to_bytes(2, "little")  # its compression method: no such method
     cache.put_many([("good", {"x": np.ones(2)})])

@@ -104,7 +104,7 @@ def test_a_changed_teacher_is_not_served_from_the_cache(teacher_archive, tmp_pat
 def test_a_write_killed_midway_leaves_no_entry(tmp_path, monkeypatch):
     cache = TeacherCache(str(tmp_path), "abc")
     cache.put_many([("a", {"x": np.ones(2)})])
-    real_encode = cache_module._encode
+    real_encode = cache_module.encode_entry
     calls = {"n": 0}
 
     def dying_encode(entry):
@@ -113,7 +113,7 @@ def test_a_write_killed_midway_leaves_no_entry(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real_encode(entry)
 
-    monkeypatch.setattr(cache_module, "_encode", dying_encode)
+    monkeypatch.setattr(cache_module, "encode_entry", dying_encode)
     with pytest.raises(KeyboardInterrupt):
         cache.put_many([("b", {"x": np.zeros(2)}), ("c", {"x": np.zeros(2)})])
     assert len(cache) == 1 and set(cache.get_many(["a", "b", "c"])) == {"a"}
