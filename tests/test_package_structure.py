@@ -1,0 +1,114 @@
+"""The package's import graph: no cycles, and no module imports another module's underscore names.
+
+A cycle makes import order matter (a module half-initialised when its partner reads it); an imported
+underscore name is a private detail another module came to depend on. Both are checked on the source,
+without importing anything.
+"""
+import ast
+import os
+from typing import Dict, List, Set
+
+import allennlp_structkd
+
+PACKAGE = os.path.dirname(allennlp_structkd.__file__)
+NAME = "allennlp_structkd"
+
+
+def _modules() -> Dict[str, ast.Module]:
+    modules = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for file in files:
+            if file.endswith(".py"):
+                path = os.path.join(folder, file)
+                dotted = os.path.relpath(path[:-3], os.path.dirname(PACKAGE)).replace(os.sep, ".")
+                dotted = dotted[: -len(".__init__")] if dotted.endswith(".__init__") else dotted
+                with open(path, encoding="utf-8") as handle:
+                    modules[dotted] = ast.parse(handle.read(), filename=path)
+    return modules
+
+
+def _imports(tree: ast.Module, modules: Dict[str, ast.Module]) -> Set[str]:
+    """The package's modules a module imports, at any depth of its body (imports inside functions count:
+    they only postpone a cycle)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(NAME):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names if f"{node.module}.{alias.name}" in modules)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith(NAME))
+    return {name for name in found if name in modules}
+
+
+def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """Strongly connected components of more than one module (Tarjan), iteratively."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    on_stack: Set[str] = set()
+    found = []
+    counter = 0
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def _graph() -> Dict[str, Set[str]]:
+    modules = _modules()
+    # a module importing its own parent package is how a package's modules reach their siblings
+    # (``from allennlp_structkd.experiments import layout``); the edge to the parent itself is not a cycle
+    return {name: {other for other in _imports(tree, modules) if not name.startswith(other + ".")}
+            for name, tree in modules.items()}
+
+
+def test_the_import_graph_has_no_cycles():
+    graph = _graph()
+    assert len(graph) > 50  # the walk found the package
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_another_modules_underscore_names():
+    private = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(NAME):
+                private.extend(f"{name}:{node.lineno} imports {node.module}.{alias.name}"
+                               for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__"))
+    assert private == []
