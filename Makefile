@@ -29,6 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py spacy_c
 
 test: install
 	$(VENV)/bin/ruff check allennlp_structkd spacy_component tests benchmarks setup.py
+	$(VENV)/bin/mypy allennlp_structkd spacy_component/structkd_spacy
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install

@@ -14,6 +14,7 @@ import argparse
 import multiprocessing
 import os
 import time
+from typing import cast
 
 import torch
 
@@ -52,9 +53,10 @@ def main() -> None:
     data_path = args.data_path or params["train_data_path"]
     from allennlp.data import DatasetReader
 
+    from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
     from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive, is_teacher_config, teacher_directory
 
-    reader = DatasetReader.from_params(params.duplicate().pop("dataset_reader"))
+    reader = cast(TeacherAnnotatingReader, DatasetReader.from_params(params.duplicate().pop("dataset_reader")))
     for lang, path in reader.teacher_paths.items():  # teachers given as configs: trained here, once, before the workers
         if is_teacher_config(path) and not os.path.isfile(os.path.join(teacher_directory(path, reader.cache_directory),
                                                                          "model.tar.gz")):

@@ -33,7 +33,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.dataset_readers.common import read_blocks, split_columns
@@ -178,7 +178,8 @@ def measure(archive_path: str, sentences: List[List[str]], batch_size: int = 32,
     parameters = sum(p.numel() for p in model.parameters())
     batches = []
     if instances is None:
-        instances = [Instance({"tokens": TextField([Token(w) for w in ws], reader.token_indexers)}) for ws in sentences]
+        indexers = reader.token_indexers  # type: ignore[attr-defined]  # the project's readers have them
+        instances = [Instance({"tokens": TextField([Token(w) for w in ws], indexers)}) for ws in sentences]
     else:
         instances = [Instance({k: v for k, v in i.fields.items() if k in INFERENCE_FIELDS}) for i in instances]
     for start in range(0, len(instances), batch_size):
@@ -297,14 +298,17 @@ def main() -> None:
                                 "[4/5]")))
 
     print("[5/5] measuring sizes and speeds (one CPU thread, batch 32, dev sentences)", flush=True)
+    from allennlp.data.fields import MetadataField
+
     from allennlp_structkd.dataset_readers import ConllNerReader, ConlluReader
 
     reader = ConllNerReader() if task == "ner" else ConlluReader(read_heads=False)
-    sentences = [inst["metadata"]["words"] for inst in reader.read(json.dumps(dev))][: args.max_speed_sentences]
-    rows = []
+    sentences = [cast(MetadataField, inst["metadata"])["words"]
+                 for inst in reader.read(json.dumps(dev))][: args.max_speed_sentences]
+    rows: List[Dict[str, Any]] = []
     metric = "best_validation_f1-measure-overall" if task == "ner" else "best_validation_accuracy"
     for name, directory, metrics in runs:
-        row = {"model": name, "dev_score": metrics.get(metric), "best_epoch": metrics.get("best_epoch")}
+        row: Dict[str, Any] = {"model": name, "dev_score": metrics.get(metric), "best_epoch": metrics.get("best_epoch")}
         row.update(measure(os.path.join(directory, "model.tar.gz"), sentences))
         rows.append(row)
     teacher, kd, base = rows[0], rows[1], rows[2]

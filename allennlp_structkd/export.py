@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Dict, List
+from typing import Dict, List, cast
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -60,6 +60,7 @@ def describe(archive_path: str):
     from allennlp.models.archival import load_archive
     from allennlp.modules.seq2seq_encoders import PytorchSeq2SeqWrapper
     from allennlp.modules.seq2vec_encoders import CnnEncoder
+    from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
     from allennlp.modules.token_embedders import Embedding, TokenCharactersEncoder
 
     from allennlp_structkd.data.wordpiece_indexer import WordpieceIndexer
@@ -83,7 +84,7 @@ def describe(archive_path: str):
     indexers = getattr(reader, "token_indexers", None) or {}
     state: Dict[str, torch.Tensor] = {}
     inputs, vocabularies, tokenizer = [], {}, None
-    embedders = model.text_field_embedder._token_embedders
+    embedders = cast(BasicTextFieldEmbedder, model.text_field_embedder)._token_embedders
     for name in sorted(embedders):  # AllenNLP concatenates its embedders in sorted order of their names
         embedder, indexer = embedders[name], indexers.get(name)
         if isinstance(embedder, Embedding) and isinstance(indexer, SingleIdTokenIndexer) and embedder._projection is None:
@@ -113,7 +114,7 @@ def describe(archive_path: str):
 
             tokenizer = load_tokenizer(indexer.model_name)
             inputs.append({"name": name, "type": "pieces", "dim": embedder.get_output_dim(),
-                           "max_pieces": indexer._character_tokenizer.max_pieces, "unknown_piece": tokenizer.unk_token})
+                           "max_pieces": indexer.max_pieces, "unknown_piece": tokenizer.unk_token})
             vocabularies[name] = _vocabulary(model.vocab, embedder.vocab_namespace)
             state[f"inputs.{name}.embedding.weight"] = embedder.weight
         else:
@@ -128,7 +129,7 @@ def describe(archive_path: str):
         encoder = {"type": "lstm", "hidden_dim": lstm.hidden_size, "layers": lstm.num_layers, "bidirectional": lstm.bidirectional}
         state.update({f"encoder.{k}": v for k, v in lstm.state_dict().items()})
     state["projection.weight"], state["projection.bias"] = model.tag_projection.weight, model.tag_projection.bias
-    if kind == "crf_tagger":  # the forbidden transitions are in the exported scores (AllenNLP's constraint tables)
+    if isinstance(model, CrfTagger):  # the forbidden transitions are in the exported scores (AllenNLP's constraint tables)
         state["transitions"] = model.transitions + model.transition_penalty
         state["start"] = model.start_transitions + model.start_penalty
         state["end"] = model.end_transitions + model.end_penalty

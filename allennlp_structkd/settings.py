@@ -21,7 +21,7 @@ def reject_unknown_settings(instance: Any, base: type, kwargs: Dict[str, Any]) -
     class the project's constructors pass their remaining keyword arguments to) does not take,
     instead of the ``TypeError: unexpected keyword argument`` that would otherwise come from there.
     """
-    accepted = set(inspect.signature(base.__init__).parameters)
+    accepted = set(inspect.signature(base.__init__).parameters)  # type: ignore[misc]  # the class, not an instance
     unknown = sorted(set(kwargs) - accepted)
     if not unknown:
         return

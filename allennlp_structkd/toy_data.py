@@ -84,7 +84,7 @@ def sentence(lang: str, rng: random.Random, noise: float = 0.0) -> Tagged:
     words = _template(lang, lex, rng, o, place)
     if noise:
         noisy = []
-        kind = None
+        kind = ""
         for word, tag in words:
             if tag.startswith("B-"):
                 kind = rng.choice(["PER", "LOC", "ORG", "MISC"]) if rng.random() < noise else tag[2:]

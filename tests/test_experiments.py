@@ -609,6 +609,15 @@ def test_a_suite_page_states_the_wall_time_of_its_run(fake_suite, monkeypatch):
     experiments.run_suite("fake", [1, 2], 2, False, str(runs_dir))
     page = (fake_suite / "docs" / "results" / "fake.md").read_text()
     assert "Wall time of `run fake` (encoder features, teachers, students, up to the table; --workers 2, seeds 1 2): 0 min" in page
+    assert "earlier commands" not in page  # it trained every run
+    # run again over finished runs: its wall time is that of a resume, and the page says so
+    monkeypatch.setattr(experiments.runner, "archive_is_whole", lambda directory: True)
+    experiments.run_suite("fake", [1, 2], 2, False, str(runs_dir))
+    page = (fake_suite / "docs" / "results" / "fake.md").read_text()
+    record = json.loads((runs_dir / "fake" / "suite_wall_seconds.json").read_text())
+    assert record["runs"] == record["found_finished"] > 0
+    assert (f"it trained 0 of the {record['runs']} runs, the others were finished by earlier commands "
+            "(their time is in the sum above).") in page
 
 
 def test_the_goal_lines_say_what_is_met_and_by_how_much_a_goal_is_missed(tmp_path):

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, cast
 
 import numpy as np
 import torch
@@ -63,8 +63,8 @@ class FrozenEncoderIndexer(TokenIndexer):
         self.pooling = pooling
         self.max_pieces = max_pieces
         self.cache_directory = cache_directory or default_feature_cache()
-        self._encoder = None
-        self._tokenizer = None
+        self._encoder: Any = None  # a transformers model and its tokenizer, loaded on first use
+        self._tokenizer: Any = None
         self._cache: Optional[TeacherCache] = None
         # features fetched by prefetch() for the batch about to be indexed (indexing goes one sentence at a time)
         self._prefetched: Dict[str, np.ndarray] = {}
@@ -169,14 +169,14 @@ class FrozenEncoderIndexer(TokenIndexer):
         self._prefetched = {self._key(words): value for words, value in zip(sentences, self.features(sentences))}
 
     def tokens_to_indices(self, tokens: List[Token], vocabulary: Vocabulary) -> IndexedTokenList:
-        words = [t.text for t in tokens]
+        words = [cast(str, t.text) for t in tokens]
         features = self._prefetched.pop(self._key(words), None)
         if features is None:
             (features,) = self.features([words])
-        return {"features": features}
+        return {"features": features}  # type: ignore[dict-item]  # an array where AllenNLP types a list
 
     def get_empty_token_list(self) -> IndexedTokenList:
-        return {"features": np.zeros((0, len(self.layers), 1), dtype=np.float16)}
+        return {"features": np.zeros((0, len(self.layers), 1), dtype=np.float16)}  # type: ignore[dict-item]
 
     def get_padding_lengths(self, indexed_tokens: IndexedTokenList) -> Dict[str, int]:
         return {"features": len(indexed_tokens["features"])}

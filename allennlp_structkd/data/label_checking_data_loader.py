@@ -7,14 +7,17 @@ student on data with a ``MISC`` type it was never trained on) stops AllenNLP's l
 ``KeyError: "'I-MISC' not found in vocab namespace 'labels'"``. This loader names the label, the
 field, the file and the line. It is AllenNLP's ``multiprocess`` loader otherwise, with the same settings.
 """
+from typing import Any, List, cast
+
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DataLoader, Instance, Vocabulary
 from allennlp.data.data_loaders import MultiProcessDataLoader
-from allennlp.data.fields import LabelField, SequenceLabelField
+from allennlp.data.fields import LabelField, MetadataField, SequenceLabelField
 
 
 def unknown_label(instance: Instance, vocab: Vocabulary):
     """A message naming the first gold label of ``instance`` that ``vocab`` lacks, with its file and line; or None."""
+    labels: List[Any]
     for name, field in instance.fields.items():
         if isinstance(field, SequenceLabelField):
             labels, namespace = field.labels, field._label_namespace
@@ -27,7 +30,7 @@ def unknown_label(instance: Instance, vocab: Vocabulary):
         known = vocab.get_token_to_index_vocabulary(namespace)
         missing = [label for label in labels if isinstance(label, str) and label not in known]
         if missing:
-            metadata = instance.fields["metadata"].metadata if "metadata" in instance.fields else {}
+            metadata = cast(MetadataField, instance.fields["metadata"]).metadata if "metadata" in instance.fields else {}
             return (f"{metadata.get('file', '?')}, line {metadata.get('line', '?')}: label {missing[0]!r} (field {name!r}) "
                     f"is not a label of the model, which knows {len(known)} in namespace {namespace!r}: "
                     f"{sorted(known)[:12]}{' ...' if len(known) > 12 else ''}")
@@ -57,6 +60,6 @@ class LabelCheckingDataLoader(MultiProcessDataLoader):
                 index_checked(instance, vocab)
 
     def _index_instance(self, instance: Instance) -> Instance:
-        self.reader.apply_token_indexers(instance)
+        self.reader.apply_token_indexers(instance)  # type: ignore[has-type]  # set by MultiProcessDataLoader.__init__
         assert self._vocab is not None
         return index_checked(instance, self._vocab)

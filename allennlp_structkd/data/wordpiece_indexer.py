@@ -80,7 +80,7 @@ class WordpieceIndexer(TokenCharactersIndexer):
                  token_min_padding_length: int = 0) -> None:
         if max_pieces < 1:
             raise ConfigurationError(f"max_pieces must be at least 1, got {max_pieces}")
-        self.model_name = model_name
+        self.model_name, self.max_pieces = model_name, max_pieces
         super().__init__(namespace=namespace, character_tokenizer=_PieceTokenizer(model_name, max_pieces),  # type: ignore[arg-type]
                          min_padding_length=1, token_min_padding_length=token_min_padding_length)
         self.pieces_seen = 0
@@ -93,7 +93,7 @@ class WordpieceIndexer(TokenCharactersIndexer):
         for token in tokens:
             if token.text is None:
                 raise ConfigurationError("structkd_wordpieces needs tokens that keep their text")
-            row = [vocabulary.get_token_index(piece.text, self._namespace)
+            row = [vocabulary.get_token_index(piece.text, self._namespace)  # type: ignore[arg-type]  # pieces have text
                    for piece in self._character_tokenizer.tokenize(token.text)]
             self.pieces_seen += len(row)
             self.pieces_unknown += sum(index == unknown for index in row)

@@ -181,6 +181,7 @@ class StructKDReader(DatasetReader):
             yield item
         if skipped:
             logger.warning("skipped %d bad sentence(s) in %s (strict: false); read %d", skipped, path, read)
+            assert first is not None
             if not read:  # a file of nothing but bad sentences is a wrong file or wrong settings, not noise
                 raise InputError(path, first.line, f"every sentence of the file is bad ({skipped} skipped, none read); "
                                                    f"the first: {first.detail}")

@@ -1,7 +1,7 @@
 import logging
 from typing import Dict, Iterator, List, Optional
 
-from allennlp.data import DatasetReader, Instance
+from allennlp.data import DatasetReader, Field, Instance
 from allennlp.data.fields import AdjacencyField, MetadataField, SequenceLabelField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
@@ -83,7 +83,7 @@ class ConllNerReader(StructKDReader):
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         expected = self.num_columns
-        repaired = []  # first lines of the sentences whose tags were repaired
+        repaired: List[int] = []  # first lines of the sentences whose tags were repaired
         yield from self._sentences(path, lang, expected, repaired)
         if repaired:
             logger.warning("repaired the tags of %d sentence(s) of %s that the %s scheme does not allow (lines %s): read as "
@@ -150,7 +150,7 @@ class ConllNerReader(StructKDReader):
         **extra,
     ) -> Instance:
         tokens = TextField([Token(w) for w in words], self.token_indexers)
-        fields = {"tokens": tokens, "metadata": MetadataField(self.metadata(words, lang, path, line, **extra))}
+        fields: Dict[str, Field] = {"tokens": tokens, "metadata": MetadataField(self.metadata(words, lang, path, line, **extra))}
         if tags is not None:
             fields["tags"] = SequenceLabelField(tags, tokens, label_namespace="labels")
         if pos_tags is not None:

@@ -1,6 +1,7 @@
 from typing import Dict, Iterator, List, Optional
 
-from allennlp.data import DatasetReader, Instance
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Field, Instance
 from allennlp.data.fields import MetadataField, SequenceLabelField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
@@ -113,7 +114,7 @@ class ConlluReader(StructKDReader):
                 line=first_line,
             )
 
-    def text_to_instance(  # type: ignore[override]
+    def text_to_instance(
         self,
         words: List[str],
         upos: Optional[List[str]] = None,
@@ -125,8 +126,9 @@ class ConlluReader(StructKDReader):
         line: int = 0,
     ) -> Instance:
         # a token carries its PoS, so that a `pos_tag` token indexer can feed it to a model as input
-        tokens = TextField([Token(w, pos_=p) for w, p in zip(words, upos or [None] * len(words))], self.token_indexers)
-        fields = {"tokens": tokens}
+        tokens = TextField([Token(w) for w in words] if upos is None else [Token(w, pos_=p) for w, p in zip(words, upos)],
+                           self.token_indexers)
+        fields: Dict[str, Field] = {"tokens": tokens}
         if upos is not None:
             fields["upos"] = SequenceLabelField(upos, tokens, label_namespace="pos")
         if xpos is not None:
@@ -137,6 +139,8 @@ class ConlluReader(StructKDReader):
             fields["head_tags"] = SequenceLabelField(deprels, tokens, label_namespace="head_tags")
         tagged = {"upos": upos, "xpos": xpos}.get(self.tag_column or "")
         if self.tag_column == "relpos" and heads is not None:
+            if upos is None or deprels is None:
+                raise ConfigurationError(f"{path}, line {line}: tag_column 'relpos' needs each word's UPOS and deprel")
             tagged = [f"{label}@{rel}" for label, rel in zip(rel_pos.encode(heads, upos), deprels)]
         if tagged is not None:
             fields["tags"] = SequenceLabelField(tagged, tokens, label_namespace="labels")

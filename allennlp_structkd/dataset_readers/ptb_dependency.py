@@ -1,6 +1,6 @@
 from typing import Dict, Iterator, List, Optional
 
-from allennlp.data import DatasetReader, Instance
+from allennlp.data import DatasetReader, Field, Instance
 from allennlp.data.fields import MetadataField, SequenceLabelField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
@@ -79,7 +79,7 @@ class PtbDependencyReader(StructKDReader):
                 continue
             yield self.text_to_instance(words, tags, heads if self.read_heads else None, lang=lang, path=path, line=first_line)
 
-    def text_to_instance(  # type: ignore[override]
+    def text_to_instance(
         self,
         words: List[str],
         tags: Optional[List[str]] = None,
@@ -91,8 +91,9 @@ class PtbDependencyReader(StructKDReader):
     ) -> Instance:
         tags = tags if tags is not None else upos  # `upos`: the name predictors use for the PoS input
         # a token carries its PoS, so that a `pos_tag` token indexer can feed it to a model as input
-        tokens = TextField([Token(w, pos_=p) for w, p in zip(words, tags or [None] * len(words))], self.token_indexers)
-        fields = {"tokens": tokens}
+        tokens = TextField([Token(w) for w in words] if tags is None else [Token(w, pos_=p) for w, p in zip(words, tags)],
+                           self.token_indexers)
+        fields: Dict[str, Field] = {"tokens": tokens}
         if tags is not None:
             fields["xpos"] = SequenceLabelField(tags, tokens, label_namespace="xpos")
             fields["upos"] = SequenceLabelField(tags, tokens, label_namespace="pos")

@@ -7,7 +7,7 @@ of the first bad tag, so that readers can name the file and line; ``lenient=True
 conlleval does instead (an ``I-``/``E-`` that continues nothing opens a span, a span left open is
 closed), which is how public corpora's stray tags are usually repaired.
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 SCHEMES = ("IOB1", "IOB2", "BIO", "BIOES", "BIOUL")
 OUTPUT_SCHEMES = ("BIO", "BIOES")
@@ -43,7 +43,8 @@ def spans_from_tags(tags: Sequence[str], scheme: str, lenient: bool = False) -> 
     scheme = normalize_scheme(scheme)
     allowed = {"IOB1": "BIO", "IOB2": "BIO", "BIOES": "BIOES"}[scheme]
     spans: List[Span] = []
-    start, kind = None, None  # the open span
+    start: Optional[int] = None  # the open span
+    kind = ""
     previous = ("O", "")
     for i, tag in enumerate(tags):
         prefix, label = _split(tag, i)
@@ -60,12 +61,13 @@ def spans_from_tags(tags: Sequence[str], scheme: str, lenient: bool = False) -> 
                 if not lenient:
                     raise TagSchemeError(i, f"{tag!r} follows an unfinished span {tags[i - 1]!r}")
                 spans.append((start, i - 1, kind))
-                start, kind = None, None
+                start, kind = None, ""
             if prefix == "B":
                 start, kind = i, label
             elif prefix == "E":
+                assert start is not None  # an E that continues nothing opened a span of its own above
                 spans.append((start, i, label))
-                start, kind = None, None
+                start, kind = None, ""
             elif prefix == "S":
                 spans.append((i, i, label))
         else:
@@ -76,7 +78,7 @@ def spans_from_tags(tags: Sequence[str], scheme: str, lenient: bool = False) -> 
                 raise TagSchemeError(i, f"in IOB1, {tag!r} must follow a {label} tag (previous tag {tags[i - 1] if i else 'none'!r})")
             if not continues and start is not None:
                 spans.append((start, i - 1, kind))
-                start, kind = None, None
+                start, kind = None, ""
             if prefix in "BI" and not continues:
                 start, kind = i, label
         previous = (prefix, label)

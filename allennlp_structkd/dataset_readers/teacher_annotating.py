@@ -6,13 +6,13 @@ import itertools
 import json
 import logging
 import os
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, cast
 
 import numpy as np
 import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
-from allennlp.data.fields import SequenceLabelField, TensorField
+from allennlp.data.fields import MetadataField, SequenceLabelField, TensorField, TextField
 
 from allennlp_structkd.dataset_readers.common import parse_json_path
 from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTargetsField
@@ -32,6 +32,14 @@ def _encoder_folder(indexer) -> Optional[str]:
     tokenizer = getattr(indexer, "_allennlp_tokenizer", None)
     folder = getattr(indexer, "model_name", None) or getattr(tokenizer, "_model_name", None)
     return folder if isinstance(folder, str) and os.path.isdir(folder) else None
+
+
+def _metadata(instance: Instance) -> Dict[str, Any]:
+    return cast(MetadataField, instance["metadata"]).metadata
+
+
+def _tokens(instance: Instance) -> TextField:
+    return cast(TextField, instance["tokens"])
 
 
 @DatasetReader.register("structkd_teacher")
@@ -217,7 +225,9 @@ class TeacherAnnotatingReader(DatasetReader):
         """
         for key, path in self.teacher_paths.items():
             teacher = self._teachers.get(key) or self._by_path.get(path)
-            gold = self._gold_labels.get(teacher.namespace) if teacher is not None else None
+            if teacher is None:
+                continue
+            gold = self._gold_labels.get(teacher.namespace)
             if not gold:
                 continue
             labels = set(teacher.labels)
@@ -256,20 +266,21 @@ class TeacherAnnotatingReader(DatasetReader):
         entries: List[Optional[Dict[str, np.ndarray]]] = [None] * len(instances)
         by_teacher: Dict[int, List[int]] = {}
         for i, instance in enumerate(instances):
-            by_teacher.setdefault(id(self.teacher(instance["metadata"]["lang"])), []).append(i)
+            by_teacher.setdefault(id(self.teacher(_metadata(instance)["lang"])), []).append(i)
         for indices in by_teacher.values():
-            teacher = self.teacher(instances[indices[0]]["metadata"]["lang"])
-            keys = [f"{signature}|{teacher.input_key(instances[i]['metadata'].metadata)}" for i in indices]
+            teacher = self.teacher(_metadata(instances[indices[0]])["lang"])
+            keys = [f"{signature}|{teacher.input_key(_metadata(instances[i]))}" for i in indices]
             found = teacher.cache.get_many(keys)
             missing = [(i, key) for i, key in zip(indices, keys) if key not in found]
             if missing:
-                computed = teacher.annotate([instances[i]["metadata"].metadata for i, _ in missing], self.objective)
+                computed = teacher.annotate([_metadata(instances[i]) for i, _ in missing], self.objective)
                 self.teacher_calls += len(missing)
                 teacher.cache.put_many(zip((key for _, key in missing), computed))
                 found.update(zip((key for _, key in missing), computed))
             for i, key in zip(indices, keys):
                 entries[i] = found[key]
         for instance, entry in zip(instances, entries):
+            assert entry is not None  # every instance is in one teacher's group
             yield self._attach(instance, entry)
 
     @staticmethod
@@ -287,13 +298,13 @@ class TeacherAnnotatingReader(DatasetReader):
         return labels
 
     def _attach(self, instance: Instance, entry: Dict[str, np.ndarray]) -> Instance:
-        metadata = instance["metadata"].metadata
+        metadata = _metadata(instance)
         teacher = self.teacher(metadata["lang"])
         has_gold = "tags" in instance.fields
         for field in instance.fields.values():  # gold labels of the teachers' label namespace
             if isinstance(field, SequenceLabelField) and field._label_namespace == teacher.namespace and has_gold:
                 self._gold_labels.setdefault(teacher.namespace, set()).update(field.labels)
-                unknown = sorted(set(field.labels) - set(self.teacher_labels))
+                unknown = sorted(str(label) for label in set(field.labels) - set(self.teacher_labels))
                 if unknown:
                     raise ConfigurationError(
                         f"{metadata.get('file')}, line {metadata.get('line')}: gold labels {unknown} are labels of no teacher "
@@ -302,9 +313,9 @@ class TeacherAnnotatingReader(DatasetReader):
         if not has_gold:
             if "pseudo_tags" in entry:
                 pseudo = [teacher.labels[int(t)] for t in entry["pseudo_tags"]]
-                instance.add_field("tags", SequenceLabelField(pseudo, instance["tokens"], label_namespace=teacher.namespace))
+                instance.add_field("tags", SequenceLabelField(pseudo, _tokens(instance), label_namespace=teacher.namespace))
             elif "pseudo_heads" in entry:
-                tokens = instance["tokens"]
+                tokens = _tokens(instance)
                 instance.add_field("tags", SequenceLabelField(self._relpos_labels(entry, teacher, metadata), tokens))
                 # the fields of a labeled parsing instance, so that both kinds batch together (has_gold
                 # keeps these out of the gold loss; parsers score trees at evaluation only)

@@ -68,7 +68,7 @@ class TeacherTargetsField(Field[Dict[str, torch.Tensor]]):
             tensors[name] = torch.nn.functional.pad(tensor, pad) if any(pad) else tensor
         return tensors
 
-    def batch_tensors(self, tensor_list: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:  # type: ignore[override]
+    def batch_tensors(self, tensor_list: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
         return {name: torch.stack([t[name] for t in tensor_list]) for name in tensor_list[0]}
 
     def empty_field(self) -> "TeacherTargetsField":

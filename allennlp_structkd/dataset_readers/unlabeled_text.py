@@ -49,7 +49,7 @@ class UnlabeledTextReader(StructKDReader):
                 continue
             yield self.text_to_instance(words, lang=lang, path=path, line=number)
 
-    def text_to_instance(  # type: ignore[override]
+    def text_to_instance(
         self, words: List[str], lang: str = DEFAULT_LANG, path: str = "", line: int = 0
     ) -> Instance:
         return Instance(

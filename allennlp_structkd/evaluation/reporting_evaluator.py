@@ -15,7 +15,7 @@ from allennlp.evaluation import Evaluator, SimpleEvaluator
 class ReportingEvaluator(SimpleEvaluator):
     """:class:`SimpleEvaluator` (same settings) that prints the final metrics."""
 
-    def __call__(self, model, data_loader, *args, **kwargs):  # type: ignore[override]
+    def __call__(self, model, data_loader, *args, **kwargs):
         metrics = super().__call__(model, data_loader, *args, **kwargs)
         print("Metrics: " + json.dumps(metrics, indent=2, sort_keys=True), file=sys.stdout, flush=True)
         return metrics

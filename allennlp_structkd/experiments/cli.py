@@ -48,7 +48,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.command == "list":
         for name, fn in sorted(SUITES.items()):
-            print(f"{name}: {fn.__doc__.strip()}")
+            print(f"{name}: {(fn.__doc__ or '').strip()}")
         for name, (parent, runs) in sorted(ALIASES.items()):
             print(f"{name}: the runs of suite {parent} for this case ({'; '.join(runs)})")
         return

@@ -100,25 +100,25 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             lines.append(f"| {run.name} | (not run) | 0 | |" + " |" * (len(also) + len(languages) + share + bool(test_path))
                          + " | |")
             continue
-        per_language = ""
+        cells = ""
         for key, _ in also:
             values = [100 * m[key] for m in run_metrics(suite, run, seeds, quick, runs_dir) if key in m]
-            per_language += f" {mean_std(values)} |"
+            cells += f" {mean_std(values)} |"
         for lang in languages:
             values = [evaluated[layout.run_dir(runs_dir, suite, run, seed, quick), lang]
                       for seed in (seeds[:1] if run.teacher else seeds)]
             values = [100 * v for v in values if v is not None]
             # a run whose archive is gone (brought back from another machine without it) has fewer: say so
             fewer = f" ({len(values)} of {len(scores)} seeds)" if values and len(values) < len(scores) else ""
-            per_language += f" {statistics.mean(values):.2f}{fewer} |" if values else " |"
+            cells += f" {statistics.mean(values):.2f}{fewer} |" if values else " |"
             if values:
                 language_scores.setdefault(run.name, {})[lang] = statistics.mean(values)
         if share:
-            per_language += f" {_share_of_teacher(run, language_scores, teachers_of)} |"
+            cells += f" {_share_of_teacher(run, language_scores, teachers_of)} |"
         if test_path:
             values = [evaluated[layout.run_dir(runs_dir, suite, run, seed, quick), "test"]
                       for seed in (seeds[:1] if run.teacher else seeds)]
-            per_language += f" {mean_std([100 * v for v in values if v is not None])} |"
+            cells += f" {mean_std([100 * v for v in values if v is not None])} |"
         spread = f" ± {statistics.stdev(scores):.2f}" if len(scores) > 1 else ""
         significance, mark = "", ""
         base = all_scores.get(run.baseline or "", [])
@@ -129,7 +129,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             epsilons[run.name] = eps
             significance, mark = f"{eps:.2f}", " †" if eps < 0.5 else ""
         lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance} |"
-                     f"{per_language} {params or ''} | {best} |")
+                     f"{cells} {params or ''} | {best} |")
     seconds = sum(parse_duration(m.get("training_duration", "0:0:0")) for run in spec.runs
                   for m in run_metrics(suite, run, seeds, quick, runs_dir))
     lines += ["", f"Training time of these runs, summed (AllenNLP's `training_duration`: reading data and annotating it"
@@ -141,7 +141,10 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         lines.append(f"Wall time of `run {suite}` (encoder features, teachers, students, up to the table; "
                      f"--workers {wall['workers']}, seeds {' '.join(map(str, wall['seeds']))}"
                      f"{', some runs only' if wall.get('only') else ''}): {wall['seconds_before_table'] / 60:.0f} min, "
-                     f"finished {wall['finished']}{wall.get('note', '')}.")
+                     f"finished {wall['finished']}{wall.get('note', '')}"
+                     + (f"; it trained {wall['runs'] - wall['found_finished']} of the {wall['runs']} runs, the others "
+                        "were finished by earlier commands (their time is in the sum above)" if wall.get("found_finished")
+                        else "") + ".")
     if spec.summary:  # the headline page: KD's gain, the gap to the teachers, speed and size, on one page
         measured = speed.speed_rows(suite, seeds, runs_dir) if not quick else None
         lines += summary_lines(spec, all_scores, language_scores, measured if measured and measured[0] else None, epsilons)

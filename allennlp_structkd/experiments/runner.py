@@ -126,7 +126,8 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
         from allennlp_structkd.encode_features import encode_config
 
         encode_config(os.path.join(layout.CONFIGS, config), env=base_env)
-    teacher_dirs = {}
+    teacher_dirs: Dict[str, str] = {}
+    counts = {"runs": 0, "found_finished": 0}  # what this command trained, for the page's wall time
     stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
     for stage in [s for s in stages if s]:  # a suite may have no teachers (kr2)
         jobs = []
@@ -140,6 +141,8 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
             if run.teacher:
                 teacher_dirs[run.name] = directory
             jobs.append((os.path.join(layout.CONFIGS, run.config), directory, env, run.evaluate_on))
+            counts["runs"] += 1
+            counts["found_finished"] += os.path.isfile(os.path.join(directory, "metrics.json")) and archive_is_whole(directory)
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_worker_started) as pool:
             futures = [pool.submit(train_job, job) for job in jobs]
             try:
@@ -154,7 +157,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     os.makedirs(os.path.dirname(record), exist_ok=True)
     with open(record + ".tmp", "w") as handle:
         json.dump({"seconds_before_table": time.time() - started, "seeds": seeds, "workers": workers,
-                   "only": only, "finished": time.strftime("%Y-%m-%d %H:%M")}, handle)
+                   "only": only, "finished": time.strftime("%Y-%m-%d %H:%M"), **counts}, handle)
     os.replace(record + ".tmp", record)
     report.write_table(suite, seeds, quick, runs_dir, test_dir=test_dir, workers=workers)
 

@@ -80,7 +80,10 @@ def parameter_count(directory: str) -> Optional[str]:
         state = torch.load(weights, map_location="cpu")
     elif os.path.isfile(archive):
         with tarfile.open(archive) as handle:
-            state = torch.load(handle.extractfile("weights.th"), map_location="cpu")
+            member = handle.extractfile("weights.th")
+            if member is None:  # an archive without weights: no parameters to count
+                return None
+            state = torch.load(member, map_location="cpu")
     else:
         return None
     return f"{sum(v.numel() for k, v in state.items() if not k.startswith('_')):,}"

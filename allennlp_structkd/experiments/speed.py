@@ -4,7 +4,7 @@ import itertools
 import json
 import os
 import statistics
-from typing import List
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from allennlp_structkd.experiments import layout, pages
 from allennlp_structkd.experiments.catalogue import SUITES
@@ -12,16 +12,21 @@ from allennlp_structkd.experiments.plots import plot_speed
 from allennlp_structkd.experiments.scores import run_scores
 
 
-def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500, quick: bool = False):
+def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500,
+               quick: bool = False) -> Tuple[List[Tuple[str, Dict[str, Any]]], Optional[List[List[str]]]]:
     """``([(run name, measure() row)], the words measured)`` for every finished model of a suite (first seed)."""
+    from allennlp.data.fields import MetadataField
     from allennlp.models.archival import load_archive
 
     from allennlp_structkd.demo_job import measure
 
     spec = SUITES[suite](quick)
     dev = spec.env.get("TAGGING_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
+    if dev is None:
+        raise ValueError(f"suite {suite} names no dev data (TAGGING_DEV, PARSE_DEV or UD_DEV) to measure speed on")
     path = json.loads(dev) if dev.strip().startswith("{") else dev
-    rows, words = [], None
+    rows: List[Tuple[str, Dict[str, Any]]] = []
+    words: Optional[List[List[str]]] = None
     for run in spec.runs:
         archive = os.path.join(layout.run_dir(runs_dir, suite, run, seeds[0], quick), "model.tar.gz")
         if not os.path.isfile(archive):
@@ -39,7 +44,7 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
                 continue
         # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
         instances = list(itertools.islice(load_archive(archive).validation_dataset_reader.read(path), sentences))
-        words = words or [i["metadata"]["words"] for i in instances]
+        words = words or [cast(MetadataField, i["metadata"])["words"] for i in instances]
         row = measure(archive, words, instances=instances)
         with open(cache + ".tmp", "w") as handle:
             json.dump({"key": key, "row": row, "words": words}, handle)

@@ -3,7 +3,10 @@ a :class:`Suite` reads at most the data it describes and writes nothing; the fil
 subsets, transfer text) are written by its ``prepare`` steps, which the runner calls once before training.
 """
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+# a run's environment variables: a value, or the archive of a teacher run
+RunEnv = Dict[str, Union[str, "TeacherRef"]]
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class TeacherRef:
 class Run:
     name: str  # row label in the table
     config: str  # relative to training_configs/
-    env: Dict[str, Union[str, TeacherRef]] = field(default_factory=dict)
+    env: Mapping[str, Union[str, TeacherRef]] = field(default_factory=dict)
     teacher: bool = False  # trained once (first seed only), before the students
     evaluate_on: Optional[str] = None  # also `allennlp evaluate` on this data (e.g. zero-shot)
     baseline: Optional[str] = None  # the run this one is tested against (Almost Stochastic Order)
@@ -58,7 +61,7 @@ class Suite:
     command_env: str = ""  # variables the page's reproduction command needs, e.g. "STRUCTKD_ENCODER=<folder> "
     command_flags: str = ""  # options of `run` the page's reproduction command needs, e.g. "--drop-overlapping-transfer"
     # writes the files the runs read (idempotent); each is called with the run's PrepareOptions
-    prepare: List[Callable[[PrepareOptions], object]] = field(default_factory=list)
+    prepare: List[Callable[[PrepareOptions], Any]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)  # files of "name: text" lines the prepare steps wrote, for the page
     machine: str = "a 2-core CPU shared with other runs"  # where its runs were trained, for the page's time line
     # goals the page checks (share_of_teacher, speedup, size_ratio as %/x; kd_gain in points; wall_minutes)

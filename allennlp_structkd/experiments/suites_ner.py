@@ -7,10 +7,10 @@ import functools
 import itertools
 import json
 import os
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import PrepareOptions, Run, Suite, TeacherRef
+from allennlp_structkd.experiments.suite import PrepareOptions, Run, RunEnv, Suite, TeacherRef
 
 
 def _encoder(suite: str, where: str = "from `make encoders`") -> str:
@@ -34,7 +34,7 @@ def suite_case1a(quick: bool) -> Suite:
         "TAGGING_TRAIN_ES": train["es"], "TAGGING_DEV_ES": dev["es"], "TAGGING_TRAIN_NL": train["nl"], "TAGGING_DEV_NL": dev["nl"],
         "STRUCTKD_EPOCHS": "2" if quick else "8", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "10",
     }
-    teachers = {"TEACHER_ES": TeacherRef("teacher_es"), "TEACHER_NL": TeacherRef("teacher_nl"),
+    teachers: RunEnv = {"TEACHER_ES": TeacherRef("teacher_es"), "TEACHER_NL": TeacherRef("teacher_nl"),
                 "MAXENT_TEACHER": TeacherRef("teacher_maxent")}
     runs = [
         Run("teacher_es", "teachers/crf_tagger_es.jsonnet", teacher=True),
@@ -63,7 +63,7 @@ def suite_case1a(quick: bool) -> Suite:
 def suite_multilingual(quick: bool) -> Suite:
     """CoNLL-2002 es+nl, one multilingual CRF student from per-language teachers: the layout of Table 2 of Wang et al. 2020."""
     spec = suite_case1a(quick)
-    teachers = {"TEACHER_ES": TeacherRef("teacher_es"), "TEACHER_NL": TeacherRef("teacher_nl")}
+    teachers: RunEnv = {"TEACHER_ES": TeacherRef("teacher_es"), "TEACHER_NL": TeacherRef("teacher_nl")}
     # case1a's runs, without its MaxEnt teacher (which only Token KD uses)
     shared = {r.name: dataclasses.replace(r, env={k: v for k, v in r.env.items() if k != "MAXENT_TEACHER"})
               for r in spec.runs}
@@ -131,7 +131,7 @@ def suite_xtremedistil_finetuned_teacher(quick: bool) -> Suite:
     folder = os.path.join(layout.runs_root(), "xtremedistil_finetuned_teacher" + ("_quick" if quick else ""), "data")
     sources = {lang: os.path.join(data, f"{name}.train") for lang, name in (("es", "esp"), ("nl", "ned"))}
     train = {lang: os.path.join(folder, f"{os.path.basename(source)}.{count}") for lang, source in sources.items()}
-    prepare = [functools.partial(_first_sentences, sources[lang], count, train[lang]) for lang in sources]
+    prepare: List[Callable[[PrepareOptions], Any]] = [functools.partial(_first_sentences, sources[lang], count, train[lang]) for lang in sources]
     dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
     common = {
         "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(train), "TAGGING_DEV": json.dumps(dev),
@@ -139,7 +139,7 @@ def suite_xtremedistil_finetuned_teacher(quick: bool) -> Suite:
         "XTREMEDISTIL_EMBEDDING": "svd", "STRUCTKD_EPOCHS": "2" if quick else "12",
         "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "2",
     }
-    teacher = {"TRANSFORMER_TEACHER": TeacherRef("teacher: multilingual-e5-small + MaxEnt")}
+    teacher: RunEnv = {"TRANSFORMER_TEACHER": TeacherRef("teacher: multilingual-e5-small + MaxEnt")}
     runs = [Run("teacher: multilingual-e5-small + MaxEnt", "teachers/transformer_maxent_tagger.jsonnet", teacher=True),
             Run("D0: student on labels only", "xtremedistil_d0.jsonnet")]
     for name, config in (("D1: labels + logits", "d1"), ("D2: + representations", "d2"),
@@ -263,7 +263,7 @@ def suite_headline(quick: bool) -> Suite:
         "STRUCTKD_EPOCHS": "2" if quick else "10", "STRUCTKD_TEACHER_EPOCHS": "2" if quick else "10",
     }
     es, nl = "teacher_es: frozen e5 + BiLSTM-CRF", "teacher_nl: frozen e5 + BiLSTM-CRF"
-    teachers = {"TEACHER_ES": TeacherRef(es), "TEACHER_NL": TeacherRef(nl)}
+    teachers: RunEnv = {"TEACHER_ES": TeacherRef(es), "TEACHER_NL": TeacherRef(nl)}
     with_transfer = dict(teachers, TAGGING_TRAIN=json.dumps({"labeled": labeled, "unlabeled": transfer}))
     with_gold = {"TAGGING_TRAIN": json.dumps(gold)}
     pieces = {"STUDENT_INPUT": "pieces", "STUDENT_ENCODER": encoder, "STUDENT_PIECE_DIM": "64", "STUDENT_HIDDEN_DIM": "128"}
@@ -307,14 +307,14 @@ def suite_xtremedistil(quick: bool) -> Suite:
     headline = suite_headline(quick)  # its data: the labeled part and the transfer text (written by its prepare steps)
     encoder = headline.env["FROZEN_ENCODER"]
     labeled = json.loads(headline.env["TAGGING_TRAIN"])
-    transfer = json.loads(next(r for r in headline.runs if "Struct. KD" in r.name).env["TAGGING_TRAIN"])["unlabeled"]
+    transfer = json.loads(str(next(r for r in headline.runs if "Struct. KD" in r.name).env["TAGGING_TRAIN"]))["unlabeled"]
     env = {name: headline.env[name] for name in ("STRUCTKD_STRICT", "STRUCTKD_TASK", "TAGGING_TRAIN", "TAGGING_DEV",
                                                   "FROZEN_ENCODER", "FROZEN_ENCODER_DIM", "FROZEN_ENCODER_LAYERS",
                                                   "FROZEN_ENCODER_CACHE", "STRUCTKD_TEACHER_EPOCHS")}
     env.update({"XTREMEDISTIL_EMBEDDING": "pieces", "STUDENT_ENCODER": encoder, "XTREMEDISTIL_E": "50", "XTREMEDISTIL_H": "200",
                 "TEACHER_HIDDEN_DIM": "256", "STRUCTKD_EPOCHS": "2" if quick else "12"})
     name = "teacher: frozen e5 + BiLSTM-MaxEnt"
-    with_transfer = {"TRANSFORMER_TEACHER": TeacherRef(name), "TAGGING_TRAIN": json.dumps({"labeled": labeled, "unlabeled": transfer})}
+    with_transfer: RunEnv = {"TRANSFORMER_TEACHER": TeacherRef(name), "TAGGING_TRAIN": json.dumps({"labeled": labeled, "unlabeled": transfer})}
     gold = next(r for r in headline.runs if "gold labels" in r.name).env["TAGGING_TRAIN"]
     runs = [Run(name, "teachers/encoder_maxent_tagger.jsonnet", teacher=True),
             Run("D0: student on labels only", "xtremedistil_d0.jsonnet")]
@@ -361,7 +361,7 @@ def suite_label_scarce(quick: bool) -> Suite:
         **_frozen_e5(encoder),
         "STRUCTKD_EPOCHS": "2" if quick else "10", "STRUCTKD_TEACHER_EPOCHS": "1" if quick else "6",
     }
-    teachers = {"TEACHER_ES": TeacherRef("teacher_es (frozen e5 + BiLSTM-CRF)"),
+    teachers: RunEnv = {"TEACHER_ES": TeacherRef("teacher_es (frozen e5 + BiLSTM-CRF)"),
                 "TEACHER_NL": TeacherRef("teacher_nl (frozen e5 + BiLSTM-CRF)")}
     with_transfer = dict(teachers, TAGGING_TRAIN=json.dumps({"labeled": labeled, "unlabeled": transfer}))
     runs = [
@@ -414,7 +414,7 @@ def suite_strong_teachers(quick: bool) -> Suite:
     """case1a / case2a's students on all the training data, distilled from label_scarce's frozen-e5 teachers."""
     spec = suite_case1a(quick)
     headline = suite_label_scarce(quick)  # its teachers learned every label (run `label_scarce` first); building it writes nothing
-    teachers = {"TEACHER_ES": TeacherRef(headline.runs[0].name, suite="label_scarce"),
+    teachers: RunEnv = {"TEACHER_ES": TeacherRef(headline.runs[0].name, suite="label_scarce"),
                 "TEACHER_NL": TeacherRef(headline.runs[1].name, suite="label_scarce")}
     # Token KD's multilingual MaxEnt teacher, on the same frozen e5 (and its feature cache)
     maxent_teacher = "teacher_maxent (frozen e5 + BiLSTM-MaxEnt)"
@@ -453,7 +453,7 @@ def suite_finetuned_teachers(quick: bool) -> Suite:
     spec = suite_case1a(quick)
     env = dict(spec.env, TRANSFORMER_MODEL=encoder, STRUCTKD_TEACHER_EPOCHS="1" if quick else "4")
     es, nl = "teacher_es (e5 fine-tuned + CRF)", "teacher_nl (e5 fine-tuned + CRF)"
-    teachers = {"TEACHER_ES": TeacherRef(es), "TEACHER_NL": TeacherRef(nl)}
+    teachers: RunEnv = {"TEACHER_ES": TeacherRef(es), "TEACHER_NL": TeacherRef(nl)}
     runs = [
         Run(es, "teachers/transformer_crf_tagger_es.jsonnet", teacher=True, lang="es"),
         Run(nl, "teachers/transformer_crf_tagger_nl.jsonnet", teacher=True, lang="nl"),

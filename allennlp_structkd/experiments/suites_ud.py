@@ -4,10 +4,10 @@ import functools
 import itertools
 import json
 import os
-from typing import Optional
+from typing import Any, Callable, List, Optional
 
 from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import PrepareOptions, Run, Suite, TeacherRef
+from allennlp_structkd.experiments.suite import PrepareOptions, Run, RunEnv, Suite, TeacherRef
 
 
 def suite_case3(quick: bool) -> Suite:
@@ -21,7 +21,7 @@ def suite_case3(quick: bool) -> Suite:
     nl_train = os.path.join(ud, "nl", "train.conllu")
     unlabeled = os.path.join(layout.runs_root(), "case3", "nl_unlabeled.txt")
     total = _count_sentences(nl_train)
-    prepare = [functools.partial(_words_file, nl_train, None, unlabeled)]
+    prepare: List[Callable[[PrepareOptions], Any]] = [functools.partial(_words_file, nl_train, None, unlabeled)]
     common = {
         "STRUCTKD_TASK": "upos", "TAGGING_TRAIN": json.dumps(train), "TAGGING_DEV": nl_dev,
         "TAGGING_UNLABELED": json.dumps({"nl": unlabeled}),
@@ -37,7 +37,7 @@ def suite_case3(quick: bool) -> Suite:
         teacher_name = f"{os.path.basename(encoder.rstrip('/'))} + MaxEnt"
     else:
         teacher_config, teacher_env, teacher_name = "teachers/maxent_tagger.jsonnet", {"TAGGING_DEV": json.dumps(dev)}, "BiLSTM MaxEnt"
-    teacher = {"MAXENT_TEACHER": TeacherRef("teacher: MaxEnt on en+de+es, zero-shot on nl")}
+    teacher: RunEnv = {"MAXENT_TEACHER": TeacherRef("teacher: MaxEnt on en+de+es, zero-shot on nl")}
     runs = [
         Run("teacher: MaxEnt on en+de+es, zero-shot on nl", teacher_config, teacher=True,
             env=teacher_env, evaluate_on=nl_dev),

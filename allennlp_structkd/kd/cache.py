@@ -48,7 +48,7 @@ def default_cache_directory() -> str:
 
 def encode_entry(entry: Entry) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **entry)
+    np.savez(buffer, **entry)  # type: ignore[arg-type]  # numpy types **kwds by its allow_pickle keyword
     return buffer.getvalue()
 
 
@@ -87,7 +87,7 @@ class TeacherCache:
             pass
         self.path = os.path.join(directory, cache_file_name(teacher_hash))
         self._connection: Optional[sqlite3.Connection] = None
-        self._pid = None
+        self._pid: Optional[int] = None
         self.read_only = False
         self.hits = 0
         self.misses = 0

@@ -114,7 +114,7 @@ class KDLoss(torch.nn.Module, Registrable):
         return targets
 
     # -- student side ------------------------------------------------------------------------
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         """One loss value per sentence, ``(B,)``."""
         raise NotImplementedError
 
@@ -164,7 +164,7 @@ class StructuralKD(KDLoss):
         with torch.no_grad():
             return self._teacher_unary(teacher, pairwise=True)
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         # the cross-entropy over the student's factors, whatever its structure (chain, tokens)
         return student.log_partition() - student.expected_score(targets["teacher_unary"], targets.get("teacher_pairwise"))
 
@@ -185,7 +185,7 @@ class PosteriorKD(KDLoss):
         with torch.no_grad():
             return self._teacher_unary(teacher, pairwise=False)
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         return masked_sum(_cross_entropy(targets["teacher_unary"], student.unary_log_marginals()), student.mask)
 
 
@@ -204,7 +204,7 @@ class TokenKD(KDLoss):
             probs = (teacher.emissions.detach() / self.temperature).softmax(dim=2)
             return {"teacher_probs": probs * teacher.mask.unsqueeze(2).to(probs.dtype)}
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         return masked_sum(_cross_entropy(targets["teacher_probs"], student.emissions.log_softmax(dim=2)), student.mask)
 
 
@@ -263,7 +263,7 @@ class TopKKD(KDLoss):
             weights = torch.where(exists, weights, torch.zeros_like(weights))
             return {"teacher_kbest_tags": tags, "teacher_kbest_weights": weights}
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         weights = targets["teacher_kbest_weights"]
         log_probs = student.sequence_log_probs(targets["teacher_kbest_tags"].long())
         return -torch.where(weights > 0, weights * log_probs, torch.zeros_like(log_probs)).sum(1)
@@ -309,31 +309,32 @@ class MixtureKD(KDLoss):
         if not losses:
             raise ConfigurationError("a mixture needs at least one loss")
         self.losses = torch.nn.ModuleList(losses)
+        self.components: List[KDLoss] = list(losses)  # the same modules, typed (a ModuleList yields Modules)
         self.weights = weights or [1.0 / len(losses)] * len(losses)
         if len(self.weights) != len(losses):
             raise ConfigurationError(f"{len(losses)} losses but {len(self.weights)} weights")
 
     def signature(self) -> str:
-        return "Mixture(" + ",".join(loss.signature() for loss in self.losses) + ")"
+        return "Mixture(" + ",".join(loss.signature() for loss in self.components) + ")"
 
     @property
     def needs(self) -> tuple:  # type: ignore[override]
-        return tuple(sorted({name for loss in self.losses for name in loss.needs}))
+        return tuple(sorted({name for loss in self.components for name in loss.needs}))
 
     def loss_signature(self) -> str:
-        return "Mixture(" + ",".join(f"{w:g}*{loss.loss_signature()}" for w, loss in zip(self.weights, self.losses)) + ")"
+        return "Mixture(" + ",".join(f"{w:g}*{loss.loss_signature()}" for w, loss in zip(self.weights, self.components)) + ")"
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         targets: Targets = {}
-        for loss in self.losses:
+        for loss in self.components:
             for name, value in loss.teacher_targets(teacher).items():
                 if name in targets and not torch.equal(targets[name], value):
                     raise ConfigurationError(f"mixture components disagree on {name}: use the same temperature")
                 targets[name] = value
         return targets
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
-        return sum(w * loss(student, targets) for w, loss in zip(self.weights, self.losses))
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
+        return sum(w * loss(student, targets) for w, loss in zip(self.weights, self.components))
 
 
 @KDLoss.register("posterior+top_wk")

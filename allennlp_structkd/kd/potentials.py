@@ -116,6 +116,7 @@ class ChainPotentials(Potentials):
 
     @property
     def chain(self) -> linear_chain.LinearChain:
+        assert self.transitions is not None  # what makes these potentials a chain (Potentials.__new__)
         return linear_chain.LinearChain(self.emissions, self.transitions, self.mask, self.start, self.end)
 
     def constrained(self) -> "Potentials":
@@ -162,6 +163,7 @@ class ChainPotentials(Potentials):
 
     def sequence_log_probs(self, tags: torch.Tensor) -> torch.Tensor:
         batch, k, n = tags.shape
+        assert self.transitions is not None
         expand = lambda t: t.unsqueeze(1).expand(batch, k, *t.shape[1:]).reshape(batch * k, *t.shape[1:])  # noqa: E731
         scores = linear_chain.sequence_score(expand(self.emissions), self.transitions, tags.reshape(batch * k, n),
                                              expand(self.mask), self.start, self.end)

@@ -3,19 +3,34 @@ The one interface between a teacher model and knowledge distillation. Every mode
 derives from :class:`KDTeacher` (the taggers, the graph parsers, the span NER model); the teacher
 reader, the cache key, the predictors and the spaCy component ask it, never guess from attributes.
 """
-from typing import Dict, List, Optional, Tuple
+from abc import ABC, abstractmethod
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import torch
 
 
-class KDTeacher:
+class TeacherOutputs(NamedTuple):
+    """What a teacher gives for a batch (a tuple: ``targets, pseudo_labels, mask = ...`` unpacks it)."""
+
+    targets: Dict[str, torch.Tensor]
+    """What the objective needs (see :mod:`allennlp_structkd.kd.targets`), its temperature applied."""
+    pseudo_labels: Optional[torch.Tensor]
+    """The best labels ``(B, n)``, pseudo gold for unlabeled sentences; None for a parser, which gives its
+    best tree as ``pseudo_heads``/``pseudo_deprels`` targets instead."""
+    mask: torch.Tensor
+    """The word mask ``(B, n)``."""
+
+
+class KDTeacher(ABC):
     """
-    A mixin for :class:`~allennlp.models.Model` subclasses that can act as teachers.
+    What every model that can teach is, besides an :class:`~allennlp.models.Model`.
 
     * ``labels`` / ``label_namespace``: the label strings its targets are indexed by (the student's
       labels are matched to them by string);
     * :attr:`reads_pos`: whether it reads the sentence's PoS tags besides its words (then they are
       part of its input: needed at annotation and prediction, and part of the cache key);
+    * :attr:`needs_pos_to_predict`: whether its predictions need the PoS tags (those it reads, or, for
+      the sequence-labeling parser, those its relative-position labels are decoded with);
     * :meth:`teacher_outputs`: the targets of a KD objective for a batch.
     """
 
@@ -26,11 +41,12 @@ class KDTeacher:
     def reads_pos(self) -> bool:
         return False
 
-    def teacher_outputs(self, objective, **tensors) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor], torch.Tensor]:
-        """
-        ``(targets, best labels (B, n) or None, word mask (B, n))`` under ``torch.no_grad()``:
-        ``targets`` what ``objective`` needs (see :mod:`allennlp_structkd.kd.targets`), with the
-        objective's temperature applied; the best labels are pseudo gold for unlabeled sentences
-        (a parser gives its best tree as ``pseudo_heads``/``pseudo_deprels`` targets instead).
-        """
-        raise NotImplementedError
+    @property
+    def needs_pos_to_predict(self) -> bool:
+        return self.reads_pos
+
+    @abstractmethod
+    def teacher_outputs(self, objective: Any, tokens: Dict[str, Dict[str, torch.Tensor]],
+                        **tensors: Any) -> TeacherOutputs:
+        """The targets of ``objective`` (a :class:`~allennlp_structkd.kd.losses.KDLoss`) for a batch of
+        ``tokens`` and the batch's other fields, under ``torch.no_grad()``."""

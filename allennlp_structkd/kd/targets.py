@@ -4,7 +4,7 @@ to a sentence, padded in a batch) and which over labels (moved into the student'
 Shapes are given per sentence, without the batch dimension.
 """
 from dataclasses import dataclass
-from typing import Dict, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
 import torch
@@ -65,13 +65,13 @@ def trim_to_length(name: str, value: torch.Tensor, length: int) -> torch.Tensor:
 def to_student_order(name: str, value: np.ndarray, label_map: np.ndarray, num_student: int) -> np.ndarray:
     """One sentence's target from teacher label order into the student's (``label_map[j]``: student id of teacher label j)."""
     dims = spec_of(name).label_dims
-    if dims == "values":
+    if isinstance(dims, str):  # "values": the target holds label ids
         return label_map[value]
     for axis in dims:
         shape = list(value.shape)
         shape[axis] = num_student
         moved = np.zeros(shape, dtype=value.dtype)
-        index = [slice(None)] * value.ndim
+        index: List[Any] = [slice(None)] * value.ndim
         index[axis] = label_map
         moved[tuple(index)] = value
         value = moved

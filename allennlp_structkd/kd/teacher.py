@@ -2,12 +2,12 @@
 import hashlib
 import tarfile
 import zlib
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, cast
 
 import numpy as np
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Batch, Instance
+from allennlp.data import Batch, Field, Instance
 from allennlp.data.fields import SequenceLabelField, TextField
 from allennlp.data.tokenizers import Token
 from allennlp.models.archival import load_archive
@@ -42,6 +42,7 @@ class Teacher:
         if not isinstance(self.model, KDTeacher):
             raise ConfigurationError(f"the model in {archive_path} ({type(self.model).__name__}) cannot act as a teacher: "
                                      "teachers derive from KDTeacher (the project's taggers, graph parsers and span NER model)")
+        self.teacher: KDTeacher = self.model  # the same model, as what it is to distillation
         self.labels: List[str] = list(self.model.labels)
         self.namespace = self.model.label_namespace
         self.indexers = archive.dataset_reader.token_indexers  # type: ignore[attr-defined]
@@ -82,15 +83,16 @@ class Teacher:
                 group = []
             if i is not None:
                 group.append(i)
-        return results
+        return cast(List[Dict[str, np.ndarray]], results)  # every sentence is in one group
 
     def _annotate_batch(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
         words = [meta["words"] for meta in sentences]
         instances = []
         for meta in sentences:
-            fields = {"tokens": TextField([Token(w) for w in meta["words"]], self.indexers)}
+            tokens = TextField([Token(w) for w in meta["words"]], self.indexers)
+            fields: Dict[str, Field] = {"tokens": tokens}
             if meta.get("upos") is not None:  # parsers that embed PoS need it
-                fields["upos"] = SequenceLabelField(meta["upos"], fields["tokens"], label_namespace="pos")
+                fields["upos"] = SequenceLabelField(meta["upos"], tokens, label_namespace="pos")
             instances.append(Instance(fields))
         if self.needs_pos and any("upos" not in inst.fields for inst in instances):
             raise ConfigurationError(f"teacher {self.archive_path} embeds PoS tags: read the student's data with UPOS")
@@ -104,7 +106,7 @@ class Teacher:
         batch.index_instances(self.model.vocab)
         tensors = nn_util.move_to_device(batch.as_tensor_dict(), self.cuda_device)
         with torch.no_grad():
-            targets, pseudo, mask = self.model.teacher_outputs(objective, **tensors)
+            targets, pseudo, mask = self.teacher.teacher_outputs(objective, **tensors)
             lengths = mask.long().sum(1).tolist()
             for ws, n in zip(words, lengths):
                 if n != len(ws):

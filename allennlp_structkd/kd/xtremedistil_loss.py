@@ -61,7 +61,7 @@ class XtremeDistilKD(KDLoss):
         mask = teacher.mask.unsqueeze(2).to(teacher.emissions.dtype)
         return {"teacher_logits": teacher.emissions.detach() * mask, "teacher_hidden": teacher.hidden.detach() * mask}
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         mask = student.mask
         logits = targets["teacher_logits"]
         loss = self.logit_weight * masked_sum((student.emissions - logits) ** 2, mask) / logits.size(2)

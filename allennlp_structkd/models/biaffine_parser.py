@@ -15,7 +15,7 @@ from allennlp.models import Model
 from allennlp.modules import Embedding, FeedForward, Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import Activation, InitializerApplicator, util
 
-from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
 from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import head_selection
@@ -105,7 +105,7 @@ class DependencyParserBase(Model, KDTeacher):
     # -- scoring ---------------------------------------------------------------------------------
     def encode(self, tokens: TextFieldTensors, upos: Optional[torch.Tensor]):
         """``(encoded (B, n+1, d), mask (B, n+1))`` with the root at position 0."""
-        mask = util.get_text_field_mask(tokens)
+        mask: torch.Tensor = util.get_text_field_mask(tokens)
         embedded = self.text_field_embedder(tokens)
         if self.pos_tag_embedding is not None:
             if upos is None:
@@ -136,7 +136,7 @@ class DependencyParserBase(Model, KDTeacher):
         return encoded, mask, arc, labels, self.head_log_probs(encoded, arc, mask)
 
     @property
-    def labels(self) -> List[str]:
+    def labels(self) -> List[str]:  # type: ignore[override]  # KDTeacher declares an attribute; this one is derived
         """As a teacher, its labels are its deprels (namespace ``head_tags``)."""
         return [self.vocab.get_token_from_index(i, "head_tags") for i in range(self.num_labels)]
 
@@ -186,10 +186,10 @@ class DependencyParserBase(Model, KDTeacher):
             targets = {"teacher_head_probs": heads[:, 1:], "pseudo_heads": best[:, 1:], "pseudo_deprels": best_deprel[:, 1:]}
             if self.num_labels:
                 targets["teacher_deprel_probs"] = deprels[:, 1:]
-            return targets, None, mask[:, 1:]
+            return TeacherOutputs(targets, None, mask[:, 1:])
         deprels = head_selection.labels_given_heads(heads, deprel_probs)
         targets = {"teacher_head_probs": objective.temper(heads[:, 1:], 2), "teacher_deprel_probs": objective.temper(deprels[:, 1:], 2)}
-        return targets, None, mask[:, 1:]
+        return TeacherOutputs(targets, None, mask[:, 1:])
 
     # -- the model -------------------------------------------------------------------------------
     def forward(  # type: ignore[override]
@@ -236,7 +236,7 @@ class DependencyParserBase(Model, KDTeacher):
             self._attachment(heads, predicted_labels, gold, gold_labels, scored)
         return output
 
-    def make_output_human_readable(self, output_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+    def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
         lengths = output_dict["mask"].long().sum(1).tolist()
         heads = output_dict["heads"].tolist()
         labels = output_dict["head_labels"].tolist()

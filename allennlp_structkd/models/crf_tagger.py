@@ -3,7 +3,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.modules.conditional_random_field import allowed_transitions
 
-from allennlp_structkd.kd.potentials import Constraints, Potentials
+from allennlp_structkd.kd.potentials import ChainPotentials, Constraints, Potentials
 from allennlp_structkd.models.tagger import SequenceTagger
 
 # Forbidden transitions get this score rather than -inf: exp() of it is 0 in float32, and unlike
@@ -21,6 +21,11 @@ class CrfTagger(SequenceTagger):
     With a span ``label_encoding`` (BIO, IOB1, BIOES) invalid transitions score ``FORBIDDEN``.
     Parameters otherwise as :class:`SequenceTagger`.
     """
+
+    # buffers (``register_buffer``), declared for the type checker: 0 where allowed, FORBIDDEN where not
+    transition_penalty: torch.Tensor
+    start_penalty: torch.Tensor
+    end_penalty: torch.Tensor
 
     def __init__(self, vocab: Vocabulary, **kwargs) -> None:
         super().__init__(vocab, **kwargs)
@@ -54,7 +59,7 @@ class CrfTagger(SequenceTagger):
         return label
 
     def potentials(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:
-        return Potentials(
+        return ChainPotentials(
             emissions,
             mask.bool(),
             self.transitions + self.transition_penalty,
@@ -65,6 +70,6 @@ class CrfTagger(SequenceTagger):
 
     def decode(self, potentials: Potentials, with_probs: bool = True):
         with torch.no_grad():
-            tags, _ = potentials.chain.viterbi()
+            tags, _ = potentials.as_chain().viterbi()
             probs = potentials.unary_marginals() if with_probs else None
         return tags, probs

@@ -1,7 +1,7 @@
 import torch
 from allennlp.models import Model
 
-from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.kd.potentials import Potentials, TokenPotentials
 from allennlp_structkd.models.tagger import SequenceTagger
 
 
@@ -14,7 +14,7 @@ class MaxEntTagger(SequenceTagger):
     """
 
     def potentials(self, emissions: torch.Tensor, mask: torch.Tensor) -> Potentials:
-        return Potentials(emissions, mask.bool())
+        return TokenPotentials(emissions, mask.bool())
 
     def decode(self, potentials: Potentials, with_probs: bool = True):
         with torch.no_grad():

@@ -45,6 +45,14 @@ class SequenceLabelingParser(MaxEntTagger):
         The parameters of :class:`SequenceTagger`.
     """
 
+    # buffers (register_buffer), declared for the type checker
+    _part_table: torch.Tensor
+    _joint: torch.Tensor
+
+    @property
+    def needs_pos_to_predict(self) -> bool:
+        return True  # its labels are heads relative to the PoS tags
+
     def __init__(self, vocab: Vocabulary, ignore_punctuation: bool = True,
                  punctuation_tags: Sequence[str] = PUNCTUATION_TAGS, **kwargs) -> None:
         super().__init__(vocab, **kwargs)
@@ -90,7 +98,8 @@ class SequenceLabelingParser(MaxEntTagger):
         self._root_pos = len(pos_vocab)  # the root's PoS gets its own id after the vocabulary's
         pos_vocab[rel_pos.ROOT_POS] = self._root_pos
         head_parts = sorted({part for part, _ in self._split})
-        max_offset = max((abs(rel_pos.parse_label(p)[0]) for p in head_parts if rel_pos.parse_label(p)), default=1)
+        parsed = [rel_pos.parse_label(p) for p in head_parts]
+        max_offset = max((abs(label[0]) for label in parsed if label), default=1)
         part_index = {p: i for i, p in enumerate(head_parts)}
         part_table = rel_pos.label_table(part_index, pos_vocab, max_offset)
         joint = torch.full((len(head_parts), max(len(self._deprels), 1)), -1, dtype=torch.long)

@@ -8,7 +8,7 @@ from allennlp.modules import FeedForward, Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import Activation, InitializerApplicator, util
 
 from allennlp_structkd.kd.losses import KDLoss
-from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
 from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import span_dp
@@ -102,7 +102,7 @@ class SpanNer(Model, KDTeacher):
         potentials = self.log_odds(logits)
         best, _ = span_dp.decode(potentials, mask)
         unary = span_dp.bioes_marginals(potentials * objective.score_scale, mask)
-        return {"teacher_unary": objective.temper(unary, 2)}, best, mask
+        return TeacherOutputs({"teacher_unary": objective.temper(unary, 2)}, best, mask)
 
     def forward(  # type: ignore[override]
         self,

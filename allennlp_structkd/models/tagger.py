@@ -16,7 +16,7 @@ from allennlp.training.metrics import CategoricalAccuracy
 
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
-from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
 from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.training.metrics import SpanF1
@@ -50,6 +50,8 @@ class SequenceTagger(Model, KDTeacher):
     initializer : `InitializerApplicator`, optional (default = `InitializerApplicator()`)
         Used to initialise the parameters.
     """
+
+    _kd_weight: torch.Tensor  # a buffer (register_buffer), so that it moves and saves with the model
 
     def __init__(
         self,
@@ -143,7 +145,7 @@ class SequenceTagger(Model, KDTeacher):
         """
         potentials = self.teacher_potentials(tokens)
         best, _ = self.decode(potentials, with_probs=False)
-        return objective.teacher_targets(potentials), best, potentials.mask
+        return TeacherOutputs(objective.teacher_targets(potentials), best, potentials.mask)
 
     def forward(  # type: ignore[override]
         self,
@@ -208,7 +210,7 @@ class SequenceTagger(Model, KDTeacher):
                 self._span_f1(predicted[gold], tags[gold], mask[gold])
         return output
 
-    def make_output_human_readable(self, output_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+    def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
         """Label strings, the confidence of each predicted label, and the full per-token distributions."""
         lengths = output_dict["mask"].long().sum(1).tolist()
         tags = output_dict["tags"]

@@ -1,3 +1,5 @@
+from typing import Optional
+
 import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.modules.token_embedders import TokenEmbedder
@@ -60,9 +62,9 @@ class CompressedEmbedding(TokenEmbedder):
     def get_output_dim(self) -> int:
         return self.output_dim
 
-    def forward(self, token_ids: torch.LongTensor, mask: torch.BoolTensor = None, offsets: torch.LongTensor = None,
-                wordpiece_mask: torch.BoolTensor = None, type_ids=None, segment_concat_mask=None,
-                **kwargs) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, token_ids: torch.LongTensor, mask: Optional[torch.BoolTensor] = None,
+                offsets: Optional[torch.LongTensor] = None, wordpiece_mask: Optional[torch.BoolTensor] = None, type_ids=None, segment_concat_mask=None,
+                **kwargs) -> torch.Tensor:
         embedded = self.embedding(token_ids)
         if offsets is None:  # a pretrained_transformer indexer: wordpieces
             return embedded

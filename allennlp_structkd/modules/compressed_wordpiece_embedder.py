@@ -89,7 +89,7 @@ class CompressedWordpieceEmbedder(TokenEmbedder):
     def get_output_dim(self) -> int:
         return self.output_dim
 
-    def forward(self, token_characters: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, token_characters: torch.Tensor) -> torch.Tensor:
         """``token_characters`` ``(B, n_words, n_pieces)`` piece ids, 0 padding → word vectors ``(B, n_words, dim)``."""
         mask = (token_characters != 0).unsqueeze(-1)
         vectors = torch.nn.functional.embedding(token_characters, self.weight) * mask

@@ -68,6 +68,7 @@ class KR2Embedder(TokenEmbedder):
     def fuse(self, layers) -> torch.Tensor:
         """``layers``: the L hidden-state tensors ``(B, wordpieces, H)`` of layers 1..L."""
         if self.fusion == "scalar_mix":
+            assert self.scalar_mix is not None  # made for this fusion
             return self.scalar_mix(list(layers))
         if self.fusion == "average":
             return torch.stack(layers).mean(0)
@@ -77,7 +78,7 @@ class KR2Embedder(TokenEmbedder):
 
     def forward(self, token_ids: torch.LongTensor, mask: torch.BoolTensor, offsets: torch.LongTensor,
                 wordpiece_mask: torch.BoolTensor, type_ids: Optional[torch.LongTensor] = None,
-                segment_concat_mask: Optional[torch.BoolTensor] = None) -> torch.Tensor:  # type: ignore[override]
+                segment_concat_mask: Optional[torch.BoolTensor] = None) -> torch.Tensor:
         with torch.no_grad():
             outputs = self.resource(input_ids=token_ids, attention_mask=wordpiece_mask,
                                     token_type_ids=type_ids, output_hidden_states=True)

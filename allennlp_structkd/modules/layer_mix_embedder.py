@@ -29,6 +29,6 @@ class LayerMixEmbedder(TokenEmbedder):
     def get_output_dim(self) -> int:
         return self.hidden_size
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
         mixed = self.mix(list(features.unbind(dim=2)))
         return self.dropout(mixed) if self.dropout is not None else mixed

@@ -78,6 +78,7 @@ class TransformerWordEmbedder(PretrainedTransformerMismatchedEmbedder):
         matched = self._matched_embedder
         if states.size(0) != token_ids.size(0):  # the embedder folded long inputs into segments: unfold
             _, folded_mask, _ = matched._fold_long_sequences(token_ids, segment_concat_mask, None)
-            states = matched._unfold_long_sequences(states, folded_mask, token_ids.size(0), token_ids.size(1))
-        self.representation = pool_wordpieces(states, offsets, self.sub_token_mode)
+            states = matched._unfold_long_sequences(states, folded_mask,  # type: ignore[arg-type]  # as AllenNLP's forward passes it
+                                                    token_ids.size(0), token_ids.size(1))
+        self.representation = pool_wordpieces(states, offsets, str(self.sub_token_mode))
         return words

@@ -10,6 +10,7 @@ from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
 from allennlp_structkd.dataset_readers.tag_schemes import entities, is_span_label_set
+from allennlp_structkd.kd.protocol import KDTeacher
 
 LANG_CODE = re.compile(r"^[a-z]{2,3}$")
 
@@ -145,7 +146,7 @@ class StructKDTaggerPredictor(_StructKDPredictor):
         tags = output.get("tags", [])
         confidences = output.get("tag_probs", [1.0] * len(tags))
         spans = []
-        if is_span_label_set(getattr(self._model, "labels", tags)):
+        if is_span_label_set(self._model.labels if isinstance(self._model, KDTeacher) else tags):
             for label, start, end in entities(tags):
                 scores = confidences[start : end + 1]
                 spans.append({"start": start, "end": end, "label": label, "score": sum(scores) / len(scores)})
@@ -161,10 +162,7 @@ class StructKDParserPredictor(_StructKDPredictor):
     """
 
     def _json_to_instance(self, json_dict: JsonDict) -> Instance:
-        from allennlp_structkd.models.seq_label_parser import SequenceLabelingParser
-
-        # a graph parser that embeds PoS reads them; the sequence-labeling parser decodes its labels into trees with them
-        needs_pos = getattr(self._model, "reads_pos", False) or isinstance(self._model, SequenceLabelingParser)
+        needs_pos = isinstance(self._model, KDTeacher) and self._model.needs_pos_to_predict
         if needs_pos and json_dict.get("upos") is None:
             raise ConfigurationError("this parser needs the sentence's PoS tags: give 'upos' (one per token)")
         return super()._json_to_instance(json_dict)

@@ -60,13 +60,13 @@ def kbest(emissions, transitions, mask, k: int, start, end):
         pointers.append((rows, index.reshape(rows, num_labels * k)))
     final = (alpha + end.view(1, num_labels, 1)).reshape(batch, num_labels * k)
     scores, index = final.topk(k, dim=1)  # (B, k): label * k + rank at the last real position
-    tags = [index // k]
+    steps = [index // k]
     for rows, pointer in reversed(pointers):
         index = index.clone()
         index[:rows] = pointer.gather(1, index[:rows])
-        tags.append(index // k)
-    tags.reverse()
-    tags = torch.stack(tags, dim=2)  # (B, k, positions reached)
+        steps.append(index // k)
+    steps.reverse()
+    tags = torch.stack(steps, dim=2)  # (B, k, positions reached)
     if tags.size(2) < n:
         tags = torch.cat([tags, tags.new_zeros(batch, k, n - tags.size(2))], dim=2)
     unsorted = torch.empty_like(tags)

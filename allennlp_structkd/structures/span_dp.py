@@ -52,21 +52,19 @@ def _fused(span_lse: torch.Tensor):
 def _prefix_suffix_sums(scores: torch.Tensor, span_lse: torch.Tensor, lengths: torch.Tensor):
     """The PyTorch path of the semi-Markov sums: ``(f (B, n+1), g (B, n+1))``."""
     batch, n = scores.shape[:2]
-    f = [scores.new_zeros(batch)]
+    prefix = [scores.new_zeros(batch)]
     for j in range(n):
         # token j is outside every span, or the end of a span (i, j) starting after prefix f[i]
-        previous = torch.stack(f, dim=1)  # (B, j + 1)
+        previous = torch.stack(prefix, dim=1)  # (B, j + 1)
         ending = torch.logsumexp(previous + span_lse[:, : j + 1, j], dim=1)
-        f.append(torch.logaddexp(f[j], ending))
-    f = torch.stack(f, dim=1)  # (B, n + 1)
-    g = [scores.new_zeros(batch)] * (n + 1)
+        prefix.append(torch.logaddexp(prefix[j], ending))
+    suffix = [scores.new_zeros(batch)] * (n + 1)
     for i in range(n - 1, -1, -1):
-        following = torch.stack(g[i + 1:], dim=1)  # (B, n - i): g[j + 1] for j = i..n-1
+        following = torch.stack(suffix[i + 1:], dim=1)  # (B, n - i): g[j + 1] for j = i..n-1
         starting = torch.logsumexp(span_lse[:, i, i:] + following, dim=1)
-        step = torch.logaddexp(g[i + 1], starting)
-        g[i] = torch.where(i < lengths, step, torch.zeros_like(step))
-    g = torch.stack(g, dim=1)
-    return f, g
+        step = torch.logaddexp(suffix[i + 1], starting)
+        suffix[i] = torch.where(i < lengths, step, torch.zeros_like(step))
+    return torch.stack(prefix, dim=1), torch.stack(suffix, dim=1)  # (B, n + 1) each
 
 
 def _inside_outside(span_scores: torch.Tensor, mask: torch.Tensor):
@@ -158,17 +156,17 @@ def decode(span_scores: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor,
     batch, n, _, num_types = scores.shape
     best_type_score, best_type = scores.max(dim=3)  # (B, i, j)
     lengths = mask.long().sum(1)
-    f = [scores.new_zeros(batch)]
-    back = []  # back[j][b] = start of the span ending at j, or -1 for "token j is outside"
+    prefix = [scores.new_zeros(batch)]
+    steps = []  # steps[j][b] = start of the span ending at j, or -1 for "token j is outside"
     for j in range(n):
-        previous = torch.stack(f, dim=1)
+        previous = torch.stack(prefix, dim=1)
         candidates = previous + best_type_score[:, : j + 1, j]
         best, start = candidates.max(dim=1)
-        take = best > f[j]
-        f.append(torch.where(take, best, f[j]))
-        back.append(torch.where(take, start, torch.full_like(start, -1)))
-    f = torch.stack(f, dim=1)
-    back = torch.stack(back, dim=1) if n else torch.zeros(batch, 0, dtype=torch.long, device=scores.device)
+        take = best > prefix[j]
+        prefix.append(torch.where(take, best, prefix[j]))
+        steps.append(torch.where(take, start, torch.full_like(start, -1)))
+    f = torch.stack(prefix, dim=1)
+    back = torch.stack(steps, dim=1) if n else torch.zeros(batch, 0, dtype=torch.long, device=scores.device)
     total = f.gather(1, lengths.unsqueeze(1)).squeeze(1)
     tags = torch.zeros(batch, n, dtype=torch.long, device=scores.device)
     # Backtrack all sentences together: `position` is the current end (exclusive) per sentence.

@@ -4,7 +4,7 @@ sentences (a loop over positions only), in log space. Shapes: ``emissions`` ``(B
 ``transitions`` ``(L, L)`` [from, to], ``start``/``end`` ``(L,)``, ``mask`` ``(B, n)`` with every
 sentence's tokens first (padding after).
 """
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 
@@ -24,11 +24,11 @@ def viterbi(emissions: torch.Tensor, transitions: torch.Tensor, start: torch.Ten
         score = torch.where(step, best + emissions[:, i], score)  # past a sentence's end its score rides along
         pointers.append(torch.where(step, pointer, identity))
     last = (score + end).argmax(dim=1)
-    tags = [last]
+    steps = [last]
     for pointer in reversed(pointers):
         last = pointer.gather(1, last.unsqueeze(1)).squeeze(1)
-        tags.append(last)
-    tags = torch.stack(tags[::-1], dim=1)
+        steps.append(last)
+    tags = torch.stack(steps[::-1], dim=1)
     return torch.where(mask, tags, torch.zeros_like(tags))
 
 
@@ -70,7 +70,7 @@ def marginals(emissions: torch.Tensor, transitions: torch.Tensor, start: torch.T
     log_z = log_z + end_peak + closing.log()
     lengths = mask.long().sum(1)
     ends = (end - end_peak).exp().expand(batch, labels)
-    betas = [None] * length
+    betas: List[torch.Tensor] = [ends] * length  # each set below
     beta = ends
     for i in range(length - 1, -1, -1):
         if i < length - 1:

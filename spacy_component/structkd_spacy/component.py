@@ -30,7 +30,8 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Dict, Iterable, Iterator, List, Optional
+from types import FrameType
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import numpy
 import srsly
@@ -100,7 +101,7 @@ def entities(tags: List[str]):
 def _building_from_config() -> bool:
     """Whether this component is being made by ``Language.from_config`` (``spacy.load``), which restores it from disk
     or bytes afterwards."""
-    frame = sys._getframe(1)
+    frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "from_config" and frame.f_globals.get("__name__") == "spacy.language":
             return True
@@ -264,7 +265,7 @@ class StructKDTagger:
             doc._.structkd_labels = list(self.labels)
             doc._.structkd_probs = numpy.full((len(doc), len(self.labels)), numpy.nan, dtype=numpy.float32)
             doc._.structkd_tags = [None] * len(doc)
-        found = {d: [] for d in range(len(docs))}
+        found: Dict[int, List[Any]] = {d: [] for d in range(len(docs))}
         for (d, chunk), (tags, probs) in zip(owners, results):
             doc = docs[d]
             doc._.structkd_probs[chunk] = probs
@@ -296,6 +297,7 @@ class StructKDTagger:
 
     def _predict(self, sentences: List[List[str]]):
         """``[(tag ids (n,), probs (n, L))]`` per sentence: Viterbi and exact marginals (CRF), or argmax and softmax."""
+        assert self.spec is not None  # the student is loaded before the component tags
         tensors, mask = self.indexer.tensors(sentences)
         with torch.no_grad():
             scores = self.model(tensors, mask)
@@ -306,8 +308,8 @@ class StructKDTagger:
             else:
                 probs = scores.softmax(dim=-1)
                 tags = probs.argmax(dim=-1)
-        tags, probs = tags.numpy(), probs.float().numpy()
-        return [(tags[b, : len(s)], probs[b, : len(s)]) for b, s in enumerate(sentences)]
+        tag_ids, distributions = tags.numpy(), probs.float().numpy()
+        return [(tag_ids[b, : len(s)], distributions[b, : len(s)]) for b, s in enumerate(sentences)]
 
     def _set_parse(self, doc: Doc, chunk: List[int], tags, probs) -> None:
         pos = [doc[i].pos_ for i in chunk]

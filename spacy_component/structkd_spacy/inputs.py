@@ -2,7 +2,7 @@
 ``characters`` indexers, the project's ``structkd_wordpieces``)."""
 import os
 from functools import lru_cache
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -15,7 +15,7 @@ class Indexer:
     def __init__(self, spec: Dict, vocabularies: Dict[str, List[str]], folder: str) -> None:
         self.inputs = spec["inputs"]
         self.index = {item["name"]: {token: i for i, token in enumerate(vocabularies[item["name"]])} for item in self.inputs}
-        self._pieces = None
+        self._pieces: Optional[Callable[[str, int], Tuple[str, ...]]] = None
         if any(item["type"] == "pieces" for item in self.inputs):
             try:
                 from tokenizers import Tokenizer
@@ -42,14 +42,15 @@ class Indexer:
             index = self.index[item["name"]]
             lower = item.get("lowercase")
             if item["type"] == "words":
-                rows = [[index.get(w.lower() if lower else w, UNKNOWN) for w in s] + [0] * (length - len(s)) for s in sentences]
-                tensors[item["name"]] = torch.tensor(rows, dtype=torch.long).view(len(sentences), length)
+                ids = [[index.get(w.lower() if lower else w, UNKNOWN) for w in s] + [0] * (length - len(s)) for s in sentences]
+                tensors[item["name"]] = torch.tensor(ids, dtype=torch.long).view(len(sentences), length)
                 continue
             if item["type"] == "characters":
                 parts = [[[index.get(c, UNKNOWN) for c in (w.lower() if lower else w)] for w in s] for s in sentences]
                 width = max([item.get("min_padding", 0)] + [len(p) for s in parts for p in s])
             else:
                 limit = item.get("max_pieces", 16)
+                assert self._pieces is not None  # made in __init__ for a "pieces" input
                 parts = [[[index.get(p, UNKNOWN) for p in self._pieces(w, limit)] for w in s] for s in sentences]
                 width = max([1] + [len(p) for s in parts for p in s])
             padded_word = [0] * width

@@ -79,6 +79,7 @@ class CharacterCnn(torch.nn.Module):
         lengths = mask.sum(1, keepdim=True)
         pooled = []
         for convolution in self.convolutions:
+            assert isinstance(convolution, torch.nn.Conv1d)
             size = convolution.kernel_size[0]
             activations = torch.relu(convolution(embedded))  # (B·n, filters, C - size + 1)
             windows = torch.arange(activations.size(2), device=flat.device).unsqueeze(0)

@@ -62,7 +62,7 @@ def is_tree(heads: Sequence[int]) -> bool:
     return True
 
 
-def parse(label_probs: torch.Tensor, predicted: List[int], labels: List[str], pos_tags: List[str]):
+def parse(label_probs: torch.Tensor, predicted: List[int], labels: List[str], pos_tags: List[str]) -> Tuple[List[int], List[str]]:
     """``(heads, deprels)`` of one sentence: its predicted labels' heads, or where they are no tree the best tree
     over its label distribution ``label_probs`` ``(n, L)``, each word whose head changes taking its most probable
     deprel among the labels that decode to the new head."""
@@ -81,10 +81,10 @@ def parse(label_probs: torch.Tensor, predicted: List[int], labels: List[str], po
     scores[torch.arange(1, n + 1), torch.arange(1, n + 1)] = -1e4
     energy = scores.log_softmax(1).exp().t().numpy()  # [head, dependent], as the training code's mst_heads
     tree, _ = decode_mst(numpy.ascontiguousarray(energy), n + 1, has_labels=False)
-    tree = [int(h) for h in tree[1 : n + 1]]
-    for i, (old, new) in enumerate(zip(heads, tree)):
+    repaired = [int(h) for h in tree[1 : n + 1]]
+    for i, (old, new) in enumerate(zip(heads, repaired)):
         if old != new:
             fits = [label for label, part in enumerate(parts) if decoded[part][i] == new]
             if fits:
                 deprels[i] = split[max(fits, key=lambda label: float(label_probs[i, label]))][1] or "_"
-    return tree, deprels
+    return repaired, deprels

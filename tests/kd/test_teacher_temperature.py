@@ -152,6 +152,28 @@ def test_teachers_implement_the_protocol_and_say_what_they_read():
     assert isinstance(pos_parser, KDTeacher) and isinstance(spans, KDTeacher)
     assert pos_parser.reads_pos is True and spans.reads_pos is False  # the parser embeds PoS; the span model words only
     assert pos_parser.label_namespace == "head_tags" and pos_parser.labels == ["nsubj", "obj", "root"]
+    # predicting needs PoS where the model reads them, and for the sequence-labeling parser, whose labels are
+    # heads relative to them although it reads words only
+    assert pos_parser.needs_pos_to_predict is True and spans.needs_pos_to_predict is False
+    from allennlp_structkd.models.seq_label_parser import SequenceLabelingParser
+
+    assert SequenceLabelingParser.needs_pos_to_predict.fget(None) is True
+    assert SequenceLabelingParser.reads_pos.fget(None) is False
+
+
+def test_a_teacher_that_gives_no_targets_cannot_be_made_and_outputs_are_named():
+    from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
+
+    class Incomplete(Model, KDTeacher):
+        pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete(Vocabulary())
+    outputs = parser("biaffine").teacher_outputs(objective(1.0, "global", "structural"), {"tokens": {"tokens": TOKENS}},
+                                                 upos=UPOS)
+    assert isinstance(outputs, TeacherOutputs) and outputs.pseudo_labels is None
+    targets, pseudo, mask = outputs  # still unpacks as the tuple it is
+    assert targets is outputs.targets and mask.dtype == torch.bool and mask.shape == TOKENS.shape
 
 
 @pytest.mark.parametrize("kind", ["token", "emission", "top_k"])

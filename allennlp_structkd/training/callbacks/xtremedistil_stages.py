@@ -1,6 +1,6 @@
 import logging
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -92,7 +92,7 @@ class XtremeDistilStages(TrainerCallback):
                     raise ConfigurationError(f"stage sets {name} but the model's kd_loss has none")
                 setattr(loss, name, float(stage[name]))
         if "kd_weight" in stage:
-            model.kd_weight = float(stage["kd_weight"])
+            cast(Any, model).kd_weight = float(stage["kd_weight"])  # the taggers' λ (SequenceTagger.kd_weight)
         active = self.groups[:unfrozen]
         for name, parameter in model.named_parameters():
             grouped = [g for g in self.groups if name.startswith(g)]

@@ -6,6 +6,8 @@ AllenNLP 2.10's own ``reduce_on_plateau`` passes ``verbose`` to ``torch.optim.lr
 which torch 2.x no longer accepts, so it cannot be built on this project's torch; this is the same
 scheduler without that argument.
 """
+from typing import Optional
+
 import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
@@ -33,13 +35,13 @@ class ReduceOnPlateau(LearningRateScheduler):
         if mode not in ("min", "max"):
             raise ConfigurationError(f'structkd_reduce_on_plateau: mode must be "min" or "max", got {mode!r}')
         self.lr_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=mode, factor=factor, patience=patience, min_lr=min_lr
+            optimizer, mode="min" if mode == "min" else "max", factor=factor, patience=patience, min_lr=min_lr
         )
 
     def get_values(self):
         return [group["lr"] for group in self.lr_scheduler.optimizer.param_groups]
 
-    def step(self, metric: float = None) -> None:
+    def step(self, metric: Optional[float] = None) -> None:
         if metric is None:
             raise ConfigurationError("structkd_reduce_on_plateau needs a validation metric: give validation data")
         self.lr_scheduler.step(metric)

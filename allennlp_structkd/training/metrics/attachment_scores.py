@@ -1,4 +1,4 @@
-from typing import Dict, Optional, Sequence
+from typing import Collection, Dict, Optional
 
 import torch
 from allennlp.nn.util import dist_reduce_sum
@@ -8,7 +8,7 @@ from allennlp.training.metrics import Metric
 PUNCTUATION_TAGS = ("PUNCT", "SYM", "``", "''", ".", ",", ":", "-LRB-", "-RRB-", "#", "$")
 
 
-def is_punctuation(tag: str, punctuation_tags: Sequence[str] = PUNCTUATION_TAGS) -> bool:
+def is_punctuation(tag: str, punctuation_tags: Collection[str] = PUNCTUATION_TAGS) -> bool:
     """The one punctuation rule of the parsers' scores: a word is punctuation when its PoS tag is one of ``punctuation_tags``."""
     return tag in punctuation_tags
 
@@ -27,10 +27,12 @@ class AttachmentScores(Metric):
         self._counts = torch.zeros(5, dtype=torch.long)  # unlabeled, labeled, words, exact-u, exact-l, sentences
         self._sentences = torch.zeros(1, dtype=torch.long)
 
-    def __call__(self, predicted_heads, predicted_labels, gold_heads, gold_labels, mask: Optional[torch.Tensor] = None):
-        predicted_heads, predicted_labels, gold_heads, gold_labels, mask = self.detach_tensors(
-            predicted_heads, predicted_labels, gold_heads, gold_labels, mask)
-        mask = torch.ones_like(gold_heads, dtype=torch.bool) if mask is None else mask.bool()
+    # a parse is scored on heads and labels together, hence a signature of its own
+    def __call__(self, predicted_heads, predicted_labels, gold_heads, gold_labels,  # type: ignore[override]
+                 mask: Optional[torch.Tensor] = None):
+        predicted_heads, predicted_labels, gold_heads, gold_labels = self.detach_tensors(
+            predicted_heads, predicted_labels, gold_heads, gold_labels)
+        mask = torch.ones_like(gold_heads, dtype=torch.bool) if mask is None else mask.detach().bool()
         unlabeled = (predicted_heads == gold_heads) & mask
         labeled = unlabeled & (predicted_labels == gold_labels)
         words = mask.sum(1)

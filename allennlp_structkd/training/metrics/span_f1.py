@@ -39,9 +39,8 @@ class SpanF1(Metric):
 
     def __call__(self, predictions: torch.Tensor, gold_labels: torch.Tensor, mask: Optional[torch.Tensor] = None):
         """``predictions`` and ``gold_labels``: ``(B, n)`` label ids; ``mask`` ``(B, n)``."""
-        predictions, gold_labels, mask = self.detach_tensors(predictions, gold_labels, mask)
-        if mask is None:
-            mask = torch.ones_like(gold_labels, dtype=torch.bool)
+        predictions, gold_labels = self.detach_tensors(predictions, gold_labels)
+        mask = torch.ones_like(gold_labels, dtype=torch.bool) if mask is None else mask.detach()
         lengths = mask.long().sum(1).tolist()
         pred_rows = predictions.tolist()
         gold_rows = gold_labels.tolist()
@@ -51,7 +50,7 @@ class SpanF1(Metric):
         )
 
     def add_sequences(self, predicted: Iterable[Sequence[str]], gold: Iterable[Sequence[str]]) -> None:
-        counts = Counter()
+        counts: Counter = Counter()
         for pred_tags, gold_tags in zip(predicted, gold):
             pred = set(entities(pred_tags))
             true = set(entities(gold_tags))
