@@ -18,11 +18,13 @@ import logging
 import os
 from typing import Dict, Mapping
 
+from allennlp_structkd import paths
+from allennlp_structkd.paths import CONFIGS
+
 logger = logging.getLogger(__name__)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(REPO, "tests", "fixtures", "data")
-CONFIGS = os.path.join(REPO, "training_configs")
+FIXTURES = os.path.join(paths.FIXTURES, "data")
+TINY_ENCODER = os.path.join(paths.FIXTURES, "tiny_bert")
 
 
 def _fixture(name: str) -> str:
@@ -57,7 +59,7 @@ DEFAULTS = {
     "TEACHER_HIDDEN_DIM": "32",
     # frozen-encoder teachers (teachers/encoder_*): a local Hugging Face folder (default: the tiny
     # random BERT fixture; multilingual-e5-small for real results), its hidden size, the layers kept
-    "FROZEN_ENCODER": os.path.join(REPO, "tests", "fixtures", "tiny_bert"),
+    "FROZEN_ENCODER": TINY_ENCODER,
     "FROZEN_ENCODER_DIM": "32",
     "FROZEN_ENCODER_LAYERS": "[-3, -2, -1]",
     "FROZEN_ENCODER_CACHE": "",
@@ -73,7 +75,7 @@ DEFAULTS = {
     # the students that read words as a pretrained encoder's word pieces (STUDENT_INPUT=pieces): the
     # encoder folder (its tokenizer, and its input embeddings compressed by SVD) and the compressed size
     "STUDENT_INPUT": "words",
-    "STUDENT_ENCODER": os.path.join(REPO, "tests", "fixtures", "tiny_bert"),
+    "STUDENT_ENCODER": TINY_ENCODER,
     "STUDENT_PIECE_DIM": "16",
     "STUDENT_HIDDEN_DIM": "32",
     # teachers: a model archive, or a teacher config that is trained once and cached
@@ -83,7 +85,7 @@ DEFAULTS = {
     "MAXENT_TEACHER": os.path.join(CONFIGS, "teachers", "maxent_tagger.jsonnet"),
     # the encoder of the transformer teachers: a Hugging Face folder (default: a tiny random BERT
     # fixture, so that those configs run anywhere; use a real one for real results)
-    "TRANSFORMER_MODEL": os.path.join(REPO, "tests", "fixtures", "tiny_bert"),
+    "TRANSFORMER_MODEL": TINY_ENCODER,
     # "ner" (CoNLL column files, BIOES, span F1) or "upos" (CoNLL-U UPOS tagging, accuracy)
     "STRUCTKD_TASK": "ner",
     # "false": readers skip bad sentences with a warning and a count instead of stopping at the first

@@ -37,11 +37,9 @@ from typing import Any, Dict, List, Optional, Tuple, cast
 
 from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.dataset_readers.common import read_blocks, split_columns
+from allennlp_structkd.paths import CONFIGS, PACKAGE, REPO
 
-PACKAGE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(PACKAGE)
 DEMO_DATA = os.path.join(PACKAGE, "demo_data", "ud_en_ewt")
-CONFIGS = os.path.join(REPO, "training_configs")
 CONLL2002 = {"es": "esp", "nl": "ned"}
 
 

@@ -1,12 +1,10 @@
-"""Where things are: the repository, its configs, the data directory, the runs' folders.
+"""Where a suite's things are: the data directory, the runs' folders, the results pages (the repository's own paths: :mod:`allennlp_structkd.paths`).
 """
 import os
 from typing import Iterable
 
 from allennlp_structkd.experiments.suite import Run
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIGS = os.path.join(REPO, "training_configs")
+from allennlp_structkd.paths import REPO
 
 
 def data_root() -> str:

@@ -107,7 +107,7 @@ def write_index() -> None:
                 # images sit beside the suite's page, in docs/results/
                 parts.append("".join(line.replace("](", "](results/") if line.startswith("![") else line
                                      for line in handle.readlines()))
-    target = os.path.join(layout.REPO, "docs", "results.md")
+    target = os.path.join(os.path.dirname(folder), "results.md")  # docs/results.md beside docs/results/
     with open(target + ".tmp", "w") as handle:
         handle.write("\n".join(parts))
     os.replace(target + ".tmp", target)

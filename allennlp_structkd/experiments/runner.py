@@ -13,6 +13,7 @@ from allennlp_structkd.experiments import layout, report
 from allennlp_structkd.experiments.catalogue import SUITES
 from allennlp_structkd.experiments.evaluation import evaluate_into
 from allennlp_structkd.experiments.suite import PrepareOptions, Run, TeacherRef
+from allennlp_structkd.paths import CONFIGS
 
 
 def train_job(job) -> str:
@@ -125,7 +126,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     for config in spec.encode_first:
         from allennlp_structkd.encode_features import encode_config
 
-        encode_config(os.path.join(layout.CONFIGS, config), env=base_env)
+        encode_config(os.path.join(CONFIGS, config), env=base_env)
     teacher_dirs: Dict[str, str] = {}
     counts = {"runs": 0, "found_finished": 0}  # what this command trained, for the page's wall time
     stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
@@ -140,7 +141,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
             directory = layout.run_dir(runs_dir, suite, run, seed, quick)
             if run.teacher:
                 teacher_dirs[run.name] = directory
-            jobs.append((os.path.join(layout.CONFIGS, run.config), directory, env, run.evaluate_on))
+            jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on))
             counts["runs"] += 1
             counts["found_finished"] += os.path.isfile(os.path.join(directory, "metrics.json")) and archive_is_whole(directory)
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_worker_started) as pool:
