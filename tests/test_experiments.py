@@ -3,6 +3,7 @@ import concurrent.futures
 import dataclasses
 import json
 import os
+import time
 
 import pytest
 
@@ -578,6 +579,23 @@ experiments.run_suite("fake", [1], 2, False, {str(tmp_path / "runs")!r})
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert len(pids.read_text().split()) == 2  # the third run never started
+
+
+def test_a_stop_request_is_noted_and_raised_where_the_runner_waits():
+    """SIGINT / SIGTERM while the workers train raise only at the runner's check (never inside concurrent.futures,
+    where an exception could leave a lock held and the pool's shutdown waiting forever); handlers come back after."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)):
+        with experiments.runner.StopRequests() as stop:
+            stop.check()  # nothing asked yet
+            os.kill(os.getpid(), signum)
+            time.sleep(0.05)  # the handler runs in the main thread, between bytecodes: it only notes the request
+            assert stop.signum == signum
+            with pytest.raises(raised):
+                stop.check()
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 def test_speed_says_when_there_is_nothing_to_measure(tmp_path, monkeypatch):

@@ -4,7 +4,9 @@ import concurrent.futures
 import glob
 import json
 import os
+import signal
 import tarfile
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -144,12 +146,20 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
             jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on))
             counts["runs"] += 1
             counts["found_finished"] += os.path.isfile(os.path.join(directory, "metrics.json")) and archive_is_whole(directory)
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=_worker_started) as pool:
+        desc = f"{suite}: {'teachers' if stage[0].teacher else 'students'}"
+        with StopRequests() as stop, concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers, initializer=_worker_started) as pool:
             futures = [pool.submit(train_job, job) for job in jobs]
             try:
-                for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
-                                   desc=f"{suite}: {'teachers' if stage[0].teacher else 'students'}", unit="run"):
-                    future.result()
+                with tqdm(total=len(futures), desc=desc, unit="run") as bar:
+                    pending = set(futures)
+                    while pending:
+                        done, pending = concurrent.futures.wait(pending, timeout=0.5,
+                                                                return_when=concurrent.futures.FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                            bar.update(1)
+                        stop.check()
             except BaseException:  # Ctrl-C, SIGTERM, a failed run: no training goes on without the runner
                 _stop_workers(pool, futures)
                 raise
@@ -163,8 +173,41 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
     report.write_table(suite, seeds, quick, runs_dir, test_dir=test_dir, workers=workers)
 
 
+class StopRequests:
+    """
+    While the workers train, SIGINT and SIGTERM only note the request, and the runner acts on it where it
+    waits (:meth:`check`). Raised at an arbitrary point of ``concurrent.futures`` (Python's default), the
+    exception could leave a future's lock held, and the pool's shutdown would then wait forever for a
+    thread that needs it. (Installed from the main thread only: a signal handler cannot be set elsewhere.)
+    """
+
+    def __enter__(self) -> "StopRequests":
+        self.signum: Optional[int] = None
+        self.previous: Dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._note)
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.signum = signum
+
+    def check(self) -> None:
+        """Raise what the signal would have raised: KeyboardInterrupt for SIGINT, SystemExit for SIGTERM."""
+        if self.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.signum is not None:
+            raise SystemExit(128 + self.signum)
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]  # what signal.signal returned
+
+
 def _worker_started() -> None:
-    """A training worker: SIGTERM stops its `allennlp train` and ends the worker (the runner sends it when stopped)."""
+    """A training worker: SIGTERM stops its `allennlp train` and ends the worker (the runner sends it when stopped);
+    SIGINT (a Ctrl-C reaches the whole process group) interrupts it as usual, not as the runner's noted request."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     exit_on_sigterm(at_once=True)
 
 
