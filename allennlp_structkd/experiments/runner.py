@@ -43,6 +43,12 @@ def archive_is_whole(directory: str) -> bool:
     return {"config.json", "weights.th"} <= names
 
 
+def run_is_finished(directory: str) -> bool:
+    """A run is finished when it has its final metrics and a whole archive (a kill while the archive was written
+    leaves the metrics and a broken file)."""
+    return os.path.isfile(os.path.join(directory, "metrics.json")) and archive_is_whole(directory)
+
+
 def _rearchive(directory: str) -> bool:
     """Write a run's archive again from its best weights, config and vocabulary (atomically); False if they
     are not all there."""
@@ -72,9 +78,10 @@ def train_only(config, directory, env) -> str:
     """
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     metrics = os.path.join(directory, "metrics.json")
-    if os.path.isfile(metrics):
-        # finished only with a whole archive: a kill while it was written leaves metrics and a broken file
-        if archive_is_whole(directory) or _rearchive(directory):
+    if run_is_finished(directory):
+        return directory
+    if os.path.isfile(metrics):  # its archive is broken: written again from the best weights, or the run resumed
+        if _rearchive(directory):
             return directory
         os.replace(metrics, metrics + ".without-archive")  # resumed below; the old figures are kept aside
     log_path = directory + ".log"
@@ -145,7 +152,7 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
                 teacher_dirs[run.name] = directory
             jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on))
             counts["runs"] += 1
-            counts["found_finished"] += os.path.isfile(os.path.join(directory, "metrics.json")) and archive_is_whole(directory)
+            counts["found_finished"] += run_is_finished(directory)
         desc = f"{suite}: {'teachers' if stage[0].teacher else 'students'}"
         with StopRequests() as stop, concurrent.futures.ProcessPoolExecutor(
                 max_workers=workers, initializer=_worker_started) as pool:

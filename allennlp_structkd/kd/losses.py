@@ -24,7 +24,7 @@ structure its CRF forbids (an invalid BIO/BIOES transition) has probability exac
 one of its k best, whatever ``k``.
 """
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, cast
 
 import torch
 from allennlp.common import Registrable
@@ -309,10 +309,14 @@ class MixtureKD(KDLoss):
         if not losses:
             raise ConfigurationError("a mixture needs at least one loss")
         self.losses = torch.nn.ModuleList(losses)
-        self.components: List[KDLoss] = list(losses)  # the same modules, typed (a ModuleList yields Modules)
         self.weights = weights or [1.0 / len(losses)] * len(losses)
         if len(self.weights) != len(losses):
             raise ConfigurationError(f"{len(losses)} losses but {len(self.weights)} weights")
+
+    @property
+    def components(self) -> List[KDLoss]:
+        """The mixture's losses, typed (a ModuleList yields plain Modules)."""
+        return cast(List[KDLoss], list(self.losses))
 
     def signature(self) -> str:
         return "Mixture(" + ",".join(loss.signature() for loss in self.components) + ")"
