@@ -28,12 +28,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py spacy_c
 	@touch $(STAMP)
 
 test: install
-	$(VENV)/bin/ruff check allennlp_structkd spacy_component tests benchmarks setup.py
-	$(VENV)/bin/mypy allennlp_structkd spacy_component/structkd_spacy
+	$(VENV)/bin/ruff check allennlp_structkd experiments spacy_component tests benchmarks setup.py
+	$(VENV)/bin/mypy allennlp_structkd experiments spacy_component/structkd_spacy
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
-	$(PY) -m allennlp_structkd.demo_job --output $(DEMO_DIR) $(if $(DATA),--data $(DATA),) $(if $(LABELED),--labeled $(LABELED),) $(DEMO_ARGS)
+	$(PY) -m experiments.demo_job --output $(DEMO_DIR) $(if $(DATA),--data $(DATA),) $(if $(LABELED),--labeled $(LABELED),) $(DEMO_ARGS)
 
 benchmark: install
 	$(PY) benchmarks/structures_benchmark.py --output docs/benchmarks.md

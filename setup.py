@@ -29,8 +29,10 @@ setup(
     python_requires=">=3.9",
     # the spaCy component is its own package (spacy_component/, structkd-spacy): it serves exported students
     # without AllenNLP, and owns the structkd_tagger factory
-    packages=find_packages(exclude=["tests", "tests.*", "benchmarks", "spacy_component", "spacy_component.*"]),
-    package_data={"allennlp_structkd": ["py.typed", "demo_data/*/*"]},
+    # experiments/ (the results runner, the demo job, the sample-data writers) is tooling beside the library, run from
+    # a checkout, and not installed with it
+    packages=find_packages(include=["allennlp_structkd", "allennlp_structkd.*"]),
+    package_data={"allennlp_structkd": ["py.typed"]},
     install_requires=requirements("requirements.txt"),
     extras_require={"dev": requirements("requirements-dev.txt")},
     classifiers=[

@@ -1,6 +1,7 @@
 """
-What the project's command lines (``python -m allennlp_structkd.*``, and ``allennlp ...`` with this
-plugin) set for their own process, and a plain library import never does.
+What the project's command lines (``python -m allennlp_structkd.*``, the checkout's tooling
+``python -m experiments[.*]``, and ``allennlp ...`` with this plugin) set for their own process, and a
+plain library import never does.
 
 Third-party modules warn on import about things this project cannot change (google.api_core's
 Python support, fairscale's and torch's deprecations), and AllenNLP warns that the PoS namespace
@@ -11,11 +12,15 @@ before it loads a plugin: set ``PYTHONWARNINGS=ignore::FutureWarning`` for a qui
 import sys
 import warnings
 
+# the top-level names of the project's ``python -m`` commands
+PROJECT_COMMANDS = ("allennlp_structkd", "experiments")
+
 
 def running_project_command() -> bool:
-    """Whether this process is one of the project's command lines: ``python -m allennlp_structkd[.something]``."""
+    """Whether this process is one of the project's command lines: ``python -m allennlp_structkd[.something]``, or
+    the experiment tooling beside the library in a checkout, ``python -m experiments[.something]``."""
     argv = list(getattr(sys, "orig_argv", []))
-    return any(flag == "-m" and module.split(".")[0] == "allennlp_structkd" for flag, module in zip(argv, argv[1:]))
+    return any(flag == "-m" and module.split(".")[0] in PROJECT_COMMANDS for flag, module in zip(argv, argv[1:]))
 
 
 def quiet_third_party_noise() -> None:

@@ -7,8 +7,9 @@ the ``allennlp`` command line itself (``allennlp ...`` / ``python -m allennlp ..
 import (``--include-package allennlp_structkd`` or ``.allennlp_plugins``) is the only hook before it
 evaluates a config: there each variable below that is not set gets its default (:func:`apply`).
 Code of this project that evaluates configs itself passes :func:`ext_vars` to ``Params.from_file``
-instead. The defaults point at the project's own small fixtures (a checkout's ``tests/fixtures``),
-so every config trains as written; set a variable (or use ``-o``) to train on real data:
+instead. The defaults point at the configs' own small sample data (a checkout's
+``training_configs/sample_data``: synthetic NER in two toy languages, 40 UD English sentences and a tiny
+random BERT), so every config trains as written; set a variable (or use ``-o``) to train on real data:
 
     TAGGING_TRAIN='{"es": "/data/conll2002/esp.train", "nl": "/data/conll2002/ned.train"}' \\
         allennlp train training_configs/teachers/crf_tagger.jsonnet -s out --include-package allennlp_structkd
@@ -18,47 +19,45 @@ import logging
 import os
 from typing import Dict, Mapping
 
-from allennlp_structkd import paths
-from allennlp_structkd.paths import CONFIGS
+from allennlp_structkd.paths import CONFIGS, SAMPLE_DATA
 
 logger = logging.getLogger(__name__)
 
-FIXTURES = os.path.join(paths.FIXTURES, "data")
-TINY_ENCODER = os.path.join(paths.FIXTURES, "tiny_bert")
+TINY_ENCODER = os.path.join(SAMPLE_DATA, "tiny_bert")
 
 
-def _fixture(name: str) -> str:
-    return os.path.join(FIXTURES, name)
+def _sample(name: str) -> str:
+    return os.path.join(SAMPLE_DATA, name)
 
 
 DEFAULTS = {
     # sequence labeling, NER or UPOS (STRUCTKD_TASK): CoNLL column files or CoNLL-U; a path or a JSON
     # {lang: path} map
-    "TAGGING_TRAIN": json.dumps({"es": _fixture("toy_ner_es.train"), "nl": _fixture("toy_ner_nl.train")}),
-    "TAGGING_DEV": json.dumps({"es": _fixture("toy_ner_es.dev"), "nl": _fixture("toy_ner_nl.dev")}),
-    "TAGGING_TRAIN_ES": _fixture("toy_ner_es.train"),
-    "TAGGING_DEV_ES": _fixture("toy_ner_es.dev"),
-    "TAGGING_TRAIN_NL": _fixture("toy_ner_nl.train"),
-    "TAGGING_DEV_NL": _fixture("toy_ner_nl.dev"),
-    "TAGGING_UNLABELED": json.dumps({"es": _fixture("toy_unlabeled_es.txt"), "nl": _fixture("toy_unlabeled_nl.txt")}),
+    "TAGGING_TRAIN": json.dumps({"es": _sample("toy_ner_es.train"), "nl": _sample("toy_ner_nl.train")}),
+    "TAGGING_DEV": json.dumps({"es": _sample("toy_ner_es.dev"), "nl": _sample("toy_ner_nl.dev")}),
+    "TAGGING_TRAIN_ES": _sample("toy_ner_es.train"),
+    "TAGGING_DEV_ES": _sample("toy_ner_es.dev"),
+    "TAGGING_TRAIN_NL": _sample("toy_ner_nl.train"),
+    "TAGGING_DEV_NL": _sample("toy_ner_nl.dev"),
+    "TAGGING_UNLABELED": json.dumps({"es": _sample("toy_unlabeled_es.txt"), "nl": _sample("toy_unlabeled_nl.txt")}),
     # dependency parsing: "conllu" (UD) or "ptb" (.dp files), and the data
     "PARSE_FORMAT": "conllu",
-    "PARSE_TRAIN": _fixture("ud_en_small.conllu"),
-    "PARSE_DEV": _fixture("ud_en_small.conllu"),
+    "PARSE_TRAIN": _sample("ud_en_small.conllu"),
+    "PARSE_DEV": _sample("ud_en_small.conllu"),
     # unlabeled parsing transfer sentences (their words and PoS; heads, if any, are not read)
-    "PARSE_UNLABELED": _fixture("ud_en_small.conllu"),
+    "PARSE_UNLABELED": _sample("ud_en_small.conllu"),
     "BIAFFINE_TEACHER": os.path.join(CONFIGS, "teachers", "biaffine_parser.jsonnet"),
     "SECOND_ORDER_TEACHER": os.path.join(CONFIGS, "teachers", "second_order_parser.jsonnet"),
     "SPAN_TEACHER": os.path.join(CONFIGS, "teachers", "span_ner.jsonnet"),
     # UPOS tagging data (CoNLL-U; a path or a JSON {lang: path} map) and KR2's fusion strategy
-    "UD_TRAIN": _fixture("ud_en_small.conllu"),
-    "UD_DEV": _fixture("ud_en_small.conllu"),
+    "UD_TRAIN": _sample("ud_en_small.conllu"),
+    "UD_DEV": _sample("ud_en_small.conllu"),
     "KR2_FUSION": "scalar_mix",
     # XtremeDistil: the transformer teacher, its hidden size, and the student's sizes
     "TRANSFORMER_TEACHER": os.path.join(CONFIGS, "teachers", "transformer_maxent_tagger.jsonnet"),
     "TEACHER_HIDDEN_DIM": "32",
     # frozen-encoder teachers (teachers/encoder_*): a local Hugging Face folder (default: the tiny
-    # random BERT fixture; multilingual-e5-small for real results), its hidden size, the layers kept
+    # random BERT of the sample data; multilingual-e5-small for real results), its hidden size, the layers kept
     "FROZEN_ENCODER": TINY_ENCODER,
     "FROZEN_ENCODER_DIM": "32",
     "FROZEN_ENCODER_LAYERS": "[-3, -2, -1]",
@@ -67,7 +66,7 @@ DEFAULTS = {
     # layer whose word states representation KD distils ("" = the last; 0 = embeddings, 1..L, -k)
     "TRANSFORMER_POOLING": "avg",
     "TEACHER_LAYER": "",
-    # E must not exceed the teacher's hidden size with compressed embeddings (the fixture BERT has 32;
+    # E must not exceed the teacher's hidden size with compressed embeddings (the sample BERT has 32;
     # the paper's E = 50 against BERT's 768)
     "XTREMEDISTIL_E": "16",
     "XTREMEDISTIL_EMBEDDING": "svd",
@@ -83,8 +82,8 @@ DEFAULTS = {
     "TEACHER_NL": os.path.join(CONFIGS, "teachers", "crf_tagger_nl.jsonnet"),
     "TEACHER": os.path.join(CONFIGS, "teachers", "crf_tagger.jsonnet"),
     "MAXENT_TEACHER": os.path.join(CONFIGS, "teachers", "maxent_tagger.jsonnet"),
-    # the encoder of the transformer teachers: a Hugging Face folder (default: a tiny random BERT
-    # fixture, so that those configs run anywhere; use a real one for real results)
+    # the encoder of the transformer teachers: a Hugging Face folder (default: the sample data's tiny
+    # random BERT, so that those configs run anywhere; use a real one for real results)
     "TRANSFORMER_MODEL": TINY_ENCODER,
     # "ner" (CoNLL column files, BIOES, span F1) or "upos" (CoNLL-U UPOS tagging, accuracy)
     "STRUCTKD_TASK": "ner",

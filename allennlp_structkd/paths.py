@@ -5,5 +5,8 @@ import os
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(PACKAGE)
 CONFIGS = os.path.join(REPO, "training_configs")
-# the project's own small data and tiny encoder, the configs' defaults (see config_defaults)
-FIXTURES = os.path.join(REPO, "tests", "fixtures")
+# the configs' own small data and tiny random encoder, their defaults (see config_defaults): kept beside the
+# configs, so that each config trains as written in a checkout, offline
+SAMPLE_DATA = os.path.join(CONFIGS, "sample_data")
+# the experiment tooling (suite runner, demo job) and where it writes its pages
+EXPERIMENTS = os.path.join(REPO, "experiments")

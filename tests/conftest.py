@@ -11,6 +11,8 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+# the configs' sample data (toy NER, 40 UD sentences, a tiny random BERT): the tests read it too
+SAMPLE_DATA = pathlib.Path(__file__).parent.parent / "training_configs" / "sample_data"
 
 # property-based tests draw the same examples on every machine and in every order (a test whose
 # outcome depends on chance, processor or order is a defect); HYPOTHESIS_PROFILE=explore draws anew
@@ -20,6 +22,7 @@ _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, pri
 _hypothesis_settings.register_profile("explore", deadline=None)
 _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 os.environ.setdefault("STRUCTKD_TEST_DATA", str(FIXTURES / "data"))
+os.environ.setdefault("STRUCTKD_TEST_SAMPLE_DATA", str(SAMPLE_DATA))
 # the tests evaluate the project's configs in this process, as the allennlp command line does: they
 # get the command line's defaults (importing the library alone sets nothing)
 from allennlp_structkd import config_defaults  # noqa: E402

@@ -1,4 +1,4 @@
-"""`make demo`: its packaged real data, the labeled/unlabeled split, and the KD run it makes (labeled CoNLL-U + unlabeled text)."""
+"""`make demo`: its real data, the labeled/unlabeled split, and the KD run it makes (labeled CoNLL-U + unlabeled text)."""
 import json
 import os
 
@@ -6,22 +6,22 @@ from allennlp.common import Params
 from allennlp.data import Batch, DatasetReader, Vocabulary
 
 import allennlp_structkd  # noqa: F401
-from allennlp_structkd import demo_job
 from allennlp_structkd.dataset_readers import ConlluReader
-from tests.conftest import FIXTURES
+from experiments import demo_job
+from tests.conftest import SAMPLE_DATA
 
-UD = str(FIXTURES / "data" / "ud_en_small.conllu")
+UD = str(SAMPLE_DATA / "ud_en_small.conllu")
 
 
-def test_the_default_demo_data_is_real_packaged_and_licensed():
+def test_the_default_demo_data_is_real_and_licensed():
     for name in ("train.conllu", "dev.conllu", "LICENSE.txt", "README.md"):
         assert os.path.isfile(os.path.join(demo_job.DEMO_DATA, name)), name
     with open(os.path.join(demo_job.DEMO_DATA, "LICENSE.txt")) as handle:
         assert "Attribution-ShareAlike 4.0" in handle.read()
     sentences = list(ConlluReader(read_heads=False).read(os.path.join(demo_job.DEMO_DATA, "train.conllu")))
     assert len(sentences) == 1600
-    with open(os.path.join(os.path.dirname(demo_job.PACKAGE), "setup.py")) as handle:
-        assert "demo_data/*/*" in handle.read()  # installed with the package
+    # beside the job, in the checkout's tooling (not in the installed library)
+    assert os.path.dirname(os.path.dirname(demo_job.DEMO_DATA)) == os.path.dirname(os.path.abspath(demo_job.__file__))
 
 
 def test_split_keeps_the_first_sentences_labeled_and_the_rest_as_text(tmp_path):

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from allennlp_structkd import experiments
-from allennlp_structkd.experiments import Run, Suite, TeacherRef
+import experiments
+from experiments import Run, Suite, TeacherRef
 
 
 @pytest.fixture
@@ -322,8 +322,8 @@ def test_test_data_is_scored_in_a_column_of_its_own(fake_suite, monkeypatch, tmp
 
 
 def test_headline_suite_follows_the_fair_protocol(tmp_path, monkeypatch):
-    from allennlp_structkd.experiments.suite import PrepareOptions
-    from tests.conftest import FIXTURES
+    from experiments.suite import PrepareOptions
+    from tests.conftest import SAMPLE_DATA
 
     data = tmp_path / "data" / "conll2002"
     data.mkdir(parents=True)
@@ -334,7 +334,7 @@ def test_headline_suite_follows_the_fair_protocol(tmp_path, monkeypatch):
         (data / f"{prefix}.train").write_text("".join(train))
         (data / f"{prefix}.testa").write_text(sentence(9999))
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
+    monkeypatch.setenv("STRUCTKD_ENCODER", str(SAMPLE_DATA / "tiny_bert"))
     monkeypatch.setattr(experiments.layout, "runs_root", lambda: str(tmp_path / "runs"))
     spec = experiments.SUITES["headline"](False)
     assert not (tmp_path / "runs").exists()  # building a suite writes nothing: its prepare steps do
@@ -410,19 +410,19 @@ def test_every_suite_builds_without_writing(monkeypatch, tmp_path):
     """Suites are pure: building each (with a data folder and encoders in place) writes no file."""
     import shutil
 
-    from tests.conftest import FIXTURES
+    from tests.conftest import FIXTURES, SAMPLE_DATA
 
-    data = tmp_path / "data"  # laid out like ../shared/data, from the fixtures
+    data = tmp_path / "data"  # laid out like ../shared/data, from the sample data and the fixtures
     for target, source in [("conll2002/esp.train", "toy_ner_es.train"), ("conll2002/esp.testa", "toy_ner_es.dev"),
                            ("conll2002/ned.train", "toy_ner_nl.train"), ("conll2002/ned.testa", "toy_ner_nl.dev"),
                            ("ptb_dep_sample/train.dp", "ptb.dp"), ("ptb_dep_sample/dev.dp", "ptb.dp")] + [
             (f"ud/{lang}/{split}.conllu", "ud_en_small.conllu") for lang in ("en", "de", "es", "nl") for split in ("train", "dev")]:
         (data / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(FIXTURES / "data" / source, data / target)
+        shutil.copy((FIXTURES / "data" if source == "ptb.dp" else SAMPLE_DATA) / source, data / target)
     monkeypatch.setattr(experiments.layout, "runs_root", lambda: str(tmp_path / "runs"))
     monkeypatch.setenv("STRUCTKD_DATA_DIR", str(data))
-    monkeypatch.setenv("STRUCTKD_ENCODER", str(FIXTURES / "tiny_bert"))
-    monkeypatch.setenv("STRUCTKD_KRESOURCE", str(FIXTURES / "tiny_bert"))
+    monkeypatch.setenv("STRUCTKD_ENCODER", str(SAMPLE_DATA / "tiny_bert"))
+    monkeypatch.setenv("STRUCTKD_KRESOURCE", str(SAMPLE_DATA / "tiny_bert"))
     for name, build in experiments.SUITES.items():
         suite = build(False)
         assert isinstance(suite, Suite) and suite.runs, name
@@ -496,7 +496,7 @@ def test_parameters_are_counted_from_best_weights_or_the_archive(tmp_path):
 
     import torch
 
-    from allennlp_structkd.experiments.scores import parameter_count
+    from experiments.scores import parameter_count
 
     state = {"linear.weight": torch.zeros(3, 4), "linear.bias": torch.zeros(3), "_buffer": torch.zeros(100)}
     only_archive = tmp_path / "archive"
@@ -557,8 +557,9 @@ def test_stopping_the_runner_stops_the_trainings_it_started(tmp_path, how):
     script = tmp_path / "runner.py"
     script.write_text(f"""
 import sys
-from allennlp_structkd import commands, experiments
-from allennlp_structkd.experiments import Run, Suite
+import experiments
+from allennlp_structkd import commands
+from experiments import Run, Suite
 commands.allennlp_command = lambda verb, *a: [sys.executable, "-c",
     "import os, time; open({str(pids)!r}, 'a').write(str(os.getpid()) + chr(10)); time.sleep(300)"]
 experiments.SUITES["fake"] = lambda quick: Suite(env={{}}, runs=[Run("a", "baseline_no_kd.jsonnet"),
@@ -566,7 +567,10 @@ experiments.SUITES["fake"] = lambda quick: Suite(env={{}}, runs=[Run("a", "basel
 commands.exit_on_sigterm()
 experiments.run_suite("fake", [1], 2, False, {str(tmp_path / "runs")!r})
 """)
-    runner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # the experiments package is the checkout's tooling, imported from the repository root
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runner = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, PYTHONPATH=repo),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and (not pids.exists() or len(pids.read_text().split()) < 2):
         time.sleep(0.2)

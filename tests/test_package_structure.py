@@ -1,4 +1,5 @@
-"""The package's import graph: no cycles, and no module imports another module's underscore names.
+"""The import graph of the library and of the experiment tooling beside it: no cycles, no module imports
+another module's underscore names, and the library imports nothing from the tooling.
 
 A cycle makes import order matter (a module half-initialised when its partner reads it); an imported
 underscore name is a private detail another module came to depend on. Both are checked on the source,
@@ -8,19 +9,24 @@ import ast
 import os
 from typing import Dict, List, Set
 
-import allennlp_structkd
+from allennlp_structkd.paths import REPO
 
-PACKAGE = os.path.dirname(allennlp_structkd.__file__)
-NAME = "allennlp_structkd"
+LIBRARY = "allennlp_structkd"
+TOOLING = "experiments"
+NAMES = (LIBRARY, TOOLING)
+
+
+def _ours(module: str, names=NAMES) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in names)
 
 
 def _modules() -> Dict[str, ast.Module]:
     modules = {}
-    for folder, _, files in os.walk(PACKAGE):
+    for folder, _, files in (entry for name in NAMES for entry in os.walk(os.path.join(REPO, name))):
         for file in files:
             if file.endswith(".py"):
                 path = os.path.join(folder, file)
-                dotted = os.path.relpath(path[:-3], os.path.dirname(PACKAGE)).replace(os.sep, ".")
+                dotted = os.path.relpath(path[:-3], REPO).replace(os.sep, ".")
                 dotted = dotted[: -len(".__init__")] if dotted.endswith(".__init__") else dotted
                 with open(path, encoding="utf-8") as handle:
                     modules[dotted] = ast.parse(handle.read(), filename=path)
@@ -28,15 +34,15 @@ def _modules() -> Dict[str, ast.Module]:
 
 
 def _imports(tree: ast.Module, modules: Dict[str, ast.Module]) -> Set[str]:
-    """The package's modules a module imports, at any depth of its body (imports inside functions count:
+    """The project's modules a module imports, at any depth of its body (imports inside functions count:
     they only postpone a cycle)."""
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(NAME):
+        if isinstance(node, ast.ImportFrom) and node.module and _ours(node.module):
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names if f"{node.module}.{alias.name}" in modules)
         elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith(NAME))
+            found.update(alias.name for alias in node.names if _ours(alias.name))
     return {name for name in found if name in modules}
 
 
@@ -88,15 +94,23 @@ def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
 def _graph() -> Dict[str, Set[str]]:
     modules = _modules()
     # a module importing its own parent package is how a package's modules reach their siblings
-    # (``from allennlp_structkd.experiments import layout``); the edge to the parent itself is not a cycle
+    # (``from experiments import layout``); the edge to the parent itself is not a cycle
     return {name: {other for other in _imports(tree, modules) if not name.startswith(other + ".")}
             for name, tree in modules.items()}
 
 
 def test_the_import_graph_has_no_cycles():
     graph = _graph()
-    assert len(graph) > 50  # the walk found the package
+    assert sum(_ours(name, (LIBRARY,)) for name in graph) > 50  # the walk found both
+    assert sum(_ours(name, (TOOLING,)) for name in graph) > 10
     assert _cycles(graph) == []
+
+
+def test_the_library_imports_nothing_from_the_tooling_beside_it():
+    """The tooling is not installed with the package: an import of it would fail outside a checkout."""
+    graph = _graph()
+    assert sorted(f"{name} imports {other}" for name, others in graph.items() if _ours(name, (LIBRARY,))
+                  for other in others if _ours(other, (TOOLING,))) == []
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -108,7 +122,7 @@ def test_no_module_imports_another_modules_underscore_names():
     private = []
     for name, tree in _modules().items():
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(NAME):
+            if isinstance(node, ast.ImportFrom) and node.module and _ours(node.module):
                 private.extend(f"{name}:{node.lineno} imports {node.module}.{alias.name}"
                                for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__"))
     assert private == []

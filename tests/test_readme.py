@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import SAMPLE_DATA
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 with open(os.path.join(REPO, "README.md"), encoding="utf-8") as _handle:
@@ -37,14 +37,14 @@ def scratch(tmp_path):
     data = tmp_path / "data" / "conll2002"
     data.mkdir(parents=True)
     for lang, prefix in (("es", "esp"), ("nl", "ned")):
-        shutil.copyfile(FIXTURES / "data" / f"toy_ner_{lang}.train", data / f"{prefix}.train")
-        shutil.copyfile(FIXTURES / "data" / f"toy_ner_{lang}.dev", data / f"{prefix}.testa")
+        shutil.copyfile(SAMPLE_DATA / f"toy_ner_{lang}.train", data / f"{prefix}.train")
+        shutil.copyfile(SAMPLE_DATA / f"toy_ner_{lang}.dev", data / f"{prefix}.testa")
     work = tmp_path / "work"
     work.mkdir()
     venv = os.path.dirname(os.path.dirname(sys.executable))
     os.symlink(venv, work / ".venv")
     for name in ("Makefile", "training_configs", "requirements.txt", "requirements-dev.txt", "constraints.txt", "setup.py",
-                 "spacy_component", ".allennlp_plugins", "allennlp_structkd"):
+                 "spacy_component", ".allennlp_plugins", "allennlp_structkd", "experiments"):
         os.symlink(os.path.join(REPO, name), work / name)
     return work, tmp_path / "data"
 
@@ -78,7 +78,9 @@ def test_the_settings_table_names_every_variable_read():
     from allennlp_structkd.config_defaults import DEFAULTS
 
     read = set(DEFAULTS)
-    for root, _, files in os.walk(os.path.join(REPO, "allennlp_structkd")):
+    # the library and the tooling beside it
+    walks = [os.walk(os.path.join(REPO, package)) for package in ("allennlp_structkd", "experiments")]
+    for root, _, files in (entry for walk in walks for entry in walk):
         for name in files:
             if name.endswith(".py"):
                 with open(os.path.join(root, name), encoding="utf-8") as handle:

@@ -1,5 +1,5 @@
 // Shared pieces of the project's configs. Data paths and sizes come from environment variables
-// (std.extVar), whose defaults (the project's fixtures) the `allennlp` command line applies:
+// (std.extVar), whose defaults (sample_data/, beside these configs) the `allennlp` command line applies:
 // see allennlp_structkd/config_defaults.py. Override any of them, or use `allennlp train -o`.
 local env(name) = std.extVar(name);
 local int_env(name) = std.parseInt(env(name));

@@ -13,9 +13,9 @@ import allennlp_structkd  # noqa: F401
 from allennlp_structkd.data import FrozenEncoderIndexer
 from allennlp_structkd.kd.cache import encode_entry
 from allennlp_structkd.modules import LayerMixEmbedder
-from tests.conftest import FIXTURES
+from tests.conftest import SAMPLE_DATA
 
-TINY = str(FIXTURES / "tiny_bert")
+TINY = str(SAMPLE_DATA / "tiny_bert")
 WORDS = ["Juan", "visitó", "Madrid", "ayer", "."]
 
 
@@ -118,7 +118,7 @@ def test_the_encoder_teacher_config_trains_as_written(tmp_path, monkeypatch):
     # serving pays for the encoder: its parameters count, and its forward passes are timed
     from transformers import AutoModel
 
-    from allennlp_structkd import demo_job
+    from experiments import demo_job
 
     encoder_parameters = sum(p.numel() for p in AutoModel.from_pretrained(TINY).parameters())
     head_parameters = sum(p.numel() for p in model.parameters())

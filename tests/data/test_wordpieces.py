@@ -12,9 +12,9 @@ from allennlp.data import Token, Vocabulary
 from allennlp_structkd.data.wordpiece_indexer import WordpieceIndexer
 from allennlp_structkd.modules.compressed_embedding import compress
 from allennlp_structkd.modules.compressed_wordpiece_embedder import CompressedWordpieceEmbedder
-from tests.conftest import FIXTURES
+from tests.conftest import SAMPLE_DATA
 
-TINY_BERT = str(FIXTURES / "tiny_bert")
+TINY_BERT = str(SAMPLE_DATA / "tiny_bert")
 
 
 def test_a_piece_outside_the_vocabulary_is_the_unknown_pieces_vector_and_counted(caplog):

@@ -7,13 +7,13 @@ from allennlp.commands.evaluate import evaluate_from_args
 from allennlp.commands.train import train_model_from_file
 
 import allennlp_structkd  # noqa: F401
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
 DATA = FIXTURES / "data"
 
 
 def test_two_cpu_workers_aggregate_span_f1(tmp_path):
-    toy = json.dumps({"es": str(DATA / "toy_ner_es.dev"), "nl": str(DATA / "toy_ner_nl.dev")})
+    toy = json.dumps({"es": str(SAMPLE_DATA / "toy_ner_es.dev"), "nl": str(SAMPLE_DATA / "toy_ner_nl.dev")})
     overrides = json.dumps({
         "train_data_path": toy,
         "validation_data_path": toy,

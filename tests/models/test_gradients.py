@@ -18,11 +18,11 @@ from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 
 import allennlp_structkd  # noqa: F401
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
 DATA = FIXTURES / "data"
 NER = json.dumps({"es": str(DATA / "ner_es.conll"), "nl": str(DATA / "ner_nl.conll")})
-UD = str(DATA / "ud_en_small.conllu")
+UD = str(SAMPLE_DATA / "ud_en_small.conllu")
 
 MODELS = {
     "crf_tagger": ("crf_tagger.jsonnet", NER, None),

@@ -9,7 +9,7 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.training.callbacks.callback import TrainerCallback
 
 import allennlp_structkd  # noqa: F401
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
 CONFIG = FIXTURES / "configs" / "kd_student.jsonnet"
 DATA = FIXTURES / "data"
@@ -143,7 +143,7 @@ def test_a_teacher_of_another_task_is_an_error_naming_it(kd_env, teacher_archive
     upos_teacher = tmp_path / "upos_teacher"
     train_model_from_file(str(FIXTURES / "configs" / "crf_tagger.jsonnet"), str(upos_teacher), overrides=json.dumps({
         "dataset_reader.type": "structkd_conllu", "dataset_reader.read_heads": False, "dataset_reader.tag_column": "upos",
-        "train_data_path": str(DATA / "ud_en_small.conllu"), "validation_data_path": str(DATA / "ud_en_small.conllu"),
+        "train_data_path": str(SAMPLE_DATA / "ud_en_small.conllu"), "validation_data_path": str(SAMPLE_DATA / "ud_en_small.conllu"),
         "model.label_encoding": None, "trainer.num_epochs": 1}))
     kd_env(teacher_archive, {"type": "structural"})
     with pytest.raises(ConfigurationError, match=rf"teacher {upos_teacher}/model.tar.gz \(language 'es'\) labels sentences "

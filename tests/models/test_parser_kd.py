@@ -8,9 +8,9 @@ from allennlp.common.testing import ModelTestCase
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.models.seq_label_parser import split_label
 from allennlp_structkd.structures import rel_pos
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
-UD = FIXTURES / "data" / "ud_en_small.conllu"
+UD = SAMPLE_DATA / "ud_en_small.conllu"
 
 
 @pytest.fixture(scope="module", params=["biaffine", "second_order"])

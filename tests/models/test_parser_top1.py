@@ -9,9 +9,9 @@ from allennlp.predictors import Predictor
 
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.structures import rel_pos
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
-UD = FIXTURES / "data" / "ud_en_small.conllu"
+UD = SAMPLE_DATA / "ud_en_small.conllu"
 CONFIG = FIXTURES.parent.parent / "training_configs" / "baseline_top1_parser.jsonnet"
 
 

@@ -8,9 +8,9 @@ import allennlp_structkd  # noqa: F401
 from allennlp_structkd.kd.losses import StructuralKD
 from allennlp_structkd.structures import head_selection, span_dp
 from allennlp_structkd.structures.mst import mst_heads
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
-UD = FIXTURES / "data" / "ud_en_small.conllu"
+UD = SAMPLE_DATA / "ud_en_small.conllu"
 TRAIN = json.dumps({"es": str(FIXTURES / "data" / "ner_es.conll"), "nl": str(FIXTURES / "data" / "ner_nl.conll")})
 
 

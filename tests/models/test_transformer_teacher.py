@@ -8,7 +8,7 @@ from allennlp.common import Params
 from allennlp.data import DatasetReader
 
 import allennlp_structkd  # noqa: F401
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
 DATA = FIXTURES / "data"
 TRAIN = json.dumps({"es": str(DATA / "ner_es.conll"), "nl": str(DATA / "ner_nl.conll")})
@@ -77,7 +77,7 @@ def test_xtremedistil_targets_from_a_transformer_teacher(tiny_bert, tmp_path, mo
 
     monkeypatch.setenv("TEACHER_LAYER", layer)
     monkeypatch.setenv("TRANSFORMER_POOLING", pooling)
-    monkeypatch.setenv("TRANSFORMER_MODEL", str(FIXTURES / "tiny_bert"))
+    monkeypatch.setenv("TRANSFORMER_MODEL", str(SAMPLE_DATA / "tiny_bert"))
     monkeypatch.setenv("STRUCTKD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("STRUCTKD_TEACHER_EPOCHS", "1")
     monkeypatch.setenv("STRUCTKD_EPOCHS", "1")

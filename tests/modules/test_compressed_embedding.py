@@ -3,7 +3,7 @@ import torch
 
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.modules import CompressedEmbedding, compress
-from tests.conftest import FIXTURES
+from tests.conftest import SAMPLE_DATA
 
 
 @pytest.mark.parametrize("method", ["svd", "pca"])
@@ -23,12 +23,12 @@ def test_compression_spans_the_top_subspace(method):
 
 
 def test_embedder_from_a_transformer_folder():
-    embedder = CompressedEmbedding(str(FIXTURES / "tiny_bert"), embedding_dim=8)
+    embedder = CompressedEmbedding(str(SAMPLE_DATA / "tiny_bert"), embedding_dim=8)
     assert embedder.get_output_dim() == 8
     out = embedder(torch.tensor([[1, 2, 3]]))
     assert out.shape == (1, 3, 8) and out.requires_grad
     with pytest.raises(Exception, match="compress"):
-        CompressedEmbedding(str(FIXTURES / "tiny_bert"), embedding_dim=10_000)
+        CompressedEmbedding(str(SAMPLE_DATA / "tiny_bert"), embedding_dim=10_000)
 
 
 @pytest.mark.parametrize("mode", ["avg", "first"])
@@ -38,12 +38,12 @@ def test_word_level_student_pools_its_compressed_wordpieces(mode):
     from allennlp.data.fields import TextField
     from allennlp.data.token_indexers import PretrainedTransformerMismatchedIndexer
 
-    indexer = PretrainedTransformerMismatchedIndexer(str(FIXTURES / "tiny_bert"))
+    indexer = PretrainedTransformerMismatchedIndexer(str(SAMPLE_DATA / "tiny_bert"))
     words = ["Juan", "visitó", "Madrid", "."]
     batch = Batch([Instance({"tokens": TextField([Token(w) for w in words], {"tokens": indexer})})])
     batch.index_instances(Vocabulary())
     tensors = batch.as_tensor_dict()["tokens"]["tokens"]
-    embedder = CompressedEmbedding(str(FIXTURES / "tiny_bert"), embedding_dim=8, sub_token_mode=mode)
+    embedder = CompressedEmbedding(str(SAMPLE_DATA / "tiny_bert"), embedding_dim=8, sub_token_mode=mode)
     out = embedder(**tensors)
     assert out.shape == (1, len(words), 8)
     table = embedder.embedding.weight

@@ -9,9 +9,9 @@ from allennlp.data.tokenizers import Token
 
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.modules import KR2Embedder
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
-TINY_BERT = str(FIXTURES / "tiny_bert")
+TINY_BERT = str(SAMPLE_DATA / "tiny_bert")
 CONFIG = str(FIXTURES.parent.parent / "training_configs" / "kr2_upos.jsonnet")
 
 

@@ -10,9 +10,9 @@ from allennlp.modules.token_embedders import TokenEmbedder
 from transformers import AutoModel
 
 import allennlp_structkd  # noqa: F401
-from tests.conftest import FIXTURES
+from tests.conftest import SAMPLE_DATA
 
-TINY_BERT = str(FIXTURES / "tiny_bert")
+TINY_BERT = str(SAMPLE_DATA / "tiny_bert")
 SENTENCES = [["Juan", "visitó", "Madrid", "."], ["Gent", "ligt", "in", "België", "en", "Brussel", "ook", "."]]
 
 

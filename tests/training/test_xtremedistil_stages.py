@@ -9,7 +9,7 @@ from allennlp.training.callbacks.callback import TrainerCallback
 
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.training.callbacks import XtremeDistilStages
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, SAMPLE_DATA
 
 CONFIG = str(FIXTURES.parent.parent / "training_configs" / "xtremedistil_d42.jsonnet")
 TRAIN = json.dumps({"es": str(FIXTURES / "data" / "ner_es.conll"), "nl": str(FIXTURES / "data" / "ner_nl.conll")})
@@ -30,7 +30,7 @@ class Snapshot(TrainerCallback):
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    for name, value in {"TRANSFORMER_MODEL": str(FIXTURES / "tiny_bert"), "STRUCTKD_CACHE": str(tmp_path / "cache"),
+    for name, value in {"TRANSFORMER_MODEL": str(SAMPLE_DATA / "tiny_bert"), "STRUCTKD_CACHE": str(tmp_path / "cache"),
                         "STRUCTKD_TEACHER_EPOCHS": "1", "TAGGING_TRAIN": TRAIN, "TAGGING_DEV": TRAIN}.items():
         monkeypatch.setenv(name, value)
 

@@ -3,8 +3,8 @@
 import os
 from typing import Iterable
 
-from allennlp_structkd.experiments.suite import Run
 from allennlp_structkd.paths import REPO
+from experiments.suite import Run
 
 
 def data_root() -> str:

@@ -9,8 +9,8 @@ import json
 import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import PrepareOptions, Run, RunEnv, Suite, TeacherRef
+from experiments import layout
+from experiments.suite import PrepareOptions, Run, RunEnv, Suite, TeacherRef
 
 
 def _encoder(suite: str, where: str = "from `make encoders`") -> str:

@@ -4,14 +4,14 @@ import argparse
 import time
 from typing import List, Optional
 
-from allennlp_structkd.experiments import layout, report, runner, speed
-from allennlp_structkd.experiments.catalogue import ALIASES, SUITES, resolve
+from experiments import layout, report, runner, speed
+from experiments.catalogue import ALIASES, SUITES, resolve
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    from allennlp_structkd import experiments
+    import experiments
 
-    parser = argparse.ArgumentParser(prog="python -m allennlp_structkd.experiments", description=experiments.__doc__,
+    parser = argparse.ArgumentParser(prog="python -m experiments", description=experiments.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "table", "speed"):
@@ -67,7 +67,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         if not speed.speed_table(args.suite, args.seeds, args.runs_dir, quick=args.quick):
             raise SystemExit(f"suite {args.suite}{' (quick)' if args.quick else ''} has no finished run of seed {args.seeds[0]} "
                              f"with an archive under {layout.suite_folder(args.runs_dir, args.suite, args.quick)}: "
-                             f"run it first (python -m allennlp_structkd.experiments run {args.suite}"
+                             f"run it first (python -m experiments run {args.suite}"
                              f"{' --quick' if args.quick else ''})")
     else:
         report.write_table(args.suite, args.seeds, args.quick, args.runs_dir, per_language=not args.overall_only,

@@ -6,10 +6,10 @@ import os
 import statistics
 from typing import Any, Dict, List, Optional, Tuple, cast
 
-from allennlp_structkd.experiments import layout, pages
-from allennlp_structkd.experiments.catalogue import SUITES
-from allennlp_structkd.experiments.plots import plot_speed
-from allennlp_structkd.experiments.scores import run_scores
+from experiments import layout, pages
+from experiments.catalogue import SUITES
+from experiments.plots import plot_speed
+from experiments.scores import run_scores
 
 
 def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500,
@@ -18,7 +18,7 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
     from allennlp.data.fields import MetadataField
     from allennlp.models.archival import load_archive
 
-    from allennlp_structkd.demo_job import measure
+    from experiments.demo_job import measure
 
     spec = SUITES[suite](quick)
     dev = spec.env.get("TAGGING_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
@@ -83,7 +83,7 @@ def speed_table(suite: str, seeds: List[int], runs_dir: str, sentences: int = 50
         return ""
     flag = " --quick" if quick else ""
     lines = [f"### Speed and size, suite `{suite}`{' (quick)' if quick else ''}", "",
-             *speed_lines(suite, seeds, rows, words, f"Produced by `python -m allennlp_structkd.experiments speed {suite}{flag}`. ")]
+             *speed_lines(suite, seeds, rows, words, f"Produced by `python -m experiments speed {suite}{flag}`. ")]
     points = []
     for name, row in rows:
         run = next(r for r in spec.runs if r.name == name)

@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Dict, List, Optional, Tuple
 
-from allennlp_structkd.experiments import layout
+from experiments import layout
 
 MARKS = " †‡*"  # marks a row name may carry on a page (significance, footnotes) that are not part of the run's name
 
@@ -76,7 +76,7 @@ def publish_page(name: str, lines: List[str], folder: Optional[str] = None) -> s
             print(text)
             print(f"NOT WRITTEN: {path} keeps its results: the new page would lose {len(lost)} of them ({'; '.join(lost[:8])}"
                   f"{'; ...' if len(lost) > 8 else ''}). Point --runs-dir at the runs that made it, finish those runs, or "
-                  "table every seed: python -m allennlp_structkd.experiments table SUITE --seeds ...", file=sys.stderr)
+                  "table every seed: python -m experiments table SUITE --seeds ...", file=sys.stderr)
             return text
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -96,7 +96,7 @@ def write_index() -> None:
         "# Results on real data",
         "",
         "Dev splits only (the official test sets are kept elsewhere). Each table below is written by",
-        "`python -m allennlp_structkd.experiments run SUITE` (or `table SUITE` from finished runs) with",
+        "`python -m experiments run SUITE` (or `table SUITE` from finished runs) with",
         "`STRUCTKD_DATA_DIR` pointing at corpora laid out like `../shared/data`; the runs' configs, logs and",
         "metrics are kept under `runs/experiments/SUITE/`. CPU only, 2 cores.",
         "",

@@ -7,7 +7,7 @@ The toy languages are generated from templates with ambiguous names (the same wo
 that context matters and a stronger teacher measurably beats a weaker student. CoNLL-2002 layout:
 ``word tag`` per line (IOB2), blank line between sentences.
 
-    python -m allennlp_structkd.toy_data --output tests/fixtures/data [--seed 7] [--train 300 --dev 100 --unlabeled 300 --noise 0.05]
+    python -m experiments.toy_data --output training_configs/sample_data [--seed 7] [--train 300 --dev 100 --unlabeled 300 --noise 0.05]
 """
 import argparse
 import os

@@ -2,7 +2,7 @@
 """
 from typing import List, Optional, Tuple
 
-from allennlp_structkd.experiments.suites_ner import (
+from experiments.suites_ner import (
     suite_case1a,
     suite_case4,
     suite_finetuned_teachers,
@@ -14,7 +14,7 @@ from allennlp_structkd.experiments.suites_ner import (
     suite_xtremedistil,
     suite_xtremedistil_finetuned_teacher,
 )
-from allennlp_structkd.experiments.suites_ud import suite_case3, suite_kr2, suite_parsing_ptb, suite_parsing_ud
+from experiments.suites_ud import suite_case3, suite_kr2, suite_parsing_ptb, suite_parsing_ud
 
 SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": suite_case3, "case4": suite_case4,
           "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2,

@@ -5,8 +5,8 @@ import os
 import statistics
 from typing import Dict, List, Optional
 
-from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import Run, Suite
+from experiments import layout
+from experiments.suite import Run, Suite
 
 
 def wall_seconds(directory: str) -> Optional[float]:

@@ -6,8 +6,8 @@ import json
 import os
 from typing import Any, Callable, List, Optional
 
-from allennlp_structkd.experiments import layout
-from allennlp_structkd.experiments.suite import PrepareOptions, Run, RunEnv, Suite, TeacherRef
+from experiments import layout
+from experiments.suite import PrepareOptions, Run, RunEnv, Suite, TeacherRef
 
 
 def suite_case3(quick: bool) -> Suite:

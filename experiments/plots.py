@@ -5,7 +5,7 @@ import os
 import statistics
 from typing import Dict, List, Optional, Tuple
 
-from allennlp_structkd.experiments.suite import Suite
+from experiments.suite import Suite
 
 
 def _pyplot():

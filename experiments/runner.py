@@ -11,11 +11,11 @@ import time
 from typing import Dict, List, Optional
 
 from allennlp_structkd.commands import exit_on_sigterm, run_allennlp
-from allennlp_structkd.experiments import layout, report
-from allennlp_structkd.experiments.catalogue import SUITES
-from allennlp_structkd.experiments.evaluation import evaluate_into
-from allennlp_structkd.experiments.suite import PrepareOptions, Run, TeacherRef
 from allennlp_structkd.paths import CONFIGS
+from experiments import layout, report
+from experiments.catalogue import SUITES
+from experiments.evaluation import evaluate_into
+from experiments.suite import PrepareOptions, Run, TeacherRef
 
 
 def train_job(job) -> str:

@@ -8,10 +8,10 @@ same student is also trained on the labeled part alone (w/o KD) and, as the refe
 labels of the labeled part and the transfer text (what distilling those sentences could recover at
 most). The job prints their dev scores, their share of the teacher's, sizes and speeds side by side.
 
-    python -m allennlp_structkd.demo_job --output runs/demo [--data DIR] [--labeled 200] [--seed 13]
+    python -m experiments.demo_job --output runs/demo [--data DIR] [--labeled 200] [--seed 13]
 
-Data. By default: UPOS tagging on a slice of UD English EWT shipped with the package
-(``allennlp_structkd/demo_data/ud_en_ewt``, CC BY-SA 4.0, its licence beside it). ``--data DIR``
+Data. By default: UPOS tagging on a slice of UD English EWT kept beside this job
+(``experiments/demo_data/ud_en_ewt``, CC BY-SA 4.0, its licence beside it). ``--data DIR``
 runs the same job on corpora in one of these layouts:
 
 * CoNLL-2002: ``esp.train``/``esp.testa`` and/or ``ned.train``/``ned.testa`` (NER, span F1);
@@ -37,9 +37,9 @@ from typing import Any, Dict, List, Optional, Tuple, cast
 
 from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.dataset_readers.common import read_blocks, split_columns
-from allennlp_structkd.paths import CONFIGS, PACKAGE, REPO
+from allennlp_structkd.paths import CONFIGS, EXPERIMENTS, REPO
 
-DEMO_DATA = os.path.join(PACKAGE, "demo_data", "ud_en_ewt")
+DEMO_DATA = os.path.join(EXPERIMENTS, "demo_data", "ud_en_ewt")
 CONLL2002 = {"es": "esp", "nl": "ned"}
 
 
@@ -331,7 +331,7 @@ def main() -> None:
               f"{teacher['parameters'] / kd['parameters']:.1f}x smaller."]
     table = "\n".join(lines)
     summary = {
-        "command": "python -m allennlp_structkd.demo_job " + " ".join(sys.argv[1:]),
+        "command": "python -m experiments.demo_job " + " ".join(sys.argv[1:]),
         "data": source, "setting": setting,
         "task": task, "seed": args.seed, "epochs": epochs, "teacher_epochs": teacher_epochs,
         "speed_sentences": len(sentences), "rows": rows,

@@ -7,13 +7,13 @@ import os
 import statistics
 from typing import Dict, List, Optional
 
-from allennlp_structkd.experiments import evaluation, layout, speed
-from allennlp_structkd.experiments.catalogue import SUITES
-from allennlp_structkd.experiments.layout import RUNS_OF
-from allennlp_structkd.experiments.pages import publish_page
-from allennlp_structkd.experiments.plots import plot_curves
-from allennlp_structkd.experiments.scores import mean_std, parse_duration, run_metrics, run_scores, wall_seconds
-from allennlp_structkd.experiments.suite import Run, Suite, TeacherRef
+from experiments import evaluation, layout, speed
+from experiments.catalogue import SUITES
+from experiments.layout import RUNS_OF
+from experiments.pages import publish_page
+from experiments.plots import plot_curves
+from experiments.scores import mean_std, parse_duration, run_metrics, run_scores, wall_seconds
+from experiments.suite import Run, Suite, TeacherRef
 
 TEST_NAMES = {"esp.testa": "esp.testb", "ned.testa": "ned.testb", "dev.conllu": "test.conllu", "dev.dp": "test.dp"}
 
@@ -71,7 +71,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         "",
         spec.description,
         "",
-        f"Produced by `STRUCTKD_DATA_DIR=<data> {spec.command_env}python -m allennlp_structkd.experiments run {suite}"
+        f"Produced by `STRUCTKD_DATA_DIR=<data> {spec.command_env}python -m experiments run {suite}"
         f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}{flags}`; dev splits; {spec.metric_name} ×100,"
         " mean ± standard deviation over seeds (teachers: first seed only). †: the method is almost"
         " stochastically dominant over its baseline (Almost Stochastic Order, `deepsig.aso`, ε_min < 0.5 at"
@@ -164,7 +164,7 @@ def wall_time_table(runs_dir: str) -> str:
     lines = [
         "## Wall time of the full set",
         "",
-        "Produced by `python -m allennlp_structkd.experiments walltime` from the finished runs under `runs/experiments/`"
+        "Produced by `python -m experiments walltime` from the finished runs under `runs/experiments/`"
         " (full runs, every seed). A run's wall time covers reading, teacher annotation, training and archiving"
         " (recorded by the runner; for runs older than that record, config.json to model.tar.gz); training time is"
         " AllenNLP's `training_duration`. The runs shared the 2 cores with 2-5 others, so these are loaded times: the"
