@@ -1,12 +1,17 @@
 """
-The one interface between a teacher model and knowledge distillation. Every model that can teach
-derives from :class:`KDTeacher` (the taggers, the graph parsers, the span NER model); the teacher
-reader, the cache key, the predictors and the spaCy component ask it, never guess from attributes.
+The interfaces between models and knowledge distillation. Every model that can teach derives from
+:class:`KDTeacher` (the taggers, the graph parsers, the span NER model); the teacher reader, the cache
+key, the predictors and the spaCy component ask it, never guess from attributes. Every model that can
+learn by distillation derives from :class:`KDStudent` (the taggers, the sequence-labeling parser among
+them); the trainer and its callbacks ask it.
 """
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
 
 import torch
+
+if TYPE_CHECKING:  # the losses module imports this one's users, not this module: no cycle at run time
+    from allennlp_structkd.kd.losses import KDLoss
 
 
 class TeacherOutputs(NamedTuple):
@@ -50,3 +55,28 @@ class KDTeacher(ABC):
                         **tensors: Any) -> TeacherOutputs:
         """The targets of ``objective`` (a :class:`~allennlp_structkd.kd.losses.KDLoss`) for a batch of
         ``tokens`` and the batch's other fields, under ``torch.no_grad()``."""
+
+
+class KDStudent(ABC):
+    """
+    What every model that can learn by distillation is, besides an :class:`~allennlp.models.Model`:
+    what the trainer and its callbacks read and set.
+
+    * ``kd_loss``: the objective it learns the teacher's targets with (a
+      :class:`~allennlp_structkd.kd.losses.KDLoss`), or None for a model trained on gold labels only;
+      the trainer checks it against the teacher reader's objective before training;
+    * :attr:`kd_weight`: λ, the weight of the KD loss on labeled sentences (``1 - λ`` on their gold
+      loss), which teacher annealing and XtremeDistil's stages set between epochs.
+    """
+
+    kd_loss: Optional["KDLoss"]
+
+    @property
+    @abstractmethod
+    def kd_weight(self) -> float:
+        """λ, in [0, 1]."""
+
+    @kd_weight.setter
+    @abstractmethod
+    def kd_weight(self, value: float) -> None:
+        """Set λ (a callback's schedule, between epochs)."""

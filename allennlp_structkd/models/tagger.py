@@ -16,7 +16,7 @@ from allennlp.training.metrics import CategoricalAccuracy
 
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
-from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
+from allennlp_structkd.kd.protocol import KDStudent, KDTeacher, TeacherOutputs
 from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.training.metrics import SpanF1
@@ -24,7 +24,7 @@ from allennlp_structkd.training.metrics import SpanF1
 SPAN_ENCODINGS = ("BIO", "IOB1", "BIOES", "BIOUL")
 
 
-class SequenceTagger(Model, KDTeacher):
+class SequenceTagger(Model, KDTeacher, KDStudent):
     """
     # Parameters
 

@@ -4,6 +4,8 @@ from typing import Any, Dict
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from allennlp_structkd.kd.protocol import KDStudent
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,8 +52,9 @@ class TeacherAnnealing(TrainerCallback):
     @staticmethod
     def _model(trainer):
         model = trainer.model
-        if not hasattr(model, "kd_weight"):
-            raise ConfigurationError(f"teacher_annealing needs a model with a kd_weight, not {type(model).__name__}")
+        if not isinstance(model, KDStudent):
+            raise ConfigurationError(f"structkd_teacher_annealing needs a student model (one that learns by distillation, "
+                                     f"with a kd_weight: the taggers), not {type(model).__name__}")
         return model
 
     def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:

@@ -1,10 +1,13 @@
 import logging
 import os
-from typing import Any, Dict, List, Optional, Tuple, cast
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks.callback import TrainerCallback
+
+from allennlp_structkd.kd.protocol import KDStudent
+from allennlp_structkd.kd.xtremedistil_loss import XtremeDistilKD
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +88,18 @@ class XtremeDistilStages(TrainerCallback):
     def apply(self, model: torch.nn.Module, epoch: int) -> Tuple[int, int]:
         stage_index, unfrozen = self.schedule[min(epoch, len(self.schedule) - 1)]
         stage = self.stages[stage_index]
-        loss = getattr(model, "kd_loss", None)
+        if not isinstance(model, KDStudent):
+            raise ConfigurationError(f"structkd_xtremedistil_stages needs a student model (one that learns by distillation: "
+                                     f"the taggers), not {type(model).__name__}")
+        loss = model.kd_loss
         for name in ("logit_weight", "representation_weight"):
             if name in stage:
-                if loss is None or not hasattr(loss, name):
-                    raise ConfigurationError(f"stage sets {name} but the model's kd_loss has none")
+                if not isinstance(loss, XtremeDistilKD):
+                    raise ConfigurationError(f"stage sets {name}, a weight of the xtremedistil loss, but the model's kd_loss "
+                                             f"is {type(loss).__name__ if loss is not None else 'none'}")
                 setattr(loss, name, float(stage[name]))
         if "kd_weight" in stage:
-            cast(Any, model).kd_weight = float(stage["kd_weight"])  # the taggers' λ (SequenceTagger.kd_weight)
+            model.kd_weight = float(stage["kd_weight"])
         active = self.groups[:unfrozen]
         for name, parameter in model.named_parameters():
             grouped = [g for g in self.groups if name.startswith(g)]

@@ -15,6 +15,7 @@ import inspect
 from allennlp.common.checks import ConfigurationError
 from allennlp.training import GradientDescentTrainer, Trainer
 
+from allennlp_structkd.kd.protocol import KDStudent
 from allennlp_structkd.settings import reject_unknown_arguments
 
 
@@ -36,7 +37,7 @@ def check_objectives_agree(reader, model) -> None:
 
     if not isinstance(reader, TeacherAnnotatingReader):
         return
-    loss = getattr(model, "kd_loss", None)
+    loss = model.kd_loss if isinstance(model, KDStudent) else None
     if loss is None:
         raise ConfigurationError(f"the reader annotates with the objective {reader.objective.signature()} but the model has "
                                  "no kd_loss: give the model the same objective")
