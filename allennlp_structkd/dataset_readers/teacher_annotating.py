@@ -144,6 +144,7 @@ class TeacherAnnotatingReader(DatasetReader):
             if path not in self._by_path:
                 self._by_path[path] = Teacher(path, self.cuda_device, self.cache_directory)
                 self._check_encoders(self._by_path[path])
+                self._by_path[path].teacher.check_teaches(self.objective)
             self._teachers[key] = self._by_path[path]
         return self._teachers[key]
 

@@ -31,6 +31,7 @@ from allennlp.common import Registrable
 from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.kd.targets import ONE_BEST, POTENTIALS, UNARY_MARGINALS
 from allennlp_structkd.kd.temperature import temper_distribution
 
 Targets = Dict[str, torch.Tensor]
@@ -64,11 +65,8 @@ class KDLoss(torch.nn.Module, Registrable):
     """
 
     default_implementation = "structural"
-    # True where the student's loss needs only the teacher's unary marginals ``teacher_unary``
-    # (and pairwise ones, where given): what any structured teacher can give
-    distils_unary_marginals = False
-    # True where the targets are the teacher's single best structure (a parser then gives its best tree)
-    distils_one_best = False
+    # what the objective asks of its teacher (a recipe of kd/targets.py); a teacher names the recipes it gives
+    recipe: str = POTENTIALS
     # the targets the student's loss reads (forward): a batch without one of them is an error naming them
     needs: tuple = ()
 
@@ -153,12 +151,12 @@ class StructuralKD(KDLoss):
       ``P_t(y_{i-1}=a, y_i=b) = P_t(y_{i-1}=a) P_t(y_i=b)``, never materialised.
     """
 
-    distils_unary_marginals = True
+    recipe = UNARY_MARGINALS
     needs = ("teacher_unary",)
 
     def accepts_targets_of(self, objective: KDLoss) -> bool:
         # a one-hot best structure is a distribution like any other: its cross-entropy is -log P_s(best), Top-1
-        return super().accepts_targets_of(objective) or objective.distils_one_best
+        return super().accepts_targets_of(objective) or objective.recipe == ONE_BEST
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
@@ -178,8 +176,7 @@ class PosteriorKD(KDLoss):
     """
 
     needs = ("teacher_unary",)
-
-    distils_unary_marginals = True
+    recipe = UNARY_MARGINALS
 
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
@@ -284,7 +281,7 @@ class WeightedTopKKD(TopKKD):
 class Top1KD(TopKKD):
     """Top-1 pseudo labels: the teacher's Viterbi sequence as gold, ``-log P_s(ŷ|x)``."""
 
-    distils_one_best = True
+    recipe = ONE_BEST
 
     def __init__(self, temperature: float = 1.0, temperature_mode: str = "global") -> None:
         super().__init__(1, temperature, temperature_mode)
@@ -324,6 +321,12 @@ class MixtureKD(KDLoss):
     @property
     def needs(self) -> tuple:  # type: ignore[override]
         return tuple(sorted({name for loss in self.components for name in loss.needs}))
+
+    @property
+    def recipe(self) -> str:  # type: ignore[override]
+        # one teacher computes every component's targets at once: from a recipe they share, else from its potentials
+        recipes = {loss.recipe for loss in self.components}
+        return recipes.pop() if len(recipes) == 1 else POTENTIALS
 
     def loss_signature(self) -> str:
         return "Mixture(" + ",".join(f"{w:g}*{loss.loss_signature()}" for w, loss in zip(self.weights, self.components)) + ")"

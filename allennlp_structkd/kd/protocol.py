@@ -6,9 +6,10 @@ learn by distillation derives from :class:`KDStudent` (the taggers, the sequence
 them); the trainer and its callbacks ask it.
 """
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, FrozenSet, List, NamedTuple, Optional
 
 import torch
+from allennlp.common.checks import ConfigurationError
 
 if TYPE_CHECKING:  # the losses module imports this one's users, not this module: no cycle at run time
     from allennlp_structkd.kd.losses import KDLoss
@@ -36,11 +37,26 @@ class KDTeacher(ABC):
       part of its input: needed at annotation and prediction, and part of the cache key);
     * :attr:`needs_pos_to_predict`: whether its predictions need the PoS tags (those it reads, or, for
       the sequence-labeling parser, those its relative-position labels are decoded with);
+    * :attr:`recipes`: the kinds of targets it gives (:mod:`allennlp_structkd.kd.targets`): it teaches
+      the objectives whose ``recipe`` is one of them (:meth:`check_teaches`);
     * :meth:`teacher_outputs`: the targets of a KD objective for a batch.
     """
 
     labels: List[str]
     label_namespace: str
+    recipes: ClassVar[FrozenSet[str]]
+
+    def check_teaches(self, objective: "KDLoss") -> None:
+        """A :class:`ConfigurationError` naming what this teacher gives when ``objective`` asks for something else."""
+        if objective.recipe in self.recipes:
+            return
+        from allennlp_structkd.kd.losses import KDLoss
+
+        classes = {name: KDLoss.resolve_class_name(name)[0] for name in KDLoss.list_available()}
+        served = sorted(name for name, cls in classes.items() if cls.recipe in self.recipes)
+        raise ConfigurationError(
+            f"a {type(self).__name__} teacher gives {' or '.join(sorted(self.recipes))} targets, and the objective "
+            f"{objective.signature()} asks for {objective.recipe}: use an objective it can teach ({', '.join(served)})")
 
     @property
     def reads_pos(self) -> bool:

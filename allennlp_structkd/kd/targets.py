@@ -1,7 +1,8 @@
 """
 What each teacher target looks like, described once: which dimensions run over the words (trimmed
 to a sentence, padded in a batch) and which over labels (moved into the student's label order).
-Shapes are given per sentence, without the batch dimension.
+Shapes are given per sentence, without the batch dimension. And the recipes: what an objective asks of
+its teacher (``KDLoss.recipe``), and what a teacher can give (``KDTeacher.recipes``).
 """
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple, Union
@@ -27,6 +28,19 @@ class TargetSpec:
     word_dims: Tuple[Tuple[int, int], ...] = ()
     label_dims: Union[Tuple[int, ...], str] = ()
     pseudo: bool = False
+
+
+# Recipes. A teacher teaches an objective whose recipe it names; a new kind of teacher or objective
+# says which of these it gives or asks for, and nothing else needs editing.
+POTENTIALS = "potentials"
+"""Targets computed from the teacher's own scores for the student's structure (chain or token
+potentials: k-best sequences, token softmax, emissions, ...): the taggers."""
+UNARY_MARGINALS = "unary_marginals"
+"""Each position's marginal distribution (labels, or heads and deprels), whatever the structure
+behind it: every structured teacher (Wang et al. 2021's factorised objective)."""
+ONE_BEST = "one_best"
+"""The teacher's best structure, one-hot (Top-1 pseudo labels)."""
+RECIPES = (POTENTIALS, UNARY_MARGINALS, ONE_BEST)
 
 
 WORDS = ((0, 0),)

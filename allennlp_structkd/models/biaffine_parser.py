@@ -16,6 +16,7 @@ from allennlp.modules import Embedding, FeedForward, Seq2SeqEncoder, TextFieldEm
 from allennlp.nn import Activation, InitializerApplicator, util
 
 from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
+from allennlp_structkd.kd.targets import ONE_BEST, UNARY_MARGINALS
 from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import head_selection
@@ -172,11 +173,8 @@ class DependencyParserBase(Model, KDTeacher):
         log_heads = self.head_log_probs(encoded, arc, mask, scale)
         heads = log_heads.exp()
         deprel_probs = (labels * scale).softmax(dim=3)
-        if not (objective.distils_one_best or objective.distils_unary_marginals):
-            raise ConfigurationError(
-                f"a parser teacher gives head and deprel distributions (objectives 'structural', 'posterior') or its "
-                f"best tree ('top1'), not the targets of {type(objective).__name__}")
-        if objective.distils_one_best:
+        self.check_teaches(objective)
+        if objective.recipe == ONE_BEST:
             best = mst_heads(log_heads, mask)  # (B, n+1), root and padding 0
             at_head = deprel_probs.gather(2, best.view(*best.shape, 1, 1).expand(-1, -1, 1, labels.size(3))).squeeze(2)
             best_deprel = at_head.argmax(-1)
@@ -257,6 +255,8 @@ class DependencyParserBase(Model, KDTeacher):
         return self._attachment.get_metric(reset)
 
     default_predictor = "structkd_parser"
+    # head and deprel distributions (Cases 1b, 2b), or the best tree (Top-1)
+    recipes = frozenset({UNARY_MARGINALS, ONE_BEST})
 
 
 @Model.register("structkd_biaffine_parser")

@@ -9,6 +9,7 @@ from allennlp.nn import Activation, InitializerApplicator, util
 
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
+from allennlp_structkd.kd.targets import UNARY_MARGINALS
 from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import span_dp
@@ -94,10 +95,7 @@ class SpanNer(Model, KDTeacher):
         divides the span potentials by T before the DP; local mode tempers each word's BIOES
         distribution.
         """
-        if not objective.distils_unary_marginals:
-            raise ConfigurationError(
-                f"a span NER teacher gives BIOES marginals: use the 'structural' or 'posterior' objective, not {type(objective).__name__}"
-            )
+        self.check_teaches(objective)
         logits, mask = self.span_logits(tokens)
         potentials = self.log_odds(logits)
         best, _ = span_dp.decode(potentials, mask)
@@ -149,3 +147,4 @@ class SpanNer(Model, KDTeacher):
         return {k: v for k, v in self._span_f1.get_metric(reset).items() if k.endswith("overall")}
 
     default_predictor = "structkd_tagger"
+    recipes = frozenset({UNARY_MARGINALS})  # BIOES marginals from the span dynamic program (Case 4)

@@ -17,6 +17,7 @@ from allennlp.training.metrics import CategoricalAccuracy
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.kd.protocol import KDStudent, KDTeacher, TeacherOutputs
+from allennlp_structkd.kd.targets import RECIPES
 from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.training.metrics import SpanF1
@@ -234,3 +235,4 @@ class SequenceTagger(Model, KDTeacher, KDStudent):
         return metrics
 
     default_predictor = "structkd_tagger"
+    recipes = frozenset(RECIPES)  # its potentials give every kind of target

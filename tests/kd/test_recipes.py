@@ -1,0 +1,59 @@
+"""Recipes: each objective says what it asks of a teacher, each teacher what it gives; the check names both."""
+import pytest
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.models import Model
+
+import allennlp_structkd  # noqa: F401
+from allennlp_structkd.kd.losses import KDLoss, MixtureKD
+from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.kd.targets import ONE_BEST, POTENTIALS, RECIPES, UNARY_MARGINALS
+
+
+def loss(spec):
+    return KDLoss.from_params(Params(dict(spec)))
+
+
+def test_every_objective_and_every_teacher_names_known_recipes():
+    for name in KDLoss.list_available():
+        cls = KDLoss.resolve_class_name(name)[0]
+        # a mixture's recipe comes from its parts (a property of the instance)
+        assert issubclass(cls, MixtureKD) or cls.recipe in RECIPES, name
+    teachers = [Model.resolve_class_name(name)[0] for name in Model.list_available()]
+    teachers = [cls for cls in teachers if issubclass(cls, KDTeacher)]
+    assert len(teachers) >= 6
+    for cls in teachers:
+        assert cls.recipes and cls.recipes <= set(RECIPES), cls
+
+
+def test_the_papers_objectives_ask_for_what_their_teachers_give():
+    assert loss({"type": "structural"}).recipe == UNARY_MARGINALS  # any structured teacher (Cases 1-4)
+    assert loss({"type": "posterior"}).recipe == UNARY_MARGINALS
+    assert loss({"type": "top1"}).recipe == ONE_BEST
+    for kind in ("token", "emission", "top_k", "top_wk"):
+        assert loss({"type": kind}).recipe == POTENTIALS, kind
+    # logits and hidden states: a tagger teacher's (a transformer's) own
+    assert loss({"type": "xtremedistil", "student_hidden_dim": 2, "teacher_hidden_dim": 3}).recipe == POTENTIALS
+
+
+def test_a_mixture_asks_for_the_recipe_its_parts_share_else_for_potentials():
+    shared = loss({"type": "mixture", "losses": [{"type": "structural"}, {"type": "posterior"}]})
+    assert shared.recipe == UNARY_MARGINALS
+    mixed = loss({"type": "mixture", "losses": [{"type": "posterior"}, {"type": "top_k", "k": 2}]})
+    assert mixed.recipe == POTENTIALS
+
+
+class ToyTeacher(KDTeacher):
+    """A teacher defined here: naming its recipes is all the check needs."""
+
+    recipes = frozenset({ONE_BEST})
+
+    def teacher_outputs(self, objective, tokens, **tensors):
+        raise AssertionError("not called")
+
+
+def test_a_teacher_teaches_the_objectives_of_its_recipes_and_names_the_others():
+    ToyTeacher().check_teaches(loss({"type": "top1"}))
+    with pytest.raises(ConfigurationError, match=r"a ToyTeacher teacher gives one_best targets, and the objective "
+                                                 r"Structural.* asks for unary_marginals: use an objective it can teach \(top1\)"):
+        ToyTeacher().check_teaches(loss({"type": "structural"}))
