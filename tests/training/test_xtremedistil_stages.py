@@ -8,12 +8,31 @@ from allennlp.commands.train import train_model_from_file
 from allennlp.training.callbacks.callback import TrainerCallback
 
 import allennlp_structkd  # noqa: F401
+from allennlp_structkd.kd.protocol import KDStudent
 from allennlp_structkd.training.callbacks import XtremeDistilStages
 from tests.conftest import FIXTURES, SAMPLE_DATA
 
 CONFIG = str(FIXTURES.parent.parent / "training_configs" / "xtremedistil_d42.jsonnet")
 TRAIN = json.dumps({"es": str(FIXTURES / "data" / "ner_es.conll"), "nl": str(FIXTURES / "data" / "ner_nl.conll")})
 SNAPSHOTS = {}
+
+
+class Student(torch.nn.Module, KDStudent):
+    """A stand-in student: the stages read and set only what the protocol names."""
+
+    kd_loss = None
+
+    def __init__(self, kd_weight: float = 1.0) -> None:
+        super().__init__()
+        self._kd_weight = kd_weight
+
+    @property
+    def kd_weight(self) -> float:
+        return self._kd_weight
+
+    @kd_weight.setter
+    def kd_weight(self, value: float) -> None:
+        self._kd_weight = value
 
 
 @TrainerCallback.register("test_snapshot")
@@ -80,11 +99,10 @@ def test_schedule_and_recover_position():
         _epochs_completed = 0
 
         def __init__(self):
-            self.model = torch.nn.Module()
+            self.model = Student(kd_weight=0.3)
             self.model.tag_projection = torch.nn.Linear(2, 2)
             self.model.encoder = torch.nn.Linear(2, 2)
             self.model.other = torch.nn.Linear(2, 2)
-            self.model.kd_weight = 0.3
 
     trainer = FakeTrainer()
     gradual.on_start(trainer)
@@ -102,8 +120,8 @@ def test_model_selection_is_per_stage(tmp_path):
 
     class FakeTrainer:
         def __init__(self):
-            self.model = torch.nn.Linear(1, 1, bias=False)
-            self.model.kd_weight = 1.0
+            self.model = Student()
+            self.model.weight = torch.nn.Parameter(torch.zeros(1, 1))
             self._metric_tracker = MetricTracker("-loss")
 
     trainer = FakeTrainer()
