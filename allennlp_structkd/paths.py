@@ -8,5 +8,3 @@ CONFIGS = os.path.join(REPO, "training_configs")
 # the configs' own small data and tiny random encoder, their defaults (see config_defaults): kept beside the
 # configs, so that each config trains as written in a checkout, offline
 SAMPLE_DATA = os.path.join(CONFIGS, "sample_data")
-# the experiment tooling (suite runner, demo job) and where it writes its pages
-EXPERIMENTS = os.path.join(REPO, "experiments")

@@ -37,9 +37,9 @@ from typing import Any, Dict, List, Optional, Tuple, cast
 
 from allennlp_structkd.commands import run_allennlp
 from allennlp_structkd.dataset_readers.common import read_blocks, split_columns
-from allennlp_structkd.paths import CONFIGS, EXPERIMENTS, REPO
+from allennlp_structkd.paths import CONFIGS, REPO
 
-DEMO_DATA = os.path.join(EXPERIMENTS, "demo_data", "ud_en_ewt")
+DEMO_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_data", "ud_en_ewt")
 CONLL2002 = {"es": "esp", "nl": "ned"}
 
 

@@ -6,7 +6,7 @@ TRANSFORMER_MODEL of the transformer teacher configs, so that they train as writ
 TRANSFORMER_MODEL to a real encoder folder (e.g. multilingual-e5-small, see ../shared/README.md) for
 real experiments.
 
-    .venv/bin/python experiments/make_tiny_bert.py [OUTPUT_FOLDER]
+    .venv/bin/python -m experiments.make_tiny_bert [OUTPUT_FOLDER]     # from the repository root
 """
 import collections
 import os
@@ -15,8 +15,8 @@ import sys
 import torch
 from transformers import BertConfig, BertModel, BertTokenizer
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLE_DATA = os.path.join(REPO, "training_configs", "sample_data")
+from allennlp_structkd.paths import REPO, SAMPLE_DATA
+
 TEST_DATA = os.path.join(REPO, "tests", "fixtures", "data")
 OUT = os.path.join(SAMPLE_DATA, "tiny_bert")
 # the files the vocabulary is made from, in this order (the committed tiny_bert was made from these)

@@ -21,11 +21,16 @@ def _encoder(suite: str, where: str = "from `make encoders`") -> str:
     return encoder
 
 
+def _conll2002() -> Tuple[Dict[str, str], Dict[str, str]]:
+    """CoNLL-2002's training and dev files under the data folder, by language: ``(train, dev)``."""
+    data = os.path.join(layout.data_root(), "conll2002")
+    return ({"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")},
+            {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")})
+
+
 def suite_case1a(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: per-language teachers; CRF and MaxEnt students (Table 4 of Wang et al. 2021)."""
-    data = os.path.join(layout.data_root(), "conll2002")
-    train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
-    dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
+    train, dev = _conll2002()
     common = {
         # CoNLL-2002's esp.train and esp.testa each have a sentence that starts with I-LOC: the reader
         # repairs it as conlleval reads it, with a count in each run's log; other bad sentences are skipped
@@ -123,16 +128,14 @@ def _first_sentences(source: str, count: int, target: str, options: Optional[Pre
 def suite_xtremedistil_finetuned_teacher(quick: bool) -> Suite:
     """CoNLL-2002 es+nl: a weak fine-tuned multilingual-e5-small MaxEnt teacher -> BiLSTM students, XtremeDistil D0-D4.2."""
     encoder = _encoder("xtremedistil_finetuned_teacher")
-    data = os.path.join(layout.data_root(), "conll2002")
+    sources, dev = _conll2002()
     # fine-tuning a 118M-parameter teacher on all 24k sentences does not fit a 2-core CPU next to the
     # students: the first STRUCTKD_XD_SENTENCES sentences of each language (default 2,000) train
     # everything, and the full dev splits score it
     count = int(os.environ.get("STRUCTKD_XD_SENTENCES", "200" if quick else "2000"))
     folder = os.path.join(layout.runs_root(), "xtremedistil_finetuned_teacher" + ("_quick" if quick else ""), "data")
-    sources = {lang: os.path.join(data, f"{name}.train") for lang, name in (("es", "esp"), ("nl", "ned"))}
     train = {lang: os.path.join(folder, f"{os.path.basename(source)}.{count}") for lang, source in sources.items()}
     prepare: List[Callable[[PrepareOptions], Any]] = [functools.partial(_first_sentences, sources[lang], count, train[lang]) for lang in sources]
-    dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
     common = {
         "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(train), "TAGGING_DEV": json.dumps(dev),
         "TRANSFORMER_MODEL": encoder, "TEACHER_HIDDEN_DIM": "384", "XTREMEDISTIL_E": "50", "XTREMEDISTIL_H": "200",
@@ -242,19 +245,21 @@ def _frozen_e5(encoder: str) -> Dict[str, str]:
             "FROZEN_ENCODER_CACHE": os.path.join(layout.runs_root(), "encoder_features")}
 
 
+def _parts(splits: Dict[str, FairSplit], part: str) -> Dict[str, str]:
+    """One part of each language's split (``labeled``, ``transfer``, ``gold``), as a ``{lang: path}`` map."""
+    return {lang: split.path(part) for lang, split in splits.items()}
+
+
 def suite_headline(quick: bool) -> Suite:
     """Run this first: the fair protocol. Frozen-e5 teachers and small students on the same labeled sentences,
     transfer text whose labels no model sees, and the gold reference."""
     encoder = _encoder("headline")
-    data = os.path.join(layout.data_root(), "conll2002")
-    train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
-    dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
+    train, dev = _conll2002()
     folder = os.path.join(layout.runs_root(), "headline" + ("_quick" if quick else ""), "data")
     labeled_count, transfer_count = (200, 400) if quick else (HEADLINE_LABELED, HEADLINE_TRANSFER)
     splits = {lang: FairSplit(train[lang], labeled_count, transfer_count, (dev[lang],), folder, lang) for lang in train}
-    labeled = {lang: split.path("labeled") for lang, split in splits.items()}
-    transfer = {lang: split.path("transfer") for lang, split in splits.items()}
-    gold = {lang: split.path("gold") for lang, split in splits.items()}
+    labeled, transfer = _parts(splits, "labeled"), _parts(splits, "transfer")
+    gold = _parts(splits, "gold")
     common = {
         "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(labeled), "TAGGING_DEV": json.dumps(dev),
         # the teachers learn from the same labeled sentences as the students
@@ -347,14 +352,11 @@ def suite_label_scarce(quick: bool) -> Suite:
     """Frozen-e5 teachers trained on every label -> students given 1,000 labeled sentences a language and the next
     3,000 (whose labels the teachers learned) as transfer text."""
     encoder = _encoder("label_scarce")
-    data = os.path.join(layout.data_root(), "conll2002")
-    train = {"es": os.path.join(data, "esp.train"), "nl": os.path.join(data, "ned.train")}
-    dev = {"es": os.path.join(data, "esp.testa"), "nl": os.path.join(data, "ned.testa")}
+    train, dev = _conll2002()
     folder = os.path.join(layout.runs_root(), "label_scarce" + ("_quick" if quick else ""), "data")
     # the transfer sentences' labels are no secret here (the teachers learned them): nothing to drop
     splits = {lang: FairSplit(train[lang], HEADLINE_LABELED, HEADLINE_TRANSFER, (), folder, lang) for lang in train}
-    labeled = {lang: split.path("labeled") for lang, split in splits.items()}
-    transfer = {lang: split.path("transfer") for lang, split in splits.items()}
+    labeled, transfer = _parts(splits, "labeled"), _parts(splits, "transfer")
     common = {
         "STRUCTKD_STRICT": "false", "STRUCTKD_TASK": "ner", "TAGGING_TRAIN": json.dumps(labeled), "TAGGING_DEV": json.dumps(dev),
         "TAGGING_TRAIN_ES": train["es"], "TAGGING_DEV_ES": dev["es"], "TAGGING_TRAIN_NL": train["nl"], "TAGGING_DEV_NL": dev["nl"],

@@ -72,7 +72,6 @@ class Teacher:
 
     def annotate(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
         """``sentences``: the students' instances' metadata (``words``, and ``upos`` where read)."""
-        self.teacher.check_teaches(objective)  # before any batch: what the teacher gives, named
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]["words"]))
         results: List[Optional[Dict[str, np.ndarray]]] = [None] * len(sentences)
         group: List[int] = []

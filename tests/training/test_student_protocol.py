@@ -9,24 +9,14 @@ from allennlp_structkd.kd.protocol import KDStudent, KDTeacher
 from allennlp_structkd.kd.xtremedistil_loss import XtremeDistilKD
 from allennlp_structkd.models import BiaffineParser, CrfTagger, MaxEntTagger, SecondOrderParser, SequenceLabelingParser, SpanNer
 from allennlp_structkd.training.callbacks import TeacherAnnealing, XtremeDistilStages
+from tests.training.stand_ins import StandInStudent
 
 
-class ToyStudent(torch.nn.Module, KDStudent):
-    """A student defined here: the protocol is all the callbacks need."""
-
-    def __init__(self, kd_loss: KDLoss) -> None:
-        super().__init__()
-        self.kd_loss = kd_loss
-        self.encoder = torch.nn.Linear(2, 2)
-        self._weight = 1.0
-
-    @property
-    def kd_weight(self) -> float:
-        return self._weight
-
-    @kd_weight.setter
-    def kd_weight(self, value: float) -> None:
-        self._weight = value
+def toy_student(kd_loss: KDLoss) -> StandInStudent:
+    """A student defined outside the library, with a module for the stages to freeze or train."""
+    student = StandInStudent(kd_loss)
+    student.encoder = torch.nn.Linear(2, 2)
+    return student
 
 
 class NotAStudent(torch.nn.Module):
@@ -55,7 +45,7 @@ def test_a_student_must_say_what_its_kd_weight_is():
 
 def test_teacher_annealing_sets_a_students_weight_and_names_a_model_that_is_not_one():
     annealing = TeacherAnnealing("unused", initial_weight=1.0, anneal_rate=0.25, final_weight=0.5)
-    student = ToyStudent(StructuralKD())
+    student = toy_student(StructuralKD())
     annealing.on_start(Trainer(student))
     assert student.kd_weight == 1.0
     for epoch, expected in enumerate([0.75, 0.5, 0.5]):
@@ -67,7 +57,7 @@ def test_teacher_annealing_sets_a_students_weight_and_names_a_model_that_is_not_
 
 def test_xtremedistil_stages_set_the_students_weights_through_the_protocol():
     loss = XtremeDistilKD(student_hidden_dim=2, teacher_hidden_dim=3, logit_weight=1.0, representation_weight=0.0)
-    student = ToyStudent(loss)
+    student = toy_student(loss)
     stages = XtremeDistilStages("unused", [{"epochs": 1, "representation_weight": 1.0, "logit_weight": 0.0, "kd_weight": 1.0},
                                            {"epochs": 1, "representation_weight": 0.0, "logit_weight": 1.0, "kd_weight": 0.3}])
     stages.apply(student, 0)
@@ -76,6 +66,6 @@ def test_xtremedistil_stages_set_the_students_weights_through_the_protocol():
     assert (loss.representation_weight, loss.logit_weight, student.kd_weight) == (0.0, 1.0, 0.3)
     # a stage's loss weights belong to the xtremedistil loss: another loss is named, not given a new attribute
     with pytest.raises(ConfigurationError, match="weight of the xtremedistil loss.*is StructuralKD"):
-        stages.apply(ToyStudent(StructuralKD()), 0)
+        stages.apply(toy_student(StructuralKD()), 0)
     with pytest.raises(ConfigurationError, match="needs a student model.*not NotAStudent"):
         stages.apply(NotAStudent(), 0)

@@ -8,31 +8,13 @@ from allennlp.commands.train import train_model_from_file
 from allennlp.training.callbacks.callback import TrainerCallback
 
 import allennlp_structkd  # noqa: F401
-from allennlp_structkd.kd.protocol import KDStudent
 from allennlp_structkd.training.callbacks import XtremeDistilStages
 from tests.conftest import FIXTURES, SAMPLE_DATA
+from tests.training.stand_ins import StandInStudent as Student
 
 CONFIG = str(FIXTURES.parent.parent / "training_configs" / "xtremedistil_d42.jsonnet")
 TRAIN = json.dumps({"es": str(FIXTURES / "data" / "ner_es.conll"), "nl": str(FIXTURES / "data" / "ner_nl.conll")})
 SNAPSHOTS = {}
-
-
-class Student(torch.nn.Module, KDStudent):
-    """A stand-in student: the stages read and set only what the protocol names."""
-
-    kd_loss = None
-
-    def __init__(self, kd_weight: float = 1.0) -> None:
-        super().__init__()
-        self._kd_weight = kd_weight
-
-    @property
-    def kd_weight(self) -> float:
-        return self._kd_weight
-
-    @kd_weight.setter
-    def kd_weight(self, value: float) -> None:
-        self._kd_weight = value
 
 
 @TrainerCallback.register("test_snapshot")
