@@ -250,6 +250,15 @@ def _parts(splits: Dict[str, FairSplit], part: str) -> Dict[str, str]:
     return {lang: split.path(part) for lang, split in splits.items()}
 
 
+def _split_ner_suite(splits: Dict[str, FairSplit], dev: Dict[str, str]) -> Dict[str, Any]:
+    """What the suites on split CoNLL-2002 data with frozen-e5 teachers share: span F1 per language, the splits
+    written first (their notes on the page), the teachers' encoder features computed before any training."""
+    return dict(metric="best_validation_f1-measure-overall", metric_name="dev span F1", per_language=dev, summary=True,
+                prepare=list(splits.values()), notes=[split.path("note") for split in splits.values()],
+                encode_first=["teachers/encoder_crf_tagger_es.jsonnet", "teachers/encoder_crf_tagger_nl.jsonnet"],
+                command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> ", command_flags="--drop-overlapping-transfer")
+
+
 def suite_headline(quick: bool) -> Suite:
     """Run this first: the fair protocol. Frozen-e5 teachers and small students on the same labeled sentences,
     transfer text whose labels no model sees, and the gold reference."""
@@ -284,12 +293,7 @@ def suite_headline(quick: bool) -> Suite:
         Run("e5-piece CRF: w/o KD, gold labels of the transfer text", "baseline_no_kd.jsonnet", dict(with_gold, **pieces),
             baseline="e5-piece CRF: w/o KD"),
     ]
-    return Suite(env=common, runs=runs, metric="best_validation_f1-measure-overall", metric_name="dev span F1",
-                 per_language=dev, summary=True, prepare=list(splits.values()),
-                 notes=[split.path("note") for split in splits.values()],
-                 encode_first=["teachers/encoder_crf_tagger_es.jsonnet", "teachers/encoder_crf_tagger_nl.jsonnet"],
-                 command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
-                 command_flags="--drop-overlapping-transfer",
+    return Suite(env=common, runs=runs, **_split_ner_suite(splits, dev),
                  goals={"share_of_teacher": 95.0, "speedup": 25.0, "size_ratio": 25.0, "kd_gain": 1.0, "wall_minutes": 90.0},
                  description="CoNLL-2002 Spanish + Dutch NER, **the fair protocol**: every model, teachers included, learns "
                            f"from the same labeled sentences (the first {labeled_count:,} of each language's training split); "
@@ -373,15 +377,10 @@ def suite_label_scarce(quick: bool) -> Suite:
         Run("CRF: Posterior", "baseline_posterior.jsonnet", with_transfer, baseline="CRF: w/o KD"),
         Run("CRF: Struct. KD (Case 1a)", "struct_kd_case1a.jsonnet", with_transfer, baseline="CRF: w/o KD"),
         Run("CRF: w/o KD, every label (gold labels of the transfer text)", "baseline_no_kd.jsonnet",
-            {"TAGGING_TRAIN": json.dumps({lang: split.path("gold") for lang, split in splits.items()})},
+            {"TAGGING_TRAIN": json.dumps(_parts(splits, "gold"))},
             baseline="CRF: w/o KD"),
     ]
-    return Suite(env=common, runs=runs, metric="best_validation_f1-measure-overall", metric_name="dev span F1",
-                 per_language=dev, summary=True, prepare=list(splits.values()),
-                 notes=[split.path("note") for split in splits.values()],
-                 encode_first=["teachers/encoder_crf_tagger_es.jsonnet", "teachers/encoder_crf_tagger_nl.jsonnet"],
-                 command_env="STRUCTKD_ENCODER=<multilingual-e5-small folder> ",
-                 command_flags="--drop-overlapping-transfer",
+    return Suite(env=common, runs=runs, **_split_ner_suite(splits, dev),
                  description="CoNLL-2002 Spanish + Dutch NER, **label-scarce students, not the fair protocol** (that is suite "
                            "`headline`): the teachers (one per language, a frozen multilingual-e5-small's last 4 layers, cached, "
                            "mixed by learned weights, with word + character embeddings under a BiLSTM-CRF) learn from the "
