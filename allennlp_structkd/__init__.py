@@ -26,6 +26,9 @@ from allennlp_structkd.version import VERSION as __version__  # noqa: E402
 
 if _config_defaults.running_allennlp_command():  # nowhere else: a library import leaves the environment alone
     _config_defaults.apply()
+    from allennlp_structkd import archives as _archives
+
+    _archives.check_archives_in_this_command()
 if _a_command:
     _command_line.quiet_allennlp_advice()
 from allennlp_structkd import (

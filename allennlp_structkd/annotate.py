@@ -19,6 +19,16 @@ from typing import cast
 import torch
 
 
+def _worker_started(lock) -> None:
+    """A worker: one progress-bar lock shared by all (tqdm's pattern), and it ends when this command's process dies."""
+    from tqdm import tqdm
+
+    from allennlp_structkd.commands import die_with_parent
+
+    tqdm.set_lock(lock)
+    die_with_parent()
+
+
 def _worker(args):
     config, overrides, data_path, shard, num_shards, threads = args
     torch.set_num_threads(threads)
@@ -54,28 +64,28 @@ def main() -> None:
     from allennlp.data import DatasetReader
 
     from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
-    from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive, is_teacher_config, teacher_directory
-
     reader = cast(TeacherAnnotatingReader, DatasetReader.from_params(params.duplicate().pop("dataset_reader")))
-    for lang, path in reader.teacher_paths.items():  # teachers given as configs: trained here, once, before the workers
-        if is_teacher_config(path) and not os.path.isfile(os.path.join(teacher_directory(path, reader.cache_directory),
-                                                                         "model.tar.gz")):
-            print(f"the teacher of {lang!r} is a training config, {path}: training it once (its log: "
-                  f"{teacher_directory(path, reader.cache_directory)}.log) ...", flush=True)
-        ensure_teacher_archive(path, reader.cache_directory)
+    for lang, source in reader.teacher_sources.items():  # teachers given as configs: trained here, once, before the workers
+        said = source.prepare(reader.cache_directory)
+        if said:
+            print(f"the teacher of {lang!r} is {said}", flush=True)
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     jobs = [(args.config, args.overrides, data_path, shard, args.workers, threads) for shard in range(args.workers)]
-    started = time.time()
-    if args.workers == 1:
-        results = [_worker(jobs[0])]
-    else:
-        from tqdm import tqdm
+    from allennlp_structkd.kd.cache import CacheWriteError
 
-        # one progress-bar lock for every worker, made here (tqdm's pattern): a worker making its own leaks its semaphore
-        context = multiprocessing.get_context("spawn")
-        lock = context.RLock()
-        with context.Pool(args.workers, initializer=tqdm.set_lock, initargs=(lock,)) as pool:
-            results = pool.map(_worker, jobs)
+    started = time.time()
+    try:
+        if args.workers == 1:
+            results = [_worker(jobs[0])]
+        else:
+            # one progress-bar lock for every worker, made here (tqdm's pattern): a worker making its own leaks its
+            # semaphore
+            context = multiprocessing.get_context("spawn")
+            lock = context.RLock()
+            with context.Pool(args.workers, initializer=_worker_started, initargs=(lock,)) as pool:
+                results = pool.map(_worker, jobs)
+    except CacheWriteError as error:  # a read-only cache, a full disk: nothing was annotated in vain silently
+        raise SystemExit(f"annotate: {error}") from None
     sentences = sum(r[0] for r in results)
     computed = sum(r[1] for r in results)
     print(f"\n{sentences} sentences: {computed} annotated by the teachers, {sentences - computed} already cached "

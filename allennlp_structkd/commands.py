@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from typing import Dict, List, Optional, Set
 
 _RUNNING: Set[subprocess.Popen] = set()  # the commands this process is waiting for
@@ -94,3 +96,23 @@ def exit_on_sigterm(at_once: bool = False) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def die_with_parent(poll_seconds: float = 0.5) -> None:
+    """
+    In a worker process: when the process that started it dies (even by SIGKILL, which runs no clean-up), stop
+    the commands this worker waits for and exit, instead of running on alone (reparented) and writing. A thread
+    polls the parent's pid, which changes when the parent is gone; portable, unlike Linux's parent-death signal,
+    which also fires when the *thread* that started the worker ends.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        try:
+            stop_running(grace=5.0)
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()

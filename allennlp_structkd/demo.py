@@ -17,6 +17,7 @@ confidence (exact CRF marginals) beside the rendering; a parser needs each word'
 import argparse
 import copy
 import html
+import logging
 import queue
 import time
 import urllib.parse
@@ -24,12 +25,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Tuple
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 from spacy import displacy
 
 import allennlp_structkd  # noqa: F401
+from allennlp_structkd.archives import load_model_archive
+from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.predictors.structkd_tagger import check_lang
+
+logger = logging.getLogger(__name__)
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>allennlp-structkd: teacher and student</title>
@@ -43,9 +47,16 @@ padding:1em;border-radius:6px}} h2{{margin-top:0}} .time{{color:#555}} textarea{
 </body></html>"""
 
 
+class SentenceTooLong(ValueError):
+    """A sentence over ``max_chars``: HTTP 413."""
+
+
 def _predictor(path: str) -> Predictor:
-    archive = load_archive(path)
+    archive = load_model_archive(path)
     model = archive.model
+    if not isinstance(archive.model, KDTeacher):  # every model of this project (taggers, parsers, span NER) is one
+        raise ConfigurationError(f"{path} holds a {type(model).__name__}, which this demo cannot show: give a model "
+                                 "trained with this project's configs (its taggers, parsers or span NER model)")
     name = "structkd_parser" if model.default_predictor == "structkd_parser" else "structkd_tagger"
     return Predictor.from_archive(archive, name)
 
@@ -91,9 +102,12 @@ class DemoServer:
     ``max_chars``: the longest sentence accepted.
     """
 
-    def __init__(self, teacher: str, student: str, lang: str = "xx", workers: int = 2, max_chars: int = 2000) -> None:
-        if workers < 1 or max_chars < 1:
-            raise ValueError(f"workers and max_chars must be positive, got {workers} and {max_chars}")
+    def __init__(self, teacher: str, student: str, lang: str = "xx", workers: int = 2, max_chars: int = 2000,
+                 request_timeout: float = 30.0) -> None:
+        if workers < 1 or max_chars < 1 or request_timeout <= 0:
+            raise ValueError(f"workers, max_chars and request_timeout must be positive, got {workers}, {max_chars} and "
+                             f"{request_timeout}")
+        self.request_timeout = request_timeout
         self.lang = check_lang(lang)
         self.max_chars = max_chars
         self.pools: Dict[str, queue.Queue[Predictor]] = {}
@@ -120,10 +134,10 @@ class DemoServer:
         return results
 
     def page(self, query: Dict[str, str]) -> str:
-        """The page for a query; ValueError (too long: 413) or ConfigurationError (bad input: 400) for a bad one."""
+        """The page for a query; SentenceTooLong (413) or ConfigurationError (bad input: 400) for a bad one."""
         sentence = query.get("sentence", "").strip()
         if len(sentence) > self.max_chars:
-            raise ValueError(f"the sentence has {len(sentence):,} characters; this demo takes at most {self.max_chars:,}")
+            raise SentenceTooLong(f"the sentence has {len(sentence):,} characters; this demo takes at most {self.max_chars:,}")
         lang = check_lang(query.get("lang") or self.lang)
         panels = ""
         if sentence:
@@ -136,6 +150,9 @@ class DemoServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # a connection that sends nothing (or half a request) for this long is closed, freeing its thread
+            timeout = server.request_timeout
+
             def do_GET(self):  # noqa: N802
                 parsed = urllib.parse.urlparse(self.path)
                 if parsed.path not in ("/", "/index.html"):
@@ -144,10 +161,13 @@ class DemoServer:
                 query = {k: v[0] for k, v in urllib.parse.parse_qs(parsed.query).items()}
                 try:
                     body, status = server.page(query).encode("utf-8"), 200
-                except ValueError as error:  # too long
+                except SentenceTooLong as error:
                     body, status = f"<p>{html.escape(str(error))}</p>".encode(), 413
                 except ConfigurationError as error:  # a bad language code, a parser without PoS
                     body, status = f"<p>{html.escape(str(error))}</p>".encode(), 400
+                except Exception:  # noqa: BLE001 (a model's failure: the client gets a short answer, the log the rest)
+                    logger.exception("the demo's models failed on %r", query.get("sentence", "")[:200])
+                    body, status = b"<p>The models failed on this sentence (the server's log says why).</p>", 500
                 self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))

@@ -15,12 +15,14 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+import secrets
 from typing import Dict, List, cast
 
 import torch
 from allennlp.common.checks import ConfigurationError
+
+from allennlp_structkd.archives import check_finite, load_model_archive
+from allennlp_structkd.data.character_indexer import MAX_WORD_CHARACTERS
 
 FORMAT, FORMAT_VERSION = "structkd-student", 1
 SUPPORTED = ("structkd_crf_tagger (a CRF tagger), structkd_maxent_tagger (a MaxEnt tagger) or structkd_seq_label_parser "
@@ -57,7 +59,6 @@ def _vocabulary(vocab, namespace: str) -> List[str]:
 def describe(archive_path: str):
     """``(student.json, {vocabulary name: tokens}, state dict, tokenizer folder or None)`` of an archive's student."""
     from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenCharactersIndexer
-    from allennlp.models.archival import load_archive
     from allennlp.modules.seq2seq_encoders import PytorchSeq2SeqWrapper
     from allennlp.modules.seq2vec_encoders import CnnEncoder
     from allennlp.modules.text_field_embedders import BasicTextFieldEmbedder
@@ -69,7 +70,7 @@ def describe(archive_path: str):
     from allennlp_structkd.models.seq_label_parser import SequenceLabelingParser
     from allennlp_structkd.modules.compressed_wordpiece_embedder import CompressedWordpieceEmbedder
 
-    archive = load_archive(archive_path)
+    archive = load_model_archive(archive_path)
     model, config = archive.model, archive.config.as_dict(quiet=True)
     if isinstance(model, SequenceLabelingParser):
         kind = "seq_label_parser"
@@ -103,7 +104,8 @@ def describe(archive_path: str):
                 raise ExportError(f"input {name!r}: byte-encoded characters or character start/end tokens cannot be exported")
             inputs.append({"name": name, "type": "characters", "dim": embedding.get_output_dim(),
                            "filters": encoder._num_filters, "ngram_sizes": list(encoder._ngram_filter_sizes),
-                           "min_padding": indexer._min_padding_length, "lowercase": characters._lowercase_characters})
+                           "min_padding": indexer._min_padding_length, "lowercase": characters._lowercase_characters,
+                           "max_characters": getattr(indexer, "max_characters", MAX_WORD_CHARACTERS)})
             vocabularies[name] = _vocabulary(model.vocab, embedding._vocab_namespace)
             state[f"inputs.{name}.embedding.weight"] = embedding.weight
             for k in range(len(encoder._ngram_filter_sizes)):
@@ -144,12 +146,54 @@ def describe(archive_path: str):
     return spec, vocabularies, {k: v.detach().cpu().clone() for k, v in state.items()}, tokenizer
 
 
+STUDENT_FILES = ("student.json", "vocabulary.json", "weights.pt", "tokenizer.json")
+
+
+def _is_earlier_export(folder: str) -> bool:
+    """Whether ``folder`` holds an exported student and nothing else (what export may replace)."""
+    try:
+        names = os.listdir(folder)
+        with open(os.path.join(folder, "student.json"), encoding="utf-8") as handle:
+            spec = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return isinstance(spec, dict) and spec.get("format") == FORMAT and set(names) <= set(STUDENT_FILES)
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def check_output_folder(archive_path: str, output_dir: str) -> None:
+    """Export never removes what it did not write: the output may be a new folder or an earlier export, never the
+    current folder, a folder holding the archive, or any other existing folder or file."""
+    if not os.path.lexists(output_dir):
+        return
+    if not os.path.isdir(output_dir) or os.path.islink(output_dir):
+        raise ExportError(f"{output_dir} exists and is not a folder: give a new folder to export to")
+    if _inside(os.getcwd(), output_dir):
+        raise ExportError(f"{output_dir} is the current folder (or holds it): give a new folder to export to")
+    if _inside(archive_path, output_dir):
+        raise ExportError(f"{output_dir} holds the archive {archive_path}: give a new folder to export to")
+    if not _is_earlier_export(output_dir):
+        held = sorted(os.listdir(output_dir))
+        raise ExportError(f"{output_dir} exists and is not an earlier export (it holds {', '.join(held[:5]) or 'nothing'}"
+                          f"{', ...' if len(held) > 5 else ''}): export writes a new folder, or replaces one it wrote; "
+                          "give a new folder (nothing was changed)")
+
+
 def export(archive_path: str, output_dir: str) -> str:
-    """Write the student of ``archive_path`` to ``output_dir`` (atomically: a whole folder or none); returns it."""
+    """Write the student of ``archive_path`` to ``output_dir`` (atomically: a whole folder or none); returns it.
+    ``output_dir`` must be new or an earlier export, which is replaced (see :func:`check_output_folder`)."""
+    check_output_folder(archive_path, output_dir)
     spec, vocabularies, state, tokenizer = describe(archive_path)
+    check_finite(state.items(), f"the student of {archive_path}")
     parent = os.path.dirname(os.path.abspath(output_dir))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    # made with os.mkdir, so it gets the mode every folder gets here (mkdtemp's would be 0700)
+    staging = os.path.join(parent, f".export-{secrets.token_hex(8)}")
+    os.mkdir(staging)
     try:
         with open(os.path.join(staging, "student.json"), "w", encoding="utf-8") as handle:
             json.dump(spec, handle, indent=2, ensure_ascii=False)
@@ -160,11 +204,21 @@ def export(archive_path: str, output_dir: str) -> str:
             if not getattr(tokenizer, "is_fast", False):
                 raise ExportError("a word-piece student's tokenizer must be a fast (tokenizers) tokenizer to be exported")
             tokenizer.backend_tokenizer.save(os.path.join(staging, "tokenizer.json"))
-        if os.path.exists(output_dir):
-            shutil.rmtree(output_dir)
-        os.replace(staging, output_dir)
+        check_output_folder(archive_path, output_dir)  # again: it may have changed while the student was read
+        earlier = None
+        if os.path.lexists(output_dir):  # an earlier export: set aside, replaced, then its own files removed
+            earlier = staging + ".earlier"
+            os.rename(output_dir, earlier)
+        os.rename(staging, output_dir)
+        if earlier is not None:
+            for name in os.listdir(earlier):
+                os.remove(os.path.join(earlier, name))
+            os.rmdir(earlier)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        for name in os.listdir(staging) if os.path.isdir(staging) else ():
+            os.remove(os.path.join(staging, name))
+        if os.path.isdir(staging):
+            os.rmdir(staging)
         raise
     return output_dir
 
@@ -172,7 +226,7 @@ def export(archive_path: str, output_dir: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("archive", help="a student's model.tar.gz (or its training folder)")
-    parser.add_argument("output_dir", help="the folder to write (replaced if it exists)")
+    parser.add_argument("output_dir", help="the folder to write: a new one, or an earlier export (replaced)")
     args = parser.parse_args()
     archive = os.path.join(args.archive, "model.tar.gz") if os.path.isdir(args.archive) else args.archive
     if not os.path.isfile(archive):

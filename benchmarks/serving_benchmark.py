@@ -28,9 +28,10 @@ import torch
 torch.set_num_threads(1)
 
 import spacy  # noqa: E402
-from allennlp.models.archival import load_archive  # noqa: E402
 from allennlp.predictors import Predictor  # noqa: E402
 from report import emit  # noqa: E402  (benchmarks/report.py)
+
+from allennlp_structkd.archives import load_model_archive as load_archive  # noqa: E402
 
 # the checkout's root, where the experiment tooling (experiments/) is imported from: a script's own folder
 # is the one on the path

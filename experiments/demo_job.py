@@ -167,10 +167,11 @@ def measure(archive_path: str, sentences: List[List[str]], batch_size: int = 32,
     from allennlp.data import Batch, Instance
     from allennlp.data.fields import TextField
     from allennlp.data.tokenizers import Token
-    from allennlp.models.archival import load_archive
+
+    from allennlp_structkd.archives import load_model_archive
 
     torch.set_num_threads(1)
-    archive = load_archive(archive_path)
+    archive = load_model_archive(archive_path)
     model, reader = archive.model, archive.dataset_reader
     model.eval()
     parameters = sum(p.numel() for p in model.parameters())

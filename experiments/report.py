@@ -12,7 +12,7 @@ from experiments.catalogue import SUITES
 from experiments.layout import RUNS_OF
 from experiments.pages import publish_page
 from experiments.plots import plot_curves
-from experiments.scores import mean_std, parse_duration, run_metrics, run_scores, wall_seconds
+from experiments.scores import mean_std, parse_duration, read_record, run_metrics, run_scores, wall_seconds
 from experiments.suite import Run, Suite, TeacherRef
 
 TEST_NAMES = {"esp.testa": "esp.testb", "ned.testa": "ned.testb", "dev.conllu": "test.conllu", "dev.dp": "test.dp"}
@@ -186,8 +186,7 @@ def wall_time_table(runs_dir: str) -> str:
         for metrics in sorted(glob.glob(os.path.join(folder, "*", "seed_*", "metrics.json"))):
             directory = os.path.dirname(metrics)
             seconds = wall_seconds(directory)
-            with open(metrics) as handle:
-                train += parse_duration(json.load(handle).get("training_duration", "0:0:0"))
+            train += parse_duration(read_record(metrics).get("training_duration", "0:0:0"))
             wall += seconds or 0.0
             count += 1
         if not count:

@@ -8,13 +8,14 @@ import signal
 import tarfile
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, TextIO
 
-from allennlp_structkd.commands import exit_on_sigterm, run_allennlp
+from allennlp_structkd.commands import die_with_parent, exit_on_sigterm, run_allennlp
 from allennlp_structkd.paths import CONFIGS
 from experiments import layout, report
 from experiments.catalogue import SUITES
 from experiments.evaluation import evaluate_into
+from experiments.scores import RunRecordError, read_record
 from experiments.suite import PrepareOptions, Run, TeacherRef
 
 
@@ -43,10 +44,22 @@ def archive_is_whole(directory: str) -> bool:
     return {"config.json", "weights.th"} <= names
 
 
+def metrics_are_whole(directory: str) -> bool:
+    """Whether a run's ``metrics.json`` is there and reads as a JSON object of metrics (a truncated file is not)."""
+    path = os.path.join(directory, "metrics.json")
+    if not os.path.isfile(path):
+        return False
+    try:
+        read_record(path)
+    except RunRecordError:
+        return False
+    return True
+
+
 def run_is_finished(directory: str) -> bool:
-    """A run is finished when it has its final metrics and a whole archive (a kill while the archive was written
-    leaves the metrics and a broken file)."""
-    return os.path.isfile(os.path.join(directory, "metrics.json")) and archive_is_whole(directory)
+    """A run is finished when it has its final metrics, readable, and a whole archive (a kill while the archive was
+    written leaves the metrics and a broken file)."""
+    return metrics_are_whole(directory) and archive_is_whole(directory)
 
 
 def _rearchive(directory: str) -> bool:
@@ -80,6 +93,11 @@ def train_only(config, directory, env) -> str:
     metrics = os.path.join(directory, "metrics.json")
     if run_is_finished(directory):
         return directory
+    if os.path.isfile(metrics) and not metrics_are_whole(directory):  # damaged: kept aside (never deleted), resumed
+        number = 1
+        while os.path.exists(f"{metrics}.damaged-{number}"):
+            number += 1
+        os.replace(metrics, f"{metrics}.damaged-{number}")
     if os.path.isfile(metrics):  # its archive is broken: written again from the best weights, or the run resumed
         if _rearchive(directory):
             return directory
@@ -100,8 +118,10 @@ def train_only(config, directory, env) -> str:
         raise RuntimeError(f"{what} failed (exit {result.returncode}): {config} -> {directory}{kept}. "
                            f"Last lines of {log_path}:\n{_log_tail(log_path)}")
     # the whole run's wall time (reading, teacher annotation, training, archiving) for the wall-time table
-    with open(os.path.join(directory, "wall_seconds.json"), "w") as handle:
+    record = os.path.join(directory, "wall_seconds.json")
+    with open(record + ".tmp", "w") as handle:  # atomically: a kill leaves the old record or the new one
         json.dump({"wall_seconds": time.time() - started, "recovered": recover}, handle)
+    os.replace(record + ".tmp", record)
     return directory
 
 
@@ -109,10 +129,56 @@ def run_suite(suite: str, seeds: List[int], workers: int, quick: bool, runs_dir:
               only: Optional[List[str]] = None, test_dir: Optional[str] = None, drop_overlap: bool = False) -> None:
     """Train a suite's runs (teachers first), then write its table. ``only``: these runs and their teachers;
     ``drop_overlap``: transfer sentences that repeat a labeled, dev or test sentence are dropped (else an error)."""
-    from tqdm import tqdm
 
     started = time.time()
     spec = SUITES[suite](quick)
+    with SuiteLock(layout.suite_folder(runs_dir, suite, quick), suite):
+        _run_suite(suite, spec, seeds, workers, quick, runs_dir, only, test_dir, drop_overlap, started)
+
+
+class SuiteLock:
+    """
+    One runner at a time per suite folder: a second one fails at once, saying which process holds the suite
+    (two would train into the same run folders and logs). An advisory ``flock`` on ``.runner.lock``: the system
+    releases it when the holder dies, however it dies.
+    """
+
+    def __init__(self, folder: str, suite: str) -> None:
+        self.path = os.path.join(folder, ".runner.lock")
+        self.suite = suite
+        self.handle: Optional[TextIO] = None
+
+    def __enter__(self) -> "SuiteLock":
+        import fcntl
+
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise SystemExit(f"suite {self.suite} is being run already, by {holder} (lock {self.path}): wait for that "
+                             "run to end, or stop it, then run again (finished runs are kept)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handle is not None:
+            self.handle.seek(0)
+            self.handle.truncate()
+            self.handle.close()  # closing releases the lock
+            self.handle = None
+
+
+def _run_suite(suite, spec, seeds, workers, quick, runs_dir, only, test_dir, drop_overlap, started) -> None:
+    from tqdm import tqdm
+
     cache = os.path.join(layout.suite_folder(runs_dir, suite, quick), "cache")
     base_env = dict(os.environ, **spec.env, STRUCTKD_CACHE=cache, OMP_NUM_THREADS="1")
     runs: List[Run] = spec.runs
@@ -213,9 +279,11 @@ class StopRequests:
 
 def _worker_started() -> None:
     """A training worker: SIGTERM stops its `allennlp train` and ends the worker (the runner sends it when stopped);
-    SIGINT (a Ctrl-C reaches the whole process group) interrupts it as usual, not as the runner's noted request."""
+    SIGINT (a Ctrl-C reaches the whole process group) interrupts it as usual, not as the runner's noted request; and
+    a runner killed outright (SIGKILL) takes its workers and their trainings with it."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     exit_on_sigterm(at_once=True)
+    die_with_parent()
 
 
 def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor, futures) -> None:

@@ -1,6 +1,7 @@
 """What finished runs hold: their metrics, scores over seeds, wall times.
 """
 import json
+import logging
 import os
 import statistics
 from typing import Dict, List, Optional
@@ -8,13 +9,38 @@ from typing import Dict, List, Optional
 from experiments import layout
 from experiments.suite import Run, Suite
 
+logger = logging.getLogger(__name__)
+
+
+class RunRecordError(ValueError):
+    """A run's record (metrics.json, evaluation.json) that cannot be read; the message names the file."""
+
+
+def read_record(path: str, key: Optional[str] = None) -> Dict:
+    """A run's JSON record, checked: an object (with ``key``, when given); else :class:`RunRecordError` naming the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunRecordError(f"{path} is not valid JSON ({error}): the run's record is damaged; move that run's folder "
+                             "aside and run the command again, which trains it anew") from None
+    if not isinstance(record, dict):
+        raise RunRecordError(f"{path} is not a JSON object of metrics (it holds a {type(record).__name__})")
+    if key is not None and key not in record:
+        raise RunRecordError(f"{path} has no {key!r} (its keys: {', '.join(sorted(record)[:8])}): the run's record is "
+                             "damaged or of another task")
+    return record
+
 
 def wall_seconds(directory: str) -> Optional[float]:
-    """A finished run's wall time: recorded by the runner, or (older runs) config.json to model.tar.gz."""
+    """A finished run's wall time: recorded by the runner, or (older runs, or a damaged record, said in the log)
+    config.json to model.tar.gz."""
     recorded = os.path.join(directory, "wall_seconds.json")
     if os.path.isfile(recorded):
-        with open(recorded) as handle:
-            return float(json.load(handle)["wall_seconds"])
+        try:
+            return float(read_record(recorded, "wall_seconds")["wall_seconds"])
+        except (RunRecordError, TypeError, ValueError) as error:
+            logger.warning("%s; the run's wall time is taken from its files' times instead", error)
     first, last = os.path.join(directory, "config.json"), os.path.join(directory, "model.tar.gz")
     if os.path.isfile(first) and os.path.isfile(last):
         return max(0.0, os.path.getmtime(last) - os.path.getmtime(first))
@@ -43,8 +69,7 @@ def run_metrics(suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: s
     for seed in (seeds[:1] if run.teacher else seeds):
         path = os.path.join(layout.run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
         if os.path.isfile(path):
-            with open(path) as handle:
-                found.append(json.load(handle))
+            found.append(read_record(path))
     return found
 
 
@@ -55,14 +80,12 @@ def run_scores(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool,
         path = os.path.join(layout.run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
         if not os.path.isfile(path):
             continue
-        with open(path) as handle:
-            metrics = json.load(handle)
+        metrics = read_record(path)
         evaluation = os.path.join(os.path.dirname(path), "evaluation.json")
         if run.evaluate_on and os.path.isfile(evaluation):
-            with open(evaluation) as handle:
-                scores.append(100 * json.load(handle)[spec.eval_metric])
+            scores.append(100 * read_record(evaluation, spec.eval_metric)[spec.eval_metric])
         else:
-            scores.append(100 * metrics[spec.metric])
+            scores.append(100 * read_record(path, spec.metric)[spec.metric])
         best.append(metrics.get("best_epoch"))
         params = params or parameter_count(os.path.dirname(path))
     return scores, params, best

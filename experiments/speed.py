@@ -16,8 +16,8 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
                quick: bool = False) -> Tuple[List[Tuple[str, Dict[str, Any]]], Optional[List[List[str]]]]:
     """``([(run name, measure() row)], the words measured)`` for every finished model of a suite (first seed)."""
     from allennlp.data.fields import MetadataField
-    from allennlp.models.archival import load_archive
 
+    from allennlp_structkd.archives import load_model_archive
     from experiments.demo_job import measure
 
     spec = SUITES[suite](quick)
@@ -43,7 +43,7 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
                 words = words or saved["words"]
                 continue
         # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
-        instances = list(itertools.islice(load_archive(archive).validation_dataset_reader.read(path), sentences))
+        instances = list(itertools.islice(load_model_archive(archive).validation_dataset_reader.read(path), sentences))
         words = words or [cast(MetadataField, i["metadata"])["words"] for i in instances]
         row = measure(archive, words, instances=instances)
         with open(cache + ".tmp", "w") as handle:

@@ -70,6 +70,7 @@ def test_the_quick_start_and_allennlp_commands_work_as_written(scratch):
     assert outputs and any("% of teacher" in o.stdout for o in outputs)  # make demo printed its table
     assert os.path.isfile(work / "runs" / "student" / "model.tar.gz")
     assert os.path.isfile(work / "runs" / "student_exported" / "student.json")
+    assert os.path.isfile(work / "runs" / "student_hf" / "model.tar.gz")  # distilled from Hugging Face folders
     text = "".join(o.stdout for o in outputs)
     assert '"f1-measure-overall"' in text  # `allennlp evaluate` printed its metrics
 

@@ -27,7 +27,7 @@ local int_env(name) = std.parseInt(env(name));
     strict: env('STRUCTKD_STRICT') == 'true',
     token_indexers: {
       tokens: { type: 'single_id', lowercase_tokens: false },
-      token_characters: { type: 'characters', min_padding_length: 3 },
+      token_characters: { type: 'structkd_characters', min_padding_length: 3 },
     },
   } + (if $.task == 'ner' then {
          type: 'structkd_conll_ner',

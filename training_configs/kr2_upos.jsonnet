@@ -12,7 +12,7 @@ c.run_settings(c.seed) + {
     tag_column: 'upos',
     token_indexers: {
       tokens: { type: 'single_id' },
-      token_characters: { type: 'characters', min_padding_length: 3 },
+      token_characters: { type: 'structkd_characters', min_padding_length: 3 },
     } + (if kr then { kresource: { type: 'pretrained_transformer_mismatched', model_name: c.env('TRANSFORMER_MODEL') } } else {}),
   },
   train_data_path: c.env('UD_TRAIN'),

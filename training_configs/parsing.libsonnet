@@ -6,7 +6,7 @@ local c = import 'common.libsonnet';
   reader(relpos=false):: {
     token_indexers: {
       tokens: { type: 'single_id', lowercase_tokens: true },
-      token_characters: { type: 'characters', min_padding_length: 3 },
+      token_characters: { type: 'structkd_characters', min_padding_length: 3 },
     },
   } + (if $.format == 'ptb' then { type: 'structkd_ptb_dependency', relpos_tags: relpos }
        else { type: 'structkd_conllu' } + (if relpos then { tag_column: 'relpos' } else {})),

@@ -1,3 +1,4 @@
+from allennlp_structkd.data.character_indexer import BoundedTokenCharactersIndexer
 from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer
 from allennlp_structkd.data.label_checking_data_loader import LabelCheckingDataLoader
 from allennlp_structkd.data.wordpiece_indexer import WordpieceIndexer

@@ -20,6 +20,7 @@ from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.token_indexers.token_indexer import IndexedTokenList
 
 from allennlp_structkd.kd.cache import TeacherCache, file_sha256
+from allennlp_structkd.keys import sequence_key
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class FrozenEncoderIndexer(TokenIndexer):
 
     @staticmethod
     def _key(words: List[str]) -> str:
-        return hashlib.sha1("\x1f".join(words).encode("utf-8")).hexdigest()
+        return sequence_key(words, digits=40)
 
     def hidden_size(self) -> int:
         from transformers import AutoConfig

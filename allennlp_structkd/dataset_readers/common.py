@@ -16,7 +16,6 @@ Languages are read in the order given; every instance's ``metadata`` holds ``wor
 **Bad input.** Errors are :class:`InputError` naming file, line and value. With ``strict: false``
 a bad sentence is skipped instead, with a warning, and the reader logs how many it skipped per file.
 """
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 
+from allennlp_structkd.keys import sequence_key
 from allennlp_structkd.settings import reject_unknown_settings
 
 logger = logging.getLogger(__name__)
@@ -45,9 +45,9 @@ class InputError(ConfigurationError):
 
 
 def sentence_id(lang: str, words: Iterable[str]) -> str:
-    """A stable id for a sentence: the first 16 hex digits of SHA-1 over ``lang`` and the words."""
-    text = lang + "\x1e" + "\x1f".join(words)
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+    """A stable id for a sentence: the first 16 hex digits of SHA-256 over the JSON of ``[[lang], words]``
+    (injective: ``["a b", "c"]`` and ``["a", "b c"]`` get different ids)."""
+    return sequence_key([lang], words)
 
 
 def parse_json_path(file_path):
@@ -92,6 +92,9 @@ def read_lines(path: str, encoding: str = "utf-8") -> Iterator[Tuple[int, str]]:
     otherwise become part of the first word). Bytes that are not valid ``encoding`` raise
     :class:`InputError` naming the file, the line and the encoding.
     """
+    if "\n".encode(encoding) != b"\n":  # UTF-16, UTF-32: a line end is not the byte 0x0a, so lines are split as text
+        yield from _read_text_lines(path, encoding)
+        return
     number = 0
     with open(path, "rb") as handle:
         for raw in handle:
@@ -108,6 +111,20 @@ def read_lines(path: str, encoding: str = "utf-8") -> Iterator[Tuple[int, str]]:
                 if number == 1:
                     line = line.lstrip("\ufeff")
                 yield number, line
+
+
+def _read_text_lines(path: str, encoding: str) -> Iterator[Tuple[int, str]]:
+    """:func:`read_lines` for an encoding whose line ends are not single bytes: decoded first, then split."""
+    number = 0
+    with open(path, encoding=encoding, newline="") as handle:
+        try:
+            for text in handle:  # newline="": \n, \r\n and \r each end a line, and are kept
+                number += 1
+                line = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith(("\n", "\r")) else text
+                yield number, line.lstrip("\ufeff") if number == 1 else line
+        except UnicodeDecodeError as error:
+            raise InputError(path, number + 1, f"bytes {error.object[error.start:error.end]!r} are not valid {encoding} "
+                                               "text; set the reader's 'encoding'") from None
 
 
 def read_blocks(path: str, is_separator: Callable[[str], bool] = lambda line: not line.strip(),
@@ -179,12 +196,21 @@ class StructKDReader(DatasetReader):
                 continue
             read += 1
             yield item
+        if not read and not skipped:  # an empty file (or blank lines, or document markers only) is a wrong path
+            raise ConfigurationError(f"{path} holds no sentences (language {lang!r}): it is empty, blank or only "
+                                     "document markers; give a file with data")
         if skipped:
             logger.warning("skipped %d bad sentence(s) in %s (strict: false); read %d", skipped, path, read)
             assert first is not None
             if not read:  # a file of nothing but bad sentences is a wrong file or wrong settings, not noise
                 raise InputError(path, first.line, f"every sentence of the file is bad ({skipped} skipped, none read); "
                                                    f"the first: {first.detail}")
+
+    @property
+    def label_scheme(self) -> Optional[str]:
+        """The span scheme of the labels it writes (``BIOES``, ``BIO``), or None for plain tags (a teacher from
+        elsewhere maps its labels into it)."""
+        return None
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         """Yield instances, or an :class:`InputError` for a sentence that cannot be read."""
@@ -205,8 +231,9 @@ class StructKDReader(DatasetReader):
         instance.fields["tokens"]._token_indexers = self.token_indexers  # type: ignore
 
 
-def check_heads(heads: List[int], path: str, lines: List[int]) -> Optional[InputError]:
-    """Heads (0 = root) must be in range and form a tree rooted at 0 (no cycle)."""
+def check_heads(heads: List[int], path: str, lines: List[int], single_root: bool = False) -> Optional[InputError]:
+    """Heads (0 = root) must be in range and form a tree rooted at 0 (no cycle); with ``single_root`` (PTB
+    dependencies: one head word a sentence), exactly one word's head is 0."""
     n = len(heads)
     for i, head in enumerate(heads):
         if not 0 <= head <= n:
@@ -221,4 +248,8 @@ def check_heads(heads: List[int], path: str, lines: List[int]) -> Optional[Input
                 return InputError(path, lines[i], f"gold heads form a cycle through word {node}: heads {heads}")
             seen.add(node)
             node = heads[node - 1]
+    roots = [i for i, head in enumerate(heads) if head == 0]  # a tree rooted at 0 has at least one
+    if single_root and len(roots) > 1:
+        return InputError(path, lines[roots[1]], f"a sentence needs exactly one word whose head is 0 (the root), this one "
+                                                 f"has {len(roots)}: words {', '.join(str(i + 1) for i in roots[:5])}")
     return None

@@ -81,6 +81,10 @@ class ConllNerReader(StructKDReader):
         self.pos_column = pos_column
         self.span_labels = span_labels
 
+    @property
+    def label_scheme(self) -> Optional[str]:
+        return "BIOES" if self.output_scheme == "BIOES" else "BIO"
+
     def _read_sentences(self, path: str, lang: str) -> Iterator:
         expected = self.num_columns
         repaired: List[int] = []  # first lines of the sentences whose tags were repaired

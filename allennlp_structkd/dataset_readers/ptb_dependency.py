@@ -73,7 +73,7 @@ class PtbDependencyReader(StructKDReader):
                 tags.append(tag)
                 lines.append(number)
             if error is None and self.read_heads:
-                error = check_heads(heads, path, lines)
+                error = check_heads(heads, path, lines, single_root=True)
             if error is not None:
                 yield error
                 continue

@@ -5,8 +5,7 @@ needs from the teacher of each sentence's language, computed once and cached on 
 import itertools
 import json
 import logging
-import os
-from typing import Any, Dict, Iterable, Iterator, List, Optional, cast
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Union, cast
 
 import numpy as np
 import torch
@@ -14,25 +13,17 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 from allennlp.data.fields import MetadataField, SequenceLabelField, TensorField, TextField
 
-from allennlp_structkd.dataset_readers.common import parse_json_path
+from allennlp_structkd.dataset_readers.common import StructKDReader, parse_json_path
 from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTargetsField
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import default_cache_directory
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.targets import spec_of
-from allennlp_structkd.kd.teacher import Teacher
+from allennlp_structkd.kd.teacher import LoadedTeacher
+from allennlp_structkd.kd.teacher_source import TeacherSource, as_teacher_source
 from allennlp_structkd.settings import reject_unknown_settings
 
 logger = logging.getLogger(__name__)
-
-def _encoder_folder(indexer) -> Optional[str]:
-    """The local encoder folder a teacher's token indexer reads words with (a frozen encoder, or a transformer through
-    AllenNLP's (mismatched) indexer, whose tokenizer keeps the name), if any."""
-    indexer = getattr(indexer, "_matched_indexer", indexer)
-    tokenizer = getattr(indexer, "_allennlp_tokenizer", None)
-    folder = getattr(indexer, "model_name", None) or getattr(tokenizer, "_model_name", None)
-    return folder if isinstance(folder, str) and os.path.isdir(folder) else None
-
 
 def _metadata(instance: Instance) -> Dict[str, Any]:
     return cast(MetadataField, instance["metadata"]).metadata
@@ -68,8 +59,10 @@ class TeacherAnnotatingReader(DatasetReader):
 
     base_reader : `DatasetReader`, required
         Reads the labeled data (e.g. ``structkd_conll_ner``).
-    teachers : `Dict[str, str]`, required
-        Language -> a teacher model archive, or a teacher training config (trained once and cached).
+    teachers : `Dict[str, Union[str, TeacherSource]]`, required
+        Language -> a teacher: a model archive, a teacher training config (trained once and cached), a
+        Hugging Face token-classification folder, or a :class:`TeacherSource` object such as
+        ``{"type": "huggingface", "model": FOLDER, "label_mapping": {...}}``.
     objective : `KDLoss`, required
         What the student distils; it says which teacher outputs the instances carry.
     default_teacher : `str`, optional (default = `None`)
@@ -88,7 +81,7 @@ class TeacherAnnotatingReader(DatasetReader):
     def __init__(
         self,
         base_reader: DatasetReader,
-        teachers: Dict[str, str],
+        teachers: Dict[str, Union[str, TeacherSource]],
         objective: KDLoss,
         default_teacher: Optional[str] = None,
         unlabeled_reader: Optional[DatasetReader] = None,
@@ -105,15 +98,16 @@ class TeacherAnnotatingReader(DatasetReader):
             raise ConfigurationError(f"default_teacher {default_teacher!r} is not one of the teachers {sorted(teachers)}")
         self.base_reader = base_reader
         self.unlabeled_reader = unlabeled_reader or UnlabeledTextReader(token_indexers=getattr(base_reader, "token_indexers", None))
-        self.teacher_paths = dict(teachers)
+        self.teacher_sources = {lang: as_teacher_source(value) for lang, value in teachers.items()}
+        self.teacher_paths = {lang: source.describe() for lang, source in self.teacher_sources.items()}
         self.default_teacher = default_teacher
         self.objective = objective
         self.cache_directory = cache_directory or default_cache_directory()
         self.batch_size = batch_size
         # None: the first GPU when torch sees one, else the CPU (as AllenNLP's trainer chooses)
         self.cuda_device = cuda_device if cuda_device is not None else (0 if torch.cuda.is_available() else -1)
-        self._teachers: Dict[str, Teacher] = {}
-        self._by_path: Dict[str, Teacher] = {}
+        self._teachers: Dict[str, LoadedTeacher] = {}
+        self._by_path: Dict[str, LoadedTeacher] = {}
         self.teacher_calls = 0  # sentences the teachers actually annotated (cache misses)
         # Teachers load with the first sentence read (training reads at once, so a bad archive still
         # fails before the first epoch), not here: a distilled student's archive rebuilds this reader,
@@ -133,7 +127,12 @@ class TeacherAnnotatingReader(DatasetReader):
     def token_indexers(self):
         return getattr(self.base_reader, "token_indexers", None)
 
-    def teacher(self, lang: str) -> Teacher:
+    @property
+    def label_scheme(self) -> Optional[str]:
+        """The span scheme of the student's labels (what the base reader writes), or None for plain tags."""
+        return self.base_reader.label_scheme if isinstance(self.base_reader, StructKDReader) else None
+
+    def teacher(self, lang: str) -> LoadedTeacher:
         key = lang if lang in self.teacher_paths else self.default_teacher
         if key is None:
             raise ConfigurationError(
@@ -142,19 +141,20 @@ class TeacherAnnotatingReader(DatasetReader):
         if key not in self._teachers:
             path = self.teacher_paths[key]
             if path not in self._by_path:
-                self._by_path[path] = Teacher(path, self.cuda_device, self.cache_directory)
-                self._check_encoders(self._by_path[path])
-                self._by_path[path].teacher.check_teaches(self.objective)
+                loaded = self.teacher_sources[key].load(self.cuda_device, self.cache_directory, self.label_scheme)
+                self._check_encoders(loaded)
+                loaded.check_teaches(self.objective)
+                self._by_path[path] = loaded
             self._teachers[key] = self._by_path[path]
         return self._teachers[key]
 
-    def _check_encoders(self, teacher: Teacher) -> None:
+    def _check_encoders(self, teacher: LoadedTeacher) -> None:
         """A student that reads its teachers' word pieces (compressed from their encoder's embeddings) and a teacher over
         an encoder with another vocabulary: a clear error naming both encoders."""
         from allennlp_structkd.data.wordpiece_indexer import WordpieceIndexer, vocabulary_fingerprint
 
         students = [i.model_name for i in (self.token_indexers or {}).values() if isinstance(i, WordpieceIndexer)]
-        teachers = [folder for folder in (_encoder_folder(i) for i in (teacher.indexers or {}).values()) if folder]
+        teachers = teacher.encoder_folders()
         for student in students:
             for folder in teachers:
                 if vocabulary_fingerprint(student) != vocabulary_fingerprint(folder):
@@ -214,6 +214,7 @@ class TeacherAnnotatingReader(DatasetReader):
                 break
             yield from self._annotate(chunk)
         for teacher in self._by_path.values():
+            teacher.cache.checkpoint()
             logger.info("teacher %s: %d cached outputs used, %d computed", teacher.archive_path, teacher.cache.hits, teacher.cache.misses)
         self.check_teachers_fit_the_task()
 
@@ -255,14 +256,18 @@ class TeacherAnnotatingReader(DatasetReader):
             chunk = list(itertools.islice(stream, self.batch_size))
             if not chunk:
                 break
-            for _ in self._annotate(chunk):
+            for _ in self._annotate(chunk, cache_required=True):
                 pass
             done += len(chunk)
             bar.update(len(chunk))
         bar.close()
+        for teacher in self._by_path.values():
+            teacher.cache.close()  # folds the write-ahead log into the cache file
         return done
 
-    def _annotate(self, instances: List[Instance]) -> Iterable[Instance]:
+    def _annotate(self, instances: List[Instance], cache_required: bool = False) -> Iterable[Instance]:
+        """Attach each instance's teacher targets, from the cache or computed and stored; ``cache_required``: a cache
+        that cannot store them is an error (``annotate``), not a note in the log."""
         signature = self.objective.signature()
         entries: List[Optional[Dict[str, np.ndarray]]] = [None] * len(instances)
         by_teacher: Dict[int, List[int]] = {}
@@ -276,7 +281,7 @@ class TeacherAnnotatingReader(DatasetReader):
             if missing:
                 computed = teacher.annotate([_metadata(instances[i]) for i, _ in missing], self.objective)
                 self.teacher_calls += len(missing)
-                teacher.cache.put_many(zip((key for _, key in missing), computed))
+                teacher.cache.put_many(zip((key for _, key in missing), computed), required=cache_required)
                 found.update(zip((key for _, key in missing), computed))
             for i, key in zip(indices, keys):
                 entries[i] = found[key]
@@ -309,7 +314,8 @@ class TeacherAnnotatingReader(DatasetReader):
                 if unknown:
                     raise ConfigurationError(
                         f"{metadata.get('file')}, line {metadata.get('line')}: gold labels {unknown} are labels of no teacher "
-                        f"(the teachers have {self.teacher_labels})"
+                        f"(the teachers have {self.teacher_labels}; a Hugging Face teacher's labels can be renamed with "
+                        "its label_mapping)"
                     )
         if not has_gold:
             if "pseudo_tags" in entry:

@@ -5,15 +5,24 @@ SHA-256), rows keyed by ``objective signature | sentence id``.
 SQLite makes every batch of writes one transaction, so a run killed mid-write leaves either the
 whole batch or none of it, never a corrupt entry; several processes may read and write one file.
 A changed teacher archive has another hash and so another file: stale outputs are never used.
+
+Writers use SQLite's write-ahead log (the ``-wal`` file beside the database) and fold it into the
+database when they finish (:meth:`TeacherCache.checkpoint`), so a finished cache is the one
+``.sqlite`` file. A read-only cache whose log still holds rows (a writer was killed) is read whole:
+the database and its log are copied to a private temporary folder and read there.
 """
 import hashlib
 import io
 import logging
 import os
+import shutil
 import sqlite3
+import tempfile
 from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
+
+from allennlp_structkd.keys import KEY_VERSION
 
 Entry = Dict[str, np.ndarray]
 logger = logging.getLogger(__name__)
@@ -58,8 +67,9 @@ def _decode(blob: bytes) -> Entry:
 
 
 def cache_file_name(teacher_hash: str) -> str:
-    """The file, in a cache directory, of the teacher whose archive has this SHA-256."""
-    return f"{teacher_hash[:32]}.sqlite"
+    """The file, in a cache directory, of the teacher whose archive has this SHA-256 (and of this version of the
+    sentence keys: a cache written with other keys is another file, never misread)."""
+    return f"{teacher_hash[:32]}-k{KEY_VERSION}.sqlite"
 
 
 def read_entries(path: str) -> Iterator[Tuple[str, Entry]]:
@@ -80,6 +90,8 @@ class TeacherCache:
     SQLite cannot read as a database is called corrupt.
     """
 
+    BUSY_TIMEOUT_MS = 600_000  # how long a writer waits for another process's transaction
+
     def __init__(self, directory: str, teacher_hash: str) -> None:
         try:
             os.makedirs(directory, exist_ok=True)
@@ -89,6 +101,7 @@ class TeacherCache:
         self._connection: Optional[sqlite3.Connection] = None
         self._pid: Optional[int] = None
         self.read_only = False
+        self._copy: Optional[str] = None  # the private copy a read-only cache with a write-ahead log is read from
         self.hits = 0
         self.misses = 0
 
@@ -105,9 +118,18 @@ class TeacherCache:
         return os.path.isdir(folder) and os.access(folder, os.W_OK)
 
     def _open_read_only(self) -> sqlite3.Connection:
+        log = self.path + "-wal"
         if not os.path.exists(self.path):  # nothing cached, and nowhere to write: every entry is computed
             connection = sqlite3.connect(":memory:")
             connection.execute("CREATE TABLE targets (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        elif os.path.isfile(log) and os.path.getsize(log) > 0:
+            # rows still in the write-ahead log, which an immutable open would ignore: read a private copy of both
+            self._copy = tempfile.mkdtemp(prefix="structkd-cache-")
+            copy = os.path.join(self._copy, os.path.basename(self.path))
+            shutil.copyfile(self.path, copy)
+            shutil.copyfile(log, copy + "-wal")
+            connection = sqlite3.connect(copy)
+            logger.info("teacher cache %s: read with its write-ahead log, from a copy in %s", self.path, self._copy)
         else:
             # immutable: a WAL database opens without writing its -shm file beside it
             connection = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True)
@@ -127,7 +149,7 @@ class TeacherCache:
                     self._connection = self._open_read_only()
                 else:
                     try:
-                        self._connection = sqlite3.connect(self.path, timeout=600)
+                        self._connection = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT_MS / 1000)
                         self._connection.execute("PRAGMA journal_mode=WAL")
                         self._connection.execute("CREATE TABLE IF NOT EXISTS targets (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
                         self._connection.commit()
@@ -164,10 +186,16 @@ class TeacherCache:
         self.misses += len(set(keys) - set(found))
         return found
 
-    def put_many(self, items: Iterable[Tuple[str, Entry]]) -> None:
+    def put_many(self, items: Iterable[Tuple[str, Entry]], required: bool = False) -> None:
+        """Store entries; a read-only cache drops them (said once when it opened), or with ``required`` (filling
+        the cache is the whole point, as in ``annotate``) raises :class:`CacheWriteError`."""
         rows = [(key, encode_entry(entry)) for key, entry in items]
         connection = self.connection
         if self.read_only:
+            if required:
+                raise CacheWriteError(f"the teacher cache {self.path} is read-only (the file or its folder cannot be written): "
+                                      "nothing annotated can be saved there; make it writable or point the cache elsewhere "
+                                      "(STRUCTKD_CACHE, the reader's cache_directory)")
             return
         try:
             with connection:  # one transaction: all rows or none
@@ -184,12 +212,34 @@ class TeacherCache:
     def __len__(self) -> int:
         return self.connection.execute("SELECT COUNT(*) FROM targets").fetchone()[0]
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (a writer that finishes calls it: the ``.sqlite`` file is
+        then the whole cache). Another process still reading or writing may keep part of the log; its own
+        checkpoint folds the rest."""
+        if self._connection is None or self.read_only or self._pid != os.getpid():
+            return
+        try:
+            # a second at most: a reader elsewhere may hold the log (it then stays, and a read-only reader reads it)
+            self._connection.execute("PRAGMA busy_timeout = 1000")
+            busy = self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            self._connection.execute(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
+        except sqlite3.OperationalError as error:
+            busy = str(error)
+        if busy:
+            logger.info("teacher cache %s: write-ahead log not folded yet (another connection holds it)", self.path)
+
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            self.checkpoint()
+            if self._pid == os.getpid():
+                self._connection.close()
             self._connection = None
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_connection"] = None
+        state["_copy"] = None  # the copy belongs to the process that made it
         return state

@@ -15,6 +15,20 @@ if TYPE_CHECKING:  # the losses module imports this one's users, not this module
     from allennlp_structkd.kd.losses import KDLoss
 
 
+def check_recipe(teacher: str, recipes: FrozenSet[str], objective: "KDLoss", why: str = "") -> None:
+    """A :class:`ConfigurationError` when ``objective`` asks for a recipe not in ``recipes``, naming what the teacher
+    (``teacher``: what it is) gives, the objectives it can teach, and ``why`` where the teacher says so."""
+    if objective.recipe in recipes:
+        return
+    from allennlp_structkd.kd.losses import KDLoss
+
+    classes = {name: KDLoss.resolve_class_name(name)[0] for name in KDLoss.list_available()}
+    served = sorted(name for name, cls in classes.items() if cls.recipe in recipes)
+    raise ConfigurationError(
+        f"a {teacher} teacher gives {' or '.join(sorted(recipes))} targets, and the objective "
+        f"{objective.signature()} asks for {objective.recipe}{why}: use an objective it can teach ({', '.join(served)})")
+
+
 class TeacherOutputs(NamedTuple):
     """What a teacher gives for a batch (a tuple: ``targets, pseudo_labels, mask = ...`` unpacks it)."""
 
@@ -48,15 +62,7 @@ class KDTeacher(ABC):
 
     def check_teaches(self, objective: "KDLoss") -> None:
         """A :class:`ConfigurationError` naming what this teacher gives when ``objective`` asks for something else."""
-        if objective.recipe in self.recipes:
-            return
-        from allennlp_structkd.kd.losses import KDLoss
-
-        classes = {name: KDLoss.resolve_class_name(name)[0] for name in KDLoss.list_available()}
-        served = sorted(name for name, cls in classes.items() if cls.recipe in self.recipes)
-        raise ConfigurationError(
-            f"a {type(self).__name__} teacher gives {' or '.join(sorted(self.recipes))} targets, and the objective "
-            f"{objective.signature()} asks for {objective.recipe}: use an objective it can teach ({', '.join(served)})")
+        check_recipe(type(self).__name__, self.recipes, objective)
 
     @property
     def reads_pos(self) -> bool:

@@ -1,7 +1,6 @@
 """A teacher: a loaded model archive that annotates sentences with what a KD objective needs from it."""
-import hashlib
-import tarfile
-import zlib
+import os
+from abc import ABC, abstractmethod
 from typing import Dict, List, Optional, cast
 
 import numpy as np
@@ -10,18 +9,65 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch, Field, Instance
 from allennlp.data.fields import SequenceLabelField, TextField
 from allennlp.data.tokenizers import Token
-from allennlp.models.archival import load_archive
 from allennlp.nn import util as nn_util
 
+from allennlp_structkd.archives import load_model_archive
 from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer
 from allennlp_structkd.kd.cache import TeacherCache, file_sha256
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.kd.targets import trim_to_length
 from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive
+from allennlp_structkd.keys import sequence_key
 
 
-class Teacher:
+class LoadedTeacher(ABC):
+    """
+    A teacher ready to annotate, whatever it was loaded from (a model archive, a Hugging Face folder): what the
+    teacher reader asks of it.
+
+    * ``source``: what it was loaded from (for messages); ``hash``: its content's SHA-256 (its cache's name);
+    * ``labels`` / ``namespace``: the student-side label strings its targets are indexed by;
+    * ``needs_pos``: whether it reads the sentence's PoS tags (then part of its cache key);
+    * ``cache``: its :class:`TeacherCache`.
+    """
+
+    source: str
+    archive_path: str  # the same as source (the name its messages have always used)
+    hash: str
+    labels: List[str]
+    namespace: str
+    needs_pos: bool
+    cache: TeacherCache
+
+    @abstractmethod
+    def check_teaches(self, objective: KDLoss) -> None:
+        """A clear error when it cannot give what ``objective`` asks for (see :func:`check_recipe`)."""
+
+    @abstractmethod
+    def input_key(self, metadata: Dict) -> str:
+        """What it reads of a sentence, as a cache key."""
+
+    @abstractmethod
+    def annotate(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
+        """Each sentence's targets (and ``pseudo_tags``), trimmed to its length, in :attr:`labels` order."""
+
+    @abstractmethod
+    def encoder_folders(self) -> List[str]:
+        """The local encoder folders it reads word pieces with (a student of word pieces must share their vocabulary)."""
+
+
+def indexer_encoder_folder(indexer) -> Optional[str]:
+    """The local encoder folder a token indexer reads words with (the frozen encoder, or a transformer through
+    AllenNLP's (mismatched) indexer, whose tokenizer keeps the name), if any. AllenNLP exposes it nowhere but in
+    private attributes: read here, in this one place."""
+    indexer = getattr(indexer, "_matched_indexer", indexer)
+    tokenizer = getattr(indexer, "_allennlp_tokenizer", None)
+    folder = getattr(indexer, "model_name", None) or getattr(tokenizer, "_model_name", None)
+    return folder if isinstance(folder, str) and os.path.isdir(folder) else None
+
+
+class Teacher(LoadedTeacher):
     """
     A model archive loaded as a teacher: its labels, the token indexers of its reader, its cache of
     outputs, and :meth:`annotate`, which batches sentences by cost and calls the model's
@@ -30,13 +76,12 @@ class Teacher:
 
     def __init__(self, archive_path: str, cuda_device: int, cache_directory: str) -> None:
         archive_path = ensure_teacher_archive(archive_path, cache_directory)
-        self.archive_path = archive_path
+        self.archive_path = self.source = archive_path
         self.hash = file_sha256(archive_path)
         try:
-            archive = load_archive(archive_path, cuda_device=cuda_device)
-        except (tarfile.ReadError, EOFError, zlib.error) as error:
-            raise ConfigurationError(f"teacher {archive_path} is not a model archive ({error}): give the model.tar.gz "
-                                     "that `allennlp train` wrote, or a teacher training config (.jsonnet)") from error
+            archive = load_model_archive(archive_path, cuda_device=cuda_device)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"teacher {error}; or give a teacher training config (.jsonnet)") from None
         self.model = archive.model
         self.model.eval()
         if not isinstance(self.model, KDTeacher):
@@ -50,6 +95,12 @@ class Teacher:
         self.cache = TeacherCache(cache_directory, self.hash)
         self.cuda_device = cuda_device
 
+    def check_teaches(self, objective: KDLoss) -> None:
+        self.teacher.check_teaches(objective)
+
+    def encoder_folders(self) -> List[str]:
+        return [folder for folder in (indexer_encoder_folder(i) for i in (self.indexers or {}).values()) if folder]
+
     def input_key(self, metadata: Dict) -> str:
         """
         What this teacher reads of a sentence, as a cache key: the language and words (the
@@ -61,7 +112,7 @@ class Teacher:
             if upos is None:
                 raise ConfigurationError(f"teacher {self.archive_path} embeds PoS tags: read the student's data with UPOS "
                                          f"({metadata.get('file')}, line {metadata.get('line')})")
-            key += "|upos=" + hashlib.sha1("\x1f".join(upos).encode("utf-8")).hexdigest()[:16]
+            key += "|upos=" + sequence_key(upos)
         return key
 
     # A batch's cost bound: sentences x (padded length)^2 (the arc scores of parsers are n^2 a

@@ -17,6 +17,7 @@ from allennlp.nn import Activation, InitializerApplicator, util
 
 from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
 from allennlp_structkd.kd.targets import ONE_BEST, UNARY_MARGINALS
+from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import head_selection
@@ -25,7 +26,7 @@ from allennlp_structkd.training.metrics import AttachmentScores
 from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
 
 
-class DependencyParserBase(Model, KDTeacher):
+class DependencyParserBase(FiniteWeightsModel, KDTeacher):
     """
     Words (+ optional PoS embeddings) → encoder → a learned root vector prepended → MLPs →
     biaffine arc scores ``(B, n+1, n+1)`` and biaffine label scores ``(B, n+1, n+1, R)``.

@@ -10,6 +10,7 @@ from allennlp.nn import Activation, InitializerApplicator, util
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
 from allennlp_structkd.kd.targets import UNARY_MARGINALS
+from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import span_dp
@@ -17,7 +18,7 @@ from allennlp_structkd.training.metrics import SpanF1
 
 
 @Model.register("structkd_span_ner")
-class SpanNer(Model, KDTeacher):
+class SpanNer(FiniteWeightsModel, KDTeacher):
     """
     NER as dependency parsing (Yu et al. 2020): a biaffine scorer of every span (start i, end j)
     over the entity types plus "no entity", trained with a softmax cross-entropy per span

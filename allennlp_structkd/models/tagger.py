@@ -18,6 +18,7 @@ from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.kd.protocol import KDStudent, KDTeacher, TeacherOutputs
 from allennlp_structkd.kd.targets import RECIPES
+from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.training.metrics import SpanF1
@@ -25,7 +26,7 @@ from allennlp_structkd.training.metrics import SpanF1
 SPAN_ENCODINGS = ("BIO", "IOB1", "BIOES", "BIOUL")
 
 
-class SequenceTagger(Model, KDTeacher, KDStudent):
+class SequenceTagger(FiniteWeightsModel, KDTeacher, KDStudent):
     """
     # Parameters
 

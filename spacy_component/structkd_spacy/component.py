@@ -25,11 +25,13 @@ A missing or malformed model is an error at ``add_pipe``. A pipeline saved with 
 ``Language.from_config``) takes the student from the saved pipeline, never from the ``model`` path
 of the config, which may since have moved.
 """
+import contextlib
 import logging
 import os
 import shutil
 import sys
 import tempfile
+import threading
 from types import FrameType
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
@@ -52,6 +54,41 @@ SPAN_PREFIXES = ("B-", "I-", "E-", "S-", "U-", "L-")
 STUDENT_FILES = FILES + ("tokenizer.json",)
 
 logger = logging.getLogger(__name__)
+
+
+class TorchThreads:
+    """
+    ``torch.set_num_threads`` for the model calls, restored afterwards, shared by every thread of the process: the
+    first call in sets the count and remembers the one before, the last call out restores it. (A save and restore
+    per call would race when threads share a pipeline: one restores while another still runs, and the other then
+    "restores" the count the first one set.)
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.before = 0
+
+    @contextlib.contextmanager
+    def set_to(self, threads: int) -> Iterator[None]:
+        if not threads:  # 0: torch's own count
+            yield
+            return
+        with self.lock:
+            if self.users == 0:
+                self.before = torch.get_num_threads()
+                torch.set_num_threads(threads)
+            self.users += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.users -= 1
+                if self.users == 0:
+                    torch.set_num_threads(self.before)
+
+
+TORCH_THREADS = TorchThreads()
 
 
 def _token_probs(token: Token):
@@ -157,12 +194,7 @@ class StructKDTagger:
             return self._load_archive(path)
         if not os.path.exists(path):
             raise ValueError(f"structkd_tagger: no exported student at {path} (the component's 'model' setting)")
-        files = {}
-        for name in STUDENT_FILES:
-            if os.path.isfile(os.path.join(path, name)):
-                with open(os.path.join(path, name), "rb") as handle:
-                    files[name] = handle.read()
-        return self._load_files(files, path)
+        return self._load_files(self._read_folder(path), path)
 
     def _load_archive(self, path: str) -> "StructKDTagger":
         try:
@@ -170,25 +202,48 @@ class StructKDTagger:
         except ImportError:
             raise ValueError(f"structkd_tagger: {path} is an AllenNLP model archive: export it first, where allennlp-structkd "
                              "is installed (python -m allennlp_structkd.export ARCHIVE FOLDER), and give the folder") from None
+        from allennlp.common.checks import ConfigurationError
+
         folder = tempfile.mkdtemp(prefix="structkd-student-")
         try:
-            export(path, os.path.join(folder, "student"))
-            return self.load(os.path.join(folder, "student"))
+            try:
+                export(path, os.path.join(folder, "student"))
+            except ConfigurationError as error:  # not an archive, an empty file, unsafe members, non-finite weights
+                raise ValueError(f"structkd_tagger: cannot use the model archive {path}: {error}") from None
+            return self._load_files(self._read_folder(os.path.join(folder, "student")), path)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    @staticmethod
+    def _read_folder(path: str) -> Dict[str, bytes]:
+        files = {}
+        for name in STUDENT_FILES:
+            if os.path.isfile(os.path.join(path, name)):
+                with open(os.path.join(path, name), "rb") as handle:
+                    files[name] = handle.read()
+        return files
+
     def _load_files(self, files: Dict[str, bytes], where: str) -> "StructKDTagger":
+        """The student from its files' bytes (read from a folder, or from a saved pipeline's bytes: untrusted, so only
+        the student's own file names are accepted, never a path)."""
+        unknown = sorted(name for name in files if name not in STUDENT_FILES)
+        if unknown:
+            raise ValueError(f"structkd_tagger: {where} holds files that are not a student's ({', '.join(map(repr, unknown[:5]))}); "
+                             f"a student's files are {', '.join(STUDENT_FILES)}")
+        if not all(isinstance(data, (bytes, bytearray)) for data in files.values()):
+            raise ValueError(f"structkd_tagger: {where}: every student file must be bytes")
         folder = tempfile.mkdtemp(prefix="structkd-student-")
         try:
             for name, data in files.items():
                 with open(os.path.join(folder, name), "wb") as handle:
                     handle.write(data)
             try:
-                spec = read_spec(folder)
+                spec = read_spec(folder, where)
+                self.spec, self.vocabularies, self.model = load(folder, spec, where)
+                self.indexer = Indexer(spec, self.vocabularies, folder, where)
             except StudentFormatError as error:
-                raise ValueError(f"structkd_tagger: {str(error).replace(folder, where)}") from None
-            self.spec, self.vocabularies, self.model = load(folder, spec)
-            self.indexer = Indexer(spec, self.vocabularies, folder)
+                self.spec = None
+                raise ValueError(f"structkd_tagger: {error}") from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self.files = files
@@ -251,16 +306,11 @@ class StructKDTagger:
                 yield sentence[start:]
 
     def _process(self, docs: List[Doc]) -> List[Doc]:
-        previous = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
+        with TORCH_THREADS.set_to(self.threads):
             owners = [(d, chunk) for d, doc in enumerate(docs) for chunk in self._sentences(doc)]
             results = []
             for start in range(0, len(owners), self.batch_size):
                 results += self._predict([[docs[d][i].text for i in chunk] for d, chunk in owners[start : start + self.batch_size]])
-        finally:
-            torch.set_num_threads(previous)
         for doc in docs:
             doc._.structkd_labels = list(self.labels)
             doc._.structkd_probs = numpy.full((len(doc), len(self.labels)), numpy.nan, dtype=numpy.float32)
@@ -343,8 +393,14 @@ class StructKDTagger:
         return srsly.msgpack_dumps({"files": self.files})
 
     def from_bytes(self, data: bytes, *, exclude=tuple()) -> "StructKDTagger":
-        files = srsly.msgpack_loads(data)["files"]
-        return self._load_files({name: bytes(value) for name, value in files.items()}, "the pipeline's bytes")
+        try:
+            message = srsly.msgpack_loads(data)
+        except Exception as error:  # noqa: BLE001 (msgpack raises several kinds for damaged bytes)
+            raise ValueError(f"structkd_tagger: the pipeline's bytes are not a saved component ({error})") from None
+        files = message.get("files") if isinstance(message, dict) else None
+        if not isinstance(files, dict):
+            raise ValueError("structkd_tagger: the pipeline's bytes hold no student files")
+        return self._load_files(files, "the pipeline's bytes")
 
     def to_disk(self, path, *, exclude=tuple()) -> None:
         self._ready()

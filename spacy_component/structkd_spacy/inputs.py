@@ -7,12 +7,16 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 UNKNOWN = 1  # index 0 is padding, 1 the unknown token, in every vocabulary of an exported student
+# The characters read of a word (its first ones), as the library's structkd_characters indexer reads them: a batch's
+# character tensor is padded to its longest word, so one unbounded 40,000-character token would cost gigabytes.
+# A student exported from an older archive (no max_characters in student.json) is read with the same bound.
+MAX_WORD_CHARACTERS = 50
 
 
 class Indexer:
     """Index tensors of sentences (lists of words) for the inputs of ``spec``."""
 
-    def __init__(self, spec: Dict, vocabularies: Dict[str, List[str]], folder: str) -> None:
+    def __init__(self, spec: Dict, vocabularies: Dict[str, List[str]], folder: str, where: Optional[str] = None) -> None:
         self.inputs = spec["inputs"]
         self.index = {item["name"]: {token: i for i, token in enumerate(vocabularies[item["name"]])} for item in self.inputs}
         self._pieces: Optional[Callable[[str, int], Tuple[str, ...]]] = None
@@ -22,7 +26,13 @@ class Indexer:
             except ImportError as error:
                 raise ImportError(f"the student in {folder} reads words as word pieces: it needs the `tokenizers` package "
                                   "(pip install tokenizers, or structkd-spacy[pieces])") from error
-            tokenizer = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+            try:
+                tokenizer = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+            except Exception as error:  # noqa: BLE001 (the tokenizers package raises a bare Exception for a bad file)
+                from structkd_spacy.student import StudentFormatError
+
+                raise StudentFormatError(f"{os.path.join(where or folder, 'tokenizer.json')} is not a tokenizer the "
+                                         f"tokenizers package reads ({str(error)[:200]}): export the student again") from None
             unknown = next(item.get("unknown_piece") for item in self.inputs if item["type"] == "pieces")
 
             @lru_cache(maxsize=200_000)
@@ -46,7 +56,8 @@ class Indexer:
                 tensors[item["name"]] = torch.tensor(ids, dtype=torch.long).view(len(sentences), length)
                 continue
             if item["type"] == "characters":
-                parts = [[[index.get(c, UNKNOWN) for c in (w.lower() if lower else w)] for w in s] for s in sentences]
+                bound = item.get("max_characters") or MAX_WORD_CHARACTERS
+                parts = [[[index.get(c, UNKNOWN) for c in (w.lower() if lower else w)[:bound]] for w in s] for s in sentences]
                 width = max([item.get("min_padding", 0)] + [len(p) for s in parts for p in s])
             else:
                 limit = item.get("max_pieces", 16)
