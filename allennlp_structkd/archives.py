@@ -26,42 +26,38 @@ class UnsafeArchiveError(ConfigurationError):
     """An archive with a member that would be written outside the folder it is extracted to."""
 
 
-def _check_member(member: tarfile.TarInfo, destination: str, archive_path: str) -> tarfile.TarInfo:
-    """Python's ``data`` filter where it exists (3.11.4+), else the same rules checked here."""
-    data_filter = getattr(tarfile, "data_filter", None)
-    if data_filter is not None:
-        try:
-            return data_filter(member, destination)
-        except tarfile.FilterError as error:
-            raise UnsafeArchiveError(f"{archive_path} holds a member that is refused ({error}): it is not a model "
-                                     "archive this project wrote, and nothing of it was extracted") from None
+def _check_member(member: tarfile.TarInfo, destination: str, archive_path: str) -> None:
+    """A member of a model archive is a file or a folder whose name stays inside ``destination``: no absolute name, no
+    ``..`` out, and no link, device or pipe at all (a model archive has none, and a link could redirect a later member)."""
     name = member.name
-    target = os.path.realpath(os.path.join(destination, name))
-    inside = os.path.commonpath([os.path.realpath(destination), target]) == os.path.realpath(destination)
-    if os.path.isabs(name) or not inside or member.isdev() or (member.issym() or member.islnk()):
-        raise UnsafeArchiveError(f"{archive_path} holds a member that is refused ({name!r}: an absolute name, a name "
-                                 "outside the folder, a link or a device): it is not a model archive this project wrote")
-    return member
+    target = os.path.normpath(os.path.join(destination, name))
+    inside = os.path.commonpath([os.path.abspath(destination), os.path.abspath(target)]) == os.path.abspath(destination)
+    if os.path.isabs(name) or not inside or not (member.isfile() or member.isdir()):
+        what = "a link, device or pipe" if not (member.isfile() or member.isdir()) else "a name outside the folder"
+        raise UnsafeArchiveError(f"{archive_path} holds a member that is refused ({name!r}: {what}): it is not a model "
+                                 "archive this project wrote, and nothing of it was extracted")
 
 
 def extract_model_archive(archive_path: str, destination: str) -> None:
-    """Extract ``archive_path`` (a gzipped tar) into ``destination``; every member is checked before any is written."""
+    """Extract ``archive_path`` (a gzipped tar) into ``destination``; every member is checked before any is written,
+    and extracted with Python's ``data`` filter besides, where Python has it."""
     if not os.path.isfile(archive_path):
         raise ConfigurationError(f"no model archive at {archive_path}")
     try:
         with tarfile.open(archive_path, "r:gz") as archive:
-            members = [_check_member(member, destination, archive_path) for member in archive.getmembers()]
+            members = archive.getmembers()
             for member in members:
-                archive.extract(member, destination, set_attrs=False, **_no_filter())
+                _check_member(member, destination, archive_path)
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(destination, members=members, filter="data")
+            else:
+                archive.extractall(destination, members=members)  # checked above: files and folders inside only
+    except tarfile.FilterError as error:  # what the data filter refuses beyond the checks above
+        raise UnsafeArchiveError(f"{archive_path} holds a member that is refused ({error})") from None
     except (tarfile.ReadError, tarfile.CompressionError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         what = "an empty file, not a model archive" if os.path.getsize(archive_path) == 0 else f"not a model archive ({error})"
         raise ConfigurationError(f"{archive_path} is {what}: a model archive is the model.tar.gz that `allennlp train` "
                                  "writes") from None
-
-
-def _no_filter() -> dict:
-    """The members were checked already: ``extract`` is told so (Python 3.12+ would warn without a filter)."""
-    return {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
 
 
 @contextlib.contextmanager

@@ -14,10 +14,11 @@ random BERT), so every config trains as written; set a variable (or use ``-o``) 
     TAGGING_TRAIN='{"es": "/data/conll2002/esp.train", "nl": "/data/conll2002/ned.train"}' \\
         allennlp train training_configs/teachers/crf_tagger.jsonnet -s out --include-package allennlp_structkd
 """
+import difflib
 import json
 import logging
 import os
-from typing import Dict, Mapping
+from typing import Dict, List, Mapping, Tuple
 
 from allennlp_structkd.paths import CONFIGS, SAMPLE_DATA
 
@@ -115,14 +116,42 @@ def _from_earlier_names(environ: Mapping[str, str]) -> Dict[str, str]:
     return values
 
 
+# The families of names the configs read, and the names of those families that the tooling beside the library reads
+# instead (the experiment runner, the benchmarks, the tests): a name of a family that is neither is a typo.
+FAMILIES = ("TAGGING_", "STRUCTKD_", "PARSE_", "UD_", "KR2_", "XTREMEDISTIL_", "STUDENT_", "FROZEN_ENCODER", "TRANSFORMER_",
+            "TEACHER_")
+TOOLING_NAMES = ("STRUCTKD_DATA_DIR", "STRUCTKD_ENCODER", "STRUCTKD_KRESOURCE", "STRUCTKD_RUNS_DIR", "STRUCTKD_XD_SENTENCES")
+
+
+def unknown_settings(environ: Mapping[str, str]) -> List[Tuple[str, List[str]]]:
+    """``(name, close known names)`` of each variable of the configs' families that no config reads (a typo such as
+    ``TAGGING_TRAN_ES`` would otherwise leave the config on its sample data, silently)."""
+    found = []
+    for name in sorted(environ):
+        if not (name.startswith(FAMILIES) or name.endswith("_TEACHER")) or name in DEFAULTS or name in RENAMED:
+            continue
+        if name in TOOLING_NAMES or name.startswith("STRUCTKD_TEST_"):
+            continue
+        found.append((name, difflib.get_close_matches(name, list(DEFAULTS), n=3)))
+    return found
+
+
+def warn_unknown_settings(environ: Mapping[str, str]) -> None:
+    for name, close in unknown_settings(environ):
+        logger.warning("%s is set, but no config reads it%s: the settings are listed in the README's Settings table "
+                       "(allennlp_structkd/config_defaults.py)", name, f" (did you mean {' or '.join(close)}?)" if close else "")
+
+
 def ext_vars() -> Dict[str, str]:
     """The defaults of the variables the environment does not set: ``Params.from_file(path, ext_vars=ext_vars())``."""
+    warn_unknown_settings(os.environ)
     earlier = _from_earlier_names(os.environ)
     return {name: earlier.get(name, value) for name, value in DEFAULTS.items() if name not in os.environ}
 
 
 def apply() -> None:
     """Set every unset variable to its default, in this process's environment (the command line's path)."""
+    warn_unknown_settings(os.environ)
     for name, value in _from_earlier_names(os.environ).items():
         os.environ[name] = value
     for name, value in DEFAULTS.items():

@@ -2,10 +2,11 @@
 A small local web page: type a sentence, see the teacher's and the student's predictions side by
 side, rendered with displaCy (entities, or tags and dependencies), with the time each model took.
 
-    python -m allennlp_structkd.demo --teacher runs/demo/teacher/model.tar.gz \\
+    python -m allennlp_structkd.demo --teacher runs/demo/teacher.hf \\
         --student runs/demo/student_struct_kd/model.tar.gz [--port 8000] [--lang en]
 
-Then open http://127.0.0.1:8000/ . The page is rendered on the server (no JavaScript): the form's
+Either model may be a project archive or a Hugging Face token-classification folder (``make demo``'s
+teacher, ``runs/demo/teacher.hf``, is one). Then open http://127.0.0.1:8000/ . The page is rendered on the server (no JavaScript): the form's
 GET request ``/?sentence=...&lang=...`` returns the predictions. It listens on 127.0.0.1 only.
 
 Requests are served in parallel, each model by one of ``--workers`` loaded copies (a slow request
@@ -22,7 +23,7 @@ import queue
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.predictors import Predictor
@@ -30,8 +31,9 @@ from spacy import displacy
 
 import allennlp_structkd  # noqa: F401
 from allennlp_structkd.archives import load_model_archive
+from allennlp_structkd.dataset_readers.tag_schemes import entities, is_span_label_set
 from allennlp_structkd.kd.protocol import KDTeacher
-from allennlp_structkd.predictors.structkd_tagger import check_lang
+from allennlp_structkd.predictors.structkd_tagger import check_lang, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +53,54 @@ class SentenceTooLong(ValueError):
     """A sentence over ``max_chars``: HTTP 413."""
 
 
-def _predictor(path: str) -> Predictor:
+class HuggingFaceTagger:
+    """
+    A Hugging Face token-classification folder (a teacher a user has, such as ``make demo``'s) on the page: each
+    word's most probable label, at its first word piece, with its probability, and the spans of span labels.
+    ``predict_json`` takes and gives what the project's tagger predictor does.
+    """
+
+    def __init__(self, folder: str) -> None:
+        import tempfile
+
+        from allennlp_structkd.kd.huggingface_teacher import HuggingFaceTeacher, read_id2label
+
+        labels = read_id2label(folder)
+        spans = is_span_label_set(labels)
+        scheme = None if not spans else ("BIOES" if any(label[:2] in ("E-", "S-", "L-", "U-") for label in labels) else "BIO")
+        self._cache = tempfile.mkdtemp(prefix="structkd-demo-")  # the page caches nothing: an empty, private folder
+        self.teacher = HuggingFaceTeacher(folder, -1, self._cache, scheme)
+        self.spans = spans
+
+    def predict_json(self, inputs: Dict) -> Dict:
+        words = tokenize(inputs, "spacy")
+        if not words:
+            return {"words": [], "tags": [], "tag_probs": [], "spans": []}
+        [log_probs] = self.teacher.word_log_probs([words])
+        probs, best = log_probs.exp().max(dim=-1)
+        tags = [self.teacher.mapping.teacher_labels[int(i)] for i in best]
+        confidences = probs.tolist()
+        result: Dict = {"words": words, "tags": tags, "tag_probs": confidences, "spans": []}
+        if self.spans:
+            result["spans"] = [{"start": start, "end": end, "label": label,
+                                "score": sum(confidences[start : end + 1]) / (end + 1 - start)}
+                               for label, start, end in entities(tags)]
+        return result
+
+
+def _predictor(path: str) -> Tuple[Any, bool]:
+    """``(predictor, whether it is a parser)`` of a project archive or a Hugging Face token-classification folder."""
+    from allennlp_structkd.kd.huggingface_teacher import is_huggingface_folder
+
+    if is_huggingface_folder(path):
+        return HuggingFaceTagger(path), False
     archive = load_model_archive(path)
     model = archive.model
     if not isinstance(archive.model, KDTeacher):  # every model of this project (taggers, parsers, span NER) is one
         raise ConfigurationError(f"{path} holds a {type(model).__name__}, which this demo cannot show: give a model "
                                  "trained with this project's configs (its taggers, parsers or span NER model)")
     name = "structkd_parser" if model.default_predictor == "structkd_parser" else "structkd_tagger"
-    return Predictor.from_archive(archive, name)
+    return Predictor.from_archive(archive, name), name == "structkd_parser"
 
 
 def render(result: Dict, parser: bool) -> str:
@@ -110,9 +152,10 @@ class DemoServer:
         self.request_timeout = request_timeout
         self.lang = check_lang(lang)
         self.max_chars = max_chars
-        self.pools: Dict[str, queue.Queue[Predictor]] = {}
+        self.pools: Dict[str, queue.Queue[Any]] = {}
+        self.parsers: Dict[str, bool] = {}
         for name, path in (("teacher", teacher), ("student", student)):
-            first = _predictor(path)
+            first, self.parsers[name] = _predictor(path)
             self.pools[name] = queue.Queue()
             for copy_number in range(workers):  # a model and its reader serve one request at a time
                 self.pools[name].put(first if copy_number == 0 else copy.deepcopy(first))
@@ -122,7 +165,7 @@ class DemoServer:
         for name, pool in self.pools.items():
             predictor = pool.get()
             try:
-                parser = predictor._model.default_predictor == "structkd_parser"
+                parser = self.parsers[name]
                 started = time.perf_counter()
                 inputs = _parser_inputs(sentence) if parser else {"sentence": sentence, "lang": lang}
                 result = predictor.predict_json(inputs)

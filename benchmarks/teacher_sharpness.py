@@ -22,21 +22,34 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from allennlp_structkd.kd.cache import cache_file_name, file_sha256, read_entries  # noqa: E402
+from allennlp_structkd.kd.targets import expand_entries  # noqa: E402
 
 # the per-token distribution each objective's cached entry holds (Top-K entries hold sequences: left out)
 TOKEN_TARGETS = {"StructuralKD": "teacher_unary", "PosteriorKD": "teacher_unary", "EmissionKD": "teacher_probs",
                  "TokenKD": "teacher_probs"}
 
 
+def objective_of(signature: str):
+    """The Structural KD objective a cache signature names (``StructuralKD-v2-T1-local``)."""
+    from allennlp_structkd.kd.losses import StructuralKD
+
+    _, _, temperature, mode = signature.split("-", 3)
+    return StructuralKD(float(temperature[1:]), mode)
+
+
 def sharpness(path: str) -> Dict[str, Dict[str, float]]:
     """Objective signature -> statistics of its per-token target distributions, over every cached sentence."""
     largest: Dict[str, List[np.ndarray]] = {}
     entropy: Dict[str, List[np.ndarray]] = {}
-    for key, entry in read_entries(path):
+    entries = list(read_entries(path))
+    shared = {key.split("|", 1)[0]: entry for key, entry in entries if key.endswith("|shared")}
+    for key, entry in entries:
         signature = key.split("|", 1)[0]
         field = TOKEN_TARGETS.get(signature.split("-", 1)[0])
-        if field is None:
+        if field is None or key.endswith("|shared"):
             continue
+        if "teacher_emissions" in entry:  # Structural KD's stored form: the teacher's chain scores, expanded as training does
+            entry = expand_entries(objective_of(signature), [dict(entry, **shared.get(signature, {}))])[0]
         probs = np.asarray(entry[field], dtype=np.float64)
         largest.setdefault(signature, []).append(probs.max(-1))
         entropy.setdefault(signature, []).append(-(probs * np.log(np.clip(probs, 1e-300, None))).sum(-1))

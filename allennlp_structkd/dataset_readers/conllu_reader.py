@@ -78,7 +78,10 @@ class ConlluReader(StructKDReader):
                     continue
                 columns = line.split("\t")
                 if len(columns) != 10:
-                    error = InputError(path, number, f"expected 10 tab-separated columns, got {len(columns)}: {line!r}")
+                    hint = ("; this looks like CoNLL column data (a word, then a tag, as CoNLL-2002): read it with the "
+                            "structkd_conll_ner reader (STRUCTKD_TASK=ner for the configs' NER)"
+                            if 2 <= len(line.split()) <= 5 and len(columns) < 10 else "")
+                    error = InputError(path, number, f"expected 10 tab-separated columns, got {len(columns)}: {line!r}{hint}")
                     break
                 try:
                     token = parse_line(line, DEFAULT_FIELDS)

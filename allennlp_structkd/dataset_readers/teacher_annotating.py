@@ -18,7 +18,7 @@ from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTarge
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import default_cache_directory
 from allennlp_structkd.kd.losses import KDLoss
-from allennlp_structkd.kd.targets import spec_of
+from allennlp_structkd.kd.targets import expand_entries, spec_of, split_shared
 from allennlp_structkd.kd.teacher import LoadedTeacher
 from allennlp_structkd.kd.teacher_source import TeacherSource, as_teacher_source
 from allennlp_structkd.settings import reject_unknown_settings
@@ -276,15 +276,23 @@ class TeacherAnnotatingReader(DatasetReader):
         for indices in by_teacher.values():
             teacher = self.teacher(_metadata(instances[indices[0]])["lang"])
             keys = [f"{signature}|{teacher.input_key(_metadata(instances[i]))}" for i in indices]
-            found = teacher.cache.get_many(keys)
+            shared_key = f"{signature}|shared"  # what every sentence's targets share (a chain's transitions), kept once
+            found = teacher.cache.get_many(keys + [shared_key])
+            shared = found.pop(shared_key, None)
             missing = [(i, key) for i, key in zip(indices, keys) if key not in found]
             if missing:
-                computed = teacher.annotate([_metadata(instances[i]) for i, _ in missing], self.objective)
+                computed, computed_shared = split_shared(
+                    teacher.annotate([_metadata(instances[i]) for i, _ in missing], self.objective))
                 self.teacher_calls += len(missing)
+                if computed_shared and shared is None:
+                    teacher.cache.put_many([(shared_key, computed_shared)], required=cache_required)
+                    shared = computed_shared
                 teacher.cache.put_many(zip((key for _, key in missing), computed), required=cache_required)
                 found.update(zip((key for _, key in missing), computed))
-            for i, key in zip(indices, keys):
-                entries[i] = found[key]
+            # stored forms (a chain's scores) become the objective's targets here, in one batch per teacher
+            group = [dict(found[key], **shared) if shared and "teacher_emissions" in found[key] else found[key] for key in keys]
+            for i, expanded in zip(indices, expand_entries(self.objective, group)):
+                entries[i] = expanded
         for instance, entry in zip(instances, entries):
             assert entry is not None  # every instance is in one teacher's group
             yield self._attach(instance, entry)

@@ -388,7 +388,7 @@ class HuggingFaceTeacher(LoadedTeacher):
             words = [sentences[i]["words"] for i in group]
             potentials = self.potentials(words)
             with torch.no_grad():
-                targets = dict(objective.teacher_targets(potentials))
+                targets = dict(objective.storage_targets(potentials))
                 best, _ = potentials.constrained().as_chain().viterbi()
                 targets["pseudo_tags"] = best
             for b, i in enumerate(group):

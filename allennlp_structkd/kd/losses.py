@@ -83,6 +83,15 @@ class KDLoss(torch.nn.Module, Registrable):
     def teacher_targets(self, teacher: Potentials) -> Targets:
         raise NotImplementedError
 
+    def storage_targets(self, teacher: Potentials) -> Targets:
+        """What a teacher gives to be cached: the targets themselves, or a compact form from which
+        :meth:`expand_targets` recomputes them exactly (the reader expands them, batched, whenever it reads them)."""
+        return self.teacher_targets(teacher)
+
+    def expand_targets(self, stored: Targets, mask: torch.Tensor) -> Targets:
+        """The targets of a batch of :meth:`storage_targets` (``mask`` ``(B, n)``: the words)."""
+        return stored
+
     # bumped whenever what teacher_targets computes changes, so that caches of the old targets are not
     # reused: 2 = constrained targets, consistent local temperature, renormalised Top-WK
     TARGETS_VERSION = 2
@@ -161,6 +170,28 @@ class StructuralKD(KDLoss):
     def teacher_targets(self, teacher: Potentials) -> Targets:
         with torch.no_grad():
             return self._teacher_unary(teacher, pairwise=True)
+
+    def storage_targets(self, teacher: Potentials) -> Targets:
+        """The teacher's own constrained scores instead of its pair marginals: ``(n, L)`` a sentence and its ``(L, L)``
+        transitions once per teacher (the cache's shared targets), for ``(n, L, L)`` a sentence (1/18 of the bytes
+        with 17 labels); :meth:`expand_targets` runs the same computation as :meth:`teacher_targets` on them."""
+        with torch.no_grad():
+            constrained = teacher.detached().constrained()
+            batch = constrained.emissions.size(0)
+            stored = {"teacher_emissions": constrained.emissions}
+            for name, value in (("teacher_transitions", constrained.transitions), ("teacher_start", constrained.start),
+                                ("teacher_end", constrained.end)):
+                if value is not None:  # per sentence in the batch, as every target is; the cache keeps one copy
+                    stored[name] = value.unsqueeze(0).expand(batch, *value.shape)
+            return stored
+
+    def expand_targets(self, stored: Targets, mask: torch.Tensor) -> Targets:
+        if "teacher_emissions" not in stored:  # already the targets (an older cache, a parser's own targets)
+            return stored
+        # the scores hold their constraints already (-inf), so the teacher is rebuilt without any
+        teacher = Potentials(stored["teacher_emissions"], mask, stored.get("teacher_transitions"),  # type: ignore[abstract]
+                             stored.get("teacher_start"), stored.get("teacher_end"))  # (its __new__ picks the structure)
+        return self.teacher_targets(teacher)
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         # the cross-entropy over the student's factors, whatever its structure (chain, tokens)

@@ -23,11 +23,14 @@ class TargetSpec:
         The dimensions over the teacher's labels, or ``"values"``: the entries are label ids.
     pseudo : `bool`
         A placeholder label sequence for unlabeled sentences, never a KD target.
+    shared : `bool`
+        The same for every sentence of a teacher (its transitions): the cache keeps it once.
     """
 
     word_dims: Tuple[Tuple[int, int], ...] = ()
     label_dims: Union[Tuple[int, ...], str] = ()
     pseudo: bool = False
+    shared: bool = False  # the same for every sentence of a teacher (stored once per teacher, not per sentence)
 
 
 # Recipes. A teacher teaches an objective whose recipe it names; a new kind of teacher or objective
@@ -54,6 +57,12 @@ TARGETS: Dict[str, TargetSpec] = {
     "teacher_deprel_probs": TargetSpec(WORDS, (1,)),  # (n, R) over the teacher's deprels
     "teacher_logits": TargetSpec(WORDS, (1,)),  # (n, L)
     "teacher_hidden": TargetSpec(WORDS),  # (n, H)
+    # the storage form of a chain teacher's Structural KD targets (what the cache keeps: the marginals are recomputed
+    # from these, batched, when read; see expand_entries): its constrained scores, in its label order
+    "teacher_emissions": TargetSpec(WORDS, (1,)),  # (n, L)
+    "teacher_transitions": TargetSpec((), (0, 1), shared=True),  # (L, L), -inf where forbidden
+    "teacher_start": TargetSpec((), (0,), shared=True),  # (L,)
+    "teacher_end": TargetSpec((), (0,), shared=True),  # (L,)
     "pseudo_tags": TargetSpec(WORDS, pseudo=True),  # (n,) the teacher's best labels
     "pseudo_heads": TargetSpec(WORDS, pseudo=True),  # (n,) its best tree
     "pseudo_deprels": TargetSpec(WORDS, pseudo=True),  # (n,)
@@ -90,3 +99,42 @@ def to_student_order(name: str, value: np.ndarray, label_map: np.ndarray, num_st
         moved[tuple(index)] = value
         value = moved
     return np.ascontiguousarray(value)
+
+
+def split_shared(entries: List[Dict[str, np.ndarray]]) -> Tuple[List[Dict[str, np.ndarray]], Dict[str, np.ndarray]]:
+    """``(entries without their shared targets, the shared targets)``: what the cache keeps per sentence, and once per
+    teacher (every entry of one teacher and objective holds the same shared targets)."""
+    shared: Dict[str, np.ndarray] = {}
+    for entry in entries[:1]:
+        shared = {name: value for name, value in entry.items() if spec_of(name).shared}
+    return [{name: value for name, value in entry.items() if not spec_of(name).shared} for entry in entries], shared
+
+
+def expand_entries(objective: Any, entries: List[Dict[str, np.ndarray]]) -> List[Dict[str, np.ndarray]]:
+    """
+    The targets a student trains with, from entries in an objective's storage form (``objective.storage_targets``):
+    those holding ``teacher_emissions`` (with their teacher's shared targets) are expanded by
+    ``objective.expand_targets`` in one padded batch; the others, and every pseudo label, are kept as they are. All
+    the entries are of one teacher (the same shared targets).
+    """
+    stored = [k for k, entry in enumerate(entries) if "teacher_emissions" in entry]
+    if not stored:
+        return entries
+    lengths = [entries[k]["teacher_emissions"].shape[0] for k in stored]
+    labels = entries[stored[0]]["teacher_emissions"].shape[1]
+    emissions = torch.zeros(len(stored), max(lengths + [1]), labels)
+    mask = torch.zeros(len(stored), emissions.size(1), dtype=torch.bool)
+    for row, (k, length) in enumerate(zip(stored, lengths)):
+        emissions[row, :length] = torch.from_numpy(entries[k]["teacher_emissions"])
+        mask[row, :length] = True
+    batch = {"teacher_emissions": emissions}
+    for name, value in entries[stored[0]].items():
+        if spec_of(name).shared:
+            batch[name] = torch.from_numpy(value)
+    with torch.no_grad():
+        targets = objective.expand_targets(batch, mask)
+    expanded = list(entries)
+    for row, (k, length) in enumerate(zip(stored, lengths)):
+        kept = {name: value for name, value in entries[k].items() if spec_of(name).pseudo}
+        expanded[k] = {**{name: trim_to_length(name, value[row], length).numpy() for name, value in targets.items()}, **kept}
+    return expanded

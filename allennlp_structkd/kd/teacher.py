@@ -50,7 +50,8 @@ class LoadedTeacher(ABC):
 
     @abstractmethod
     def annotate(self, sentences: List[Dict], objective: KDLoss) -> List[Dict[str, np.ndarray]]:
-        """Each sentence's targets (and ``pseudo_tags``), trimmed to its length, in :attr:`labels` order."""
+        """Each sentence's targets in the objective's storage form (``objective.storage_targets``; the reader expands
+        them), and its ``pseudo_tags``, trimmed to its length, in :attr:`labels` order."""
 
     @abstractmethod
     def encoder_folders(self) -> List[str]:

@@ -142,12 +142,12 @@ class SequenceTagger(FiniteWeightsModel, KDTeacher, KDStudent):
     def teacher_outputs(self, objective: KDLoss, tokens: TextFieldTensors, **fields):
         """
         What this model, as a teacher, gives the ``structkd_teacher`` reader: ``(targets of
-        objective, best labels (B, n) as pseudo gold or None, word mask (B, n))``, labels in
-        ``self.labels`` (namespace ``self.label_namespace``).
+        objective in its storage form, best labels (B, n) as pseudo gold or None, word mask (B, n))``,
+        labels in ``self.labels`` (namespace ``self.label_namespace``).
         """
         potentials = self.teacher_potentials(tokens)
         best, _ = self.decode(potentials, with_probs=False)
-        return TeacherOutputs(objective.teacher_targets(potentials), best, potentials.mask)
+        return TeacherOutputs(objective.storage_targets(potentials), best, potentials.mask)
 
     def forward(  # type: ignore[override]
         self,

@@ -5,8 +5,9 @@ The ``structkd_tagger`` spaCy component: a student distilled with allennlp-struc
     nlp = spacy.blank("es")
     nlp.add_pipe("structkd_tagger", config={"model": "student/"})   # an exported student folder
 
-By the student's kind it sets ``doc.ents`` (BIO/BIOES taggers), ``token.tag_`` and ``token.pos_``
-(other taggers), or ``token.head`` and ``token.dep_`` (the sequence-labeling parser, which reads
+By the student's kind it sets ``doc.ents`` (BIO/BIOES taggers), ``token.pos_`` (UPOS taggers: spaCy
+keeps ``token.tag_`` for fine-grained tags such as XPOS, and its converters and scorer read them so),
+``token.tag_`` (other taggers), or ``token.head`` and ``token.dep_`` (the sequence-labeling parser, which reads
 ``token.pos_`` set by a tagger before it), with confidences: ``token._.structkd_probs`` (every
 label's exact CRF marginal, or softmax), ``token._.structkd_label``, ``span._.structkd_score`` (an
 entity's mean token confidence), and the same as one array per document, ``doc._.structkd_probs``
@@ -20,7 +21,10 @@ are kept, as spaCy's ``ner`` keeps them), ``threads`` (CPU threads for the model
 0 keeps torch's count). The model sees one sentence at a time, as it was trained: the document's
 sentences when it has them, else cuts after sentence-final punctuation.
 
-A missing or malformed model is an error at ``add_pipe``. A pipeline saved with ``nlp.to_disk`` or
+A malformed model is an error at ``add_pipe``. As with spaCy's own components, the model may instead
+come at ``nlp.initialize()`` (``add_pipe("structkd_tagger")`` then
+``nlp.get_pipe("structkd_tagger").initialize(model=PATH)``, or ``[initialize.components]`` in a
+config); a pipeline initialised with no model at all is an error there, naming both ways. A pipeline saved with ``nlp.to_disk`` or
 ``nlp.to_bytes`` carries the student itself; building a pipeline from a saved config (``spacy.load``,
 ``Language.from_config``) takes the student from the saved pipeline, never from the ``model`` path
 of the config, which may since have moved.
@@ -255,12 +259,26 @@ class StructKDTagger:
         self.labels = spec["labels"]
         self.is_span_model = any(label[:2] in SPAN_PREFIXES for label in self.labels)
         self.is_parser = spec["kind"] == "seq_label_parser"
+        # a UPOS tagger (every label a UPOS tag, or the vocabulary's unknown entry) sets token.pos_, any other token.tag_
+        self.is_upos = not self.is_span_model and set(self.labels) <= UPOS | {"@@UNKNOWN@@"}
         return self
+
+    NO_MODEL = ("structkd_tagger has no model: give it at add_pipe (config={'model': PATH}) or at initialize "
+                "(nlp.get_pipe(name).initialize(model=PATH)), PATH an exported student folder")
+
+    def initialize(self, get_examples=None, *, nlp: Optional[Language] = None, model: Optional[str] = None) -> None:
+        """spaCy's initialisation: the student of ``model`` (an exported folder, or an archive), else the one given at
+        ``add_pipe``; none at all is an error naming both ways to give it."""
+        if model is not None:
+            self.load(str(model))
+        elif self.spec is None and self.pending is None:
+            raise ValueError(self.NO_MODEL)
+        self._ready()
 
     def _ready(self) -> None:
         if self.spec is None:
             if self.pending is None:
-                raise ValueError("structkd_tagger has no model: add it with config={'model': PATH}")
+                raise ValueError(self.NO_MODEL)
             self.load(self.pending)
 
     # -- spaCy's component API -------------------------------------------------------------------
@@ -330,11 +348,13 @@ class StructKDTagger:
                     span = Span(doc, chunk[start], chunk[end] + 1, label=label)
                     span._.structkd_score = float(confidences[start : end + 1].mean())
                     found[d].append(span)
+            elif self.is_upos:  # UPOS belongs in token.pos_ (spaCy's tagger keeps token.tag_ for fine-grained tags)
+                for i, label in zip(chunk, names):
+                    if label in UPOS:
+                        doc[i].pos_ = label
             else:
                 for i, label in zip(chunk, names):
                     doc[i].tag_ = label
-                    if label in UPOS:
-                        doc[i].pos_ = label
         if self.is_span_model and not self.is_parser:
             for d, doc in enumerate(docs):
                 ours = filter_spans(found[d])
@@ -374,18 +394,15 @@ class StructKDTagger:
             doc[i].dep_ = "ROOT" if head == 0 else deprels[position]
 
     def score(self, examples, **kwargs) -> Dict:
-        """spaCy's scores for what the component sets: ``ents_*`` (span taggers), ``tag_acc`` and ``pos_acc``
-        (other taggers), ``dep_uas`` and ``dep_las`` (the parser)."""
+        """spaCy's scores for what the component sets: ``ents_*`` (span taggers), ``pos_acc`` (UPOS taggers),
+        ``tag_acc`` (other taggers), ``dep_uas`` and ``dep_las`` (the parser)."""
         self._ready()
         if self.is_parser:
             return Scorer.score_deps(examples, "dep", getter=lambda token, attr: getattr(token, attr),
                                      ignore_labels=("p", "punct"), **kwargs)
         if self.is_span_model:
             return Scorer.score_spans(examples, "ents", **kwargs)
-        scores = Scorer.score_token_attr(examples, "tag", **kwargs)
-        if set(self.labels) <= UPOS | {"@@UNKNOWN@@"}:
-            scores.update(Scorer.score_token_attr(examples, "pos", **kwargs))
-        return scores
+        return Scorer.score_token_attr(examples, "pos" if self.is_upos else "tag", **kwargs)
 
     # -- serialization: the student travels with the pipeline ----------------------------------------
     def to_bytes(self, *, exclude=tuple()) -> bytes:

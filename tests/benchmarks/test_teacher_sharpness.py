@@ -48,3 +48,22 @@ def test_sharpness_of_cached_targets(tmp_path, monkeypatch, capsys):
     page = output.read_text()
     assert "| es | StructuralKD-v2-T1-local | 2 | 3 | 0.7483 | 66.7% |" in page and "- `a command`" in page
     assert page in capsys.readouterr().out
+
+
+def test_structural_kd_entries_stored_as_chain_scores_are_read_as_their_marginals(tmp_path):
+    import torch
+
+    from allennlp_structkd.kd.losses import StructuralKD
+    from allennlp_structkd.kd.potentials import ChainPotentials
+
+    teacher = ChainPotentials(torch.tensor([[[2.0, 0.0], [0.0, 1.0]]]), torch.ones(1, 2, dtype=torch.bool), torch.zeros(2, 2))
+    objective = StructuralKD()
+    stored = {name: value[0].numpy() for name, value in objective.storage_targets(teacher).items()}
+    cache = TeacherCache(str(tmp_path / "cache"), "abc")
+    cache.put_many([("StructuralKD-v2-T1-local|a", {"teacher_emissions": stored["teacher_emissions"]}),
+                    ("StructuralKD-v2-T1-local|shared", {"teacher_transitions": stored["teacher_transitions"]})])
+    cache.close()
+    table = _script().sharpness(cache.path)
+    unary = objective.teacher_targets(teacher)["teacher_unary"][0]
+    assert table["StructuralKD-v2-T1-local"]["sentences"] == 1
+    assert math.isclose(table["StructuralKD-v2-T1-local"]["mean_max"], float(unary.max(-1).values.mean()), rel_tol=1e-6)

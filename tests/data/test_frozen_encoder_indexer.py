@@ -137,4 +137,5 @@ def test_the_encoder_teacher_config_trains_as_written(tmp_path, monkeypatch):
     teacher = Teacher(str(tmp_path / "run" / "model.tar.gz"), -1, str(tmp_path / "teacher_cache"))
     fresh = [[f"nuevo{i}", "visitó", "Madrid"] for i in range(5)]
     results = teacher.annotate([{"words": words} for words in fresh], KDLoss.by_name("structural")())
-    assert timed == [5] and [r["teacher_unary"].shape[0] for r in results] == [3] * 5
+    # (each sentence's targets in Structural KD's storage form: the teacher's chain scores, one row a word)
+    assert timed == [5] and [r["teacher_emissions"].shape[0] for r in results] == [3] * 5

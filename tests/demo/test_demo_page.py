@@ -95,3 +95,17 @@ def test_entities_keep_their_type_colours_and_list_their_confidences():
     page = render(result, parser=False)
     assert "PER" in page and "0.91" in page and "#" in page  # displaCy's colour for a known type
     assert "PER 0.91" not in page  # the score is not part of the label, which would make every entity grey
+
+
+def test_a_hugging_face_teacher_folder_is_shown_beside_a_student(tmp_path, maxent_teacher_archive):
+    """make demo's teacher is a fine-tuned Hugging Face folder: the page shows its labels and spans too."""
+    from tests.kd.test_huggingface_teacher import build_classifier
+
+    folder = build_classifier(tmp_path / "hf-teacher")
+    demo = DemoServer(folder, maxent_teacher_archive, lang="es")
+    results = demo.predict("Juan visitó Madrid .", "es")
+    teacher, _, parser = results["teacher"]
+    assert not parser and teacher["words"] == ["Juan", "visitó", "Madrid", "."]
+    assert len(teacher["tags"]) == 4 and all(0 < p <= 1 for p in teacher["tag_probs"])
+    assert all(span["label"] in {"PER", "LOC", "ORG", "MISC"} for span in teacher["spans"])
+    assert "id='teacher'" in demo.page({"sentence": "Juan visitó Madrid ."})

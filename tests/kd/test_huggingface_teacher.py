@@ -15,6 +15,7 @@ from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.kd.huggingface_teacher import HuggingFaceTeacher, LabelMapping, best_window, windows
 from allennlp_structkd.kd.losses import KDLoss
+from allennlp_structkd.kd.targets import expand_entries
 from tests.conftest import FIXTURES, SAMPLE_DATA
 
 IOB2 = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
@@ -152,7 +153,8 @@ def test_case3_targets_equal_enumeration_and_put_no_mass_on_forbidden_transition
     folder = build_classifier(tmp_path / "two-types", labels, seed=3)
     hf = teacher(folder, tmp_path)
     words = ["Juan", "visitó", "Madrid"]
-    [targets] = hf.annotate([{"words": words, "sentence_id": "x"}], objective({"type": "structural"}))
+    loss = objective({"type": "structural"})
+    [targets] = expand_entries(loss, hf.annotate([{"words": words, "sentence_id": "x"}], loss))
     [log_probs] = hf.word_log_probs([words])
     unary, pair, best = _enumerated_marginals(log_probs, hf.mapping)
     assert torch.allclose(torch.from_numpy(targets["teacher_unary"]), unary, atol=1e-5)
@@ -167,7 +169,7 @@ def test_it_teaches_what_a_maxent_teacher_teaches(classifier, tmp_path, spec):
     hf = teacher(classifier, tmp_path)
     loss = objective(spec)
     hf.check_teaches(loss)
-    [targets] = hf.annotate([{"words": SENTENCE, "sentence_id": "x"}], loss)
+    [targets] = expand_entries(loss, hf.annotate([{"words": SENTENCE, "sentence_id": "x"}], loss))
     assert all(v.shape[0] == len(SENTENCE) for k, v in targets.items() if k.startswith(("teacher_unary", "pseudo")))
 
 
@@ -186,7 +188,8 @@ def test_plain_tags_are_a_per_token_softmax(tmp_path):
     tags = ["NOUN", "VERB", "DET", "PUNCT"]
     folder = build_classifier(tmp_path / "upos", tags)
     hf = teacher(folder, tmp_path, scheme=None)
-    [targets] = hf.annotate([{"words": SENTENCE, "sentence_id": "x"}], objective({"type": "structural"}))
+    loss = objective({"type": "structural"})
+    [targets] = expand_entries(loss, hf.annotate([{"words": SENTENCE, "sentence_id": "x"}], loss))
     [log_probs] = hf.word_log_probs([SENTENCE])
     assert hf.labels == tags and torch.allclose(torch.from_numpy(targets["teacher_unary"]), log_probs.exp(), atol=1e-6)
     hf.check_teaches(objective({"type": "token"}))

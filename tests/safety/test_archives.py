@@ -120,3 +120,22 @@ def test_non_finite_weights_are_refused_at_load_naming_the_parameters(teacher_ar
     assert not (tmp_path / "student").exists()
     with pytest.raises(ValueError, match="tag_projection.weight: 1 NaN"):
         spacy.blank("es").add_pipe("structkd_tagger", config={"model": poisoned})
+
+
+def test_a_link_member_is_refused_before_anything_is_extracted(teacher_archive, tmp_path):
+    """A link could redirect a later member (a link to '..', then a file through it): a model archive has none."""
+    import io
+    import tarfile
+
+    crafted = tmp_path / "linked.tar.gz"
+    with tarfile.open(teacher_archive) as source, tarfile.open(crafted, "w:gz") as out:
+        link = tarfile.TarInfo("up")
+        link.type, link.linkname = tarfile.SYMTYPE, ".."
+        out.addfile(link)
+        for member in source.getmembers():
+            out.addfile(member, source.extractfile(member) if member.isfile() else None)
+        marker = tarfile.TarInfo("up/structkd-through-link")
+        marker.size = 1
+        out.addfile(marker, io.BytesIO(b"x"))
+    with pytest.raises(UnsafeArchiveError, match=r"'up': a link, device or pipe"):
+        load_model_archive(str(crafted))
