@@ -30,10 +30,10 @@ TOKEN_TARGETS = {"StructuralKD": "teacher_unary", "PosteriorKD": "teacher_unary"
 
 
 def objective_of(signature: str):
-    """The Structural KD objective a cache signature names (``StructuralKD-v2-T1-local``)."""
+    """The Structural KD objective a cache signature names (``StructuralKD-v2-T1-local-scores``)."""
     from allennlp_structkd.kd.losses import StructuralKD
 
-    _, _, temperature, mode = signature.split("-", 3)
+    _, _, temperature, mode = signature.split("-")[:4]
     return StructuralKD(float(temperature[1:]), mode)
 
 

@@ -171,6 +171,11 @@ class StructuralKD(KDLoss):
         with torch.no_grad():
             return self._teacher_unary(teacher, pairwise=True)
 
+    def signature(self) -> str:
+        # "-scores": its entries hold the teacher's chain scores (storage_targets), which code that knew only the
+        # marginals would misread; caches of that code hold the marginals under the plain signature
+        return f"{super().signature()}-scores"
+
     def storage_targets(self, teacher: Potentials) -> Targets:
         """The teacher's own constrained scores instead of its pair marginals: ``(n, L)`` a sentence and its ``(L, L)``
         transitions once per teacher (the cache's shared targets), for ``(n, L, L)`` a sentence (1/18 of the bytes

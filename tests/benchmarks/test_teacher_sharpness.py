@@ -60,10 +60,11 @@ def test_structural_kd_entries_stored_as_chain_scores_are_read_as_their_marginal
     objective = StructuralKD()
     stored = {name: value[0].numpy() for name, value in objective.storage_targets(teacher).items()}
     cache = TeacherCache(str(tmp_path / "cache"), "abc")
-    cache.put_many([("StructuralKD-v2-T1-local|a", {"teacher_emissions": stored["teacher_emissions"]}),
-                    ("StructuralKD-v2-T1-local|shared", {"teacher_transitions": stored["teacher_transitions"]})])
+    signature = objective.signature()
+    cache.put_many([(f"{signature}|a", {"teacher_emissions": stored["teacher_emissions"]}),
+                    (f"{signature}|shared", {"teacher_transitions": stored["teacher_transitions"]})])
     cache.close()
     table = _script().sharpness(cache.path)
     unary = objective.teacher_targets(teacher)["teacher_unary"][0]
-    assert table["StructuralKD-v2-T1-local"]["sentences"] == 1
-    assert math.isclose(table["StructuralKD-v2-T1-local"]["mean_max"], float(unary.max(-1).values.mean()), rel_tol=1e-6)
+    assert table[signature]["sentences"] == 1
+    assert math.isclose(table[signature]["mean_max"], float(unary.max(-1).values.mean()), rel_tol=1e-6)
