@@ -246,11 +246,12 @@ class HuggingFaceTeacher(LoadedTeacher):
             raise ConfigurationError(f"teacher folder not found: {folder}")
         self.source = self.archive_path = folder
         mapping = dict(label_mapping or {})
-        teacher_labels = [mapping.get(label, label) for label in read_id2label(folder)]
-        unknown = sorted(set(mapping) - set(read_id2label(folder)))
+        own_labels = read_id2label(folder)
+        teacher_labels = [mapping.get(label, label) for label in own_labels]
+        unknown = sorted(set(mapping) - set(own_labels))
         if unknown:
             raise ConfigurationError(f"teacher {folder}: label_mapping renames {unknown}, which are not labels of its "
-                                     f"id2label ({_listed(read_id2label(folder))})")
+                                     f"id2label ({_listed(own_labels)})")
         self.mapping = LabelMapping(teacher_labels, scheme, folder)
         self.labels = self.mapping.labels
         self.namespace = "labels"
@@ -322,9 +323,11 @@ class HuggingFaceTeacher(LoadedTeacher):
     def word_log_probs(self, sentences: List[List[str]]) -> List[torch.Tensor]:
         """Each sentence's ``(n, len(teacher labels))`` log-probabilities at each word's first piece (see the module)."""
         jobs = []  # (sentence, window start, window end, input ids, first-piece positions)
+        spans_of: List[List[Tuple[int, int]]] = []  # each sentence's windows
         for s, words in enumerate(sentences):
             pieces = self._pieces(words)
-            for start, end in windows([len(p) for p in pieces], self.budget):
+            spans_of.append(windows([len(p) for p in pieces], self.budget))
+            for start, end in spans_of[-1]:
                 body = [piece for word in pieces[start:end] for piece in word]
                 ids = self.tokenizer.build_inputs_with_special_tokens(body)
                 offset = next(i for i in range(len(ids)) if ids[i : i + len(body)] == body) if body else 0
@@ -356,9 +359,8 @@ class HuggingFaceTeacher(LoadedTeacher):
                     batch.append(j)
         found = []
         for s, words in enumerate(sentences):
-            spans = [(start, end) for (sentence, start, end, _, _) in jobs if sentence == s]
-            rows = [results[(s, spans[best_window(i, spans)][0])][i - spans[best_window(i, spans)][0]]
-                    for i in range(len(words))]
+            starts = [spans_of[s][best_window(i, spans_of[s])][0] for i in range(len(words))]
+            rows = [results[(s, start)][i - start] for i, start in enumerate(starts)]
             found.append(torch.stack(rows) if rows else torch.zeros(0, len(self.mapping.teacher_labels)))
         return found
 
