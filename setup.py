@@ -34,7 +34,8 @@ setup(
     packages=find_packages(include=["allennlp_structkd", "allennlp_structkd.*"]),
     package_data={"allennlp_structkd": ["py.typed"]},
     install_requires=requirements("requirements.txt"),
-    extras_require={"dev": requirements("requirements-dev.txt")},
+    # ray: `annotate --engine ray`, the teachers' work on a Ray Data actor pool (this machine or a cluster)
+    extras_require={"dev": requirements("requirements-dev.txt"), "ray": ["ray[data]>=2.40"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

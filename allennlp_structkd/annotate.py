@@ -2,6 +2,7 @@
 Fill the teacher-output cache of a KD config before training, split over worker processes.
 
     python -m allennlp_structkd.annotate CONFIG [DATA_PATH] [--workers 2] [-o OVERRIDES]
+    python -m allennlp_structkd.annotate CONFIG [DATA_PATH] --engine ray [--address HOST:PORT] [--workers N]
 
 CONFIG's ``dataset_reader`` must be a ``structkd_teacher`` reader; DATA_PATH defaults to the
 config's ``train_data_path``. Each worker loads the teachers and annotates every N-th sentence,
@@ -9,6 +10,11 @@ writing to the same SQLite cache (one transaction per batch), so a killed run lo
 batch per worker and a rerun only annotates what is missing. Training then reads every teacher
 output from the cache. A teacher given as a training config is trained first, once, in this process
 (it says so, and where its log goes); the workers then only annotate.
+
+``--engine local`` (the default) is that pool of processes on this machine: nothing beyond the package, no
+start-up cost. ``--engine ray`` runs the teachers on Ray Data (``pip install 'allennlp-structkd[ray]'``): an actor
+pool on this machine, or on a cluster with ``--address``, the caches written here; see
+:mod:`allennlp_structkd.ray_annotation`. Both give the same targets.
 """
 import argparse
 import multiprocessing
@@ -50,7 +56,24 @@ def main() -> None:
     parser.add_argument("data_path", nargs="?", default=None)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
     parser.add_argument("-o", "--overrides", default="")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: worker processes on this machine; ray: a Ray Data actor pool (here, or a cluster)")
+    parser.add_argument("--address", default=None, help="with --engine ray: a running Ray cluster (HOST:PORT, or auto)")
+    parser.add_argument("--wave-sentences", type=int, default=100_000,
+                        help="with --engine ray: missing sentences read and annotated per wave (bounds memory)")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.address is not None and args.engine != "ray":
+        parser.error("--address needs --engine ray")
+    if args.engine == "ray":
+        from allennlp_structkd.ray_annotation import RayUnavailableError, check_address, import_ray
+        try:  # before any teacher is loaded or trained: a missing extra or a dead address is said at once
+            import_ray()
+            if args.address is not None:
+                check_address(args.address)
+        except RayUnavailableError as error:
+            raise SystemExit(f"annotate: {error}") from None
 
     from allennlp.common import Params
 
@@ -69,9 +92,22 @@ def main() -> None:
         said = source.prepare(reader.cache_directory)
         if said:
             print(f"the teacher of {lang!r} is {said}", flush=True)
+    from allennlp_structkd.kd.cache import CacheWriteError
+
+    if args.engine == "ray":
+        from allennlp_structkd.ray_annotation import RayUnavailableError, annotate_with_ray
+
+        started = time.time()
+        try:
+            sentences, computed = annotate_with_ray(params.duplicate().pop("dataset_reader").as_dict(quiet=True), data_path,
+                                                    args.workers, args.address, args.wave_sentences)
+        except (CacheWriteError, RayUnavailableError) as error:
+            raise SystemExit(f"annotate: {error}") from None
+        print(f"\n{sentences} sentences: {computed} annotated by the teachers, {sentences - computed} already cached "
+              f"({time.time() - started:.1f} s, {args.workers} Ray workers)")
+        return
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     jobs = [(args.config, args.overrides, data_path, shard, args.workers, threads) for shard in range(args.workers)]
-    from allennlp_structkd.kd.cache import CacheWriteError
 
     started = time.time()
     try:

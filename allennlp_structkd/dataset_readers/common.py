@@ -10,12 +10,16 @@ bad input that names its file and line.
   ``train_data_path: std.manifestJsonMinified({es: "data/esp.train", nl: "data/ned.train"})``
   or, on the command line, ``-o '{"train_data_path": "{\\"es\\": \\"a.conll\\"}"}'``.
 
-Languages are read in the order given; every instance's ``metadata`` holds ``words``, ``lang``,
+A path may be a glob pattern (``transfer/*.txt``: every matching file, in sorted order, with that path's
+language), and a file ending in ``.gz`` is read through gzip. Languages are read in the order given; every instance's ``metadata`` holds ``words``, ``lang``,
 ``sentence_id`` (see :func:`sentence_id`), ``file`` and ``line`` (where the sentence starts).
 
 **Bad input.** Errors are :class:`InputError` naming file, line and value. With ``strict: false``
 a bad sentence is skipped instead, with a warning, and the reader logs how many it skipped per file.
 """
+import glob
+import gzip
+import io
 import json
 import logging
 import os
@@ -88,8 +92,21 @@ def parse_path_map(file_path: str, default_lang: str) -> List[Tuple[str, str]]:
         text = str(file_path).strip()
         if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
             raise ConfigurationError(f"a JSON data path must map languages to paths, got {text!r}")
-        return [(str(lang), path) for lang, path in mapping.items()]
-    return [(default_lang, str(file_path))]
+        pairs = [(str(lang), path) for lang, path in mapping.items()]
+    else:
+        pairs = [(default_lang, str(file_path))]
+    return [(lang, match) for lang, path in pairs for match in expand_pattern(path, lang)]
+
+
+def expand_pattern(path: str, lang: str) -> List[str]:
+    """A path, or the files a glob pattern (``*``, ``?``, ``[...]``) matches, sorted; a pattern that matches no file is
+    an error naming it."""
+    if not glob.has_magic(path):
+        return [path]
+    matches = sorted(match for match in glob.glob(path) if os.path.isfile(match))
+    if not matches:
+        raise ConfigurationError(f"no data file matches {path!r} (language {lang!r})")
+    return matches
 
 
 def split_columns(line: str) -> List[str]:
@@ -107,11 +124,25 @@ def read_lines(path: str, encoding: str = "utf-8") -> Iterator[Tuple[int, str]]:
     otherwise become part of the first word). Bytes that are not valid ``encoding`` raise
     :class:`InputError` naming the file, the line and the encoding.
     """
+    for number, line in read_lines_or_errors(path, encoding):
+        if isinstance(line, InputError):
+            raise line
+        yield number, line
+
+
+def open_binary(path: str):
+    """A file's bytes, through gzip when its name ends in ``.gz``."""
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def read_lines_or_errors(path: str, encoding: str = "utf-8") -> Iterator[Tuple[int, "str | InputError"]]:
+    """:func:`read_lines`, where a line whose bytes are not valid ``encoding`` is an :class:`InputError` in its place
+    (the rest of the file is still read): for readers that may skip that one line."""
     if "\n".encode(encoding) != b"\n":  # UTF-16, UTF-32: a line end is not the byte 0x0a, so lines are split as text
         yield from _read_text_lines(path, encoding)
         return
     number = 0
-    with open(path, "rb") as handle:
+    with open_binary(path) as handle:
         for raw in handle:
             raw = raw[:-1] if raw.endswith(b"\n") else raw
             raw = raw[:-1] if raw.endswith(b"\r") else raw
@@ -120,18 +151,20 @@ def read_lines(path: str, encoding: str = "utf-8") -> Iterator[Tuple[int, str]]:
                 try:
                     line = piece.decode(encoding)
                 except UnicodeDecodeError as error:
-                    raise InputError(path, number, f"bytes {piece[error.start:error.end]!r} are not valid {encoding} "
-                                                   "text; set the reader's 'encoding' (the original CoNLL-2002 files are 'latin-1')"
-                                     ) from None
+                    yield number, InputError(path, number, f"bytes {piece[error.start:error.end]!r} are not valid {encoding} "
+                                                           "text; set the reader's 'encoding' (the original CoNLL-2002 files are "
+                                                           "'latin-1')")
+                    continue
                 if number == 1:
                     line = line.lstrip("\ufeff")
                 yield number, line
 
 
-def _read_text_lines(path: str, encoding: str) -> Iterator[Tuple[int, str]]:
+def _read_text_lines(path: str, encoding: str) -> Iterator[Tuple[int, "str | InputError"]]:
     """:func:`read_lines` for an encoding whose line ends are not single bytes: decoded first, then split."""
     number = 0
-    with open(path, encoding=encoding, newline="") as handle:
+    with open(path, "rb") as raw, io.TextIOWrapper(gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw,
+                                                   encoding=encoding, newline="") as handle:
         try:
             for text in handle:  # newline="": \n, \r\n and \r each end a line, and are kept
                 number += 1

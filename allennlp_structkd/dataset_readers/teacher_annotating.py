@@ -5,7 +5,8 @@ needs from the teacher of each sentence's language, computed once and cached on 
 import itertools
 import json
 import logging
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Union, cast
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -31,6 +32,31 @@ def _metadata(instance: Instance) -> Dict[str, Any]:
 
 def _tokens(instance: Instance) -> TextField:
     return cast(TextField, instance["tokens"])
+
+
+def _source_bytes(reader: DatasetReader, path: str) -> int:
+    """The size of a source's files (its ``{lang: path}`` map and globs expanded), for :func:`interleaved`."""
+    from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, parse_path_map
+
+    pairs = parse_path_map(path, getattr(reader, "lang", DEFAULT_LANG))
+    return sum(os.path.getsize(file) for _, file in pairs if os.path.isfile(file))
+
+
+def interleaved(streams: List[Iterator], weights: List[float]) -> Iterator:
+    """The items of every stream, each stream's in its order, interleaved so that stream ``i`` has given about
+    ``weights[i] / sum(weights)`` of the items so far (smooth weighted round robin); a stream that ends leaves the
+    rest to the others."""
+    live = list(range(len(streams)))
+    given = [0] * len(streams)
+    while live:
+        i = min(live, key=lambda k: ((given[k] + 1) / weights[k], k))
+        try:
+            item = next(streams[i])
+        except StopIteration:
+            live.remove(i)
+            continue
+        given[i] += 1
+        yield item
 
 
 @DatasetReader.register("structkd_teacher")
@@ -76,6 +102,11 @@ class TeacherAnnotatingReader(DatasetReader):
         Sentences per teacher forward pass.
     cuda_device : `int`, optional (default = `None`)
         The teachers' device: -1 the CPU, a GPU index, or None for the first GPU torch sees.
+    mix_sources : `bool`, optional (default = `False`)
+        Interleave the labeled and the unlabeled sentences as they are read, in proportion to the sizes of their
+        files (all labeled sentences first otherwise). For a data loader that holds part of the data at a time
+        (``max_instances_in_memory``, a transfer set larger than memory): its batches then still mix both kinds, as a
+        loader holding everything does by sorting and shuffling.
     """
 
     def __init__(
@@ -88,6 +119,7 @@ class TeacherAnnotatingReader(DatasetReader):
         cache_directory: Optional[str] = None,
         batch_size: int = 64,
         cuda_device: Optional[int] = None,
+        mix_sources: bool = False,
         **kwargs,
     ) -> None:
         reject_unknown_settings(self, DatasetReader, kwargs)
@@ -104,6 +136,7 @@ class TeacherAnnotatingReader(DatasetReader):
         self.objective = objective
         self.cache_directory = cache_directory or default_cache_directory()
         self.batch_size = batch_size
+        self.mix_sources = mix_sources
         # None: the first GPU when torch sees one, else the CPU (as AllenNLP's trainer chooses)
         self.cuda_device = cuda_device if cuda_device is not None else (0 if torch.cuda.is_available() else -1)
         self._teachers: Dict[str, LoadedTeacher] = {}
@@ -199,12 +232,20 @@ class TeacherAnnotatingReader(DatasetReader):
         """
         sources = self._sources(file_path)
         words_only = len(sources) > 1 and isinstance(self.unlabeled_reader, UnlabeledTextReader)
-        for reader, path in sources:
+
+        def instances(reader, path):
             for instance in reader.read(path):
                 if words_only and reader is self.base_reader:
                     for name in self.TEXT_LACKS:
                         instance.fields.pop(name, None)
                 yield instance
+
+        if self.mix_sources and len(sources) > 1:
+            yield from interleaved([instances(reader, path) for reader, path in sources],
+                                   [float(max(1, _source_bytes(reader, path))) for reader, path in sources])
+            return
+        for reader, path in sources:
+            yield from instances(reader, path)
 
     def _read(self, file_path: str) -> Iterator[Instance]:
         stream = self._stream(file_path)
@@ -265,18 +306,36 @@ class TeacherAnnotatingReader(DatasetReader):
             teacher.cache.close()  # folds the write-ahead log into the cache file
         return done
 
+    def loaded_teachers(self) -> List[LoadedTeacher]:
+        """The teachers loaded so far, each once."""
+        return list(self._by_path.values())
+
+    def shared_key(self) -> str:
+        """The cache key of what every sentence's targets share (a chain's transitions), kept once a teacher."""
+        return f"{self.objective.signature()}|shared"
+
+    def teacher_groups(self, instances: List[Instance]) -> List[Tuple[LoadedTeacher, List[int], List[str]]]:
+        """Per teacher (in the order first met), the positions of its sentences in ``instances`` and their cache keys:
+        the one place a cache key is made (the objective's signature, then what the teacher reads)."""
+        signature = self.objective.signature()
+        groups: Dict[int, Tuple[LoadedTeacher, List[int], List[str]]] = {}
+        for i, instance in enumerate(instances):
+            teacher = self.teacher(_metadata(instance)["lang"])
+            _, indices, keys = groups.setdefault(id(teacher), (teacher, [], []))
+            indices.append(i)
+            keys.append(f"{signature}|{teacher.input_key(_metadata(instance))}")
+        return list(groups.values())
+
+    def stream(self, file_path: str) -> Iterator[Instance]:
+        """The instances of ``file_path`` as read, before any teacher sees them (what annotation engines shard)."""
+        return self._stream(file_path)
+
     def _annotate(self, instances: List[Instance], cache_required: bool = False) -> Iterable[Instance]:
         """Attach each instance's teacher targets, from the cache or computed and stored; ``cache_required``: a cache
         that cannot store them is an error (``annotate``), not a note in the log."""
-        signature = self.objective.signature()
         entries: List[Optional[Dict[str, np.ndarray]]] = [None] * len(instances)
-        by_teacher: Dict[int, List[int]] = {}
-        for i, instance in enumerate(instances):
-            by_teacher.setdefault(id(self.teacher(_metadata(instance)["lang"])), []).append(i)
-        for indices in by_teacher.values():
-            teacher = self.teacher(_metadata(instances[indices[0]])["lang"])
-            keys = [f"{signature}|{teacher.input_key(_metadata(instances[i]))}" for i in indices]
-            shared_key = f"{signature}|shared"  # what every sentence's targets share (a chain's transitions), kept once
+        shared_key = self.shared_key()
+        for teacher, indices, keys in self.teacher_groups(instances):
             found = teacher.cache.get_many(keys + [shared_key])
             shared = found.pop(shared_key, None)
             missing = [(i, key) for i, key in zip(indices, keys) if key not in found]

@@ -1,3 +1,4 @@
+import logging
 from typing import Dict, Iterator, List, Optional
 
 from allennlp.data import DatasetReader, Instance
@@ -5,7 +6,9 @@ from allennlp.data.fields import MetadataField, TextField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token
 
-from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader, read_lines, split_columns
+from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, InputError, StructKDReader, read_lines_or_errors, split_columns
+
+logger = logging.getLogger(__name__)
 
 
 @DatasetReader.register("structkd_unlabeled_text")
@@ -13,15 +16,19 @@ class UnlabeledTextReader(StructKDReader):
     """
     Unlabeled sentences for transfer sets: one sentence a line, tokens separated by spaces or tabs (a
     non-breaking space belongs to its word, as in the CoNLL readers).
-    Blank lines are skipped; a line longer than ``max_tokens`` tokens is an error (or a skip with
-    ``strict: false``). Fields: ``tokens``, ``metadata`` (``unlabeled: True``).
+    Files may be gzip-compressed (``.gz``) and given as glob patterns (see :mod:`.common`). Blank lines are
+    skipped and counted in the log. A line that is not valid text in ``encoding``, or longer than ``max_tokens``
+    tokens (a paragraph, a table row: no sentence), is an error naming its file and line, or, with
+    ``strict: false``, that one line is skipped, logged and counted; the rest of the file is read either way.
+    Fields: ``tokens``, ``metadata`` (``unlabeled: True``).
 
     # Parameters
 
     token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
         How the words are indexed.
-    max_tokens : `int`, optional (default = `None`)
-        The longest sentence accepted.
+    max_tokens : `int`, optional (default = `512`)
+        The longest sentence accepted (`None`: no limit; a teacher's cost grows with the square of a
+        sentence's length, or faster).
     lang : `str`, optional (default = `DEFAULT_LANG`)
         Written into each instance's ``metadata["lang"]`` (a ``{lang: path}`` input sets it per file).
     strict : `bool`, optional (default = `True`)
@@ -31,7 +38,7 @@ class UnlabeledTextReader(StructKDReader):
     def __init__(
         self,
         token_indexers: Optional[Dict[str, TokenIndexer]] = None,
-        max_tokens: Optional[int] = None,
+        max_tokens: Optional[int] = 512,
         lang: str = DEFAULT_LANG,
         strict: bool = True,
         **kwargs,
@@ -40,14 +47,21 @@ class UnlabeledTextReader(StructKDReader):
         self.max_tokens = max_tokens
 
     def _read_sentences(self, path: str, lang: str) -> Iterator:
-        for number, line in read_lines(path, self.encoding):
+        blank = 0
+        for number, line in read_lines_or_errors(path, self.encoding):
+            if isinstance(line, InputError):
+                yield line
+                continue
             words = split_columns(line)
             if not words:
+                blank += 1
                 continue
             if self.max_tokens is not None and len(words) > self.max_tokens:
                 yield InputError(path, number, f"{len(words)} tokens, more than max_tokens={self.max_tokens}")
                 continue
             yield self.text_to_instance(words, lang=lang, path=path, line=number)
+        if blank:
+            logger.info("%s: %d blank line(s) skipped", path, blank)
 
     def text_to_instance(
         self, words: List[str], lang: str = DEFAULT_LANG, path: str = "", line: int = 0

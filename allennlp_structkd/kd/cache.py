@@ -18,7 +18,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from typing import Dict, Iterable, Iterator, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -186,10 +186,28 @@ class TeacherCache:
         self.misses += len(set(keys) - set(found))
         return found
 
+    def missing(self, keys: Iterable[str]) -> List[str]:
+        """The keys that have no entry yet, in the order given (their entries are not read)."""
+        keys = list(keys)
+        present: set = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            try:
+                present.update(key for (key,) in self.connection.execute(
+                    f"SELECT key FROM targets WHERE key IN ({marks})", chunk))
+            except sqlite3.DatabaseError as error:
+                raise (self._corrupt(error) if _is_corruption(error) else
+                       CacheWriteError(f"the teacher cache {self.path} cannot be read now ({error})")) from error
+        return [key for key in keys if key not in present]
+
     def put_many(self, items: Iterable[Tuple[str, Entry]], required: bool = False) -> None:
         """Store entries; a read-only cache drops them (said once when it opened), or with ``required`` (filling
         the cache is the whole point, as in ``annotate``) raises :class:`CacheWriteError`."""
-        rows = [(key, encode_entry(entry)) for key, entry in items]
+        self.put_encoded_many([(key, encode_entry(entry)) for key, entry in items], required)
+
+    def put_encoded_many(self, rows: List[Tuple[str, bytes]], required: bool = False) -> None:
+        """:meth:`put_many` of entries already encoded (:func:`encode_entry`), as annotation workers elsewhere send them."""
         connection = self.connection
         if self.read_only:
             if required:

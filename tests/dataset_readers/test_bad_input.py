@@ -31,7 +31,9 @@ def test_latin1_input_names_file_line_and_encoding(kind, strict, tmp_path):
     name, text = READERS[kind]
     path = tmp_path / name
     path.write_bytes(text.encode("latin-1"))
-    with pytest.raises(InputError, match=rf"{name}, line \d+: bytes .* are not valid utf-8 .*'encoding'") as error:
+    # transfer text without strict skips that one line: a file of nothing else is still an error, naming the bytes
+    skipped = r"every sentence of the file is bad .* the first: " if kind == "structkd_unlabeled_text" and not strict else ""
+    with pytest.raises(InputError, match=rf"{name}, line \d+: {skipped}bytes .* are not valid utf-8 .*'encoding'") as error:
         list(reader(kind, strict=strict).read(str(path)))
     first_non_ascii = min(i for i, c in enumerate(text) if ord(c) > 127)
     assert error.value.line == text[:first_non_ascii].count("\n") + 1
