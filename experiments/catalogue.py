@@ -10,6 +10,7 @@ from experiments.suites_ner import (
     suite_headline_sgd,
     suite_label_scarce,
     suite_multilingual,
+    suite_retention,
     suite_strong_teachers,
     suite_xtremedistil,
     suite_xtremedistil_finetuned_teacher,
@@ -20,7 +21,8 @@ SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": s
           "parsing_ptb": suite_parsing_ptb, "parsing_ud": suite_parsing_ud, "kr2": suite_kr2,
           "xtremedistil": suite_xtremedistil, "headline": suite_headline, "headline_sgd": suite_headline_sgd,
           "label_scarce": suite_label_scarce, "xtremedistil_finetuned_teacher": suite_xtremedistil_finetuned_teacher,
-          "strong_teachers": suite_strong_teachers, "finetuned_teachers": suite_finetuned_teachers}
+          "strong_teachers": suite_strong_teachers, "finetuned_teachers": suite_finetuned_teachers,
+          "retention": suite_retention}
 
 
 # the case names that live inside a larger suite: (that suite, its runs of the case)

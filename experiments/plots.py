@@ -49,6 +49,30 @@ def plot_curves(suite: str, spec: Suite, all_scores: Dict[str, List[float]], qui
     return name
 
 
+def plot_retention(suite: str, points: Dict[str, List[Tuple[float, float]]], goal: float, folder: str,
+                   quick: bool = False) -> str:
+    """``% of teacher`` against transfer sentences: ``points`` maps a series (e.g. "Struct. KD, es") to its
+    (transfer sentences, share) points; a dashed line marks ``goal``."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for (name, series), marker in zip(sorted(points.items()), itertools.cycle("osD^vP*X")):
+        series = sorted(series)
+        axes.plot([x for x, _ in series], [y for _, y in series], marker=marker, label=name,
+                  linestyle="--" if "gold" in name else "-")
+    axes.axhline(goal, color="grey", linestyle=":", linewidth=1)
+    axes.set_xlabel("transfer sentences (a language)")
+    axes.set_ylabel("% of teacher (dev span F1)")
+    axes.set_title(f"suite {suite}")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    name = f"{suite}{'_quick' if quick else ''}_retention.png"
+    os.makedirs(folder, exist_ok=True)
+    figure.savefig(os.path.join(folder, name), dpi=120)
+    plt.close(figure)
+    return name
+
+
 def plot_speed(suite: str, spec: Suite, rows: List[Tuple[str, float, float]], folder: str, quick: bool = False) -> str:
     """Score against speed-up over the first row (XtremeDistil's Figure 1): ``rows`` of (name, speed-up, score)."""
     from matplotlib.ticker import FuncFormatter

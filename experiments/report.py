@@ -3,15 +3,16 @@
 import concurrent.futures
 import glob
 import json
+import math
 import os
 import statistics
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from experiments import evaluation, layout, speed
 from experiments.catalogue import SUITES
 from experiments.layout import RUNS_OF
 from experiments.pages import publish_page
-from experiments.plots import plot_curves
+from experiments.plots import plot_curves, plot_retention
 from experiments.scores import mean_std, parse_duration, read_record, run_metrics, run_scores, wall_seconds
 from experiments.suite import Run, Suite, TeacherRef
 
@@ -153,7 +154,9 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         if measured and measured[0]:
             lines += ["", *speed.speed_lines(suite, seeds, *measured, lead="Speed and size: ")]
     folder = layout.pages_folder(runs_dir, suite, quick)
-    curve = plot_curves(suite, spec, all_scores, quick, folder)
+    if spec.transfer_of:
+        lines += retention_lines(suite, spec, language_scores, teachers_of, folder, quick)
+    curve = None if spec.transfer_of else plot_curves(suite, spec, all_scores, quick, folder)
     if curve:
         lines += ["", f"![{spec.metric_name} against the amount of unlabeled data]({curve})"]
     return publish_page(f"{suite}{'_quick' if quick else ''}.md", lines, folder)
@@ -251,6 +254,75 @@ def summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_scor
                                  f" sentences/s) and is {t['parameters'] / row['parameters']:.0f}x smaller"
                                  f" ({row['parameters']:,} against {t['parameters']:,} parameters, the teacher's frozen"
                                  " encoder included).")
+    return lines
+
+
+def _lines_in(path: str) -> Optional[int]:
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def retention_points(spec: Suite, language_scores: Dict[str, Dict[str, float]],
+                     teachers_of: Dict[str, Run]) -> Dict[str, List[Tuple[float, float]]]:
+    """``{"<series>, <lang>": [(transfer sentences kept, % of that language's teacher), ...]}`` of a retention
+    suite's finished runs; each series starts at 0 with its runs' common baseline (the student without KD)."""
+    points: Dict[str, List[Tuple[float, float]]] = {}
+    by_name = {run.name: run for run in spec.runs}
+    for name, files in spec.transfer_of.items():
+        run = by_name[name]
+        assert run.curve is not None  # a retention run is a point of a curve
+        for lang, teacher in teachers_of.items():
+            own, score, kept = language_scores.get(teacher.name, {}).get(lang), language_scores.get(name, {}).get(lang), \
+                _lines_in(files[lang])
+            if own and score is not None and kept is not None:
+                points.setdefault(f"{run.curve[0]}, {lang}", []).append((float(kept), 100 * score / own))
+            base = language_scores.get(run.baseline or "", {}).get(lang)
+            key = f"{run.curve[0]}, {lang}"
+            if own and base is not None and key in points and all(x != 0.0 for x, _ in points[key]):
+                points[key].append((0.0, 100 * base / own))
+    return {key: sorted(values) for key, values in points.items()}
+
+
+def crossing(points: List[Tuple[float, float]], goal: float) -> str:
+    """Where a curve first reaches ``goal`` (interpolated between measured points), or by how much its last
+    point falls short and where a log-linear fit through its points with transfer text projects it."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if y0 < goal <= y1:
+            return f"reaches {goal:g}% at about {x0 + (goal - y0) * (x1 - x0) / (y1 - y0):,.0f} transfer sentences (interpolated)"
+    if points and points[0][1] >= goal:
+        return f"is at or above {goal:g}% from its first point"
+    last_x, last_y = points[-1]
+    text = f"stays below {goal:g}%: its last point ({last_x:,.0f} sentences) keeps {last_y:.1f}%, {goal - last_y:.1f} short"
+    fitted = [(math.log(x), y) for x, y in points if x > 0]
+    if len(fitted) >= 2:
+        mean_x, mean_y = statistics.mean(x for x, _ in fitted), statistics.mean(y for _, y in fitted)
+        spread = sum((x - mean_x) ** 2 for x, _ in fitted)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in fitted) / spread if spread else 0.0
+        if slope > 0:
+            needed = math.exp(mean_x + (goal - mean_y) / slope)
+            text += (f"; a fit of share against log(sentences) through its {len(fitted)} points with transfer text "
+                     f"(+{slope * math.log(2):.2f} points per doubling) projects {goal:g}% at about {needed:,.0f} "
+                     "sentences, a projection beyond what was measured")
+        else:
+            text += "; its points with transfer text do not rise, so no projection"
+    return text
+
+
+def retention_lines(suite: str, spec: Suite, language_scores: Dict[str, Dict[str, float]], teachers_of: Dict[str, Run],
+                    folder: str, quick: bool) -> List[str]:
+    """A retention suite's reading: each curve's points, where it reaches the goal (95%), and its plot."""
+    points = retention_points(spec, language_scores, teachers_of)
+    if not points:
+        return []
+    goal = spec.goals.get("share_of_teacher", 95.0)
+    lines = ["", "**Retention** (`% of teacher` on dev against the transfer sentences kept; 0: the student without KD):"]
+    for key, series in sorted(points.items()):
+        shown = ", ".join(f"{x:,.0f}: {y:.1f}%" for x, y in series)
+        lines.append(f"- {key}: {shown}; it {crossing(series, goal)}.")
+    image = plot_retention(suite, points, goal, folder, quick)
+    lines += ["", f"![% of teacher against transfer sentences]({image})"]
     return lines
 
 

@@ -66,6 +66,8 @@ class Suite:
     machine: str = "a 2-core CPU shared with other runs"  # where its runs were trained, for the page's time line
     # goals the page checks (share_of_teacher, speedup, size_ratio as %/x; kd_gain in points; wall_minutes)
     goals: Dict[str, float] = field(default_factory=dict)
+    # a retention curve: {run: {lang: the transfer file it reads}}, the x of the `% of teacher` plot (its lines)
+    transfer_of: Dict[str, Dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.eval_metric is None:

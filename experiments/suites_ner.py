@@ -183,21 +183,25 @@ def _write_atomically(target: str, text: str) -> None:
     os.replace(target + ".tmp", target)
 
 
+TRANSFER_MAX_WORDS = 512  # the transfer text reader's default max_tokens
+
+
 @dataclasses.dataclass(frozen=True)
 class FairSplit:
     """
     A prepare step: one language's training split cut into the fair protocol's parts, written once,
     atomically. ``labeled``: the first ``labeled`` sentences, with their labels (every model's labeled
-    data, teachers included); ``transfer``: the words of the next ``transfer`` sentences, one a line,
-    whose labels no model sees; ``gold``: the labeled part and the transfer sentences with their gold
+    data, teachers included); ``transfer``: the words of the next ``transfer`` sentences (None: every
+    remaining sentence), one a line, whose labels no model sees; ``gold``: the labeled part and the transfer sentences with their gold
     labels (the reference row: what the labels of the transfer text would give); ``note``: a line for
     the results page. Transfer sentences that repeat a sentence of the labeled part, of ``held_out``
-    (dev) or of the test files are counted; the step stops unless told to drop them.
+    (dev) or of the test files are counted; the step stops unless told to drop them. A transfer sentence
+    longer than the transfer reader takes (``TRANSFER_MAX_WORDS``) is left out of both parts, and counted.
     """
 
     source: str
     labeled: int
-    transfer: int
+    transfer: Optional[int]
     held_out: Tuple[str, ...]
     folder: str
     lang: str
@@ -209,10 +213,11 @@ class FairSplit:
     def __call__(self, options: PrepareOptions) -> None:
         if all(os.path.isfile(self.path(part)) for part in ("labeled", "transfer", "gold", "note")):
             return
-        sentences = list(itertools.islice(_conll_blocks(self.source), self.labeled + self.transfer))
-        if len(sentences) < self.labeled + self.transfer:
+        wanted = None if self.transfer is None else self.labeled + self.transfer
+        sentences = list(itertools.islice(_conll_blocks(self.source), wanted))
+        if len(sentences) < (wanted or self.labeled + 1):
             raise SystemExit(f"{self.source} has {len(sentences)} sentences: fewer than the {self.labeled} labeled + "
-                             f"{self.transfer} transfer sentences the suite asks for")
+                             f"{self.transfer or 'at least one'} transfer sentences the suite asks for")
         labeled, transfer = sentences[: self.labeled], sentences[self.labeled:]
         seen = {words: "the labeled part" for words, _ in labeled}
         for path in (*self.held_out, *options.test_files):
@@ -226,14 +231,18 @@ class FairSplit:
                 f"of {', '.join(f'{place} ({count})' for place, count in where.items())}, most often "
                 f"{', '.join(f'{text!r} x{count}' for text, count in examples)}. Transfer text must be text whose labels no "
                 "model saw and that no score is taken on: run again with --drop-overlapping-transfer to drop them")
-        kept = [(words, block) for words, block in transfer if words not in seen]
+        # the transfer reader's limit (max_tokens): a longer sentence would be skipped by the KD runs only, so it is
+        # left out of the gold reference too, and counted
+        too_long = sum(1 for words, _ in transfer if words not in seen and len(words) > TRANSFER_MAX_WORDS)
+        kept = [(words, block) for words, block in transfer if words not in seen and len(words) <= TRANSFER_MAX_WORDS]
         _write_atomically(self.path("labeled"), "".join(block for _, block in labeled))
         _write_atomically(self.path("transfer"), "".join(" ".join(words) + "\n" for words, _ in kept))
         _write_atomically(self.path("gold"), "".join(block for _, block in labeled + kept))
-        dropped = f", less {len(repeats)} that repeat a sentence of the labeled part, dev or test" if repeats else ""
+        dropped = f", less {len(repeats):,} that repeat a sentence of the labeled part, dev or test" if repeats else ""
+        dropped += f", less {too_long:,} longer than {TRANSFER_MAX_WORDS} words" if too_long else ""
         _write_atomically(self.path("note"), f"{self.lang}: {len(labeled):,} labeled sentences (sentences 1-{self.labeled:,} "
                           f"of {os.path.basename(self.source)}), {len(kept):,} transfer sentences (the next "
-                          f"{self.transfer:,}{dropped}).\n")
+                          f"{len(transfer):,}{', every remaining sentence' if self.transfer is None else ''}{dropped}).\n")
 
 
 HEADLINE_LABELED, HEADLINE_TRANSFER = 1000, 3000
@@ -309,6 +318,60 @@ def suite_headline(quick: bool) -> Suite:
                            "reads, with characters, BiLSTM 128). KD students learn the transfer text from its language's "
                            "teacher (Structural KD, Case 1a, teacher annealing); selection on dev only. `% of teacher`: a "
                            "row's F1 on a language over that language's teacher's F1, ×100.")
+
+
+RETENTION_TRANSFER = (1000, 3000, None)  # transfer sentences a language; None: every remaining training sentence
+
+
+def suite_retention(quick: bool) -> Suite:
+    """The headline's best student against the amount of transfer text: what share of its teachers it keeps with
+    about 1k, 3k and every remaining training sentence of each language, each point with its gold reference."""
+    headline = suite_headline(quick)
+    encoder = headline.env["FROZEN_ENCODER"]
+    train, dev = _conll2002()
+    labeled_count = 200 if quick else HEADLINE_LABELED
+    sizes = (100, 400) if quick else RETENTION_TRANSFER
+    root = os.path.join(layout.runs_root(), "retention" + ("_quick" if quick else ""))
+    teachers = [r for r in headline.runs if r.teacher]
+    refs: RunEnv = {"TEACHER_ES": TeacherRef(teachers[0].name), "TEACHER_NL": TeacherRef(teachers[1].name)}
+    pieces = {"STUDENT_INPUT": "pieces", "STUDENT_ENCODER": encoder, "STUDENT_PIECE_DIM": "64", "STUDENT_HIDDEN_DIM": "128"}
+    student_runs, splits_of_size, transfer_of = [], [], {}
+    # the largest transfer sets first: the longest runs start first, so two workers finish together
+    for size in sorted(sizes, key=lambda n: -(n or 10**9)):
+        tag = "all" if size is None else str(size)
+        splits = {lang: FairSplit(train[lang], labeled_count, size, (dev[lang],), os.path.join(root, f"data_{tag}"), lang)
+                  for lang in train}
+        splits_of_size.append(splits)
+        labeled, transfer, gold = _parts(splits, "labeled"), _parts(splits, "transfer"), _parts(splits, "gold")
+        amount = "all remaining" if size is None else f"{size:,}"
+        kd, reference = (f"e5-piece CRF: Struct. KD (Case 1a), {amount} transfer sentences",
+                         f"e5-piece CRF: w/o KD, gold labels of {amount} transfer sentences")
+        x = float(size or 0)  # the page reads the kept sentences from ``transfer_of``
+        student_runs += [
+            Run(kd, "struct_kd_case1a.jsonnet",
+                dict(refs, TAGGING_TRAIN=json.dumps({"labeled": labeled, "unlabeled": transfer}), **pieces),
+                baseline="e5-piece CRF: w/o KD", curve=("Struct. KD", x)),
+            Run(reference, "baseline_no_kd.jsonnet", dict({"TAGGING_TRAIN": json.dumps(gold)}, **pieces),
+                baseline="e5-piece CRF: w/o KD", curve=("gold labels of the transfer text", x)),
+        ]
+        transfer_of[kd] = transfer_of[reference] = transfer
+    runs = [*teachers, *student_runs, Run("e5-piece CRF: w/o KD", "baseline_no_kd.jsonnet", pieces)]
+    # every split's labeled part is the same first sentences; the teachers read the largest split's copy
+    env = dict(headline.env, TAGGING_TRAIN=json.dumps(_parts(splits_of_size[0], "labeled")),
+               TAGGING_TRAIN_ES=splits_of_size[0]["es"].path("labeled"), TAGGING_TRAIN_NL=splits_of_size[0]["nl"].path("labeled"))
+    prepare = [split for splits in splits_of_size for split in splits.values()]
+    return dataclasses.replace(
+        headline, env=env, runs=runs, summary=False, prepare=prepare, transfer_of=transfer_of, goals={"share_of_teacher": 95.0},
+        notes=[split.path("note") for split in prepare],
+        description="The retention curve: suite headline's fair protocol (the same first "
+                    f"{labeled_count:,} labeled sentences of each language for every model, teachers included; "
+                    "transfer text whose labels no model sees, repeats of a labeled, dev or test sentence dropped; the "
+                    "same frozen-e5 BiLSTM-CRF teachers and e5-piece CRF student, Structural KD Case 1a with teacher "
+                    "annealing), with transfer sets of "
+                    + ", ".join("every remaining training sentence" if n is None else f"{n:,}" for n in sizes)
+                    + " sentences a language (each set holds the smaller ones: the next sentences of the training split), "
+                    "each with its reference row on the same sentences' gold labels. The plot shows `% of teacher` "
+                    "(a row's F1 on a language over that language's teacher's) against the transfer sentences kept.")
 
 
 def suite_xtremedistil(quick: bool) -> Suite:

@@ -668,3 +668,92 @@ def test_one_multilingual_teacher_is_every_languages_teacher_for_the_goals():
     text = "\n".join(experiments.report.goal_lines(spec, {"base": [50.0], "kd": [62.5]}, languages, None, {}, "none"))
     assert "es 95.0% (goal ≥ 95%: met); nl 98.0% (goal ≥ 95%: met)" in text
     assert experiments.report.teachers_by_language(dataclasses.replace(spec, runs=spec.runs[1:2])) == {}
+
+
+def test_the_retention_suite_nests_its_transfer_sets_on_the_headline_protocol(tmp_path, monkeypatch):
+    from experiments.suite import PrepareOptions
+    from tests.conftest import SAMPLE_DATA
+
+    data = tmp_path / "data" / "conll2002"
+    data.mkdir(parents=True)
+    sentence = lambda i: f"w{i} B-PER\nx{i} O\n\n"  # noqa: E731
+    for prefix in ("esp", "ned"):  # 1,000 labeled, then 3,500 more, one of which repeats a labeled sentence
+        (data / f"{prefix}.train").write_text("".join(sentence(i) for i in range(1000)) + sentence(7)
+                                             + "".join(sentence(i) for i in range(1001, 4500)))
+        (data / f"{prefix}.testa").write_text(sentence(9999))
+    monkeypatch.setenv("STRUCTKD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STRUCTKD_ENCODER", str(SAMPLE_DATA / "tiny_bert"))
+    monkeypatch.setattr(experiments.layout, "runs_root", lambda: str(tmp_path / "runs"))
+    spec = experiments.SUITES["retention"](False)
+    for step in spec.prepare:
+        step(PrepareOptions(drop_overlap=True))
+    runs = {r.name: r for r in spec.runs}
+    assert [r.name for r in spec.runs if r.teacher] == ["teacher_es: frozen e5 + BiLSTM-CRF", "teacher_nl: frozen e5 + BiLSTM-CRF"]
+    kept = {}
+    for name, files in spec.transfer_of.items():
+        with open(files["es"]) as handle:
+            kept[name] = handle.read().splitlines()
+        run = runs[name]
+        assert run.baseline == "e5-piece CRF: w/o KD" and run.curve is not None
+        if "Struct. KD" in name:  # the KD run learns exactly the transfer text the page counts
+            assert json.loads(run.env["TAGGING_TRAIN"])["unlabeled"] == files
+    small, middle, every = (kept[f"e5-piece CRF: Struct. KD (Case 1a), {amount} transfer sentences"]
+                            for amount in ("1,000", "3,000", "all remaining"))
+    assert len(small) == 999 and len(middle) == 2999 and len(every) == 3499  # less the repeat
+    assert every[:2999] == middle and middle[:999] == small and "w7 x7" not in every
+    with open(spec.env["TAGGING_TRAIN_ES"]) as handle:  # the teachers learn the same 1,000 labeled sentences
+        assert handle.read().count("\n\n") == 1000
+    gold = json.loads(runs["e5-piece CRF: w/o KD, gold labels of 3,000 transfer sentences"].env["TAGGING_TRAIN"])
+    with open(gold["nl"]) as handle:
+        assert handle.read().count("\n\n") == 1000 + 2999
+    notes = [open(note).read() for note in spec.notes]
+    assert any("3,499 transfer sentences (the next 3,500, every remaining sentence, less 1 that repeat" in n for n in notes)
+
+
+def test_the_retention_page_states_each_curve_and_where_it_reaches_the_goal(tmp_path):
+    from experiments.report import crossing, retention_lines
+
+    transfer = {}
+    for size in (10, 30):
+        transfer[size] = {lang: str(tmp_path / f"{lang}{size}.txt") for lang in ("es", "nl")}
+        for path in transfer[size].values():
+            with open(path, "w") as handle:
+                handle.write("a b\n" * size)
+    runs = [Run("teacher_es", "t.jsonnet", teacher=True, lang="es"), Run("teacher_nl", "t.jsonnet", teacher=True, lang="nl"),
+            Run("base", "b.jsonnet")]
+    for size in (10, 30):
+        runs.append(Run(f"kd {size}", "k.jsonnet", {"TEACHER_ES": TeacherRef("teacher_es")}, baseline="base",
+                        curve=("Struct. KD", size)))
+    spec = Suite(description="", env={}, metric="m", metric_name="F1", runs=runs, goals={"share_of_teacher": 95.0},
+                 transfer_of={f"kd {size}": transfer[size] for size in (10, 30)})
+    scores = {"teacher_es": {"es": 0.80, "nl": 0.5}, "teacher_nl": {"es": 0.5, "nl": 0.60},
+              "base": {"es": 0.64, "nl": 0.48}, "kd 10": {"es": 0.72, "nl": 0.54}, "kd 30": {"es": 0.78, "nl": 0.555}}
+    teachers_of = {"es": runs[0], "nl": runs[1]}
+    lines = retention_lines("fake", spec, scores, teachers_of, str(tmp_path / "pages"), False)
+    text = "\n".join(lines)
+    # es: 80.0% at 0, 90.0% at 10, 97.5% at 30 -> 95% is crossed between 10 and 30, at 10 + 5/7.5 * 20
+    assert "- Struct. KD, es: 0: 80.0%, 10: 90.0%, 30: 97.5%; it reaches 95% at about 23 transfer sentences" in text
+    # nl: 80.0%, 90.0%, 92.5%: short by 2.5; +2.5 points over a tripling: 95% projected at 30 * 3 = 90 sentences
+    assert "- Struct. KD, nl: 0: 80.0%, 10: 90.0%, 30: 92.5%; it stays below 95%: its last point (30 sentences) keeps 92.5%, 2.5 short" in text
+    assert "projects 95% at about 90 sentences" in text
+    assert (tmp_path / "pages" / "fake_retention.png").is_file()
+    assert crossing([(0.0, 96.0), (5.0, 97.0)], 95.0) == "is at or above 95% from its first point"
+    assert "do not rise" in crossing([(0.0, 80.0), (5.0, 90.0), (10.0, 89.0)], 95.0)
+
+
+def test_a_transfer_sentence_longer_than_the_transfer_reader_takes_is_left_out_of_both_parts(tmp_path):
+    from experiments.suite import PrepareOptions
+    from experiments.suites_ner import TRANSFER_MAX_WORDS, FairSplit
+
+    long = "".join(f"w{i} O\n" for i in range(TRANSFER_MAX_WORDS + 1)) + "\n"
+    source = tmp_path / "train"
+    source.write_text("a B-PER\n\n" + "b O\n\n" + long + "c O\nd O\n\n")
+    split = FairSplit(str(source), 1, None, (), str(tmp_path / "out"), "es")  # None: every remaining sentence
+    split(PrepareOptions())
+    with open(split.path("transfer")) as handle:
+        assert handle.read().splitlines() == ["b", "c d"]
+    with open(split.path("gold")) as handle:  # the reference row learns the same sentences
+        assert handle.read().count("\n\n") == 1 + 2
+    with open(split.path("note")) as handle:
+        assert f"2 transfer sentences (the next 3, every remaining sentence, less 1 longer than {TRANSFER_MAX_WORDS} words)" \
+            in handle.read()

@@ -2,8 +2,9 @@
 The README's commands work as written: every command block of its "Quick start" and "Use with
 AllenNLP" sections runs, in order, in a scratch folder, with ``../shared/data`` replaced by fixture
 data of the same layout (the project's toy CoNLL-2002-like files) and ``make demo`` run on that data
-(``make test`` is what runs this test, so it is left out); and the settings table names every
-variable the configs and the code read.
+(``make test`` is what runs this test, so it is left out); the README stays a user's page (under
+20 KB, every link to a file of the repository resolves); and the settings table of
+``docs/configuration.md`` names every variable the configs and the code read.
 """
 import os
 import re
@@ -18,12 +19,14 @@ from tests.conftest import SAMPLE_DATA
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 with open(os.path.join(REPO, "README.md"), encoding="utf-8") as _handle:
     README = _handle.read()
+with open(os.path.join(REPO, "docs", "configuration.md"), encoding="utf-8") as _handle:
+    CONFIGURATION = _handle.read()
 
 
-def section(title: str) -> str:
-    start = README.index(f"\n## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start : end if end > 0 else None]
+def section(title: str, page: str = README) -> str:
+    start = page.index(f"\n## {title}\n")
+    end = page.find("\n## ", start + 1)
+    return page[start : end if end > 0 else None]
 
 
 def bash_blocks(title: str):
@@ -73,6 +76,21 @@ def test_the_quick_start_and_allennlp_commands_work_as_written(scratch):
     assert os.path.isfile(work / "runs" / "student_hf" / "model.tar.gz")  # distilled from Hugging Face folders
     text = "".join(o.stdout for o in outputs)
     assert '"f1-measure-overall"' in text  # `allennlp evaluate` printed its metrics
+    assert "NER F" in text and os.path.isfile(work / "runs" / "esp.spacy")  # and spaCy's own `spacy evaluate`
+
+
+def test_the_readme_is_a_users_page_whose_links_resolve():
+    assert len(README.encode("utf-8")) < 20_000
+    targets = re.findall(r"\]\(((?!https?:|#)[^)\s]+)\)", README)
+    assert "docs/configuration.md" in targets
+    missing = [t for t in targets if not os.path.exists(os.path.join(REPO, t.split("#")[0]))]
+    assert not missing, f"the README links to files that do not exist: {missing}"
+    for page in ("docs/configuration.md", "docs/serving.md", "docs/objectives.md", "docs/components.md"):
+        with open(os.path.join(REPO, page), encoding="utf-8") as handle:
+            text = handle.read()
+        broken = [t for t in re.findall(r"\]\(((?!https?:|#)[^)\s]+)\)", text)
+                  if not os.path.exists(os.path.join(REPO, "docs", t.split("#")[0]))]
+        assert not broken, f"{page} links to files that do not exist: {broken}"
 
 
 def test_the_settings_table_names_every_variable_read():
@@ -87,8 +105,8 @@ def test_the_settings_table_names_every_variable_read():
                 with open(os.path.join(root, name), encoding="utf-8") as handle:
                     read |= set(re.findall(r"environ(?:\.get)?[\(\[]\s*[\"']((?:STRUCTKD|TAGGING|STUDENT|FROZEN)_[A-Z_]+)", handle.read()))
     named = set()
-    for line in section("Settings").splitlines():
+    for line in section("Settings", CONFIGURATION).splitlines():
         if line.startswith("| `"):
             named |= set(re.findall(r"`([A-Z0-9_]+)`", line.split("|")[1]))
     missing = sorted(read - named)
-    assert not missing, f"the README's settings table lacks {missing}"
+    assert not missing, f"the settings table of docs/configuration.md lacks {missing}"

@@ -94,7 +94,8 @@ class TeacherAnnotatingReader(DatasetReader):
     default_teacher : `str`, optional (default = `None`)
         A key of ``teachers``, for languages without a teacher of their own.
     unlabeled_reader : `DatasetReader`, optional (default = `None`)
-        Reads the ``unlabeled`` part of a transfer spec; default: one sentence a line, whitespace tokens.
+        Reads the ``unlabeled`` part of a transfer spec; default: one sentence a line, whitespace tokens, at most
+        512 a line, as strict as ``base_reader`` (with ``strict: false`` a bad line is skipped and counted).
     cache_directory : `str`, optional (default = `None`)
         Where teacher outputs (and teachers trained from configs) are kept; default
         ``~/.cache/allennlp_structkd``.
@@ -129,7 +130,11 @@ class TeacherAnnotatingReader(DatasetReader):
         if default_teacher is not None and default_teacher not in teachers:
             raise ConfigurationError(f"default_teacher {default_teacher!r} is not one of the teachers {sorted(teachers)}")
         self.base_reader = base_reader
-        self.unlabeled_reader = unlabeled_reader or UnlabeledTextReader(token_indexers=getattr(base_reader, "token_indexers", None))
+        # the default reader of the transfer text is as strict as the labeled data's (STRUCTKD_STRICT): a bad line
+        # of transfer text is then skipped and counted where a bad labeled sentence would be
+        strict = base_reader.strict if isinstance(base_reader, StructKDReader) else True
+        self.unlabeled_reader = unlabeled_reader or UnlabeledTextReader(
+            token_indexers=getattr(base_reader, "token_indexers", None), strict=strict)
         self.teacher_sources = {lang: as_teacher_source(value) for lang, value in teachers.items()}
         self.teacher_paths = {lang: source.describe() for lang, source in self.teacher_sources.items()}
         self.default_teacher = default_teacher

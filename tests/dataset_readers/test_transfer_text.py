@@ -58,3 +58,21 @@ def test_interleaving_keeps_each_streams_order_and_its_share():
     assert [x for x in mixed if x[0] == "l"] == labeled and [x for x in mixed if x[0] == "u"] == unlabeled
     first = mixed[:8]
     assert sum(x[0] == "l" for x in first) == 2  # a quarter of every stretch is labeled
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_the_default_transfer_reader_is_as_strict_as_the_labeled_data(tmp_path, strict):
+    from allennlp_structkd.dataset_readers.conll_ner import ConllNerReader
+    from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
+    from allennlp_structkd.kd.losses import StructuralKD
+
+    # building the reader loads no teacher: the archive need not exist for the check
+    reader = TeacherAnnotatingReader(base_reader=ConllNerReader(strict=strict), teachers={"es": str(tmp_path / "t.tar.gz")},
+                                     objective=StructuralKD())
+    path = tmp_path / "t.txt"
+    path.write_text("one two\n" + " ".join(["w"] * 600) + "\nthree\n")
+    if strict:
+        with pytest.raises(InputError, match=r"t.txt, line 2: 600 tokens, more than max_tokens=512"):
+            list(reader.unlabeled_reader.read(str(path)))
+    else:  # STRUCTKD_STRICT=false: the long line alone is skipped (and counted), not the run stopped
+        assert _words(reader.unlabeled_reader.read(str(path))) == ["one two", "three"]
