@@ -136,6 +136,29 @@ def _missing_blocks(reader: TeacherAnnotatingReader, data_path: str, counts: Dic
         yield block
 
 
+def rebalance(wave: List[List[Dict]], workers: int) -> List[List[Dict]]:
+    """
+    The wave's rows regrouped into blocks of whole chunks (a chunk: the sentences of one reader batch) of about equal
+    size, at least four a worker where there are enough chunks, at most ``BLOCK_SENTENCES`` rows each: so that every
+    actor has work until the end of the wave (a wave of 1,200 sentences is not one block of 1,024 and one of 176).
+    """
+    rows = [row for block in wave for row in block]
+    if not rows:
+        return []
+    target = min(BLOCK_SENTENCES, max(1, -(-len(rows) // (4 * workers))))
+    chunks: List[List[Dict]] = []
+    for i, row in enumerate(rows):
+        if i == 0 or row["chunk"] != rows[i - 1]["chunk"]:
+            chunks.append([])
+        chunks[-1].append(row)
+    blocks: List[List[Dict]] = [[]]
+    for chunk in chunks:  # a block is closed before the chunk that would take it over the target
+        if blocks[-1] and len(blocks[-1]) + len(chunk) > target:
+            blocks.append([])
+        blocks[-1].extend(chunk)
+    return blocks
+
+
 def annotate_with_ray(reader_params: Dict, data_path: str, workers: int, address: Optional[str] = None,
                       wave_sentences: int = 100_000, progress: bool = True) -> Tuple[int, int]:
     """
@@ -210,7 +233,7 @@ def _run_wave(ray, wave: List[List[Dict]], reader: TeacherAnnotatingReader, read
     use_gpus = resources.get("GPU", 0) > 0 and reader_params.get("cuda_device", 0) != -1
     threads = max(1, int(resources.get("CPU", 1)) // workers)  # the machine's cores shared by the actors
 
-    refs = [ray.put(pa.Table.from_pylist(block)) for block in wave]
+    refs = [ray.put(pa.Table.from_pylist(block)) for block in rebalance(wave, workers)]
     dataset = ray.data.from_arrow_refs(refs).map_batches(
         _TeacherActor, fn_constructor_args=(reader_params, threads), batch_size=None,
         compute=ray.data.ActorPoolStrategy(size=workers), num_gpus=1 if use_gpus else 0, num_cpus=1 if not use_gpus else 0)

@@ -35,6 +35,7 @@ Speed is measured in this process, on one CPU thread, predicting the dev sentenc
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import sys
@@ -141,18 +142,109 @@ def split_labeled(train: Dict[str, str], labeled: int, directory: str,
     return splits
 
 
-def train_step(config: str, serialization_dir: str, env: Dict[str, str], label: str, step: str) -> Dict:
-    """One `allennlp train` of the job, logged beside its folder; its metrics, or the end of its log on failure."""
+# what a step's result depends on, besides its config and its data files: a step whose record matches is kept
+STEP_SETTINGS = ("STRUCTKD_TASK", "STRUCTKD_SEED", "STRUCTKD_EPOCHS", "STRUCTKD_TEACHER_EPOCHS", "TEACHER_ES")
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def step_signature(settings: Dict[str, Any], files: List[str]) -> str:
+    """A digest of a step's settings and of the content of the files it reads (a folder: every file in it)."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for path in files:
+        inside = sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names) \
+            if os.path.isdir(path) else [path]
+        for name in inside:
+            digest.update(f"{os.path.relpath(name, path)}:{_file_digest(name)}".encode())
+    return digest.hexdigest()
+
+
+def _data_files(*specs: str) -> List[str]:
+    """The files named by data-path settings (a path, or JSON maps of paths, nested)."""
+    found: List[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, str):
+            if value.strip().startswith("{"):
+                walk(json.loads(value))
+            elif os.path.exists(value):
+                found.append(value)
+    for spec in specs:
+        walk(spec)
+    return found
+
+
+def finished_step(where: str, signature: str, fresh: bool) -> bool:
+    """Whether ``where`` holds this step's result from an earlier run with the same settings and inputs."""
+    record = where.rstrip("/") + ".step.json"
+    if fresh or not os.path.isfile(record):
+        return False
+    with open(record) as handle:
+        return json.load(handle).get("signature") == signature
+
+
+def forget_step(where: str) -> None:
+    """Before a step runs again: until it finishes, its folder holds no earlier run's result."""
+    record = where.rstrip("/") + ".step.json"
+    if os.path.isfile(record):
+        os.remove(record)  # the job's own record (written by record_step)
+
+
+def record_step(where: str, signature: str) -> None:
+    """Written once the step's result is complete: a killed step is never taken for a finished one."""
+    record = where.rstrip("/") + ".step.json"
+    with open(record + ".tmp", "w") as handle:
+        json.dump({"signature": signature}, handle)
+    os.replace(record + ".tmp", record)
+
+
+def keep_earlier_log(log_path: str) -> None:
+    """An earlier run's log is moved aside (``NAME.log.1``, ``.2``, ...), never overwritten."""
+    if os.path.isfile(log_path):
+        n = 1
+        while os.path.exists(f"{log_path}.{n}"):
+            n += 1
+        os.rename(log_path, f"{log_path}.{n}")
+
+
+def train_step(config: str, serialization_dir: str, env: Dict[str, str], label: str, step: str, fresh: bool = False) -> Dict:
+    """
+    One `allennlp train` of the job, logged beside its folder; its metrics, or the end of its log on failure.
+    A step already trained by an earlier run with the same config, settings and data is kept (``fresh``: never).
+    """
+    with open(config) as handle:
+        config_text = handle.read()
+    signature = step_signature({"config": config_text, **{k: env.get(k) for k in STEP_SETTINGS}},
+                               _data_files(env.get("TAGGING_TRAIN", ""), env.get("TAGGING_DEV", ""), env.get("TEACHER_ES", "")))
+    metrics_path = os.path.join(serialization_dir, "metrics.json")
+    if finished_step(serialization_dir, signature, fresh) and os.path.isfile(metrics_path) \
+            and os.path.isfile(os.path.join(serialization_dir, "model.tar.gz")):
+        print(f"{step} {label}: kept from an earlier run with the same settings ({serialization_dir}; --fresh retrains)",
+              flush=True)
+        with open(metrics_path) as handle:
+            return json.load(handle)
     log_path = serialization_dir + ".log"
     print(f"{step} training {label}: allennlp train {os.path.relpath(config, REPO)} (log: {log_path})", flush=True)
     started = time.time()
+    keep_earlier_log(log_path)
+    forget_step(serialization_dir)
     result = run_allennlp("train", config, "-s", serialization_dir, "-f", env=env, log=log_path, append=False)
     if result.returncode != 0:
         with open(log_path) as log:
             tail = log.read()[-3000:]
         raise SystemExit(f"training {label} failed (exit {result.returncode}); end of {log_path}:\n{tail}")
-    with open(os.path.join(serialization_dir, "metrics.json")) as handle:
+    with open(metrics_path) as handle:
         metrics = json.load(handle)
+    record_step(serialization_dir, signature)
     print(f"      done in {time.time() - started:.0f} s", flush=True)
     return metrics
 
@@ -290,6 +382,8 @@ def main() -> None:
                         "(default: all-MiniLM-L6-v2, English)")
     parser.add_argument("--teacher-lr", type=float, default=1e-4, help="the hf teacher's learning rate")
     parser.add_argument("--max-speed-sentences", type=int, default=2000)
+    parser.add_argument("--fresh", action="store_true", help="retrain every step (by default a step trained by an earlier "
+                        "run with the same settings and data is kept, so an interrupted job resumes)")
     args = parser.parse_args()
     if args.labeled < 0 or args.epochs < 1 or args.teacher_epochs < 1:
         parser.error("--labeled must be >= 0, --epochs and --teacher-epochs >= 1")
@@ -337,8 +431,18 @@ def main() -> None:
         print(f"[1/5] fine-tuning the teacher: {encoder} as a token classifier on the labeled sentences "
               f"({teacher_epochs} epochs, the best on dev kept)", flush=True)
         started = time.time()
-        record = finetune(encoder, concatenated(labeled_train, data_format), concatenated(dev, data_format),
-                          teacher_dir + ".hf", epochs=teacher_epochs, lr=args.teacher_lr, seed=args.seed)
+        signature = step_signature({"encoder": os.path.abspath(encoder), "epochs": teacher_epochs, "lr": args.teacher_lr,
+                                    "seed": args.seed, "format": data_format},
+                                   [encoder, *_data_files(json.dumps(labeled_train), json.dumps(dev))])
+        if finished_step(teacher_dir + ".hf", signature, args.fresh):
+            print(f"      kept from an earlier run with the same settings ({teacher_dir}.hf; --fresh retrains)", flush=True)
+            with open(os.path.join(teacher_dir + ".hf", "training.json")) as handle:
+                record = json.load(handle)
+        else:
+            forget_step(teacher_dir + ".hf")
+            record = finetune(encoder, concatenated(labeled_train, data_format), concatenated(dev, data_format),
+                              teacher_dir + ".hf", epochs=teacher_epochs, lr=args.teacher_lr, seed=args.seed)
+            record_step(teacher_dir + ".hf", signature)
         best = next(h for h in record["history"] if h["epoch"] == record["best_epoch"])
         teacher_metrics = {metric: best["f1" if task == "ner" else "accuracy"], "best_epoch": record["best_epoch"]}
         print(f"      done in {time.time() - started:.0f} s", flush=True)
@@ -346,7 +450,7 @@ def main() -> None:
         teacher_path, teacher_name, objective = teacher_dir + ".hf", f"teacher ({encoder_name}, fine-tuned)", "Case 3"
     else:
         teacher_metrics = train_step(os.path.join(CONFIGS, "teachers", "crf_tagger_large.jsonnet"), teacher_dir, env,
-                                     "the teacher (large BiLSTM-CRF, the labeled sentences)", "[1/5]")
+                                     "the teacher (large BiLSTM-CRF, the labeled sentences)", "[1/5]", args.fresh)
         teacher_path, teacher_name, objective = os.path.join(teacher_dir, "model.tar.gz"), "teacher (large BiLSTM-CRF)", "Case 1a"
     env.update({"TEACHER_ES": teacher_path, "TEACHER_NL": teacher_path})
     # every language goes to the one multilingual teacher
@@ -359,16 +463,16 @@ def main() -> None:
     runs = [(teacher_name, teacher_path, teacher_metrics)]
     runs.append((f"student, Struct. KD ({objective})", os.path.join(output, "student_struct_kd"),
                  train_step(student_config, os.path.join(output, "student_struct_kd"), dict(env, TAGGING_TRAIN=kd_train),
-                            f"the small student with Structural KD ({objective})", "[2/5]")))
+                            f"the small student with Structural KD ({objective})", "[2/5]", args.fresh)))
     runs.append(("student, w/o KD", os.path.join(output, "student_no_kd"),
                  train_step(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_no_kd"), env,
-                            "the same student without KD", "[3/5]")))
+                            "the same student without KD", "[3/5]", args.fresh)))
     if splits:
         gold = json.dumps({lang: split.gold for lang, split in splits.items()})
         runs.append(("student, w/o KD, gold labels of the transfer text", os.path.join(output, "student_gold"),
                      train_step(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), os.path.join(output, "student_gold"),
                                 dict(env, TAGGING_TRAIN=gold), "the reference: the student on the transfer text's gold labels",
-                                "[4/5]")))
+                                "[4/5]", args.fresh)))
 
     print("[5/5] measuring sizes and speeds (one CPU thread, batch 32, dev sentences)", flush=True)
     from allennlp.data.fields import MetadataField
@@ -416,10 +520,14 @@ def main() -> None:
     with open(os.path.join(output, "summary.json"), "w") as handle:
         json.dump(summary, handle, indent=2)
     with open(os.path.join(output, "summary.md"), "w") as handle:
-        handle.write(f"Produced by `{summary['command']}` (seed {args.seed}, data: {summary['data']}; {setting}).\n\n{table}\n")
+        handle.write(f"Produced by `{summary['command']}` (seed {args.seed}, epochs: students {epochs}, teacher "
+                     f"{teacher_epochs}; data: {summary['data']}; {setting}).\n\n{table}\n")
     print()
     print(table)
     print(f"\n(seed {args.seed}; {setting}; dev sentences: {len(sentences)}; written to {output}/summary.md)")
+    if (epochs, teacher_epochs) != (parser.get_default("epochs"), parser.get_default("teacher_epochs")):
+        print(f"(epochs: students {epochs}, teacher {teacher_epochs}; not the defaults {parser.get_default('epochs')} and "
+              f"{parser.get_default('teacher_epochs')}, which the README's table used)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`make demo`: its real data, the labeled/unlabeled split, and the KD run it makes (labeled CoNLL-U + unlabeled text)."""
 import json
 import os
+import subprocess
 
 from allennlp.common import Params
 from allennlp.data import Batch, DatasetReader, Vocabulary
@@ -87,3 +88,38 @@ def test_split_of_conll_column_files_skips_document_markers(tmp_path):
     assert kept == [["Jan", "woont"], ["In", "Gent"]]
     with open(split.transfer, encoding="utf-8") as handle:
         assert handle.read() == "Dag\n"
+
+
+def test_a_step_trained_with_the_same_settings_and_data_is_kept_and_earlier_logs_too(tmp_path, monkeypatch, capsys):
+    from experiments import demo_job
+
+    calls = []
+
+    def fake_train(command, config, _s, folder, _f, env, log, append):
+        calls.append(folder)
+        os.makedirs(folder, exist_ok=True)
+        with open(log, "w") as handle:
+            handle.write(f"run {len(calls)}\n")
+        with open(os.path.join(folder, "metrics.json"), "w") as handle:
+            json.dump({"best_validation_accuracy": 0.5, "run": len(calls)}, handle)
+        with open(os.path.join(folder, "model.tar.gz"), "wb") as handle:
+            handle.write(b"archive")
+        return subprocess.CompletedProcess([], 0)
+
+    monkeypatch.setattr(demo_job, "run_allennlp", fake_train)
+    config, data = tmp_path / "c.jsonnet", tmp_path / "train.conllu"
+    config.write_text("{}")
+    data.write_text("1\ta\n")
+    env = {"TAGGING_TRAIN": json.dumps({"en": str(data)}), "STRUCTKD_SEED": "13", "STRUCTKD_EPOCHS": "2"}
+    folder = str(tmp_path / "student")
+    assert demo_job.train_step(str(config), folder, env, "s", "[2/5]")["run"] == 1
+    assert demo_job.train_step(str(config), folder, env, "s", "[2/5]")["run"] == 1  # kept: same config, settings, data
+    assert "kept from an earlier run with the same settings" in capsys.readouterr().out
+    data.write_text("1\tb\n")  # the data changed: trained again
+    assert demo_job.train_step(str(config), folder, env, "s", "[2/5]")["run"] == 2
+    assert demo_job.train_step(str(config), folder, dict(env, STRUCTKD_EPOCHS="3"), "s", "[2/5]")["run"] == 3
+    assert demo_job.train_step(str(config), folder, dict(env, STRUCTKD_EPOCHS="3"), "s", "[2/5]", fresh=True)["run"] == 4
+    assert len(calls) == 4
+    logs = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("student.log"))
+    assert logs == ["student.log", "student.log.1", "student.log.2", "student.log.3"]  # no log overwritten
+    assert (tmp_path / "student.log.1").read_text() == "run 1\n"

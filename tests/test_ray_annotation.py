@@ -111,3 +111,20 @@ def test_an_address_that_is_not_host_and_port_is_named():
 
     with pytest.raises(RayUnavailableError, match="'headnode' is not HOST:PORT"):
         check_address("headnode")
+
+
+def test_a_wave_is_cut_into_blocks_of_whole_chunks_that_keep_every_worker_busy():
+    from allennlp_structkd.ray_annotation import BLOCK_SENTENCES, rebalance
+
+    # 1,200 sentences in chunks of 64 (the last one shorter), read as the driver reads them: 1,024 and 176
+    rows = [{"chunk": i // 64, "key": str(i)} for i in range(1200)]
+    wave = [rows[:1024], rows[1024:]]
+    blocks = rebalance(wave, workers=2)
+    assert [row for block in blocks for row in block] == rows  # every row once, in order
+    assert len(blocks) >= 8  # four a worker
+    chunks = [{row["chunk"] for row in block} for block in blocks]
+    assert all(not (a & b) for a, b in zip(chunks, chunks[1:]))  # no chunk split between blocks
+    assert max(len(b) for b in blocks) <= 2 * min(len(b) for b in blocks[:-1])  # about equal
+    big = [{"chunk": i // 64, "key": str(i)} for i in range(50_000)]
+    assert max(len(b) for b in rebalance([big], workers=1)) <= BLOCK_SENTENCES
+    assert rebalance([], workers=2) == []
