@@ -25,6 +25,9 @@ from allennlp_structkd import (
 from allennlp_structkd.version import VERSION as __version__  # noqa: E402
 
 if _config_defaults.running_allennlp_command():  # nowhere else: a library import leaves the environment alone
+    import sys as _sys
+
+    _config_defaults.check_overrides(_sys.argv)
     _config_defaults.apply()
     from allennlp_structkd import archives as _archives
 

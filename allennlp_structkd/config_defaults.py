@@ -138,7 +138,7 @@ def unknown_settings(environ: Mapping[str, str]) -> List[Tuple[str, List[str]]]:
 
 def warn_unknown_settings(environ: Mapping[str, str]) -> None:
     for name, close in unknown_settings(environ):
-        logger.warning("%s is set, but no config reads it%s: the settings are listed in the README's Settings table "
+        logger.warning("%s is set, but no config reads it%s: the settings are listed in docs/configuration.md "
                        "(allennlp_structkd/config_defaults.py)", name, f" (did you mean {' or '.join(close)}?)" if close else "")
 
 
@@ -156,6 +156,31 @@ def apply() -> None:
         os.environ[name] = value
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+def check_overrides(argv: List[str]) -> None:
+    """
+    An ``allennlp`` command's ``-o``/``--overrides`` must be a JSON (or Jsonnet) object: anything else is an error
+    naming the option and the value, before AllenNLP's own Jsonnet error (which names neither) would be.
+    """
+    import json
+
+    values = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("-o", "--overrides")]
+    values += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--overrides=")]
+    for value in values:
+        if not value.strip():
+            continue  # AllenNLP's default: no overrides
+        import _jsonnet
+
+        try:
+            parsed = json.loads(_jsonnet.evaluate_snippet("overrides", value))
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[0]
+            raise SystemExit(f"-o/--overrides is not a JSON object: {value!r:.200} ({first}); give one such as "
+                             "-o '{\"trainer.num_epochs\": 3}'") from None
+        if not isinstance(parsed, dict):
+            raise SystemExit(f"-o/--overrides must be a JSON object of settings, got {value!r:.200}; give one such as "
+                             "-o '{\"trainer.num_epochs\": 3}'")
 
 
 def running_allennlp_command() -> bool:

@@ -1,6 +1,7 @@
 """What a newcomer is told: a misspelt setting is named with the one meant, a run on the configs' sample data
 says so, a file of the wrong format says which format it looks like, and a UPOS student fills spaCy's pos_."""
 import logging
+import os
 
 import pytest
 import spacy
@@ -89,3 +90,32 @@ def test_the_model_may_come_at_initialize_and_none_at_all_is_an_error_there(teac
         nlp.initialize()
     nlp.get_pipe("structkd_tagger").initialize(model=teacher_archive)
     assert [t._.structkd_label for t in nlp("Juan visitó Madrid .")][0] is not None
+
+
+@pytest.mark.parametrize("value, message", [
+    ('{"trainer.num_epochs": 3', r"-o/--overrides is not a JSON object: .*trainer\.num_epochs"),
+    ("[1, 2]", r"-o/--overrides must be a JSON object of settings, got '\[1, 2\]'"),
+])
+def test_overrides_that_are_no_json_object_are_an_error_naming_the_option(value, message):
+    from allennlp_structkd.config_defaults import check_overrides
+
+    with pytest.raises(SystemExit, match=message):
+        check_overrides(["allennlp", "train", "c.jsonnet", "-s", "out", "-o", value])
+    with pytest.raises(SystemExit, match=message):
+        check_overrides(["allennlp", "train", "c.jsonnet", f"--overrides={value}"])
+    check_overrides(["allennlp", "train", "c.jsonnet", "-o", '{"trainer.num_epochs": 3}'])  # JSON
+    check_overrides(["allennlp", "train", "c.jsonnet", "-o", "{trainer: {num_epochs: 3}}"])  # Jsonnet, as AllenNLP takes
+    check_overrides(["allennlp", "train", "c.jsonnet", "-o", ""])  # AllenNLP's default
+
+
+def test_the_allennlp_command_names_a_malformed_override(tmp_path):
+    import subprocess
+    import sys
+
+    from allennlp_structkd.paths import CONFIGS
+
+    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "allennlp"), "train",
+                             os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), "-s", str(tmp_path / "out"), "-o", "{bad",
+                             "--include-package", "allennlp_structkd"], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "-o/--overrides is not a JSON object: '{bad'" in result.stderr
+    assert not (tmp_path / "out").exists()

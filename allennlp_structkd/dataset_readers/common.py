@@ -60,7 +60,7 @@ def _say_if_sample_data(path: str) -> None:
         return
     _SAID_SAMPLE.add(real)
     logger.warning("reading the configs' sample data, %s (toy data, for trying a config out): set the config's data "
-                   "variables (TAGGING_TRAIN, TAGGING_DEV, ... in the README's Settings table) to read your own", path)
+                   "variables (TAGGING_TRAIN, TAGGING_DEV, ... in docs/configuration.md) to read your own", path)
 
 
 def sentence_id(lang: str, words: Iterable[str]) -> str:
