@@ -66,7 +66,7 @@ def plot_retention(suite: str, points: Dict[str, List[Tuple[float, float]]], goa
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
     figure.tight_layout()
-    name = f"{suite}{'_quick' if quick else ''}_retention.png"
+    name = f"{suite}{'_quick' if quick else ''}_share_of_teacher.png"
     os.makedirs(folder, exist_ok=True)
     figure.savefig(os.path.join(folder, name), dpi=120)
     plt.close(figure)

@@ -368,8 +368,8 @@ def suite_retention(quick: bool) -> Suite:
                     "transfer text whose labels no model sees, repeats of a labeled, dev or test sentence dropped; the "
                     "same frozen-e5 BiLSTM-CRF teachers and e5-piece CRF student, Structural KD Case 1a with teacher "
                     "annealing), with transfer sets of "
-                    + ", ".join("every remaining training sentence" if n is None else f"{n:,}" for n in sizes)
-                    + " sentences a language (each set holds the smaller ones: the next sentences of the training split), "
+                    + ", ".join("every remaining training sentence" if n is None else f"{n:,} sentences" for n in sizes)
+                    + " a language (each set holds the smaller ones: the next sentences of the training split), "
                     "each with its reference row on the same sentences' gold labels. The plot shows `% of teacher` "
                     "(a row's F1 on a language over that language's teacher's) against the transfer sentences kept.")
 

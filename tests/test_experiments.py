@@ -736,7 +736,7 @@ def test_the_retention_page_states_each_curve_and_where_it_reaches_the_goal(tmp_
     # nl: 80.0%, 90.0%, 92.5%: short by 2.5; +2.5 points over a tripling: 95% projected at 30 * 3 = 90 sentences
     assert "- Struct. KD, nl: 0: 80.0%, 10: 90.0%, 30: 92.5%; it stays below 95%: its last point (30 sentences) keeps 92.5%, 2.5 short" in text
     assert "projects 95% at about 90 sentences" in text
-    assert (tmp_path / "pages" / "fake_retention.png").is_file()
+    assert (tmp_path / "pages" / "fake_share_of_teacher.png").is_file()
     assert crossing([(0.0, 96.0), (5.0, 97.0)], 95.0) == "is at or above 95% from its first point"
     assert "do not rise" in crossing([(0.0, 80.0), (5.0, 90.0), (10.0, 89.0)], 95.0)
 
