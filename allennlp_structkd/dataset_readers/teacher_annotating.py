@@ -150,16 +150,33 @@ class TeacherAnnotatingReader(DatasetReader):
         # Teachers load with the first sentence read (training reads at once, so a bad archive still
         # fails before the first epoch), not here: a distilled student's archive rebuilds this reader,
         # and evaluating or serving the student must not need its teachers, nor load them.
-        self._teacher_labels: Optional[List[str]] = None
+        self._languages_read: List[str] = []
+        # one list, shared by every TeacherTargetsField made (and extended in place when a read brings a language)
+        self._teacher_labels: List[str] = []
         self._gold_labels: Dict[str, set] = {}  # namespace -> the gold labels of the labeled sentences read
 
     @property
     def teacher_labels(self) -> List[str]:
-        """The union of the teachers' label sets. They may differ (a label one language's training data
-        lacks): the student's labels are their union, and a teacher gives probability 0 to a label it lacks."""
-        if self._teacher_labels is None:
-            self._teacher_labels = sorted(set().union(*(self.teacher(lang).labels for lang in self.teacher_paths)))
+        """The union of the label sets of the teachers of the languages read. They may differ (a label one language's
+        training data lacks): the student's labels are their union, and a teacher gives probability 0 to a label it
+        lacks. A teacher of a language the data does not hold is never loaded (nor trained, if it is a config)."""
         return self._teacher_labels
+
+    def _languages(self, file_path: str) -> List[str]:
+        """The languages a data path holds: the keys of its ``{lang: path}`` maps, or a plain path's reader language."""
+        found: List[str] = []
+        for reader, path in self._sources(file_path):
+            mapping = parse_json_path(path)
+            langs = list(mapping) if isinstance(mapping, dict) else [reader.lang if isinstance(reader, StructKDReader) else "xx"]
+            found += [lang for lang in langs if lang not in found]
+        return found
+
+    def _load_teachers_of(self, file_path: str) -> None:
+        """Load the teachers of the languages of ``file_path`` not read before, and widen the label union."""
+        new = [lang for lang in self._languages(file_path) if lang not in self._languages_read]
+        if new:
+            self._languages_read += new
+            self._teacher_labels[:] = sorted(set().union(*(self.teacher(lang).labels for lang in self._languages_read)))
 
     @property
     def token_indexers(self):
@@ -235,6 +252,7 @@ class TeacherAnnotatingReader(DatasetReader):
         must have the same fields: with words-only unlabeled text, a labeled instance's PoS fields
         (which taggers do not read; its metadata keeps the tags) are dropped.
         """
+        self._load_teachers_of(file_path)
         sources = self._sources(file_path)
         words_only = len(sources) > 1 and isinstance(self.unlabeled_reader, UnlabeledTextReader)
 

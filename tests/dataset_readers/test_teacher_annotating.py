@@ -243,3 +243,20 @@ def test_the_annotate_command_says_it_trains_a_teacher_config_and_leaks_nothing(
     assert "leaked" not in result.stderr
     teachers = list((tmp_path / "cache" / "teachers").glob("*.log"))
     assert teachers and all(log.stat().st_size > 0 for log in teachers)
+
+
+def test_only_the_teachers_of_the_languages_read_are_loaded(teacher_archive, tmp_path):
+    """A Spanish-only run of a config that names a Dutch teacher too never loads (or trains) the Dutch one."""
+    # a teacher config whose data does not exist: it would be trained, and fail, if it were loaded
+    config = tmp_path / "teacher_nl.jsonnet"
+    config.write_text(f"(import '{FIXTURES / 'configs' / 'crf_tagger.jsonnet'}') + "
+                      f"{{ train_data_path: '{tmp_path / 'missing.conll'}', validation_data_path: '{tmp_path / 'missing.conll'}' }}")
+    params = Params({"type": "structkd_teacher", "base_reader": copy.deepcopy(BASE),
+                     "teachers": {"es": teacher_archive, "nl": str(config)}, "objective": {"type": "structural"},
+                     "cache_directory": str(tmp_path / "cache")})
+    reader = DatasetReader.from_params(params)
+    instances = list(reader.read(json.dumps({"es": str(DATA / "ner_es.conll")})))
+    assert instances and {i["metadata"]["lang"] for i in instances} == {"es"}
+    assert len(reader.loaded_teachers()) == 1
+    with pytest.raises(Exception, match="missing.conll"):  # the check checks: reading Dutch loads (trains) it
+        list(reader.read(json.dumps({"nl": str(DATA / "ner_nl.conll")})))
