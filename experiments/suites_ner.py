@@ -359,10 +359,11 @@ def suite_retention(quick: bool) -> Suite:
     # every split's labeled part is the same first sentences; the teachers read the largest split's copy
     env = dict(headline.env, TAGGING_TRAIN=json.dumps(_parts(splits_of_size[0], "labeled")),
                TAGGING_TRAIN_ES=splits_of_size[0]["es"].path("labeled"), TAGGING_TRAIN_NL=splits_of_size[0]["nl"].path("labeled"))
-    prepare = [split for splits in splits_of_size for split in splits.values()]
+    every_split = [split for splits in splits_of_size for split in splits.values()]
+    prepare: List[Callable[[PrepareOptions], Any]] = list(every_split)
     return dataclasses.replace(
         headline, env=env, runs=runs, summary=False, prepare=prepare, transfer_of=transfer_of, goals={"share_of_teacher": 95.0},
-        notes=[split.path("note") for split in prepare],
+        notes=[split.path("note") for split in every_split],
         description="The retention curve: suite headline's fair protocol (the same first "
                     f"{labeled_count:,} labeled sentences of each language for every model, teachers included; "
                     "transfer text whose labels no model sees, repeats of a labeled, dev or test sentence dropped; the "
