@@ -8,6 +8,7 @@ from experiments.suites_ner import (
     suite_finetuned_teachers,
     suite_headline,
     suite_headline_sgd,
+    suite_hf_teacher,
     suite_label_scarce,
     suite_multilingual,
     suite_retention,
@@ -22,7 +23,7 @@ SUITES = {"case1a": suite_case1a, "multilingual": suite_multilingual, "case3": s
           "xtremedistil": suite_xtremedistil, "headline": suite_headline, "headline_sgd": suite_headline_sgd,
           "label_scarce": suite_label_scarce, "xtremedistil_finetuned_teacher": suite_xtremedistil_finetuned_teacher,
           "strong_teachers": suite_strong_teachers, "finetuned_teachers": suite_finetuned_teachers,
-          "retention": suite_retention}
+          "retention": suite_retention, "hf_teacher": suite_hf_teacher}
 
 
 # the case names that live inside a larger suite: (that suite, its runs of the case)

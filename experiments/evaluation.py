@@ -1,7 +1,9 @@
-"""``allennlp evaluate`` of finished runs, cached in their folders."""
+"""``allennlp evaluate`` of finished runs, cached in their folders (a fine-tuned Hugging Face token classifier, which
+has no archive, is scored here by the teacher that students read it through)."""
 import json
 import os
-from typing import Dict, Optional
+import tempfile
+from typing import Dict, List, Optional
 
 from allennlp_structkd.commands import run_allennlp
 
@@ -28,11 +30,59 @@ def evaluate_into(directory: str, data: str, target: str, env: Dict[str, str]) -
     return True
 
 
+def token_classifier_of(directory: str) -> str:
+    """Where a fine-tuned run (:class:`experiments.suite.FineTune`) keeps its Hugging Face folder."""
+    return os.path.join(directory, "model")
+
+
+def span_f1(gold: List[List[str]], predicted: List[List[str]]) -> float:
+    """Micro span F1 of BIO tag sequences, spans read as AllenNLP's span F1 reads them (an ``I-`` that does not
+    continue a span of its type starts one, as conlleval does)."""
+    from allennlp.data.dataset_readers.dataset_utils.span_utils import bio_tags_to_spans
+
+    found = correct = wanted = 0
+    for gold_tags, guessed_tags in zip(gold, predicted):
+        gold_spans, guessed_spans = set(bio_tags_to_spans(gold_tags)), set(bio_tags_to_spans(guessed_tags))
+        found, wanted, correct = found + len(guessed_spans), wanted + len(gold_spans), correct + len(gold_spans & guessed_spans)
+    precision, recall = correct / max(found, 1), correct / max(wanted, 1)
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def score_token_classifier(folder: str, data: str) -> Dict[str, float]:
+    """
+    A Hugging Face token classifier's scores on ``data`` (CoNLL NER when its labels are BIO spans, else CoNLL-U
+    UPOS): the best label of each word as the teacher gives students its distributions (the first piece of each
+    word, long sentences in overlapping windows). ``f1-measure-overall`` (span F1) and ``accuracy``.
+    """
+    from allennlp_structkd.kd.huggingface_teacher import HuggingFaceTeacher, read_id2label
+    from experiments.finetune_token_classifier import read_sentences
+
+    spans = any(label[:2] in ("B-", "I-") for label in read_id2label(folder))
+    with tempfile.TemporaryDirectory() as cache:  # nothing is cached: scoring reads each sentence once
+        teacher = HuggingFaceTeacher(folder, -1, cache, "BIO" if spans else None)
+        labels = teacher.mapping.teacher_labels
+        sentences = read_sentences(data, "conll" if spans else "conllu")
+        log_probs = teacher.word_log_probs([words for words, _ in sentences])
+    predicted = [[labels[i] for i in lp.argmax(-1).tolist()] for lp in log_probs]
+    gold = [tags for _, tags in sentences]
+    words = max(1, sum(len(tags) for tags in gold))
+    scores = {"accuracy": sum(p == g for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs)) / words}
+    if spans:
+        scores["f1-measure-overall"] = span_f1(gold, predicted)
+    return scores
+
+
 def evaluate_run(directory: str, data: str, env: Dict[str, str], metric: str, name: str) -> Optional[float]:
     """``allennlp evaluate`` of a finished run on other data, cached in the run's folder (a cached result is
     read even where the archive is gone, e.g. runs made on another machine and brought back without it)."""
     target = os.path.join(directory, f"evaluation_{name}.json")
     archive = os.path.join(directory, "model.tar.gz")
+    classifier = token_classifier_of(directory)
+    if not os.path.isfile(target) and os.path.isfile(os.path.join(classifier, "config.json")):
+        scores = score_token_classifier(classifier, data)
+        with open(target + ".tmp", "w") as handle:
+            json.dump(scores, handle)
+        os.replace(target + ".tmp", target)
     if not os.path.isfile(target) and not os.path.isfile(archive):
         return None
     if not evaluate_into(directory, data, target, env):

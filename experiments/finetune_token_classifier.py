@@ -13,7 +13,8 @@ The model of the epoch with the best dev score (span F1, or accuracy) is saved w
 tokenizer (``save_pretrained``), with ``training.json`` beside it (arguments, seed, dev scores per
 epoch). A plain PyTorch loop (AdamW, linear decay, warm-up 10%), seeded; ``--train-layers K`` keeps
 all but the top K encoder layers frozen (and the embeddings), which is what makes fine-tuning fit
-2 CPU cores. The output folder must be new, or one this tool wrote (replaced whole).
+2 CPU cores; ``--head-lr`` gives the new classification layer its own learning rate. The output
+folder must be new, or one this tool wrote (replaced whole).
 """
 import argparse
 import json
@@ -92,20 +93,24 @@ def evaluate(model, tokenizer, sentences: Sequence[Sentence], labels: List[str],
     from seqeval.metrics import f1_score
 
     model.eval()
-    predicted, gold = [], []
     pad_id = tokenizer.pad_token_id or 0
+    encoded_all = [encode(tokenizer, words, None, max_length) for words, _ in sentences]
+    # batches of similar length (little padding), the predictions put back in the data's order
+    order = sorted(range(len(sentences)), key=lambda i: len(encoded_all[i][0]))
+    guesses: Dict[int, List[str]] = {}
     with torch.no_grad():
-        for start in range(0, len(sentences), batch_size):
-            chunk = sentences[start : start + batch_size]
-            encoded = [encode(tokenizer, words, None, max_length) for words, _ in chunk]
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            encoded = [encoded_all[i] for i in chunk]
             ids = pad([e[0] for e in encoded], pad_id)
             attention = pad([[1] * len(e[0]) for e in encoded], 0)
             logits = model(input_ids=ids, attention_mask=attention).logits
-            for row, ((words, tags), (_, _, firsts)) in enumerate(zip(chunk, encoded)):
+            for row, (index, (_, _, firsts)) in enumerate(zip(chunk, encoded)):
                 best = logits[row, firsts].argmax(-1).tolist()
-                guess = [labels[i] for i in best] + ["O"] * (len(words) - len(best))  # words past a cut: O
-                predicted.append(guess)
-                gold.append(tags)
+                # words past a cut: O
+                guesses[index] = [labels[i] for i in best] + ["O"] * (len(sentences[index][0]) - len(best))
+    predicted = [guesses[i] for i in range(len(sentences))]
+    gold = [tags for _, tags in sentences]
     correct = sum(p == g for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs))
     scores = {"accuracy": correct / max(1, sum(len(g) for g in gold))}
     if any(label[:2] in ("B-", "I-") for label in labels):
@@ -129,7 +134,7 @@ def check_output(folder: str) -> None:
 
 def finetune(encoder: str, train: Sequence[Sentence], dev: Sequence[Sentence], output: str, epochs: int = 3,
              lr: float = 5e-5, batch_size: int = 16, max_length: int = 128, seed: int = 13,
-             train_layers: Optional[int] = None, progress: bool = True) -> Dict:
+             train_layers: Optional[int] = None, progress: bool = True, head_lr: Optional[float] = None) -> Dict:
     """Fine-tune ``encoder`` on ``train`` (selecting the epoch on ``dev``), save it to ``output``; returns the record."""
     from tqdm import tqdm
     from transformers import AutoModelForTokenClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -158,7 +163,14 @@ def finetune(encoder: str, train: Sequence[Sentence], dev: Sequence[Sentence], o
                 parameter.requires_grad = True
     encoded = [encode(tokenizer, words, [ids[t] for t in tags], max_length) for words, tags in train]
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=lr)
+    # the new classification layer may learn faster than the pretrained encoder: an encoder whose outputs are small
+    # (multilingual-e5-small's are about 5 in norm, being made for cosine similarity) gives a head at lr 5e-5 near-zero
+    # logits for hundreds of steps
+    base_ids = {id(p) for p in getattr(model, model.base_model_prefix).parameters()}
+    head = [p for p in trainable if id(p) not in base_ids]
+    encoder_part = [p for p in trainable if id(p) in base_ids]
+    groups = [{"params": encoder_part, "lr": lr}, {"params": head, "lr": head_lr or lr}]
+    optimizer = torch.optim.AdamW([group for group in groups if group["params"]])
     steps = epochs * math.ceil(len(encoded) / batch_size)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
     generator = random.Random(seed)
@@ -188,7 +200,7 @@ def finetune(encoder: str, train: Sequence[Sentence], dev: Sequence[Sentence], o
     assert best_state is not None  # epochs >= 1
     model.load_state_dict(best_state)
     record = {"tool": "experiments.finetune_token_classifier", "encoder": encoder, "labels": labels, "seed": seed,
-              "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length, "train_layers": train_layers,
+              "epochs": epochs, "lr": lr, "head_lr": head_lr, "batch_size": batch_size, "max_length": max_length, "train_layers": train_layers,
               "train_sentences": len(train), "dev_sentences": len(dev), "history": history,
               "best_epoch": max(history, key=lambda h: h.get("f1", h.get("accuracy", 0.0)))["epoch"] if dev else epochs,
               "seconds": round(time.time() - started, 1)}
@@ -228,6 +240,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--output", required=True)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--head-lr", type=float, default=None, help="the classification layer's learning rate (default: --lr)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=13)
@@ -239,7 +252,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     train = read_sentences(args.train, args.format, args.encoding)[: args.limit]
     dev = read_sentences(args.dev, args.format, args.encoding) if args.dev else []
     record = finetune(args.encoder, train, dev, args.output, args.epochs, args.lr, args.batch_size, args.max_length,
-                      args.seed, args.train_layers)
+                      args.seed, args.train_layers, head_lr=args.head_lr)
     print(json.dumps({k: record[k] for k in ("best_epoch", "history", "seconds")}))
     print(f"saved a token classifier with {len(record['labels'])} labels to {args.output}")
 

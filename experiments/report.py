@@ -60,7 +60,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
     targets = [(lang, data, spec.eval_metric) for lang, data in languages.items()] + (
         [("test", test_path, test_metric)] if test_path else [])
     jobs = [(layout.run_dir(runs_dir, suite, run, seed, quick), data, metric, name)
-            for run in spec.runs for seed in (seeds[:1] if run.teacher else seeds) for name, data, metric in targets]
+            for run in spec.runs for seed in spec.seeds_of(run, seeds) for name, data, metric in targets]
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         evaluated = dict(zip([(job[0], job[3]) for job in jobs],
                              pool.map(lambda job: evaluation.evaluate_run(job[0], job[1], env, job[2], job[3]), jobs)))
@@ -74,7 +74,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         "",
         f"Produced by `STRUCTKD_DATA_DIR=<data> {spec.command_env}python -m experiments run {suite}"
         f" --seeds {' '.join(map(str, seeds))}{' --quick' if quick else ''}{flags}`; dev splits; {spec.metric_name} ×100,"
-        " mean ± standard deviation over seeds (teachers: first seed only). †: the method is almost"
+        f" mean ± standard deviation over seeds{'' if spec.teacher_seeds else ' (teachers: first seed only)'}. †: the method is almost"
         " stochastically dominant over its baseline (Almost Stochastic Order, `deepsig.aso`, ε_min < 0.5 at"
         " confidence 0.95; the ε_min column), computed when both have at least 2 seeds.",
         "",
@@ -103,11 +103,11 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             continue
         cells = ""
         for key, _ in also:
-            values = [100 * m[key] for m in run_metrics(suite, run, seeds, quick, runs_dir) if key in m]
+            values = [100 * m[key] for m in run_metrics(spec, suite, run, seeds, quick, runs_dir) if key in m]
             cells += f" {mean_std(values)} |"
         for lang in languages:
             values = [evaluated[layout.run_dir(runs_dir, suite, run, seed, quick), lang]
-                      for seed in (seeds[:1] if run.teacher else seeds)]
+                      for seed in spec.seeds_of(run, seeds)]
             values = [100 * v for v in values if v is not None]
             # a run whose archive is gone (brought back from another machine without it) has fewer: say so
             fewer = f" ({len(values)} of {len(scores)} seeds)" if values and len(values) < len(scores) else ""
@@ -118,7 +118,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
             cells += f" {_share_of_teacher(run, language_scores, teachers_of)} |"
         if test_path:
             values = [evaluated[layout.run_dir(runs_dir, suite, run, seed, quick), "test"]
-                      for seed in (seeds[:1] if run.teacher else seeds)]
+                      for seed in spec.seeds_of(run, seeds)]
             cells += f" {mean_std([100 * v for v in values if v is not None])} |"
         spread = f" ± {statistics.stdev(scores):.2f}" if len(scores) > 1 else ""
         significance, mark = "", ""
@@ -132,7 +132,7 @@ def write_table(suite: str, seeds: List[int], quick: bool, runs_dir: str, per_la
         lines.append(f"| {run.name} | {statistics.mean(scores):.2f}{spread}{mark} | {len(scores)} | {significance} |"
                      f"{cells} {params or ''} | {best} |")
     seconds = sum(parse_duration(m.get("training_duration", "0:0:0")) for run in spec.runs
-                  for m in run_metrics(suite, run, seeds, quick, runs_dir))
+                  for m in run_metrics(spec, suite, run, seeds, quick, runs_dir))
     lines += ["", f"Training time of these runs, summed (AllenNLP's `training_duration`: reading data and annotating it"
                   f" with the teacher come before it and are not counted): {seconds / 3600:.1f} h on {spec.machine}."]
     record = os.path.join(layout.suite_folder(runs_dir, suite, quick), "suite_wall_seconds.json")

@@ -5,22 +5,27 @@ import glob
 import json
 import os
 import signal
+import subprocess
+import sys
 import tarfile
 import threading
 import time
 from typing import Dict, List, Optional, TextIO
 
 from allennlp_structkd.commands import die_with_parent, exit_on_sigterm, run_allennlp
-from allennlp_structkd.paths import CONFIGS
+from allennlp_structkd.paths import CONFIGS, REPO
 from experiments import layout, report
 from experiments.catalogue import SUITES
-from experiments.evaluation import evaluate_into
+from experiments.evaluation import evaluate_into, score_token_classifier, token_classifier_of
 from experiments.scores import RunRecordError, read_record
-from experiments.suite import PrepareOptions, Run, TeacherRef
+from experiments.suite import FineTune, PrepareOptions, Run, TeacherRef
 
 
 def train_job(job) -> str:
-    config, directory, env, evaluate_on = job
+    config, directory, env, evaluate_on, *rest = job
+    finetune: Optional[FineTune] = rest[0] if rest else None
+    if finetune is not None:
+        return finetune_only(finetune, directory, env)
     train_only(config, directory, env)
     if evaluate_on and not evaluate_into(directory, evaluate_on, os.path.join(directory, "evaluation.json"), env):
         raise RuntimeError(f"evaluation failed: {directory} on {evaluate_on}")
@@ -56,10 +61,69 @@ def metrics_are_whole(directory: str) -> bool:
     return True
 
 
+def token_classifier_is_whole(directory: str) -> bool:
+    """Whether a fine-tuned run's Hugging Face folder is there with its config, weights and record (the tool
+    writes it whole or not at all: it renames a finished folder into place)."""
+    folder = token_classifier_of(directory)
+    return all(os.path.isfile(os.path.join(folder, name)) for name in ("config.json", "training.json")) and any(
+        os.path.isfile(os.path.join(folder, name)) for name in ("model.safetensors", "pytorch_model.bin"))
+
+
 def run_is_finished(directory: str) -> bool:
     """A run is finished when it has its final metrics, readable, and a whole archive (a kill while the archive was
-    written leaves the metrics and a broken file)."""
-    return metrics_are_whole(directory) and archive_is_whole(directory)
+    written leaves the metrics and a broken file), or, fine-tuned, its whole Hugging Face folder."""
+    return metrics_are_whole(directory) and (archive_is_whole(directory) or token_classifier_is_whole(directory))
+
+
+def _finetuned_with(directory: str, finetune: FineTune, seed: int) -> bool:
+    """Whether the run's folder holds a token classifier fine-tuned with exactly these settings and seed."""
+    if not token_classifier_is_whole(directory):
+        return False
+    try:
+        with open(os.path.join(token_classifier_of(directory), "training.json"), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    wanted = {"encoder": finetune.encoder, "seed": seed, "epochs": finetune.epochs, "lr": finetune.lr, "head_lr": finetune.head_lr,
+              "batch_size": finetune.batch_size, "max_length": finetune.max_length, "train_layers": finetune.train_layers}
+    return isinstance(record, dict) and all(record.get(key) == value for key, value in wanted.items())
+
+
+def finetune_only(finetune: FineTune, directory: str, env: Dict[str, str]) -> str:
+    """
+    Fine-tune one teacher run (:mod:`experiments.finetune_token_classifier`, in a child process, its log beside the
+    folder) unless the folder already holds that model, then score it on its dev data as students read it and write
+    the run's ``metrics.json`` (``best_validation_<metric>``, ``best_epoch`` counted from 0 as AllenNLP counts,
+    ``training_duration``).
+    """
+    seed = int(env.get("STRUCTKD_SEED", "1"))
+    if run_is_finished(directory) and _finetuned_with(directory, finetune, seed):
+        return directory
+    os.makedirs(directory, exist_ok=True)
+    if not _finetuned_with(directory, finetune, seed):
+        log_path = directory + ".log"
+        with open(log_path, "a", encoding="utf-8") as log:
+            result = subprocess.run([sys.executable, "-m", "experiments.finetune_token_classifier",
+                                     *finetune.arguments(token_classifier_of(directory), seed)],
+                                    env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        if result.returncode != 0:
+            raise RuntimeError(f"fine-tuning failed (exit {result.returncode}): {directory}. "
+                               f"Last lines of {log_path}:\n{_log_tail(log_path)}")
+    with open(os.path.join(token_classifier_of(directory), "training.json"), encoding="utf-8") as handle:
+        record = json.load(handle)
+    import torch
+
+    torch.set_num_threads(int(env.get("OMP_NUM_THREADS", "1")))  # this worker's share of the cores, as training's
+    scores = score_token_classifier(token_classifier_of(directory), finetune.dev)
+    seconds = int(record.get("seconds", 0))
+    metrics: Dict[str, object] = {f"best_validation_{name}": value for name, value in scores.items()}
+    metrics.update(best_epoch=int(record["best_epoch"]) - 1, training_epochs=int(record["epochs"]) - 1,
+                   training_duration=f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}")
+    target = os.path.join(directory, "metrics.json")
+    with open(target + ".tmp", "w") as handle:
+        json.dump(metrics, handle, indent=2)
+    os.replace(target + ".tmp", target)
+    return directory
 
 
 def _rearchive(directory: str) -> bool:
@@ -202,21 +266,22 @@ def _run_suite(suite, spec, seeds, workers, quick, runs_dir, only, test_dir, dro
         from allennlp_structkd.encode_features import encode_config
 
         encode_config(os.path.join(CONFIGS, config), env=base_env)
-    teacher_dirs: Dict[str, str] = {}
     counts = {"runs": 0, "found_finished": 0}  # what this command trained, for the page's wall time
     stages = [[r for r in runs if r.teacher], [r for r in runs if not r.teacher]]
     for stage in [s for s in stages if s]:  # a suite may have no teachers (kr2)
         jobs = []
         # seed-major order: every model gets its first seed before any gets its second
-        order = [(run, seed) for seed in seeds for run in stage if not (run.teacher and seed != seeds[0])]
+        order = [(run, seed) for seed in seeds for run in stage if seed in spec.seeds_of(run, seeds)]
         for run, seed in order:
             env = dict(base_env, STRUCTKD_SEED=str(seed))
+            # a student distils from its suite's teachers of the first seed, or of its own seed (teacher_seeds)
+            teacher_seed = seed if spec.teacher_seeds else seeds[0]
+            teacher_dirs = {r.name: teacher_model_path(r, layout.run_dir(runs_dir, suite, r, teacher_seed, quick))
+                            for r in spec.runs if r.teacher}
             for name, value in run.env.items():
                 env[name] = teacher_archive_path(value, teacher_dirs, runs_dir, quick) if isinstance(value, TeacherRef) else value
             directory = layout.run_dir(runs_dir, suite, run, seed, quick)
-            if run.teacher:
-                teacher_dirs[run.name] = directory
-            jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on))
+            jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on, run.finetune))
             counts["runs"] += 1
             counts["found_finished"] += run_is_finished(directory)
         desc = f"{suite}: {'teachers' if stage[0].teacher else 'students'}"
@@ -299,11 +364,16 @@ def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor, futures) -> None
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def teacher_archive_path(teacher: TeacherRef, teacher_dirs: Dict[str, str], runs_dir: str, quick: bool) -> str:
-    """The archive a :class:`TeacherRef` names: a teacher run of this suite, or the finished run (lowest seed)
-    of another suite."""
+def teacher_model_path(run: Run, directory: str) -> str:
+    """What students of a teacher run read: its archive, or the Hugging Face folder of a fine-tuned run."""
+    return token_classifier_of(directory) if run.finetune is not None else os.path.join(directory, "model.tar.gz")
+
+
+def teacher_archive_path(teacher: TeacherRef, teacher_models: Dict[str, str], runs_dir: str, quick: bool) -> str:
+    """The archive (or Hugging Face folder) a :class:`TeacherRef` names: a teacher run of this suite
+    (``teacher_models``: its path by run name), or the finished run (lowest seed) of another suite."""
     if teacher.suite is None:
-        return os.path.join(teacher_dirs[teacher.run], "model.tar.gz")
+        return teacher_models[teacher.run]
     folder = os.path.dirname(layout.run_dir(runs_dir, teacher.suite, Run(teacher.run, ""), 1, quick))
     finished = sorted(glob.glob(os.path.join(folder, "seed_*", "model.tar.gz")),
                       key=lambda path: int(os.path.basename(os.path.dirname(path))[len("seed_"):]))

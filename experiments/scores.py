@@ -63,10 +63,10 @@ def mean_std(values: List[float]) -> str:
     return f"{statistics.mean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
 
 
-def run_metrics(suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str) -> List[Dict]:
+def run_metrics(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str) -> List[Dict]:
     """The ``metrics.json`` of each finished seed of a run."""
     found = []
-    for seed in (seeds[:1] if run.teacher else seeds):
+    for seed in spec.seeds_of(run, seeds):
         path = os.path.join(layout.run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
         if os.path.isfile(path):
             found.append(read_record(path))
@@ -76,7 +76,7 @@ def run_metrics(suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: s
 def run_scores(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool, runs_dir: str):
     """``(scores ×100 per finished seed, parameter count, best epochs)`` of one run of a suite."""
     scores, params, best = [], None, []
-    for seed in (seeds[:1] if run.teacher else seeds):
+    for seed in spec.seeds_of(run, seeds):
         path = os.path.join(layout.run_dir(runs_dir, suite, run, seed, quick), "metrics.json")
         if not os.path.isfile(path):
             continue
@@ -91,6 +91,18 @@ def run_scores(spec: Suite, suite: str, run: Run, seeds: List[int], quick: bool,
     return scores, params, best
 
 
+def _is_weight(dtype: str) -> bool:
+    """A floating-point tensor of a safetensors file (integer ones are buffers such as position ids)."""
+    return dtype.upper().startswith(("F", "BF"))
+
+
+def _numel(shape) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
 def parameter_count(directory: str) -> Optional[str]:
     """The parameters of a run's best weights: ``best.th``, or the archive's ``weights.th`` where only the
     archive was kept (runs brought back from another machine)."""
@@ -99,6 +111,16 @@ def parameter_count(directory: str) -> Optional[str]:
     import torch
 
     weights, archive = os.path.join(directory, "best.th"), os.path.join(directory, "model.tar.gz")
+    # a fine-tuned Hugging Face token classifier: its weights as save_pretrained wrote them (tensors only are read)
+    classifier = os.path.join(directory, "model")
+    if os.path.isfile(os.path.join(classifier, "model.safetensors")):
+        from safetensors import safe_open
+
+        with safe_open(os.path.join(classifier, "model.safetensors"), framework="pt") as handle:
+            return f"{sum(_numel(handle.get_slice(name).get_shape()) for name in handle.keys() if _is_weight(handle.get_slice(name).get_dtype())):,}"
+    if os.path.isfile(os.path.join(classifier, "pytorch_model.bin")):
+        tensors = torch.load(os.path.join(classifier, "pytorch_model.bin"), map_location="cpu", weights_only=True)
+        return f"{sum(v.numel() for v in tensors.values() if v.is_floating_point()):,}"  # not position ids
     if os.path.isfile(weights):
         state = torch.load(weights, map_location="cpu")
     elif os.path.isfile(archive):

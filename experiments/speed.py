@@ -18,39 +18,48 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
     from allennlp.data.fields import MetadataField
 
     from allennlp_structkd.archives import load_model_archive
-    from experiments.demo_job import measure
+    from experiments.demo_job import measure, measure_huggingface
+    from experiments.evaluation import token_classifier_of
 
     spec = SUITES[suite](quick)
     dev = spec.env.get("TAGGING_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
     if dev is None:
         raise ValueError(f"suite {suite} names no dev data (TAGGING_DEV, PARSE_DEV or UD_DEV) to measure speed on")
     path = json.loads(dev) if dev.strip().startswith("{") else dev
-    rows: List[Tuple[str, Dict[str, Any]]] = []
+    found: Dict[str, Dict[str, Any]] = {}
     words: Optional[List[List[str]]] = None
-    for run in spec.runs:
-        archive = os.path.join(layout.run_dir(runs_dir, suite, run, seeds[0], quick), "model.tar.gz")
-        if not os.path.isfile(archive):
+    # the archives first (their readers give the words), then the fine-tuned Hugging Face teachers on the same words
+    for run in sorted(spec.runs, key=lambda r: r.finetune is not None):
+        directory = layout.run_dir(runs_dir, suite, run, seeds[0], quick)
+        archive = os.path.join(directory, "model.tar.gz")
+        classifier = token_classifier_of(directory)
+        weights = archive if run.finetune is None else os.path.join(classifier, "config.json")
+        if not os.path.isfile(weights) or (run.finetune is not None and words is None):
             continue
-        # measured once per archive (its size and time of writing) and number of sentences: a table made again reads it
-        stamp = os.stat(archive)
-        cache = os.path.join(os.path.dirname(archive), "speed.json")
+        # measured once per model (its size and time of writing) and number of sentences: a table made again reads it
+        stamp = os.stat(weights)
+        cache = os.path.join(directory, "speed.json")
         key = {"size": stamp.st_size, "mtime": stamp.st_mtime, "sentences": sentences}
         if os.path.isfile(cache):
             with open(cache) as handle:
                 saved = json.load(handle)
             if saved.get("key") == key:
-                rows.append((run.name, saved["row"]))
+                found[run.name] = saved["row"]
                 words = words or saved["words"]
                 continue
-        # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
-        instances = list(itertools.islice(load_model_archive(archive).validation_dataset_reader.read(path), sentences))
-        words = words or [cast(MetadataField, i["metadata"])["words"] for i in instances]
-        row = measure(archive, words, instances=instances)
+        if run.finetune is not None:
+            assert words is not None  # checked above
+            row = measure_huggingface(classifier, words, None)
+        else:
+            # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
+            instances = list(itertools.islice(load_model_archive(archive).validation_dataset_reader.read(path), sentences))
+            words = words or [cast(MetadataField, i["metadata"])["words"] for i in instances]
+            row = measure(archive, words, instances=instances)
         with open(cache + ".tmp", "w") as handle:
             json.dump({"key": key, "row": row, "words": words}, handle)
         os.replace(cache + ".tmp", cache)
-        rows.append((run.name, row))
-    return rows, words
+        found[run.name] = row
+    return [(run.name, found[run.name]) for run in spec.runs if run.name in found], words
 
 
 def speed_lines(suite: str, seeds: List[int], rows, words, lead: str) -> List[str]:

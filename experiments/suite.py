@@ -29,16 +29,46 @@ class TeacherRef:
     suite: Optional[str] = None
 
 
+@dataclass(frozen=True)
+class FineTune:
+    """
+    A teacher run made by fine-tuning a Hugging Face encoder as a token classifier
+    (:mod:`experiments.finetune_token_classifier`) instead of ``allennlp train``: the run's folder holds the
+    saved Hugging Face folder under ``model/``, which students name as their teacher. ``train``, ``dev``:
+    CoNLL (``data_format`` conll) or CoNLL-U (conllu) files; the rest are the tool's options.
+    """
+
+    encoder: str
+    train: str
+    dev: str
+    data_format: str = "conll"
+    epochs: int = 3
+    lr: float = 1e-4
+    head_lr: Optional[float] = None
+    batch_size: int = 16
+    max_length: int = 128
+    train_layers: Optional[int] = None
+
+    def arguments(self, output: str, seed: int) -> List[str]:
+        """The tool's command-line arguments that fine-tune into ``output`` with ``seed``."""
+        return ["--encoder", self.encoder, "--train", self.train, "--dev", self.dev, "--format", self.data_format,
+                "--output", output, "--epochs", str(self.epochs), "--lr", str(self.lr), "--batch-size", str(self.batch_size),
+                "--max-length", str(self.max_length), "--seed", str(seed),
+                *(["--head-lr", str(self.head_lr)] if self.head_lr is not None else []),
+                *(["--train-layers", str(self.train_layers)] if self.train_layers is not None else [])]
+
+
 @dataclass
 class Run:
     name: str  # row label in the table
-    config: str  # relative to training_configs/
+    config: str  # relative to training_configs/ ("" for a fine-tuned run)
     env: Mapping[str, Union[str, TeacherRef]] = field(default_factory=dict)
     teacher: bool = False  # trained once (first seed only), before the students
     evaluate_on: Optional[str] = None  # also `allennlp evaluate` on this data (e.g. zero-shot)
     baseline: Optional[str] = None  # the run this one is tested against (Almost Stochastic Order)
     curve: Optional[Tuple[str, float]] = None  # (series, x): a point of the suite's plot
     lang: Optional[str] = None  # a per-language teacher's language (its gap to the students is taken there)
+    finetune: Optional[FineTune] = None  # a Hugging Face token classifier fine-tuned by the tool, not `allennlp train`
 
     @property
     def teachers(self) -> List[str]:
@@ -68,6 +98,13 @@ class Suite:
     goals: Dict[str, float] = field(default_factory=dict)
     # a retention curve: {run: {lang: the transfer file it reads}}, the x of the `% of teacher` plot (its lines)
     transfer_of: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    # teachers trained with every seed, not the first only: a student of seed s distils from its teachers of seed s,
+    # and `% of teacher` is taken against the mean over the teachers' seeds
+    teacher_seeds: bool = False
+
+    def seeds_of(self, run: Run, seeds: List[int]) -> List[int]:
+        """The seeds ``run`` is trained with: every seed, or a teacher's first only (unless ``teacher_seeds``)."""
+        return seeds[:1] if run.teacher and not self.teacher_seeds else list(seeds)
 
     def __post_init__(self):
         if self.eval_metric is None:
@@ -76,6 +113,8 @@ class Suite:
         if len(set(names)) != len(names):
             raise ValueError(f"a suite's run names must be unique: {names}")
         for run in self.runs:
+            if run.finetune is not None and not run.teacher:
+                raise ValueError(f"run {run.name!r}: a fine-tuned token classifier is a teacher run (teacher=True)")
             for teacher in run.teachers:
                 if teacher not in names:
                     raise ValueError(f"run {run.name!r} names teacher {teacher!r}, which is not a run of its suite")

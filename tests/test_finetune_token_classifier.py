@@ -52,3 +52,25 @@ def test_it_never_replaces_a_folder_it_did_not_write(tmp_path):
         finetune(str(SAMPLE_DATA / "tiny_bert"), read_sentences(TRAIN, "conll"), [], str(tmp_path / "mine"), epochs=1,
                  progress=False)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_the_classification_layer_learns_at_its_own_rate(tmp_path, monkeypatch):
+    groups = []
+    real_adamw = torch.optim.AdamW
+
+    def recording_adamw(params, **kwargs):
+        groups.extend(dict(group, params=list(group["params"])) for group in params)  # before the schedule changes lr
+        return real_adamw(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", recording_adamw)
+    record = finetune(str(SAMPLE_DATA / "tiny_bert"), read_sentences(TRAIN, "conll"), [], str(tmp_path / "model"), epochs=1,
+                      lr=1e-4, head_lr=1e-2, batch_size=2, seed=3, progress=False)
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(str(tmp_path / "model"))
+    sizes = {name: p.numel() for name, p in model.named_parameters()}
+    encoder, head = groups
+    assert encoder["lr"] == 1e-4 and head["lr"] == 1e-2 and record["head_lr"] == 1e-2
+    # the head: the classifier's weight and bias; the encoder: every other parameter
+    assert sorted(p.numel() for p in head["params"]) == sorted(v for k, v in sizes.items() if k.startswith("classifier."))
+    assert sum(p.numel() for p in encoder["params"]) == sum(v for k, v in sizes.items() if not k.startswith("classifier."))
