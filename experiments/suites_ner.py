@@ -333,14 +333,15 @@ def suite_hf_teacher(quick: bool) -> Suite:
               "TAGGING_DEV": json.dumps(dev), "STRUCTKD_EPOCHS": "2" if quick else "10"}
     # the encoder at lr 2e-4 and its new classification layer at 1e-2 (e5's outputs are small: at the encoder's rate
     # the head stays near zero for hundreds of steps), its embeddings frozen, which makes an epoch fit 2 cores
-    tune = dict(epochs=1 if quick else 4, lr=2e-4, head_lr=1e-2, batch_size=8, train_layers=12)
+    tune = FineTune(encoder, labeled["es"], dev["es"], epochs=1 if quick else 4, lr=2e-4, head_lr=1e-2, batch_size=8,
+                    train_layers=12)
     es, nl = "teacher_es: multilingual-e5-small fine-tuned", "teacher_nl: multilingual-e5-small fine-tuned"
     teachers: RunEnv = {"TEACHER_ES": TeacherRef(es), "TEACHER_NL": TeacherRef(nl)}
     with_transfer = dict(teachers, TAGGING_TRAIN=json.dumps({"labeled": labeled, "unlabeled": transfer}))
     pieces = {"STUDENT_INPUT": "pieces", "STUDENT_ENCODER": encoder, "STUDENT_PIECE_DIM": "64", "STUDENT_HIDDEN_DIM": "128"}
     runs = [
-        Run(es, "", teacher=True, lang="es", finetune=FineTune(encoder, labeled["es"], dev["es"], **tune)),
-        Run(nl, "", teacher=True, lang="nl", finetune=FineTune(encoder, labeled["nl"], dev["nl"], **tune)),
+        Run(es, "", teacher=True, lang="es", finetune=tune),
+        Run(nl, "", teacher=True, lang="nl", finetune=dataclasses.replace(tune, train=labeled["nl"], dev=dev["nl"])),
         Run("e5-piece CRF: w/o KD", "baseline_no_kd.jsonnet", pieces),
         Run("e5-piece CRF: Struct. KD (Case 3), transfer text", "struct_kd_case1a.jsonnet", dict(with_transfer, **pieces),
             baseline="e5-piece CRF: w/o KD"),
@@ -359,7 +360,7 @@ def suite_hf_teacher(quick: bool) -> Suite:
                            "(each language's student targets come from its own language's teacher): "
                            "multilingual-e5-small with a token-classification head, fine-tuned on that language's "
                            "labeled sentences by experiments/finetune_token_classifier.py (every layer trained, the "
-                           f"piece embeddings frozen; {tune['epochs']} epochs, AdamW at lr 2e-4 and 1e-2 for the new "
+                           f"piece embeddings frozen; {tune.epochs} epochs, AdamW at lr 2e-4 and 1e-2 for the new "
                            "classification layer, batch 8, sentences cut to 128 pieces for training only, the epoch of "
                            "the best dev F1 kept), one teacher per seed. The headline's frozen-e5 + BiLSTM-CRF teachers, "
                            "on the same labeled sentences, scored 75.29 es / 70.96 nl dev F1 (seed 1). The teacher is "
