@@ -375,6 +375,13 @@ def goal_lines(spec: Suite, all_scores, language_scores, measured, epsilons, wal
                                                    for lang in ref if lang in base and lang in ours)
                          + " of that reference's gain over the student without KD: the shortfall is this student's on these "
                          "sentences, not the distillation's.")
+    # goals for the teachers themselves (``teacher_f1_<lang>``): a score a reference teacher reached on the same data
+    teacher_goals = {key[len("teacher_f1_"):]: value for key, value in goals.items() if key.startswith("teacher_f1_")}
+    reached = [f"{lang} {verdict(language_scores[t.name][lang], teacher_goals[lang], ' F1')}" for lang, t in teachers.items()
+               if lang in teacher_goals and lang in language_scores.get(t.name, {})]
+    if reached:
+        lines.append("- its teachers' dev F1 (the mean of their seeds) above the reference teachers' of the description: "
+                     + "; ".join(reached) + ".")
     if best.baseline and all_scores.get(best.baseline) and "kd_gain" in goals:
         gain = statistics.mean(all_scores[best.name]) - statistics.mean(all_scores[best.baseline])
         eps = epsilons.get(best.name)

@@ -352,7 +352,8 @@ def suite_hf_teacher(quick: bool) -> Suite:
     ]
     shared = dict(_split_ner_suite(splits, dev), encode_first=[])
     return Suite(env=common, runs=runs, **shared, teacher_seeds=True,
-                 goals={"share_of_teacher": 95.0, "speedup": 25.0, "size_ratio": 25.0, "kd_gain": 1.0},
+                 goals={"share_of_teacher": 95.0, "speedup": 25.0, "size_ratio": 25.0, "kd_gain": 1.0,
+                        "teacher_f1_es": 75.29, "teacher_f1_nl": 70.96},  # the headline's frozen-e5 teachers
                  description="CoNLL-2002 Spanish + Dutch NER on the headline's fair protocol (the same labeled sentences, "
                            f"the first {labeled_count:,} of each language's training split, and the same transfer text, "
                            f"the next {transfer_count:,}, whose labels no model sees), with the teacher a user holds "

@@ -657,6 +657,11 @@ def test_the_goal_lines_say_what_is_met_and_by_how_much_a_goal_is_missed(tmp_pat
     assert "keeps es 95.0% of the teachers" in text and "Distillation recovers es 75% of that reference's gain" in text
     assert "11.0 F1 (goal ≥ 1 F1: met), ε_min 0.00 (goal < 0.5: met)" in text
     assert "30.0x (goal ≥ 25x: met)" in text
+    # a goal for the teacher itself: the score a reference teacher reached on the same data
+    spec.goals.update(teacher_f1_es=82.5)
+    text = "\n".join(experiments.report.goal_lines(spec, scores, languages, speed, {"kd": 0.0}, str(tmp_path / "none")))
+    assert "its teachers' dev F1 (the mean of their seeds) above the reference teachers' of the description: es 80.0 F1 " \
+           "(goal ≥ 82.5 F1: missed by 2.5 F1)." in text
 
 
 def test_one_multilingual_teacher_is_every_languages_teacher_for_the_goals():
