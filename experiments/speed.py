@@ -49,7 +49,10 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
                 continue
         if run.finetune is not None:
             assert words is not None  # checked above
-            row = measure_huggingface(classifier, words, None)
+            from allennlp_structkd.kd.huggingface_teacher import read_id2label
+
+            spans = any(label[:2] in ("B-", "I-") for label in read_id2label(classifier))
+            row = measure_huggingface(classifier, words, "BIO" if spans else None)
         else:
             # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
             instances = list(itertools.islice(load_model_archive(archive).validation_dataset_reader.read(path), sentences))
