@@ -35,6 +35,13 @@ def token_classifier_of(directory: str) -> str:
     return os.path.join(directory, "model")
 
 
+def labels_spans(folder: str) -> bool:
+    """Whether a Hugging Face token classifier's labels are BIO spans (NER), not plain tags (UPOS)."""
+    from allennlp_structkd.kd.huggingface_teacher import read_id2label
+
+    return any(label[:2] in ("B-", "I-") for label in read_id2label(folder))
+
+
 def span_f1(gold: List[List[str]], predicted: List[List[str]]) -> float:
     """Micro span F1 of BIO tag sequences, spans read as AllenNLP's span F1 reads them (an ``I-`` that does not
     continue a span of its type starts one, as conlleval does)."""
@@ -54,10 +61,10 @@ def score_token_classifier(folder: str, data: str) -> Dict[str, float]:
     UPOS): the best label of each word as the teacher gives students its distributions (the first piece of each
     word, long sentences in overlapping windows). ``f1-measure-overall`` (span F1) and ``accuracy``.
     """
-    from allennlp_structkd.kd.huggingface_teacher import HuggingFaceTeacher, read_id2label
+    from allennlp_structkd.kd.huggingface_teacher import HuggingFaceTeacher
     from experiments.finetune_token_classifier import read_sentences
 
-    spans = any(label[:2] in ("B-", "I-") for label in read_id2label(folder))
+    spans = labels_spans(folder)
     with tempfile.TemporaryDirectory() as cache:  # nothing is cached: scoring reads each sentence once
         teacher = HuggingFaceTeacher(folder, -1, cache, "BIO" if spans else None)
         labels = teacher.mapping.teacher_labels

@@ -117,7 +117,8 @@ def parameter_count(directory: str) -> Optional[str]:
         from safetensors import safe_open
 
         with safe_open(os.path.join(classifier, "model.safetensors"), framework="pt") as handle:
-            return f"{sum(_numel(handle.get_slice(name).get_shape()) for name in handle.keys() if _is_weight(handle.get_slice(name).get_dtype())):,}"
+            slices = [handle.get_slice(name) for name in handle.keys()]
+            return f"{sum(_numel(s.get_shape()) for s in slices if _is_weight(s.get_dtype())):,}"
     if os.path.isfile(os.path.join(classifier, "pytorch_model.bin")):
         tensors = torch.load(os.path.join(classifier, "pytorch_model.bin"), map_location="cpu", weights_only=True)
         return f"{sum(v.numel() for v in tensors.values() if v.is_floating_point()):,}"  # not position ids

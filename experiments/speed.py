@@ -19,7 +19,7 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
 
     from allennlp_structkd.archives import load_model_archive
     from experiments.demo_job import measure, measure_huggingface
-    from experiments.evaluation import token_classifier_of
+    from experiments.evaluation import labels_spans, token_classifier_of
 
     spec = SUITES[suite](quick)
     dev = spec.env.get("TAGGING_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
@@ -49,10 +49,7 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
                 continue
         if run.finetune is not None:
             assert words is not None  # checked above
-            from allennlp_structkd.kd.huggingface_teacher import read_id2label
-
-            spans = any(label[:2] in ("B-", "I-") for label in read_id2label(classifier))
-            row = measure_huggingface(classifier, words, "BIO" if spans else None)
+            row = measure_huggingface(classifier, words, "BIO" if labels_spans(classifier) else None)
         else:
             # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
             instances = list(itertools.islice(load_model_archive(archive).validation_dataset_reader.read(path), sentences))

@@ -620,7 +620,7 @@ def test_a_suite_page_states_the_wall_time_of_its_run(fake_suite, monkeypatch):
     runs_dir = fake_suite / "runs"
 
     def trained(job):
-        config, directory, env, _ = job
+        config, directory, env, *_ = job
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, "metrics.json"), "w") as handle:
             json.dump({"best_validation_f1-measure-overall": 0.5, "best_epoch": 0}, handle)
