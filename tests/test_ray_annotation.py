@@ -1,4 +1,5 @@
-"""Annotation on Ray Data (local mode): the same targets as the single-process path, bit for bit; a rerun annotates
+"""Annotation on Ray Data (local mode): the same targets as the single-process path, bit for bit; a worker that dies
+mid-batch costs a retry of that batch only; a rerun annotates
 only what is missing; an address that does not answer is a clear error; two runs on one cache at once leave
 whole entries, once each."""
 import gzip
@@ -35,7 +36,9 @@ def _transfer_files(folder, sentences=30, files=2):
 
 
 def _env(teacher, cache):
-    return dict(os.environ, STRUCTKD_TEST_DATA=str(DATA), STRUCTKD_TEST_TEACHER=teacher,
+    # Ray runs its workers at niceness 15 by default: on a loaded machine they would wait on every other process,
+    # and the test's time would depend on the load
+    return dict(os.environ, RAY_worker_niceness="0", STRUCTKD_TEST_DATA=str(DATA), STRUCTKD_TEST_TEACHER=teacher,
                 STRUCTKD_TEST_OBJECTIVE=json.dumps({"type": "structural"}), STRUCTKD_TEST_DECODER="structkd_crf_tagger",
                 STRUCTKD_TEST_CACHE=str(cache))
 
@@ -128,3 +131,48 @@ def test_a_wave_is_cut_into_blocks_of_whole_chunks_that_keep_every_worker_busy()
     big = [{"chunk": i // 64, "key": str(i)} for i in range(50_000)]
     assert max(len(b) for b in rebalance([big], workers=1)) <= BLOCK_SENTENCES
     assert rebalance([], workers=2) == []
+
+
+# Put on PYTHONPATH, this makes the first teacher actor to receive a batch exit mid-run (the file named by
+# STRUCTKD_TEST_DIE_ONCE is created by the one that dies): Ray must restart it and retry the batch. The patch is
+# applied when the module is imported, in whichever process imports it (only actors call __call__).
+_DIE_ONCE = '''
+import importlib.abc, importlib.machinery, os, sys
+
+class _Patch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "allennlp_structkd.ray_annotation":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            call = module._TeacherActor.__call__
+
+            def dying_call(self, batch):
+                try:
+                    os.close(os.open(os.environ["STRUCTKD_TEST_DIE_ONCE"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                except FileExistsError:
+                    return call(self, batch)
+                os._exit(1)  # the worker process dies with its batch unfinished
+
+            module._TeacherActor.__call__ = dying_call
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Patch())
+'''
+
+
+def test_a_worker_that_dies_loses_only_its_batch_which_is_retried(teacher_archive, transfer, reference, tmp_path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_DIE_ONCE)
+    died = tmp_path / "died"
+    env = dict(_env(teacher_archive, tmp_path / "cache"), STRUCTKD_TEST_DIE_ONCE=str(died),
+               PYTHONPATH=os.pathsep.join(p for p in (str(hooks), os.environ.get("PYTHONPATH")) if p))
+    out = _annotate(env, transfer, "--engine", "ray", "--workers", "2")
+    assert died.exists()  # a worker did die
+    assert "34 sentences: 34 annotated by the teachers, 0 already cached" in out
+    _assert_same(_entries(tmp_path / "cache"), reference)  # its batch retried: every target, as one process gives them
