@@ -9,21 +9,29 @@ Either model may be a project archive or a Hugging Face token-classification fol
 teacher, ``runs/demo/teacher.hf``, is one). Then open http://127.0.0.1:8000/ . The page is rendered on the server (no JavaScript): the form's
 GET request ``/?sentence=...&lang=...`` returns the predictions. It listens on 127.0.0.1 only.
 
+The page says which models are loaded and which languages the student was trained on; a sentence in
+another language is refused (HTTP 400), as the spaCy component refuses it. Each model's time is the
+median of ``REPEATS`` runs on the sentence, the models warmed up at start. ``POST /api/predict`` with a
+JSON body ``{"sentence": ..., "lang": ...}`` answers the same predictions as JSON.
+
 Requests are served in parallel, each model by one of ``--workers`` loaded copies (a slow request
 does not hold up the others); a sentence longer than ``--max-chars`` characters is refused with
-HTTP 413 and an unknown language code with HTTP 400. Entities are coloured by type, with their
-confidence (exact CRF marginals) beside the rendering; a parser needs each word's PoS tag, typed as
-``word/UPOS``.
+HTTP 413 and an unknown language code with HTTP 400, on the page with its form. Entities are coloured
+by type, with their confidence (exact CRF marginals) beside the rendering; a parser needs each word's
+PoS tag, typed as ``word/UPOS``.
 """
 import argparse
 import copy
+import dataclasses
 import html
+import json
 import logging
 import queue
+import statistics
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.predictors import Predictor
@@ -43,10 +51,18 @@ PAGE = """<!doctype html>
 padding:1em;border-radius:6px}} h2{{margin-top:0}} .time{{color:#555}} textarea{{width:100%;font-size:1.1em}}</style>
 </head><body>
 <h1>Structural knowledge distillation: teacher and student</h1>
-<form method="get" action="/"><textarea name="sentence" rows="2">{sentence}</textarea>
-<p>language <input name="lang" value="{lang}" size="4"> <button type="submit">Predict</button></p></form>
-<div class="models">{panels}</div>
+<p class="about">{about}</p>
+<form method="get" action="/"><textarea name="sentence" rows="2" placeholder="{example}">{sentence}</textarea>
+<p>language <input name="lang" value="{lang}" size="4"> <button type="submit">Predict</button>
+<a href="{example_link}">try an example</a></p></form>
+{error}<div class="models">{panels}</div>
 </body></html>"""
+
+
+REPEATS = 5  # runs of each model on a sentence; the page shows their median
+EXAMPLES = {"es": "Juan visitó Madrid con la ONU .", "nl": "Jan bezocht Amsterdam met de VN .",
+            "en": "John visited the old city of Madrid last week ."}
+EXAMPLE = "John visited Madrid ."
 
 
 class SentenceTooLong(ValueError):
@@ -88,19 +104,45 @@ class HuggingFaceTagger:
         return result
 
 
-def _predictor(path: str) -> Tuple[Any, bool]:
-    """``(predictor, whether it is a parser)`` of a project archive or a Hugging Face token-classification folder."""
+@dataclasses.dataclass
+class LoadedModel:
+    """One of the page's models: its predictor, whether it is a parser, the languages of its training data (None:
+    not recorded, as for a Hugging Face folder) and a line saying what it is."""
+
+    predictor: Any
+    parser: bool
+    languages: Optional[List[str]]
+    what: str
+
+
+def load_model(path: str) -> LoadedModel:
+    """A project archive or a Hugging Face token-classification folder, ready for the page."""
+    from allennlp_structkd.export import training_languages
     from allennlp_structkd.kd.huggingface_teacher import is_huggingface_folder
 
     if is_huggingface_folder(path):
-        return HuggingFaceTagger(path), False
+        tagger = HuggingFaceTagger(path)
+        labels = tagger.teacher.mapping.teacher_labels
+        return LoadedModel(tagger, False, None, f"a Hugging Face token classifier ({len(labels)} labels) from {path}")
     archive = load_model_archive(path)
     model = archive.model
     if not isinstance(archive.model, KDTeacher):  # every model of this project (taggers, parsers, span NER) is one
         raise ConfigurationError(f"{path} holds a {type(model).__name__}, which this demo cannot show: give a model "
                                  "trained with this project's configs (its taggers, parsers or span NER model)")
     name = "structkd_parser" if model.default_predictor == "structkd_parser" else "structkd_tagger"
-    return Predictor.from_archive(archive, name), name == "structkd_parser"
+    languages = training_languages(archive.config.as_dict(quiet=True))
+    parameters = sum(p.numel() for p in model.parameters())
+    what = (f"a {type(model).__name__} ({parameters / 1e6:.2f}M parameters, trained on {', '.join(languages)} text) "
+            f"from {path}")
+    return LoadedModel(Predictor.from_archive(archive, name), name == "structkd_parser", languages, what)
+
+
+def check_served(languages: Optional[List[str]], lang: str, name: str) -> None:
+    """The spaCy component's rule: a model serves the languages it was trained on (any, for ``xx``, several or
+    none given); another is a clear error."""
+    if languages is not None and lang not in languages and "xx" not in languages:
+        raise ConfigurationError(f"the {name} was trained on {', '.join(languages)} text, not {lang!r}: give one of "
+                                 "those languages")
 
 
 def render(result: Dict, parser: bool) -> str:
@@ -140,54 +182,103 @@ def _parser_inputs(sentence: str) -> Dict:
 
 class DemoServer:
     """
-    The page's server. ``workers``: loaded copies of each model, so that that many requests run at once;
-    ``max_chars``: the longest sentence accepted.
+    The page's server. ``lang``: the language of the sentences typed (None: the first the student was trained on;
+    ``xx`` where that is not recorded); ``workers``: loaded copies of each model, so that that many requests run at once; ``max_chars``:
+    the longest sentence accepted.
     """
 
-    def __init__(self, teacher: str, student: str, lang: str = "xx", workers: int = 2, max_chars: int = 2000,
+    def __init__(self, teacher: str, student: str, lang: Optional[str] = None, workers: int = 2, max_chars: int = 2000,
                  request_timeout: float = 30.0) -> None:
         if workers < 1 or max_chars < 1 or request_timeout <= 0:
             raise ValueError(f"workers, max_chars and request_timeout must be positive, got {workers}, {max_chars} and "
                              f"{request_timeout}")
         self.request_timeout = request_timeout
-        self.lang = check_lang(lang)
         self.max_chars = max_chars
         self.pools: Dict[str, queue.Queue[Any]] = {}
-        self.parsers: Dict[str, bool] = {}
+        self.models: Dict[str, LoadedModel] = {}
         for name, path in (("teacher", teacher), ("student", student)):
-            first, self.parsers[name] = _predictor(path)
+            self.models[name] = load_model(path)
+        served = self.models["student"].languages
+        self.lang = check_lang(lang or (served[0] if served else "xx"))
+        for name, model in self.models.items():
+            check_served(model.languages, self.lang, name)
             self.pools[name] = queue.Queue()
+            self._run(model, EXAMPLES.get(self.lang, EXAMPLE), self.lang)  # warm-up: the first call's set-up is not timed
             for copy_number in range(workers):  # a model and its reader serve one request at a time
-                self.pools[name].put(first if copy_number == 0 else copy.deepcopy(first))
+                self.pools[name].put(model.predictor if copy_number == 0 else copy.deepcopy(model.predictor))
+
+    @staticmethod
+    def _run(model: LoadedModel, sentence: str, lang: str, predictor: Any = None) -> Dict:
+        if model.parser:
+            if "/" not in sentence:
+                return {}  # the warm-up sentence has no PoS tags to read
+            inputs = _parser_inputs(sentence)
+            result = (predictor or model.predictor).predict_json(inputs)
+            result["upos"] = inputs["upos"]
+            return result
+        return (predictor or model.predictor).predict_json({"sentence": sentence, "lang": lang})
+
+    def check(self, sentence: str, lang: Optional[str]) -> str:
+        """The request's language once the sentence and it are acceptable; SentenceTooLong or ConfigurationError."""
+        if len(sentence) > self.max_chars:
+            raise SentenceTooLong(f"the sentence has {len(sentence):,} characters; this demo takes at most {self.max_chars:,}")
+        lang = check_lang(lang or self.lang)
+        for name, model in self.models.items():
+            check_served(model.languages, lang, name)
+        return lang
 
     def predict(self, sentence: str, lang: str) -> Dict[str, Tuple[Dict, float, bool]]:
+        """Each model's ``(prediction, median seconds over REPEATS runs, whether it is a parser)``."""
+        lang = self.check(sentence, lang)
         results = {}
         for name, pool in self.pools.items():
             predictor = pool.get()
             try:
-                parser = self.parsers[name]
-                started = time.perf_counter()
-                inputs = _parser_inputs(sentence) if parser else {"sentence": sentence, "lang": lang}
-                result = predictor.predict_json(inputs)
-                if parser:
-                    result["upos"] = inputs["upos"]
-                results[name] = (result, time.perf_counter() - started, parser)
+                model, seconds = self.models[name], []
+                for _ in range(REPEATS):
+                    started = time.perf_counter()
+                    result = self._run(model, sentence, lang, predictor)
+                    seconds.append(time.perf_counter() - started)
+                results[name] = (result, statistics.median(seconds), model.parser)
             finally:
                 pool.put(predictor)
         return results
 
-    def page(self, query: Dict[str, str]) -> str:
-        """The page for a query; SentenceTooLong (413) or ConfigurationError (bad input: 400) for a bad one."""
+    def about(self) -> str:
+        lines = [f"<b>{name}</b>: {html.escape(model.what)}" for name, model in self.models.items()]
+        return ("<br>".join(lines) + f"<br>Times: the median of {REPEATS} runs of each model on the sentence, on this "
+                "machine's CPU, the models loaded and warmed up.")
+
+    def page(self, query: Dict[str, str], error: str = "") -> str:
+        """The page for a query; SentenceTooLong (413) or ConfigurationError (bad input: 400) for a bad one, unless
+        ``error`` is given: then the page with the form and that message."""
         sentence = query.get("sentence", "").strip()
-        if len(sentence) > self.max_chars:
-            raise SentenceTooLong(f"the sentence has {len(sentence):,} characters; this demo takes at most {self.max_chars:,}")
-        lang = check_lang(query.get("lang") or self.lang)
+        lang = query.get("lang") or self.lang
         panels = ""
-        if sentence:
+        if sentence and not error:
             for name, (result, seconds, parser) in self.predict(sentence, lang).items():
-                panels += (f"<div class='model' id='{name}'><h2>{name}</h2><p class='time'>{1000 * seconds:.1f} ms</p>"
-                           f"{render(result, parser)}</div>")
-        return PAGE.format(sentence=html.escape(sentence), lang=html.escape(lang), panels=panels)
+                panels += (f"<div class='model' id='{name}'><h2>{name}</h2><p class='time'>{1000 * seconds:.1f} ms "
+                           f"(median of {REPEATS} runs)</p>{render(result, parser)}</div>")
+        example = EXAMPLES.get(self.lang, EXAMPLE)
+        shown = sentence if len(sentence) <= self.max_chars else ""  # a refused sentence is not sent back in full
+        return PAGE.format(about=self.about(), example=html.escape(example), sentence=html.escape(shown),
+                           lang=html.escape(lang), example_link="/?" + urllib.parse.urlencode({"sentence": example, "lang": self.lang}),
+                           error=f"<p class='error'>{html.escape(error, quote=False)}</p>" if error else "", panels=panels)
+
+    def api(self, body: bytes) -> Dict:
+        """``POST /api/predict``: ``{"sentence": ..., "lang": ...}`` in, each model's prediction and milliseconds out."""
+        try:
+            request = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ConfigurationError(f"the request body is not JSON ({error}): send {{\"sentence\": \"...\"}}") from None
+        if not isinstance(request, dict) or not isinstance(request.get("sentence"), str):
+            raise ConfigurationError('the request body must be a JSON object with a "sentence" string')
+        lang = request.get("lang")
+        if lang is not None and not isinstance(lang, str):
+            raise ConfigurationError(f"'lang' must be a language code string, got {lang!r:.80}")
+        results = self.predict(request["sentence"].strip(), lang or self.lang)
+        return {name: {**result, "ms": 1000 * seconds, "timing": f"median of {REPEATS} runs"}
+                for name, (result, seconds, _) in results.items()}
 
     def handler(self):
         server = self
@@ -195,6 +286,13 @@ class DemoServer:
         class Handler(BaseHTTPRequestHandler):
             # a connection that sends nothing (or half a request) for this long is closed, freeing its thread
             timeout = server.request_timeout
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def do_GET(self):  # noqa: N802
                 parsed = urllib.parse.urlparse(self.path)
@@ -205,17 +303,36 @@ class DemoServer:
                 try:
                     body, status = server.page(query).encode("utf-8"), 200
                 except SentenceTooLong as error:
-                    body, status = f"<p>{html.escape(str(error))}</p>".encode(), 413
+                    body, status = server.page(query, error=str(error)).encode("utf-8"), 413
                 except ConfigurationError as error:  # a bad language code, a parser without PoS
-                    body, status = f"<p>{html.escape(str(error))}</p>".encode(), 400
+                    body, status = server.page(query, error=str(error)).encode("utf-8"), 400
                 except Exception:  # noqa: BLE001 (a model's failure: the client gets a short answer, the log the rest)
                     logger.exception("the demo's models failed on %r", query.get("sentence", "")[:200])
-                    body, status = b"<p>The models failed on this sentence (the server's log says why).</p>", 500
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    message = "The models failed on this sentence (the server's log says why)."
+                    body, status = server.page(query, error=message).encode("utf-8"), 500
+                self._answer(status, body, "text/html; charset=utf-8")
+
+            def do_POST(self):  # noqa: N802
+                if urllib.parse.urlparse(self.path).path != "/api/predict":
+                    self.send_error(404)
+                    return
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                limit = 4 * server.max_chars + 1024  # UTF-8 and the JSON around the sentence
+                try:
+                    if length < 0 or length > limit:
+                        raise SentenceTooLong(f"the request body is {length:,} bytes; this demo takes at most {limit:,}")
+                    answer, status = server.api(self.rfile.read(length)), 200
+                except SentenceTooLong as error:
+                    answer, status = {"error": str(error)}, 413
+                except ConfigurationError as error:
+                    answer, status = {"error": str(error)}, 400
+                except Exception:  # noqa: BLE001
+                    logger.exception("the demo's models failed on an API request")
+                    answer, status = {"error": "the models failed on this sentence (the server's log says why)"}, 500
+                self._answer(status, json.dumps(answer).encode("utf-8"), "application/json")
 
             def log_message(self, *args):
                 pass
@@ -231,7 +348,8 @@ def main() -> None:
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--student", required=True)
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--lang", default="xx", help="the language of the sentences typed (a spaCy code; xx: several)")
+    parser.add_argument("--lang", default=None, help="the language of the sentences typed (a spaCy code; xx: several); "
+                                                      "default: the first the student was trained on")
     parser.add_argument("--workers", type=int, default=2, help="requests served at once (loaded copies of each model)")
     parser.add_argument("--max-chars", type=int, default=2000, help="the longest sentence accepted (longer: HTTP 413)")
     args = parser.parse_args()

@@ -34,7 +34,7 @@ class ExportError(ConfigurationError):
     """What cannot be exported, and what can."""
 
 
-def _languages(config: Dict) -> List[str]:
+def training_languages(config: Dict) -> List[str]:
     """The languages of the training data: the keys of a ``{lang: path}`` map (or of its labeled and unlabeled parts);
     for a plain path its reader's ``lang`` (``xx``, no given language, by default)."""
     from allennlp_structkd.dataset_readers.common import parse_json_path
@@ -137,7 +137,7 @@ def describe(archive_path: str):
         state["end"] = model.end_transitions + model.end_penalty
     spec = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "labels": list(model.labels),
-        "label_encoding": model.label_encoding, "languages": _languages(config), "inputs": inputs, "encoder": encoder,
+        "label_encoding": model.label_encoding, "languages": training_languages(config), "inputs": inputs, "encoder": encoder,
     }
     if kind == "seq_label_parser":
         spec["parser"] = {"pos": _vocabulary(model.vocab, "pos"), "deprels": _vocabulary(model.vocab, "head_tags")}

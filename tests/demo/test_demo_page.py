@@ -1,4 +1,5 @@
 """The demo page, end to end in headless Chromium (Debian's chromium; .ci/run installs it)."""
+import json
 import os
 import shutil
 import subprocess
@@ -29,8 +30,45 @@ def test_page_shows_both_models_with_times(server):
     url = server + "?" + urllib.parse.urlencode({"sentence": "Juan visitó Madrid .", "lang": "es"})
     page = urllib.request.urlopen(url, timeout=120).read().decode("utf-8")
     assert "id='teacher'" in page and "id='student'" in page
-    assert page.count(" ms</p>") == 2
+    assert page.count(" ms (median of 5 runs)</p>") == 2
     assert "Juan" in page
+
+
+def test_the_landing_page_says_what_is_loaded_and_offers_an_example(server, maxent_teacher_archive):
+    page = urllib.request.urlopen(server, timeout=120).read().decode("utf-8")
+    assert "CrfTagger" in page and "MaxEntTagger" in page and "trained on es, nl text" in page
+    assert maxent_teacher_archive in page and "median of 5 runs" in page
+    assert 'placeholder="Juan visitó Madrid' in page and "try an example" in page and "id='teacher'" not in page
+
+
+def test_a_language_the_student_was_not_trained_on_is_a_400_with_the_form(server):
+    status, body = _get(server + "?" + urllib.parse.urlencode({"sentence": "John visited Madrid .", "lang": "en"}))
+    assert status == 400 and "trained on es, nl text, not 'en'" in body
+    assert "<form" in body and "John visited Madrid ." in body and "id='teacher'" not in body
+
+
+def _post(url, body: bytes):
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        response = urllib.request.urlopen(request, timeout=120)
+        return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_json_api_answers_both_models_and_names_bad_requests(server):
+    status, answer = _post(server + "api/predict", json.dumps({"sentence": "Juan visitó Madrid .", "lang": "es"}).encode())
+    assert status == 200 and set(answer) == {"teacher", "student"}
+    for result in answer.values():
+        assert result["words"] == ["Juan", "visitó", "Madrid", "."] and len(result["tags"]) == 4
+        assert result["ms"] > 0 and result["timing"] == "median of 5 runs"
+    assert _post(server + "api/predict", b"{not json")[0] == 400
+    status, answer = _post(server + "api/predict", json.dumps({"sentence": "John", "lang": "en"}).encode())
+    assert status == 400 and "not 'en'" in answer["error"]
+    status, answer = _post(server + "api/predict", json.dumps({"text": "Juan"}).encode())
+    assert status == 400 and '"sentence" string' in answer["error"]
+    status, answer = _post(server + "api/predict", json.dumps({"sentence": "Juan " * 3000}).encode())
+    assert status == 413 and "at most" in answer["error"]
 
 
 @pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason="no chromium here (CI installs it)")
@@ -76,7 +114,7 @@ def test_a_sentence_over_the_cap_is_a_413_and_others_are_not_held_up(teacher_arc
     url = f"http://127.0.0.1:{httpd.server_address[1]}/?"
     try:
         status, body = _get(url + urllib.parse.urlencode({"sentence": "Juan " * 8000}))
-        assert status == 413 and "at most 100" in body
+        assert status == 413 and "at most 100" in body and "<form" in body
         # a slow request holds one copy of each model; a second request is served by the other copy meanwhile
         slow = demo.pools["teacher"].get()
         started = time.perf_counter()
