@@ -5,7 +5,8 @@ side, rendered with displaCy (entities, or tags and dependencies), with the time
     python -m allennlp_structkd.demo --teacher runs/demo/teacher.hf \\
         --student runs/demo/student_struct_kd/model.tar.gz [--port 8000] [--lang en]
 
-Either model may be a project archive or a Hugging Face token-classification folder (``make demo``'s
+Either model may be a project archive, a student folder exported for spaCy (``allennlp_structkd.export``;
+served by the ``structkd_tagger`` component) or a Hugging Face token-classification folder (``make demo``'s
 teacher, ``runs/demo/teacher.hf``, is one). Then open http://127.0.0.1:8000/ . The page is rendered on the server (no JavaScript): the form's
 GET request ``/?sentence=...&lang=...`` returns the predictions. It listens on 127.0.0.1 only.
 
@@ -26,6 +27,7 @@ import dataclasses
 import html
 import json
 import logging
+import os
 import queue
 import statistics
 import time
@@ -104,6 +106,46 @@ class HuggingFaceTagger:
         return result
 
 
+class ExportedStudentTagger:
+    """
+    An exported student folder (``student.json``, what ``allennlp_structkd.export`` writes) on the page, served as
+    in a spaCy pipeline: through the ``structkd_tagger`` component of ``structkd-spacy``. ``predict_json`` takes and
+    gives what the project's tagger predictor does; a parser student gives heads and dependencies.
+    """
+
+    def __init__(self, folder: str) -> None:
+        import spacy
+
+        try:
+            from structkd_spacy.student import read_spec
+        except ImportError:
+            raise ConfigurationError(f"{folder} is an exported student folder, which structkd-spacy serves: "
+                                     "pip install ./spacy_component (make install installs it)") from None
+        self.spec = read_spec(folder)
+        self.languages: List[str] = list(self.spec["languages"])
+        self.parser = self.spec["kind"] == "seq_label_parser"
+        self.nlp = spacy.blank("xx")
+        self.nlp.add_pipe("structkd_tagger", config={"model": folder, "lang": self.languages[0]})
+
+    def predict_json(self, inputs: Dict) -> Dict:
+        from spacy.tokens import Doc
+
+        words = inputs["tokens"] if "tokens" in inputs else tokenize(inputs, "spacy")
+        if not words:
+            return {"words": [], "tags": [], "tag_probs": [], "spans": []}
+        doc = Doc(self.nlp.vocab, words=words, pos=inputs.get("upos"))
+        doc = self.nlp(doc)
+        if self.parser:
+            return {"words": words, "predicted_heads": [0 if t.head.i == t.i else t.head.i + 1 for t in doc],
+                    "predicted_dependencies": [t.dep_ for t in doc]}
+        probs, labels = doc._.structkd_probs, doc._.structkd_labels
+        tags = list(doc._.structkd_tags)
+        confidences = [float(probs[i, labels.index(tag)]) for i, tag in enumerate(tags)]
+        spans = [{"start": e.start, "end": e.end - 1, "label": e.label_, "score": float(e._.structkd_score)}
+                 for e in doc.ents]
+        return {"words": words, "tags": tags, "tag_probs": confidences, "spans": spans}
+
+
 @dataclasses.dataclass
 class LoadedModel:
     """One of the page's models: its predictor, whether it is a parser, the languages of its training data (None:
@@ -120,6 +162,11 @@ def load_model(path: str) -> LoadedModel:
     from allennlp_structkd.export import training_languages
     from allennlp_structkd.kd.huggingface_teacher import is_huggingface_folder
 
+    if os.path.isfile(os.path.join(path, "student.json")):
+        student = ExportedStudentTagger(path)
+        return LoadedModel(student, student.parser, student.languages,
+                           f"an exported {student.spec['kind']} ({len(student.spec['labels'])} labels, trained on "
+                           f"{', '.join(student.languages)} text, served by the spaCy component) from {path}")
     if is_huggingface_folder(path):
         tagger = HuggingFaceTagger(path)
         labels = tagger.teacher.mapping.teacher_labels

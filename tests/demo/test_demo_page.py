@@ -147,3 +147,22 @@ def test_a_hugging_face_teacher_folder_is_shown_beside_a_student(tmp_path, maxen
     assert len(teacher["tags"]) == 4 and all(0 < p <= 1 for p in teacher["tag_probs"])
     assert all(span["label"] in {"PER", "LOC", "ORG", "MISC"} for span in teacher["spans"])
     assert "id='teacher'" in demo.page({"sentence": "Juan visitó Madrid ."})
+
+
+def test_an_exported_student_folder_is_served_as_its_archive_predicts(tmp_path, teacher_archive, maxent_teacher_archive):
+    from allennlp_structkd.export import export
+
+    folder = export(maxent_teacher_archive, str(tmp_path / "exported"))
+    from_folder = DemoServer(teacher_archive, folder, lang="es")
+    from_archive = DemoServer(teacher_archive, maxent_teacher_archive, lang="es")
+    sentence = "Juan visitó Madrid con la ONU ."
+    served, _, _ = from_folder.predict(sentence, "es")["student"]
+    expected, _, _ = from_archive.predict(sentence, "es")["student"]
+    assert served["words"] == expected["words"] and served["tags"] == expected["tags"]
+    assert served["tag_probs"] == pytest.approx(expected["tag_probs"], abs=1e-5)
+    assert [(s["start"], s["end"], s["label"]) for s in served["spans"]] == \
+        [(s["start"], s["end"], s["label"]) for s in expected["spans"]]
+    page = from_folder.page({})
+    assert "an exported maxent_tagger" in page and "trained on es, nl text" in page
+    with pytest.raises(Exception, match="trained on es, nl text, not 'en'"):
+        from_folder.predict("John", "en")
