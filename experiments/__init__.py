@@ -19,15 +19,25 @@ The table (mean ± standard deviation over seeds, dev split) goes to
 unlabeled data (case3) also plot the score against that amount, and ``speed`` plots each model's
 score against its speed-up over the teacher (PNG files beside the tables).
 """
-from experiments import evaluation, layout, pages, report, runner, scores, speed  # noqa: F401
-from experiments.catalogue import ALIASES, SUITES, resolve  # noqa: F401
-from experiments.cli import main  # noqa: F401
-from experiments.evaluation import cuda_device_of  # noqa: F401
-from experiments.layout import (
-    RUNS_OF,  # noqa: F401
-    run_dir,  # noqa: F401
-)
-from experiments.report import summary_lines, test_data_path, wall_time_table, write_table  # noqa: F401
-from experiments.runner import run_suite, train_only  # noqa: F401
-from experiments.suite import Run, Suite, TeacherRef  # noqa: F401
-from experiments.suites_ner import HEADLINE_LABELED, HEADLINE_TRANSFER  # noqa: F401
+import importlib
+from typing import Any
+
+# names this package gives, from the module that defines each: imported on first use, so that `--help`, `list` and
+# the demo job's help start without loading AllenNLP and torch
+_EXPORTS = {
+    "ALIASES": "catalogue", "SUITES": "catalogue", "resolve": "catalogue", "main": "cli",
+    "cuda_device_of": "evaluation", "RUNS_OF": "layout", "run_dir": "layout",
+    "summary_lines": "report", "test_data_path": "report", "wall_time_table": "report", "write_table": "report",
+    "run_suite": "runner", "train_only": "runner", "Run": "suite", "Suite": "suite", "TeacherRef": "suite",
+    "HEADLINE_LABELED": "suites_ner", "HEADLINE_TRANSFER": "suites_ner",
+}
+_MODULES = {"catalogue", "cli", "demo_job", "evaluation", "layout", "pages", "plots", "report", "runner", "scores",
+            "speed", "suite", "suites_ner", "suites_ud", "toy_data", "finetune_token_classifier", "make_tiny_bert"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"experiments.{_EXPORTS[name]}"), name)
+    if name in _MODULES:
+        return importlib.import_module(f"experiments.{name}")
+    raise AttributeError(f"module 'experiments' has no attribute {name!r}")

@@ -4,7 +4,7 @@ import argparse
 import time
 from typing import List, Optional
 
-from experiments import layout, report, runner, speed
+from experiments import layout
 from experiments.catalogue import ALIASES, SUITES, resolve
 
 
@@ -52,6 +52,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         for name, (parent, runs) in sorted(ALIASES.items()):
             print(f"{name}: the runs of suite {parent} for this case ({'; '.join(runs)})")
         return
+    # what runs or reads runs loads AllenNLP: only now, so that help and `list` answer at once
+    from allennlp_structkd.commands import exit_on_sigterm
+    from experiments import report, runner, speed
+
+    exit_on_sigterm()  # SIGTERM stops the runs this runner started, as Ctrl-C does
     if args.command == "walltime":
         report.wall_time_table(args.runs_dir)
         return

@@ -43,9 +43,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple, cast
 
-from allennlp_structkd.commands import run_allennlp
-from allennlp_structkd.dataset_readers.common import read_blocks, split_columns
-from allennlp_structkd.paths import CONFIGS, REPO
+from experiments.layout import CONFIGS, REPO
+
+
+def run_allennlp(*args, **kwargs):
+    """:func:`allennlp_structkd.commands.run_allennlp`, imported when first called (``--help`` loads no AllenNLP)."""
+    from allennlp_structkd.commands import run_allennlp as run
+
+    return run(*args, **kwargs)
 
 DEMO_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_data", "ud_en_ewt")
 CONLL2002 = {"es": "esp", "nl": "ned"}
@@ -91,6 +96,8 @@ class Split:
 
 def _block_words(lines: List[str], conllu: bool) -> List[str]:
     """The words of one blank-line-separated block (CoNLL-U comments, ranges and empty nodes skipped)."""
+    from allennlp_structkd.dataset_readers.common import split_columns  # here: --help does not load AllenNLP
+
     words = []
     for text in lines:
         columns = text.split("\t") if conllu else split_columns(text)
@@ -102,6 +109,8 @@ def _block_words(lines: List[str], conllu: bool) -> List[str]:
 
 def _sentences(path: str) -> List[Tuple[List[str], List[str]]]:
     """``(words, lines)`` of each sentence of a CoNLL or CoNLL-U file (``-DOCSTART-`` skipped)."""
+    from allennlp_structkd.dataset_readers.common import read_blocks
+
     conllu = path.endswith(".conllu")
     found = []
     for _, block in read_blocks(path):

@@ -1,10 +1,14 @@
-"""Where a suite's things are: the data directory, the runs' folders, the results pages (the repository's own paths: :mod:`allennlp_structkd.paths`).
+"""Where a suite's things are: the data directory, the runs' folders, the results pages.
 """
 import os
 from typing import Iterable
 
-from allennlp_structkd.paths import REPO
 from experiments.suite import Run
+
+# the checkout, found from this folder (the tooling runs from it, beside the library) rather than by importing the
+# library, so that help and listings start without loading AllenNLP; a test checks it is allennlp_structkd.paths.REPO
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, "training_configs")
 
 
 def data_root() -> str:

@@ -762,3 +762,25 @@ def test_a_transfer_sentence_longer_than_the_transfer_reader_takes_is_left_out_o
     with open(split.path("note")) as handle:
         assert f"2 transfer sentences (the next 3, every remaining sentence, less 1 longer than {TRANSFER_MAX_WORDS} words)" \
             in handle.read()
+
+
+def test_help_and_listing_start_without_loading_allennlp_or_torch():
+    import subprocess
+    import sys
+
+    probe = ("import sys, contextlib, io\n"
+             "from experiments.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+             "    main(['list'])\n"
+             "assert 'headline:' in out.getvalue(), out.getvalue()\n"
+             "import experiments.demo_job\n"
+             "heavy = sorted(m for m in ('torch', 'allennlp', 'allennlp_structkd', 'transformers') if m in sys.modules)\n"
+             "assert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=experiments.layout.REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_tooling_and_the_library_agree_on_the_checkout():
+    from allennlp_structkd import paths
+
+    assert experiments.layout.REPO == paths.REPO and experiments.layout.CONFIGS == paths.CONFIGS
