@@ -28,6 +28,7 @@ if _config_defaults.running_allennlp_command():  # nowhere else: a library impor
     import sys as _sys
 
     _config_defaults.check_overrides(_sys.argv)
+    _command_line.quiet_predict_logs(_sys.argv)
     _config_defaults.apply()
     from allennlp_structkd import archives as _archives
 

@@ -9,6 +9,8 @@ Python support, fairscale's and torch's deprecations), and AllenNLP warns that t
 should say what the command did: these are silenced there. ``allennlp ...`` imports most of them
 before it loads a plugin: set ``PYTHONWARNINGS=ignore::FutureWarning`` for a quiet ``allennlp`` command.
 """
+import logging
+import os
 import sys
 import warnings
 
@@ -36,3 +38,11 @@ def quiet_allennlp_advice() -> None:
     from allennlp.data.fields import SequenceLabelField
 
     SequenceLabelField._already_warned_namespaces.add("pos")
+
+
+def quiet_predict_logs(argv) -> None:
+    """``allennlp predict`` prints predictions: AllenNLP's INFO lines (every parameter of the archive's config read
+    back, ~130 lines) go unless the user asked for them with ``ALLENNLP_LOG_LEVEL`` or ``ALLENNLP_DEBUG``."""
+    if len(argv) > 1 and argv[1] == "predict" and not os.environ.get("ALLENNLP_LOG_LEVEL") \
+            and not os.environ.get("ALLENNLP_DEBUG"):
+        logging.getLogger().setLevel(logging.WARNING)

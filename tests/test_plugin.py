@@ -245,3 +245,26 @@ def test_allennlp_evaluate_prints_its_metrics_and_names_an_unknown_label(tmp_pat
     result = evaluate(str(unseen))
     assert result.returncode != 0
     assert f"{unseen}, line 4: label 'S-SPORTSORG' (field 'tags') is not a label of the model" in result.stderr
+
+
+def test_allennlp_predict_prints_predictions_not_info_logs(monkeypatch):
+    import logging
+
+    from allennlp_structkd.command_line import quiet_predict_logs
+
+    root = logging.getLogger()
+    level = root.level
+    monkeypatch.delenv("ALLENNLP_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("ALLENNLP_DEBUG", raising=False)
+    try:
+        root.setLevel(logging.INFO)
+        quiet_predict_logs(["allennlp", "train", "c.jsonnet"])
+        assert root.level == logging.INFO  # training keeps AllenNLP's log
+        quiet_predict_logs(["allennlp", "predict", "model.tar.gz", "in.jsonl"])
+        assert root.level == logging.WARNING
+        root.setLevel(logging.INFO)
+        monkeypatch.setenv("ALLENNLP_LOG_LEVEL", "INFO")  # asked for: kept
+        quiet_predict_logs(["allennlp", "predict", "model.tar.gz", "in.jsonl"])
+        assert root.level == logging.INFO
+    finally:
+        root.setLevel(level)
