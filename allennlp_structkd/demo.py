@@ -43,6 +43,7 @@ import allennlp_structkd  # noqa: F401
 from allennlp_structkd.archives import load_model_archive
 from allennlp_structkd.dataset_readers.tag_schemes import entities, is_span_label_set
 from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 from allennlp_structkd.predictors.structkd_tagger import check_lang, tokenize
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,6 @@ class LoadedModel:
 
 def load_model(path: str) -> LoadedModel:
     """A project archive or a Hugging Face token-classification folder, ready for the page."""
-    from allennlp_structkd.export import training_languages
     from allennlp_structkd.kd.huggingface_teacher import is_huggingface_folder
 
     if os.path.isfile(os.path.join(path, "student.json")):
@@ -177,7 +177,8 @@ def load_model(path: str) -> LoadedModel:
         raise ConfigurationError(f"{path} holds a {type(model).__name__}, which this demo cannot show: give a model "
                                  "trained with this project's configs (its taggers, parsers or span NER model)")
     name = "structkd_parser" if model.default_predictor == "structkd_parser" else "structkd_tagger"
-    languages = training_languages(archive.config.as_dict(quiet=True))
+    # read from the archive's config when it was loaded
+    languages = (model.training_languages if isinstance(model, FiniteWeightsModel) else None) or ["xx"]
     parameters = sum(p.numel() for p in model.parameters())
     what = (f"a {type(model).__name__} ({parameters / 1e6:.2f}M parameters, trained on {', '.join(languages)} text) "
             f"from {path}")

@@ -23,6 +23,7 @@ from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.archives import check_finite, load_model_archive
 from allennlp_structkd.data.character_indexer import MAX_WORD_CHARACTERS
+from allennlp_structkd.dataset_readers.common import training_languages
 
 FORMAT, FORMAT_VERSION = "structkd-student", 1
 SUPPORTED = ("structkd_crf_tagger (a CRF tagger), structkd_maxent_tagger (a MaxEnt tagger) or structkd_seq_label_parser "
@@ -32,24 +33,6 @@ SUPPORTED = ("structkd_crf_tagger (a CRF tagger), structkd_maxent_tagger (a MaxE
 
 class ExportError(ConfigurationError):
     """What cannot be exported, and what can."""
-
-
-def training_languages(config: Dict) -> List[str]:
-    """The languages of the training data: the keys of a ``{lang: path}`` map (or of its labeled and unlabeled parts);
-    for a plain path its reader's ``lang`` (``xx``, no given language, by default)."""
-    from allennlp_structkd.dataset_readers.common import parse_json_path
-
-    spec = parse_json_path(config.get("train_data_path", ""))
-    if not isinstance(spec, dict):
-        reader = config.get("dataset_reader", {})
-        return [reader.get("base_reader", reader).get("lang", "xx")]
-    if set(spec) <= {"labeled", "unlabeled"}:
-        found: List[str] = []
-        for part in spec.values():
-            inner = parse_json_path(part) if not isinstance(part, dict) else part
-            found += [lang for lang in (inner or {"xx": None}) if lang not in found]
-        return found
-    return list(spec)
 
 
 def _vocabulary(vocab, namespace: str) -> List[str]:

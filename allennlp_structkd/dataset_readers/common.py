@@ -302,3 +302,19 @@ def check_heads(heads: List[int], path: str, lines: List[int], single_root: bool
         return InputError(path, lines[roots[1]], f"a sentence needs exactly one word whose head is 0 (the root), this one "
                                                  f"has {len(roots)}: words {', '.join(str(i + 1) for i in roots[:5])}")
     return None
+
+
+def training_languages(config: Dict) -> List[str]:
+    """The languages of the training data: the keys of a ``{lang: path}`` map (or of its labeled and unlabeled parts);
+    for a plain path its reader's ``lang`` (``xx``, no given language, by default)."""
+    spec = parse_json_path(config.get("train_data_path", ""))
+    if not isinstance(spec, dict):
+        reader = config.get("dataset_reader", {})
+        return [reader.get("base_reader", reader).get("lang", DEFAULT_LANG)]
+    if set(spec) <= {"labeled", "unlabeled"}:
+        found: List[str] = []
+        for part in spec.values():
+            inner = parse_json_path(part) if not isinstance(part, dict) else part
+            found += [lang for lang in (inner or {DEFAULT_LANG: None}) if lang not in found]
+        return found
+    return list(spec)

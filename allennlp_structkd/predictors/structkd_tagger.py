@@ -11,6 +11,7 @@ from allennlp.predictors.predictor import Predictor
 
 from allennlp_structkd.dataset_readers.tag_schemes import entities, is_span_label_set
 from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 
 LANG_CODE = re.compile(r"^[a-z]{2,3}$")
 
@@ -86,8 +87,19 @@ class _StructKDPredictor(Predictor):
             raise ConfigurationError(f"tokenizer must be 'spacy' or 'whitespace', got {tokenizer!r}")
         self.tokenizer = tokenizer
         self._accepts = set(inspect.signature(dataset_reader.text_to_instance).parameters)
+        # the languages the model was trained on, where its archive says (None: any)
+        self.languages = model.training_languages if isinstance(model, FiniteWeightsModel) else None
+
+    def check_served(self, lang: Optional[str]) -> None:
+        """A ``lang`` the model was not trained on is an error (the spaCy component's rule); ``xx`` serves any."""
+        if not isinstance(lang, str) or not lang or self.languages is None:
+            return  # a lang that is no string is named by the tokenizer's check
+        if check_lang(lang) not in self.languages and "xx" not in self.languages:
+            raise ConfigurationError(f"this model was trained on {', '.join(self.languages)} text, not {lang!r}: give "
+                                     "one of those languages as 'lang' (or leave it out)")
 
     def _json_to_instance(self, json_dict: JsonDict) -> Instance:
+        self.check_served(json_dict.get("lang"))
         words = tokenize(json_dict, self.tokenizer)
         kwargs: Dict[str, Any] = {}
         if "lang" in self._accepts and json_dict.get("lang"):
@@ -116,6 +128,7 @@ class _StructKDPredictor(Predictor):
     EMPTY: JsonDict = {"words": [], "tags": [], "tag_probs": [], "spans": []}
 
     def predict_json(self, inputs: JsonDict) -> JsonDict:
+        self.check_served(inputs.get("lang"))
         words = tokenize(inputs, self.tokenizer)
         if not words:  # nothing to tag: an empty result rather than an empty batch
             return dict(self.EMPTY)

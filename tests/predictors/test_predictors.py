@@ -26,8 +26,23 @@ def test_tagger_predictor_sentence_and_tokens(teacher_archive):
 @pytest.mark.parametrize("text", ["", "   ", "🙂 Ωμέγα 東京 x" * 3, "zzzzqqq unseen wordsss"])
 def test_tagger_predictor_odd_input(teacher_archive, text):
     predictor = Predictor.from_archive(load_archive(teacher_archive), "structkd_tagger")
-    result = predictor.predict(sentence=text, lang="xx")
+    result = predictor.predict(sentence=text, lang="es")
     assert len(result["tags"]) == len(result["words"])
+
+
+def test_a_language_the_model_was_not_trained_on_is_refused_as_spacy_refuses_it(teacher_archive, tmp_path):
+    predictor = Predictor.from_archive(load_archive(teacher_archive), "structkd_tagger")
+    assert predictor.languages == ["es", "nl"]  # the fixture teacher's training data: {es: ..., nl: ...}
+    for lang in ("en", "xx"):  # xx (several languages) is not es or nl either
+        with pytest.raises(ConfigurationError, match=f"trained on es, nl text, not '{lang}'"):
+            predictor.predict(sentence="John visited Madrid .", lang=lang)
+    assert predictor.predict(sentence="John visited Madrid .")["words"]  # no lang given: served
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(json.dumps({"sentence": "John visited Madrid .", "lang": "en"}) + "\n")
+    result = subprocess.run([sys.executable, "-m", "allennlp", "predict", teacher_archive, str(inputs),
+                             "--include-package", "allennlp_structkd", "--silent", "--output-file", str(tmp_path / "o")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "trained on es, nl text, not 'en'" in result.stderr
 
 
 def test_bad_input_is_a_clear_error(teacher_archive):
