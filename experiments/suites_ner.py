@@ -333,7 +333,7 @@ def suite_hf_teacher(quick: bool) -> Suite:
               "TAGGING_DEV": json.dumps(dev), "STRUCTKD_EPOCHS": "2" if quick else "10"}
     # the encoder at lr 2e-4 and its new classification layer at 1e-2 (e5's outputs are small: at the encoder's rate
     # the head stays near zero for hundreds of steps), its embeddings frozen, which makes an epoch fit 2 cores
-    tune = FineTune(encoder, labeled["es"], dev["es"], epochs=1 if quick else 4, lr=2e-4, head_lr=1e-2, batch_size=8,
+    tune = FineTune(encoder, labeled["es"], dev["es"], epochs=1 if quick else 6, lr=2e-4, head_lr=1e-2, batch_size=8,
                     train_layers=12)
     es, nl = "teacher_es: multilingual-e5-small fine-tuned", "teacher_nl: multilingual-e5-small fine-tuned"
     teachers: RunEnv = {"TEACHER_ES": TeacherRef(es), "TEACHER_NL": TeacherRef(nl)}

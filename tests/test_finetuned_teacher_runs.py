@@ -119,7 +119,7 @@ def test_the_hf_teacher_suite_follows_the_headline_protocol(tmp_path, monkeypatc
     teachers = [r for r in spec.runs if r.teacher]
     # one fine-tuned teacher a language, on that language's labeled sentences: the students' labeled data
     assert [(r.lang, r.finetune.train, r.finetune.epochs) for r in teachers if r.finetune] == [
-        ("es", labeled["es"], 4), ("nl", labeled["nl"], 4)]
+        ("es", labeled["es"], 6), ("nl", labeled["nl"], 6)]
     assert spec.teacher_seeds and spec.seeds_of(teachers[0], [1, 2, 3]) == [1, 2, 3]
     kd = next(r for r in spec.runs if "Case 3" in r.name)
     assert json.loads(kd.env["TAGGING_TRAIN"])["labeled"] == labeled
