@@ -3,6 +3,7 @@ languages it was trained on."""
 import os
 from typing import List, Optional
 
+from allennlp.common.checks import ConfigurationError
 from allennlp.models import Model
 
 from allennlp_structkd.archives import check_finite
@@ -25,7 +26,10 @@ class FiniteWeightsModel(Model):
     def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1):
         from allennlp_structkd.dataset_readers.common import training_languages
 
-        languages = training_languages(config.duplicate().as_dict(quiet=True))
+        try:
+            languages: Optional[List[str]] = training_languages(config.duplicate().as_dict(quiet=True))
+        except (ConfigurationError, AttributeError, TypeError):  # a config of another shape: not recorded, still loads
+            languages = None
         model = super()._load(config, serialization_dir, weights_file, cuda_device)
         model.training_languages = languages
         # named by the weights file alone: an archive's serialization folder is a temporary one

@@ -97,3 +97,16 @@ def test_a_batch_of_empty_sentences_does_not_stop_the_file(teacher_archive, tmp_
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert [len(json.loads(line)["tags"]) for line in output.read_text().splitlines()] == [0, 0, 1, 5]
+
+
+def test_an_archive_whose_data_path_cannot_be_read_as_languages_still_loads(teacher_archive, tmp_path):
+    import tarfile
+
+    with tarfile.open(teacher_archive) as archive:
+        archive.extractall(tmp_path / "run", filter="data")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["train_data_path"] = "{not json"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    model = load_archive(str(tmp_path / "run")).model
+    assert model.training_languages is None  # not recorded: served in any language, as before
+    assert load_archive(teacher_archive).model.training_languages == ["es", "nl"]
