@@ -20,6 +20,7 @@ unlabeled data (case3) also plot the score against that amount, and ``speed`` pl
 score against its speed-up over the teacher (PNG files beside the tables).
 """
 import importlib
+import importlib.util
 from typing import Any
 
 # names this package gives, from the module that defines each: imported on first use, so that `--help`, `list` and
@@ -31,13 +32,11 @@ _EXPORTS = {
     "run_suite": "runner", "train_only": "runner", "Run": "suite", "Suite": "suite", "TeacherRef": "suite",
     "HEADLINE_LABELED": "suites_ner", "HEADLINE_TRANSFER": "suites_ner",
 }
-_MODULES = {"catalogue", "cli", "demo_job", "evaluation", "layout", "pages", "plots", "report", "runner", "scores",
-            "speed", "suite", "suites_ner", "suites_ud", "toy_data", "finetune_token_classifier", "make_tiny_bert"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(f"experiments.{_EXPORTS[name]}"), name)
-    if name in _MODULES:
+    if not name.startswith("_") and importlib.util.find_spec(f"experiments.{name}") is not None:  # a module of the package
         return importlib.import_module(f"experiments.{name}")
     raise AttributeError(f"module 'experiments' has no attribute {name!r}")
