@@ -59,11 +59,16 @@ def main() -> None:
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: worker processes on this machine; ray: a Ray Data actor pool (here, or a cluster)")
     parser.add_argument("--address", default=None, help="with --engine ray: a running Ray cluster (HOST:PORT, or auto)")
+    parser.add_argument("--threads-per-worker", type=int, default=None,
+                        help="torch threads in each worker (default: the cores, here or in the Ray cluster, shared "
+                             "equally by the workers)")
     parser.add_argument("--wave-sentences", type=int, default=100_000,
                         help="with --engine ray: missing sentences read and annotated per wave (bounds memory)")
     args = parser.parse_args()
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.threads_per_worker is not None and args.threads_per_worker < 1:
+        parser.error(f"--threads-per-worker must be at least 1, got {args.threads_per_worker}")
     if args.address is not None and args.engine != "ray":
         parser.error("--address needs --engine ray")
     if args.engine == "ray":
@@ -100,13 +105,14 @@ def main() -> None:
         started = time.time()
         try:
             sentences, computed = annotate_with_ray(params.duplicate().pop("dataset_reader").as_dict(quiet=True), data_path,
-                                                    args.workers, args.address, args.wave_sentences)
+                                                    args.workers, args.address, args.wave_sentences,
+                                                    threads_per_worker=args.threads_per_worker)
         except (CacheWriteError, RayUnavailableError) as error:
             raise SystemExit(f"annotate: {error}") from None
         print(f"\n{sentences} sentences: {computed} annotated by the teachers, {sentences - computed} already cached "
               f"({time.time() - started:.1f} s, {args.workers} Ray workers)")
         return
-    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    threads = args.threads_per_worker or max(1, (os.cpu_count() or 1) // args.workers)
     jobs = [(args.config, args.overrides, data_path, shard, args.workers, threads) for shard in range(args.workers)]
 
     started = time.time()

@@ -160,7 +160,8 @@ def rebalance(wave: List[List[Dict]], workers: int) -> List[List[Dict]]:
 
 
 def annotate_with_ray(reader_params: Dict, data_path: str, workers: int, address: Optional[str] = None,
-                      wave_sentences: int = 100_000, progress: bool = True) -> Tuple[int, int]:
+                      wave_sentences: int = 100_000, progress: bool = True,
+                      threads_per_worker: Optional[int] = None) -> Tuple[int, int]:
     """
     Fill the teacher caches of the ``structkd_teacher`` reader ``reader_params`` (its config, every variable
     resolved) for ``data_path`` on Ray. Returns (sentences read, sentences annotated now).
@@ -177,6 +178,8 @@ def annotate_with_ray(reader_params: Dict, data_path: str, workers: int, address
         A running cluster's address; None: Ray on this machine, started and stopped here.
     wave_sentences : `int`
         Missing sentences annotated by one actor pool before the next wave is read.
+    threads_per_worker : `int`, optional
+        Torch threads in each actor; None: the cluster's CPUs shared equally by the actors.
     """
     ray = import_ray()
     from allennlp.common import Params
@@ -205,7 +208,7 @@ def annotate_with_ray(reader_params: Dict, data_path: str, workers: int, address
             if not ray.is_initialized():  # only once something is missing: a complete cache needs no Ray
                 started_here = True
                 _start_ray(ray, address, workers)
-            annotated += _run_wave(ray, wave, reader, reader_params, workers, bar)
+            annotated += _run_wave(ray, wave, reader, reader_params, workers, bar, threads_per_worker)
     finally:
         bar.close()
         for teacher in reader.loaded_teachers():
@@ -226,12 +229,13 @@ def _start_ray(ray, address: Optional[str], workers: int) -> None:
     context.print_on_execution_start = False
 
 
-def _run_wave(ray, wave: List[List[Dict]], reader: TeacherAnnotatingReader, reader_params: Dict, workers: int, bar) -> int:
+def _run_wave(ray, wave: List[List[Dict]], reader: TeacherAnnotatingReader, reader_params: Dict, workers: int, bar,
+              threads_per_worker: Optional[int] = None) -> int:
     import pyarrow as pa
 
     resources = ray.cluster_resources()
     use_gpus = resources.get("GPU", 0) > 0 and reader_params.get("cuda_device", 0) != -1
-    threads = max(1, int(resources.get("CPU", 1)) // workers)  # the machine's cores shared by the actors
+    threads = threads_per_worker or max(1, int(resources.get("CPU", 1)) // workers)  # else the cores shared by the actors
 
     refs = [ray.put(pa.Table.from_pylist(block)) for block in rebalance(wave, workers)]
     dataset = ray.data.from_arrow_refs(refs).map_batches(
