@@ -1,5 +1,5 @@
 """``allennlp evaluate`` of finished runs, cached in their folders (a fine-tuned Hugging Face token classifier, which
-has no archive, is scored here by the teacher that students read it through)."""
+has no archive, is scored here by the teacher that students read it through; a spaCy pipeline by spaCy)."""
 import json
 import os
 import tempfile
@@ -85,8 +85,11 @@ def evaluate_run(directory: str, data: str, env: Dict[str, str], metric: str, na
     target = os.path.join(directory, f"evaluation_{name}.json")
     archive = os.path.join(directory, "model.tar.gz")
     classifier = token_classifier_of(directory)
-    if not os.path.isfile(target) and os.path.isfile(os.path.join(classifier, "config.json")):
-        scores = score_token_classifier(classifier, data)
+    from experiments.spacy_baseline import pipeline_is_whole, pipeline_of, score_pipeline
+
+    if not os.path.isfile(target) and (os.path.isfile(os.path.join(classifier, "config.json")) or pipeline_is_whole(directory)):
+        scores = (score_token_classifier(classifier, data) if os.path.isfile(os.path.join(classifier, "config.json"))
+                  else score_pipeline(pipeline_of(directory), data))
         with open(target + ".tmp", "w") as handle:
             json.dump(scores, handle)
         os.replace(target + ".tmp", target)

@@ -241,6 +241,7 @@ def summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_scor
         kept = ", ".join(f"{r.name} {100 * language_scores[r.name][lang] / own:.1f}%" for r in students
                          if lang in language_scores.get(r.name, {}))
         lines.append(f"- {lang} dev: the teacher {own:.2f} F1; what the students keep of it: {kept}.")
+    lines += _spacy_lines(spec, all_scores, measured)
     if measured:
         rows, _ = measured
         is_teacher = {r.name: r.teacher for r in spec.runs}
@@ -254,6 +255,30 @@ def summary_lines(spec: Suite, all_scores: Dict[str, List[float]], language_scor
                                  f" sentences/s) and is {t['parameters'] / row['parameters']:.0f}x smaller"
                                  f" ({row['parameters']:,} against {t['parameters']:,} parameters, the teacher's frozen"
                                  " encoder included).")
+    return lines
+
+
+def _spacy_lines(spec: Suite, all_scores: Dict[str, List[float]], measured) -> List[str]:
+    """What distilling gives over spaCy's own pipeline on the same labeled sentences: the best KD student's F1 over
+    it, and their speeds and sizes."""
+    students = [r for r in spec.runs if _distils(r) and all_scores.get(r.name)]
+    if not students:
+        return []
+    best = max(students, key=lambda r: statistics.mean(all_scores[r.name]))
+    found = dict(measured[0]) if measured else {}
+    lines = []
+    for run in spec.runs:
+        if run.spacy is None or not all_scores.get(run.name):
+            continue
+        gain = statistics.mean(all_scores[best.name]) - statistics.mean(all_scores[run.name])
+        line = f"- {best.name}: {gain:+.2f} F1 over {run.name}, trained on the same labeled sentences"
+        if run.name in found and best.name in found:
+            ours, theirs = found[best.name], found[run.name]
+            line += (f"; it tags {ours['sentences_per_second'] / theirs['sentences_per_second']:.2f}x as many sentences a"
+                     f" second ({ours['sentences_per_second']:.0f} against {theirs['sentences_per_second']:.0f}, one CPU"
+                     f" thread) with {ours['parameters'] / theirs['parameters']:.2f}x its parameters"
+                     f" ({ours['parameters']:,} against {theirs['parameters']:,})")
+        lines.append(line + ".")
     return lines
 
 

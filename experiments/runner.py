@@ -18,14 +18,19 @@ from experiments import layout, report
 from experiments.catalogue import SUITES
 from experiments.evaluation import evaluate_into, score_token_classifier, token_classifier_of
 from experiments.scores import RunRecordError, read_record
-from experiments.suite import FineTune, PrepareOptions, Run, TeacherRef
+from experiments.suite import FineTune, PrepareOptions, Run, SpacyTrain, TeacherRef
 
 
 def train_job(job) -> str:
     config, directory, env, evaluate_on, *rest = job
     finetune: Optional[FineTune] = rest[0] if rest else None
+    spacy_train: Optional[SpacyTrain] = rest[1] if len(rest) > 1 else None
     if finetune is not None:
         return finetune_only(finetune, directory, env)
+    if spacy_train is not None:
+        from experiments.spacy_baseline import train_run
+
+        return train_run(spacy_train, directory, env)
     train_only(config, directory, env)
     if evaluate_on and not evaluate_into(directory, evaluate_on, os.path.join(directory, "evaluation.json"), env):
         raise RuntimeError(f"evaluation failed: {directory} on {evaluate_on}")
@@ -71,8 +76,12 @@ def token_classifier_is_whole(directory: str) -> bool:
 
 def run_is_finished(directory: str) -> bool:
     """A run is finished when it has its final metrics, readable, and a whole archive (a kill while the archive was
-    written leaves the metrics and a broken file), or, fine-tuned, its whole Hugging Face folder."""
-    return metrics_are_whole(directory) and (archive_is_whole(directory) or token_classifier_is_whole(directory))
+    written leaves the metrics and a broken file), or, fine-tuned, its whole Hugging Face folder, or, trained by
+    spaCy, its chosen pipeline."""
+    from experiments.spacy_baseline import pipeline_is_whole
+
+    return metrics_are_whole(directory) and (archive_is_whole(directory) or token_classifier_is_whole(directory)
+                                             or pipeline_is_whole(directory))
 
 
 def _finetuned_with(directory: str, finetune: FineTune, seed: int) -> bool:
@@ -281,7 +290,7 @@ def _run_suite(suite, spec, seeds, workers, quick, runs_dir, only, test_dir, dro
             for name, value in run.env.items():
                 env[name] = teacher_archive_path(value, teacher_dirs, runs_dir, quick) if isinstance(value, TeacherRef) else value
             directory = layout.run_dir(runs_dir, suite, run, seed, quick)
-            jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on, run.finetune))
+            jobs.append((os.path.join(CONFIGS, run.config), directory, env, run.evaluate_on, run.finetune, run.spacy))
             counts["runs"] += 1
             counts["found_finished"] += run_is_finished(directory)
         desc = f"{suite}: {'teachers' if stage[0].teacher else 'students'}"

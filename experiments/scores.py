@@ -122,6 +122,10 @@ def parameter_count(directory: str) -> Optional[str]:
     if os.path.isfile(os.path.join(classifier, "pytorch_model.bin")):
         tensors = torch.load(os.path.join(classifier, "pytorch_model.bin"), map_location="cpu", weights_only=True)
         return f"{sum(v.numel() for v in tensors.values() if v.is_floating_point()):,}"  # not position ids
+    from experiments.spacy_baseline import parameters_of, pipeline_is_whole, pipeline_of
+
+    if pipeline_is_whole(directory):  # a spaCy pipeline: its thinc models' weights
+        return f"{parameters_of(pipeline_of(directory)):,}"
     if os.path.isfile(weights):
         state = torch.load(weights, map_location="cpu")
     elif os.path.isfile(archive):

@@ -20,6 +20,8 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
     from allennlp_structkd.archives import load_model_archive
     from experiments.demo_job import measure, measure_huggingface
     from experiments.evaluation import labels_spans, token_classifier_of
+    from experiments.spacy_baseline import measure as measure_spacy
+    from experiments.spacy_baseline import pipeline_of
 
     spec = SUITES[suite](quick)
     dev = spec.env.get("TAGGING_DEV") or spec.env.get("PARSE_DEV") or spec.env.get("UD_DEV")
@@ -28,13 +30,16 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
     path = json.loads(dev) if dev.strip().startswith("{") else dev
     found: Dict[str, Dict[str, Any]] = {}
     words: Optional[List[List[str]]] = None
-    # the archives first (their readers give the words), then the fine-tuned Hugging Face teachers on the same words
-    for run in sorted(spec.runs, key=lambda r: r.finetune is not None):
+    # the archives first (their readers give the words), then the fine-tuned Hugging Face teachers and the spaCy
+    # pipelines on the same words
+    for run in sorted(spec.runs, key=lambda r: r.finetune is not None or r.spacy is not None):
         directory = layout.run_dir(runs_dir, suite, run, seeds[0], quick)
         archive = os.path.join(directory, "model.tar.gz")
         classifier = token_classifier_of(directory)
-        weights = archive if run.finetune is None else os.path.join(classifier, "config.json")
-        if not os.path.isfile(weights) or (run.finetune is not None and words is None):
+        weights = (os.path.join(classifier, "config.json") if run.finetune is not None else
+                   os.path.join(pipeline_of(directory), "meta.json") if run.spacy is not None else archive)
+        reads_archive = run.finetune is None and run.spacy is None
+        if not os.path.isfile(weights) or (not reads_archive and words is None):
             continue
         # measured once per model (its size and time of writing) and number of sentences: a table made again reads it
         stamp = os.stat(weights)
@@ -50,6 +55,9 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
         if run.finetune is not None:
             assert words is not None  # checked above
             row = measure_huggingface(classifier, words, "BIO" if labels_spans(classifier) else None)
+        elif run.spacy is not None:
+            assert words is not None  # checked above
+            row = measure_spacy(pipeline_of(directory), words)
         else:
             # each model reads the same sentences with its own reader (a parser also gets their PoS tags)
             instances = list(itertools.islice(load_model_archive(archive).validation_dataset_reader.read(path), sentences))
@@ -65,17 +73,19 @@ def speed_rows(suite: str, seeds: List[int], runs_dir: str, sentences: int = 500
 def speed_lines(suite: str, seeds: List[int], rows, words, lead: str) -> List[str]:
     """The speed table of ``rows``, its description after ``lead``."""
     reference = rows[0][1]
+    words_per_sentence = sum(len(sentence) for sentence in words) / max(1, len(words))
     lines = [
         lead + f"One CPU thread (the process's CPU time, best of 2), batch 32, the first {len(words)} dev sentences, seed"
         f" {seeds[0]}'s archives; ratios against the first row. A model over a frozen encoder's features pays for the"
         " encoder too: its forward passes (no feature cache) and its parameters.",
         "",
-        "| model | sentences/s | speed-up | parameters | size ratio |",
-        "|---|---|---|---|---|",
+        "| model | sentences/s | words/s | speed-up | parameters | size ratio |",
+        "|---|---|---|---|---|---|",
     ]
     for name, row in rows:
         speedup = row["sentences_per_second"] / reference["sentences_per_second"]
-        lines.append(f"| {name} | {row['sentences_per_second']:.0f} | {speedup:.2f}x"
+        lines.append(f"| {name} | {row['sentences_per_second']:.0f} | {row['sentences_per_second'] * words_per_sentence:,.0f}"
+                     f" | {speedup:.2f}x"
                      f" | {row['parameters']:,} | {reference['parameters'] / row['parameters']:.2f}x |")
     return lines
 

@@ -58,6 +58,30 @@ class FineTune:
                 *(["--train-layers", str(self.train_layers)] if self.train_layers is not None else [])]
 
 
+@dataclass(frozen=True)
+class SpacyTrain:
+    """
+    A run made by ``spacy train`` instead of ``allennlp train``: spaCy's default CPU config for ``pipeline``
+    (``spacy init config --optimize efficiency``) trained on ``train`` and selected on ``dev`` (each a JSON
+    ``{lang: CoNLL file}`` map, as the suites' ``TAGGING_TRAIN`` / ``TAGGING_DEV``). The run's folder keeps the
+    config, the corpora as spaCy reads them, spaCy's output (``training/model-best``, ``training/model-last``)
+    and ``metrics.json``.
+    """
+
+    train: str
+    dev: str
+    lang: str = "xx"
+    pipeline: str = "ner"
+    # settings laid over spaCy's config, as `spacy train` takes them ("--training.max_steps", "20"): for tests;
+    # the suites train with spaCy's defaults
+    overrides: Tuple[str, ...] = ()
+
+    def init_command(self, python: str, config: str) -> List[str]:
+        """``spacy init config`` of this pipeline into ``config``, run by ``python``."""
+        return [python, "-m", "spacy", "init", "config", config, "--lang", self.lang, "--pipeline",
+                self.pipeline, "--optimize", "efficiency", "--force"]
+
+
 @dataclass
 class Run:
     name: str  # row label in the table
@@ -69,6 +93,7 @@ class Run:
     curve: Optional[Tuple[str, float]] = None  # (series, x): a point of the suite's plot
     lang: Optional[str] = None  # a per-language teacher's language (its gap to the students is taken there)
     finetune: Optional[FineTune] = None  # a Hugging Face token classifier fine-tuned by the tool, not `allennlp train`
+    spacy: Optional[SpacyTrain] = None  # spaCy's own pipeline, trained by `spacy train`, not `allennlp train`
 
     @property
     def teachers(self) -> List[str]:
@@ -113,6 +138,8 @@ class Suite:
         if len(set(names)) != len(names):
             raise ValueError(f"a suite's run names must be unique: {names}")
         for run in self.runs:
+            if run.spacy is not None and (run.teacher or run.finetune is not None or run.teachers):
+                raise ValueError(f"run {run.name!r}: a spaCy pipeline is a row of its own (no teacher, nothing distilled)")
             if run.finetune is not None and not run.teacher:
                 raise ValueError(f"run {run.name!r}: a fine-tuned token classifier is a teacher run (teacher=True)")
             for teacher in run.teachers:
