@@ -1,18 +1,20 @@
 """
 Export a distilled student from its AllenNLP archive to a folder that serves without AllenNLP.
 
-    python -m allennlp_structkd.export ARCHIVE OUTPUT_DIR
+    python -m allennlp_structkd.export ARCHIVE OUTPUT_DIR [--onnx]
 
 The folder (see ``structkd_spacy.student`` for its files) holds the weights, the vocabularies, the
 labels and their scheme, the CRF's transitions with the forbidden ones in them, the languages the
 student was trained on and a format version; the ``structkd-spacy`` package (``spacy_component/``)
-serves it in a spaCy pipeline with PyTorch alone. It exports students: CRF and MaxEnt taggers and
+serves it in a spaCy pipeline with PyTorch alone; with ``--onnx`` the folder also holds the network in
+ONNX (``network.onnx``), which the package serves with ONNX Runtime and no PyTorch. It exports students: CRF and MaxEnt taggers and
 the sequence-labeling parser, over words, characters and word pieces, with a BiLSTM or no encoder.
 A teacher over a frozen or fine-tuned encoder, a graph (biaffine, second-order) parser or a span
 NER model is refused with a clear error: serve those through AllenNLP's predictors.
 """
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import secrets
@@ -129,7 +131,8 @@ def describe(archive_path: str):
     return spec, vocabularies, {k: v.detach().cpu().clone() for k, v in state.items()}, tokenizer
 
 
-STUDENT_FILES = ("student.json", "vocabulary.json", "weights.pt", "tokenizer.json")
+STUDENT_FILES = ("student.json", "vocabulary.json", "weights.pt", "tokenizer.json", "network.onnx")
+ONNX_OPSET = 17
 
 
 def _is_earlier_export(folder: str) -> bool:
@@ -166,9 +169,59 @@ def check_output_folder(archive_path: str, output_dir: str) -> None:
                           "give a new folder (nothing was changed)")
 
 
-def export(archive_path: str, output_dir: str) -> str:
+def write_onnx(folder: str) -> str:
+    """
+    The network of the student exported in ``folder`` (its weights read back as the serving package reads them)
+    written to ``folder/network.onnx``: inputs each input's index array (int64, words ``(B, n)``, characters or pieces
+    ``(B, n, C)``) and ``mask`` ``(B, n)`` (bool), every size dynamic; outputs ``scores`` ``(B, n, L)``, and a CRF's
+    ``transitions`` ``(L, L)``, ``start`` and ``end`` ``(L,)``. PyTorch's TorchScript-based exporter (opset 17),
+    which keeps the BiLSTM's packed sequences as ONNX's sequence lengths, so padding changes no score. Needs the
+    ``onnx`` package.
+    """
+    import warnings
+
+    if importlib.util.find_spec("onnx") is None:
+        raise ExportError("exporting to ONNX needs the onnx package (pip install 'onnx>=1.16'); nothing was written")
+    from structkd_spacy.student import load
+
+    spec, _, model = load(folder)
+    names = [item["name"] for item in spec["inputs"]]
+    crf = spec["kind"] == "crf_tagger"
+
+    class Network(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.student = model
+
+        def forward(self, *arrays: torch.Tensor):
+            scores = self.student(dict(zip(names, arrays[:-1])), arrays[-1])
+            if not crf:
+                return scores
+            student = self.student
+            # outputs of their own, not folded into constants (which would lose their names; ONNX Runtime folds them)
+            return scores, student.transitions * 1, student.start * 1, student.end * 1
+
+    # an example batch: two sentences of 3 and 2 words, each word 6 ids wide, every id the unknown token's
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    width = max([6] + [size for item in spec["inputs"] for size in item.get("ngram_sizes") or []])
+    example = tuple(torch.ones((2, 3) if item["type"] == "words" else (2, 3, width), dtype=torch.long) * mask.long().view(
+        2, 3, *([1] if item["type"] != "words" else [])) for item in spec["inputs"]) + (mask,)
+    axes = {name: {0: "batch", 1: "words", **({2: f"{name}_width"} if item["type"] != "words" else {})}
+            for name, item in zip(names, spec["inputs"])}
+    outputs = ["scores", "transitions", "start", "end"] if crf else ["scores"]
+    target = os.path.join(folder, "network.onnx")
+    with warnings.catch_warnings():  # the tracer's notes on Python branches it records (checked by the parity tests)
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Network().eval(), example, target, input_names=[*names, "mask"], output_names=outputs,
+                          dynamic_axes={**axes, "mask": {0: "batch", 1: "words"}, "scores": {0: "batch", 1: "words"}},
+                          opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=False)
+    return target
+
+
+def export(archive_path: str, output_dir: str, onnx: bool = False) -> str:
     """Write the student of ``archive_path`` to ``output_dir`` (atomically: a whole folder or none); returns it.
-    ``output_dir`` must be new or an earlier export, which is replaced (see :func:`check_output_folder`)."""
+    ``output_dir`` must be new or an earlier export, which is replaced (see :func:`check_output_folder`);
+    ``onnx``: also the network in ONNX (:func:`write_onnx`)."""
     check_output_folder(archive_path, output_dir)
     spec, vocabularies, state, tokenizer = describe(archive_path)
     check_finite(state.items(), f"the student of {archive_path}")
@@ -187,6 +240,8 @@ def export(archive_path: str, output_dir: str) -> str:
             if not getattr(tokenizer, "is_fast", False):
                 raise ExportError("a word-piece student's tokenizer must be a fast (tokenizers) tokenizer to be exported")
             tokenizer.backend_tokenizer.save(os.path.join(staging, "tokenizer.json"))
+        if onnx:
+            write_onnx(staging)
         check_output_folder(archive_path, output_dir)  # again: it may have changed while the student was read
         earlier = None
         if os.path.lexists(output_dir):  # an earlier export: set aside, replaced, then its own files removed
@@ -210,12 +265,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("archive", help="a student's model.tar.gz (or its training folder)")
     parser.add_argument("output_dir", help="the folder to write: a new one, or an earlier export (replaced)")
+    parser.add_argument("--onnx", action="store_true", help="also write the network in ONNX (network.onnx), which "
+                        "structkd-spacy serves with ONNX Runtime and no PyTorch (needs the onnx package here)")
     args = parser.parse_args()
     archive = os.path.join(args.archive, "model.tar.gz") if os.path.isdir(args.archive) else args.archive
     if not os.path.isfile(archive):
         parser.error(f"no model archive at {archive}")
     try:
-        export(archive, args.output_dir)
+        export(archive, args.output_dir, onnx=args.onnx)
     except ConfigurationError as error:
         parser.exit(2, f"cannot export {archive}: {error}\n")
     print(f"exported {archive} -> {args.output_dir}")

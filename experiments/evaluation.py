@@ -3,9 +3,10 @@ has no archive, is scored here by the teacher that students read it through; a s
 import json
 import os
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from allennlp_structkd.commands import run_allennlp
+from experiments.span_f1 import span_f1
 
 
 def cuda_device_of(env: Dict[str, str]) -> str:
@@ -40,19 +41,6 @@ def labels_spans(folder: str) -> bool:
     from allennlp_structkd.kd.huggingface_teacher import read_id2label
 
     return any(label[:2] in ("B-", "I-") for label in read_id2label(folder))
-
-
-def span_f1(gold: List[List[str]], predicted: List[List[str]]) -> float:
-    """Micro span F1 of BIO tag sequences, spans read as AllenNLP's span F1 reads them (an ``I-`` that does not
-    continue a span of its type starts one, as conlleval does)."""
-    from allennlp.data.dataset_readers.dataset_utils.span_utils import bio_tags_to_spans
-
-    found = correct = wanted = 0
-    for gold_tags, guessed_tags in zip(gold, predicted):
-        gold_spans, guessed_spans = set(bio_tags_to_spans(gold_tags)), set(bio_tags_to_spans(guessed_tags))
-        found, wanted, correct = found + len(guessed_spans), wanted + len(gold_spans), correct + len(gold_spans & guessed_spans)
-    precision, recall = correct / max(found, 1), correct / max(wanted, 1)
-    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 def score_token_classifier(folder: str, data: str) -> Dict[str, float]:

@@ -143,8 +143,8 @@ def score_pipeline(folder: str, data: str) -> Dict[str, float]:
     import spacy
     from spacy.tokens import Doc
 
-    from experiments.evaluation import span_f1
     from experiments.finetune_token_classifier import read_sentences
+    from experiments.span_f1 import span_f1
 
     nlp = spacy.load(folder)
     sentences = [sentence for path in data_paths(data) for sentence in read_sentences(path, "conll")]

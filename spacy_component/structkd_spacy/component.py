@@ -1,6 +1,7 @@
 """
 The ``structkd_tagger`` spaCy component: a student distilled with allennlp-structkd, exported by
-``python -m allennlp_structkd.export``, served with spaCy, PyTorch and numpy alone.
+``python -m allennlp_structkd.export``, served with spaCy and numpy, its network run by PyTorch or, exported
+with ``--onnx``, by ONNX Runtime (no PyTorch installed).
 
     nlp = spacy.blank("es")
     nlp.add_pipe("structkd_tagger", config={"model": "student/"})   # an exported student folder
@@ -18,7 +19,8 @@ Settings: ``model`` (an exported student folder; an AllenNLP archive is exported
 on; default ``nlp.lang``), ``batch_size`` (sentences per model call), ``max_tokens`` (a longer
 sentence is cut, with a warning), ``overwrite_ents`` (false: entities set earlier in the pipeline
 are kept, as spaCy's ``ner`` keeps them), ``threads`` (CPU threads for the model calls, default 1;
-0 keeps torch's count). The model sees one sentence at a time, as it was trained: the document's
+0 keeps the backend's own count), ``backend`` (``auto``: ONNX Runtime where the folder has ``network.onnx``
+and ONNX Runtime is installed, else PyTorch; ``onnx``; ``torch``). The model sees one sentence at a time, as it was trained: the document's
 sentences when it has them, else cuts after sentence-final punctuation.
 
 A malformed model is an error at ``add_pipe``. As with spaCy's own components, the model may instead
@@ -29,70 +31,33 @@ config); a pipeline initialised with no model at all is an error there, naming b
 ``Language.from_config``) takes the student from the saved pipeline, never from the ``model`` path
 of the config, which may since have moved.
 """
-import contextlib
 import logging
 import os
 import shutil
 import sys
 import tempfile
-import threading
 from types import FrameType
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import numpy
 import srsly
-import torch
 from spacy.language import Language
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
 from structkd_spacy import chain, trees
+from structkd_spacy.folder import FILES, OPTIONAL_FILES, StudentFormatError, read_spec, read_vocabularies
 from structkd_spacy.inputs import Indexer
-from structkd_spacy.student import FILES, StudentFormatError, load, read_spec
+from structkd_spacy.networks import BACKENDS, Network, open_network
 
 UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
         "SCONJ", "SYM", "VERB", "X"}
 SENTENCE_FINAL = {".", "!", "?", ";", "。", "؟", "…"}
 SPAN_PREFIXES = ("B-", "I-", "E-", "S-", "U-", "L-")
-STUDENT_FILES = FILES + ("tokenizer.json",)
+STUDENT_FILES = FILES + OPTIONAL_FILES
 
 logger = logging.getLogger(__name__)
-
-
-class TorchThreads:
-    """
-    ``torch.set_num_threads`` for the model calls, restored afterwards, shared by every thread of the process: the
-    first call in sets the count and remembers the one before, the last call out restores it. (A save and restore
-    per call would race when threads share a pipeline: one restores while another still runs, and the other then
-    "restores" the count the first one set.)
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.users = 0
-        self.before = 0
-
-    @contextlib.contextmanager
-    def set_to(self, threads: int) -> Iterator[None]:
-        if not threads:  # 0: torch's own count
-            yield
-            return
-        with self.lock:
-            if self.users == 0:
-                self.before = torch.get_num_threads()
-                torch.set_num_threads(threads)
-            self.users += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.users -= 1
-                if self.users == 0:
-                    torch.set_num_threads(self.before)
-
-
-TORCH_THREADS = TorchThreads()
 
 
 def _token_probs(token: Token):
@@ -152,21 +117,25 @@ def _building_from_config() -> bool:
 
 @Language.factory(
     "structkd_tagger",
-    default_config={"model": None, "lang": None, "batch_size": 32, "max_tokens": 256, "overwrite_ents": False, "threads": 1},
+    default_config={"model": None, "lang": None, "batch_size": 32, "max_tokens": 256, "overwrite_ents": False, "threads": 1,
+                    "backend": "auto"},
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "token.tag", "token.pos", "token.head", "token.dep",
              "doc._.structkd_probs", "doc._.structkd_labels", "doc._.structkd_tags", "span._.structkd_score"],
 )
 def make_structkd_tagger(nlp: Language, name: str, model: Optional[str], lang: Optional[str], batch_size: int,
-                         max_tokens: int, overwrite_ents: bool, threads: int) -> "StructKDTagger":
+                         max_tokens: int, overwrite_ents: bool, threads: int, backend: str) -> "StructKDTagger":
     for setting, value in (("batch_size", batch_size), ("max_tokens", max_tokens)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"structkd_tagger: {setting} must be a positive integer, got {value!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"structkd_tagger: threads must be a number of CPU threads, or 0 for torch's own choice, got {threads!r}")
+        raise ValueError(f"structkd_tagger: threads must be a number of CPU threads, or 0 for the backend's own choice, "
+                         f"got {threads!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"structkd_tagger: backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise ValueError(f"structkd_tagger: model must be the path of an exported student, got {model!r}")
     install_extensions()
-    component = StructKDTagger(nlp, name, lang, batch_size, max_tokens, bool(overwrite_ents), threads)
+    component = StructKDTagger(nlp, name, lang, batch_size, max_tokens, bool(overwrite_ents), threads, backend)
     if model is not None and not _building_from_config():
         component.load(str(model))
     elif model is not None:
@@ -178,7 +147,7 @@ class StructKDTagger:
     """See the module docstring."""
 
     def __init__(self, nlp: Language, name: str, lang: Optional[str], batch_size: int = 32, max_tokens: int = 256,
-                 overwrite_ents: bool = False, threads: int = 1) -> None:
+                 overwrite_ents: bool = False, threads: int = 1, backend: str = "auto") -> None:
         self.name = name
         self.nlp_lang = nlp.lang
         self.requested_lang = lang
@@ -186,6 +155,7 @@ class StructKDTagger:
         self.max_tokens = max_tokens
         self.overwrite_ents = overwrite_ents
         self.threads = threads
+        self.backend = backend
         self.pending: Optional[str] = None
         self.files: Dict[str, bytes] = {}  # the student's files, kept to save the pipeline
         self.spec: Optional[Dict] = None
@@ -243,8 +213,10 @@ class StructKDTagger:
                     handle.write(data)
             try:
                 spec = read_spec(folder, where)
-                self.spec, self.vocabularies, self.model = load(folder, spec, where)
+                self.vocabularies = read_vocabularies(folder, spec, where)
+                self.network: Network = open_network(folder, spec, where, self.backend, self.threads)
                 self.indexer = Indexer(spec, self.vocabularies, folder, where)
+                self.spec = spec
             except StudentFormatError as error:
                 self.spec = None
                 raise ValueError(f"structkd_tagger: {error}") from None
@@ -324,11 +296,10 @@ class StructKDTagger:
                 yield sentence[start:]
 
     def _process(self, docs: List[Doc]) -> List[Doc]:
-        with TORCH_THREADS.set_to(self.threads):
-            owners = [(d, chunk) for d, doc in enumerate(docs) for chunk in self._sentences(doc)]
-            results = []
-            for start in range(0, len(owners), self.batch_size):
-                results += self._predict([[docs[d][i].text for i in chunk] for d, chunk in owners[start : start + self.batch_size]])
+        owners = [(d, chunk) for d, doc in enumerate(docs) for chunk in self._sentences(doc)]
+        results = []
+        for start in range(0, len(owners), self.batch_size):
+            results += self._predict([[docs[d][i].text for i in chunk] for d, chunk in owners[start : start + self.batch_size]])
         for doc in docs:
             doc._.structkd_labels = list(self.labels)
             doc._.structkd_probs = numpy.full((len(doc), len(self.labels)), numpy.nan, dtype=numpy.float32)
@@ -368,18 +339,15 @@ class StructKDTagger:
     def _predict(self, sentences: List[List[str]]):
         """``[(tag ids (n,), probs (n, L))]`` per sentence: Viterbi and exact marginals (CRF), or argmax and softmax."""
         assert self.spec is not None  # the student is loaded before the component tags
-        tensors, mask = self.indexer.tensors(sentences)
-        with torch.no_grad():
-            scores = self.model(tensors, mask)
-            if self.spec["kind"] == "crf_tagger":
-                m = self.model
-                tags = chain.viterbi(scores, m.transitions, m.start, m.end, mask)
-                probs, _ = chain.marginals(scores, m.transitions, m.start, m.end, mask)
-            else:
-                probs = scores.softmax(dim=-1)
-                tags = probs.argmax(dim=-1)
-        tag_ids, distributions = tags.numpy(), probs.float().numpy()
-        return [(tag_ids[b, : len(s)], distributions[b, : len(s)]) for b, s in enumerate(sentences)]
+        arrays, mask = self.indexer.arrays(sentences)
+        scores = self.network.scores(arrays, mask)
+        if self.network.crf is not None:
+            tags = chain.viterbi(scores, *self.network.crf, mask)
+            probs, _ = chain.marginals(scores, *self.network.crf, mask)
+        else:
+            probs = chain.softmax(scores)
+            tags = probs.argmax(axis=-1)
+        return [(tags[b, : len(s)], probs[b, : len(s)].astype(numpy.float32)) for b, s in enumerate(sentences)]
 
     def _set_parse(self, doc: Doc, chunk: List[int], tags, probs) -> None:
         pos = [doc[i].pos_ for i in chunk]
@@ -387,7 +355,7 @@ class StructKDTagger:
         if missing:
             raise ValueError(f"structkd_tagger: this parser reads each word's PoS tag (token.pos_), and {len(missing)} words "
                              f"have none (e.g. {missing[0]!r}): put a component that sets token.pos_ before it")
-        heads, deprels = trees.parse(torch.from_numpy(probs), tags.tolist(), self.labels, pos)
+        heads, deprels = trees.parse(probs, tags.tolist(), self.labels, pos)
         for position, i in enumerate(chunk):
             head = heads[position]
             doc[i].head = doc[chunk[head - 1]] if head > 0 else doc[i]

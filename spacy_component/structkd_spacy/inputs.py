@@ -4,7 +4,7 @@ import os
 from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Tuple
 
-import torch
+import numpy
 
 UNKNOWN = 1  # index 0 is padding, 1 the unknown token, in every vocabulary of an exported student
 # The characters read of a word (its first ones), as the library's structkd_characters indexer reads them: a batch's
@@ -29,7 +29,7 @@ class Indexer:
             try:
                 tokenizer = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
             except Exception as error:  # noqa: BLE001 (the tokenizers package raises a bare Exception for a bad file)
-                from structkd_spacy.student import StudentFormatError
+                from structkd_spacy.folder import StudentFormatError
 
                 raise StudentFormatError(f"{os.path.join(where or folder, 'tokenizer.json')} is not a tokenizer the "
                                          f"tokenizers package reads ({str(error)[:200]}): export the student again") from None
@@ -42,18 +42,19 @@ class Indexer:
 
             self._pieces = pieces
 
-    def tensors(self, sentences: List[List[str]]) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
-        """``({input name: ids}, mask (B, n))``: words ``(B, n)``, characters or pieces ``(B, n, longest)``; one tensor per
-        input per batch (built from padded lists)."""
+    def arrays(self, sentences: List[List[str]]) -> Tuple[Dict[str, numpy.ndarray], numpy.ndarray]:
+        """``({input name: ids (int64)}, mask (B, n) bool)``: words ``(B, n)``, characters or pieces ``(B, n, longest)``;
+        one array per input per batch (built from padded lists)."""
         length = max((len(s) for s in sentences), default=0)
-        mask = torch.tensor([[True] * len(s) + [False] * (length - len(s)) for s in sentences], dtype=torch.bool)
-        tensors = {}
+        mask = numpy.array([[True] * len(s) + [False] * (length - len(s)) for s in sentences], dtype=bool).reshape(
+            len(sentences), length)
+        arrays: Dict[str, numpy.ndarray] = {}
         for item in self.inputs:
             index = self.index[item["name"]]
             lower = item.get("lowercase")
             if item["type"] == "words":
                 ids = [[index.get(w.lower() if lower else w, UNKNOWN) for w in s] + [0] * (length - len(s)) for s in sentences]
-                tensors[item["name"]] = torch.tensor(ids, dtype=torch.long).view(len(sentences), length)
+                arrays[item["name"]] = numpy.array(ids, dtype=numpy.int64).reshape(len(sentences), length)
                 continue
             if item["type"] == "characters":
                 bound = item.get("max_characters") or MAX_WORD_CHARACTERS
@@ -66,5 +67,12 @@ class Indexer:
                 width = max([1] + [len(p) for s in parts for p in s])
             padded_word = [0] * width
             rows = [[p + [0] * (width - len(p)) for p in s] + [padded_word] * (length - len(s)) for s in parts]
-            tensors[item["name"]] = torch.tensor(rows, dtype=torch.long).view(len(sentences), length, width)
-        return tensors, mask
+            arrays[item["name"]] = numpy.array(rows, dtype=numpy.int64).reshape(len(sentences), length, width)
+        return arrays, mask
+
+    def tensors(self, sentences: List[List[str]]):
+        """:meth:`arrays` as PyTorch tensors (the PyTorch network's input)."""
+        import torch
+
+        arrays, mask = self.arrays(sentences)
+        return {name: torch.from_numpy(array) for name, array in arrays.items()}, torch.from_numpy(mask)

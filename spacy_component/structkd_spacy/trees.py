@@ -9,7 +9,6 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
-import torch
 
 from structkd_spacy.mst import decode_mst
 
@@ -62,10 +61,11 @@ def is_tree(heads: Sequence[int]) -> bool:
     return True
 
 
-def parse(label_probs: torch.Tensor, predicted: List[int], labels: List[str], pos_tags: List[str]) -> Tuple[List[int], List[str]]:
+def parse(label_probs: numpy.ndarray, predicted: List[int], labels: List[str], pos_tags: List[str]) -> Tuple[List[int], List[str]]:
     """``(heads, deprels)`` of one sentence: its predicted labels' heads, or where they are no tree the best tree
     over its label distribution ``label_probs`` ``(n, L)``, each word whose head changes taking its most probable
     deprel among the labels that decode to the new head."""
+    label_probs = numpy.asarray(label_probs, dtype=numpy.float32)
     split = [split_label(label) for label in labels]
     parts = [part for part, _ in split]
     heads = decode([parts[t] for t in predicted], pos_tags)
@@ -74,12 +74,14 @@ def parse(label_probs: torch.Tensor, predicted: List[int], labels: List[str], po
         return heads, deprels
     n = len(pos_tags)
     decoded: Dict[str, List[int]] = {part: decode([part] * n, pos_tags) for part in set(parts)}
-    table = torch.tensor([decoded[part] for part in parts], dtype=torch.long)  # (L, n)
-    distribution = torch.zeros(n, n + 1, dtype=torch.float32).scatter_add_(1, table.t(), label_probs[:n].float())
-    scores = torch.full((n + 1, n + 1), -1e4)
-    scores[1:] = distribution.clamp(min=1e-12).log()
-    scores[torch.arange(1, n + 1), torch.arange(1, n + 1)] = -1e4
-    energy = scores.log_softmax(1).exp().t().numpy()  # [head, dependent], as the training code's mst_heads
+    table = numpy.array([decoded[part] for part in parts], dtype=numpy.int64)  # (L, n): each label's head of each word
+    distribution = numpy.zeros((n, n + 1), dtype=numpy.float32)  # P(head of word i = j)
+    numpy.add.at(distribution, (numpy.arange(n)[:, None], table.T), label_probs[:n])
+    scores = numpy.full((n + 1, n + 1), -1e4, dtype=numpy.float32)
+    scores[1:] = numpy.log(numpy.maximum(distribution, 1e-12))
+    scores[numpy.arange(1, n + 1), numpy.arange(1, n + 1)] = -1e4
+    shifted = scores - scores.max(axis=1, keepdims=True)  # a row-wise softmax, as the training code's mst_heads
+    energy = (numpy.exp(shifted) / numpy.exp(shifted).sum(axis=1, keepdims=True)).T  # [head, dependent]
     tree, _ = decode_mst(numpy.ascontiguousarray(energy), n + 1, has_labels=False)
     repaired = [int(h) for h in tree[1 : n + 1]]
     for i, (old, new) in enumerate(zip(heads, repaired)):

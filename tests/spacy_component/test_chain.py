@@ -1,4 +1,4 @@
-"""The serving package's linear chain against enumeration of every label sequence, with masks and forbidden transitions."""
+"""The serving package's linear chain (numpy) against enumeration of every label sequence, with masks and forbidden transitions."""
 import pytest
 import torch
 
@@ -16,8 +16,9 @@ def test_viterbi_and_marginals_against_enumeration(seed):
     start, end = torch.randn(labels, generator=g, dtype=torch.float64), torch.randn(labels, generator=g, dtype=torch.float64)
     lengths = [5, 3, 1, 0]
     mask = torch.arange(n).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
-    tags = chain.viterbi(emissions, transitions, start, end, mask)
-    probs, log_z = chain.marginals(emissions, transitions, start, end, mask)
+    arrays = [t.numpy() for t in (emissions, transitions, start, end, mask)]
+    tags, (probs, log_z) = chain.viterbi(*arrays), chain.marginals(*arrays)
+    tags, probs, log_z = torch.from_numpy(tags), torch.from_numpy(probs), torch.from_numpy(log_z)
     for b, length in enumerate(lengths):
         if length == 0:
             assert probs[b].abs().sum() == 0 and log_z[b] == 0 and (tags[b] == 0).all()
@@ -38,6 +39,11 @@ def test_float32_marginals_stay_close_to_float64_on_long_sentences():
     transitions = torch.randn(9, 9, generator=g, dtype=torch.float64)
     start, end = torch.zeros(9, dtype=torch.float64), torch.zeros(9, dtype=torch.float64)
     mask = torch.ones(2, 300, dtype=torch.bool)
-    exact, log_z = chain.marginals(emissions, transitions, start, end, mask)
-    single, _ = chain.marginals(emissions.float(), transitions.float(), start.float(), end.float(), mask)
-    assert log_z.min() > 3000 and (single.double() - exact).abs().max() < 1e-5
+    exact, log_z = chain.marginals(*[t.numpy() for t in (emissions, transitions, start, end, mask)])
+    single, _ = chain.marginals(*[t.float().numpy() for t in (emissions, transitions, start, end)], mask.numpy())
+    assert single.dtype == "float32" and log_z.min() > 3000 and abs(single.astype("float64") - exact).max() < 1e-5
+
+
+def test_softmax_is_each_words_distribution():
+    scores = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    torch.testing.assert_close(torch.from_numpy(chain.softmax(scores.numpy())), scores.softmax(-1), atol=1e-12, rtol=0)

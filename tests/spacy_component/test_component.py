@@ -269,18 +269,19 @@ def test_a_parser_without_pos_tags_is_a_clear_error_and_with_them_gives_trees(se
 
 
 def test_the_component_runs_on_its_own_thread_count_and_restores_the_process(teacher_archive):
+    """With the PyTorch network (no network.onnx in an archive exported on the fly)."""
     import torch
 
     seen = []
     nlp = spacy.blank("es")
     tagger = nlp.add_pipe("structkd_tagger", config={"model": teacher_archive, "threads": 1})
-    original = tagger.model.forward
+    original = tagger.network.model.forward
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    tagger.model.forward = spy
+    tagger.network.model.forward = spy
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

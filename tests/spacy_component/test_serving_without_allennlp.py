@@ -143,7 +143,8 @@ def test_nlp_evaluate_gives_spacys_keys(kd_student, seq_label_parser_archive):
 
 
 def test_a_word_piece_student_serves_with_its_tokenizer(teacher_archive, tmp_path):
-    """STUDENT_INPUT=pieces (the tiny BERT fixture's pieces): exported with its tokenizer, the same labels and marginals."""
+    """STUDENT_INPUT=pieces (the tiny BERT fixture's pieces): exported with its tokenizer, the same labels and marginals,
+    from PyTorch and from ONNX Runtime."""
     from allennlp.commands.train import train_model_from_file
 
     from allennlp_structkd.export import export
@@ -156,15 +157,16 @@ def test_a_word_piece_student_serves_with_its_tokenizer(teacher_archive, tmp_pat
     finally:
         os.environ.pop("STUDENT_INPUT") if saved is None else os.environ.__setitem__("STUDENT_INPUT", saved)
     archive = str(tmp_path / "run" / "model.tar.gz")
-    folder = export(archive, str(tmp_path / "exported"))
+    folder = export(archive, str(tmp_path / "exported"), onnx=True)
     assert os.path.isfile(os.path.join(folder, "tokenizer.json"))
     from allennlp_structkd.config_defaults import DEFAULTS
 
     dev = json.loads(DEFAULTS["TAGGING_DEV"])["es"]
     sentences, expected = archive_predictions(archive, dev, "es")
-    nlp = spacy.blank("es")
-    nlp.add_pipe("structkd_tagger", config={"model": folder})
-    for words, result in zip(sentences, expected):
-        doc = nlp(spacy.tokens.Doc(nlp.vocab, words=words))
-        assert [t._.structkd_label for t in doc] == result["tags"]
-        numpy.testing.assert_allclose(doc._.structkd_probs, numpy.array(result["probs"]), atol=1e-5, rtol=0)
+    for backend in ("torch", "onnx"):  # its network in PyTorch, and exported to ONNX
+        nlp = spacy.blank("es")
+        nlp.add_pipe("structkd_tagger", config={"model": folder, "backend": backend})
+        for words, result in zip(sentences, expected):
+            doc = nlp(spacy.tokens.Doc(nlp.vocab, words=words))
+            assert [t._.structkd_label for t in doc] == result["tags"]
+            numpy.testing.assert_allclose(doc._.structkd_probs, numpy.array(result["probs"]), atol=1e-5, rtol=0)
