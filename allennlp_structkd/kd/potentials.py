@@ -16,7 +16,7 @@ from typing import NamedTuple, Optional, Tuple
 
 import torch
 
-from allennlp_structkd.kd.temperature import temper_chain, temper_distribution
+from allennlp_structkd.kd.temperature import temper_distribution
 from allennlp_structkd.structures import linear_chain
 
 
@@ -170,8 +170,7 @@ class ChainPotentials(Potentials):
         return scores.view(batch, k) - self.log_partition().unsqueeze(1)
 
     def tempered_marginals(self, temperature: float) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        unary, pair = self.chain.marginals()
-        return temper_chain(unary, pair, self.mask, temperature)
+        return self.chain.locally_tempered(temperature)
 
     def as_chain(self) -> linear_chain.LinearChain:
         return self.chain

@@ -11,9 +11,13 @@ Conventions shared with :mod:`allennlp_structkd.structures.second_order`:
 Each word independently picks one head among the root and the other words (no self-loops);
 the root picks none. Rows of the root and of padding are all zero in every result.
 """
+from dataclasses import dataclass
+
 import torch
 
-__all__ = ["arc_mask", "head_log_probs", "head_marginals", "label_marginals", "labels_given_heads", "head_label_marginals"]
+from allennlp_structkd.structures.distribution import Marginals, StructuredDistribution
+
+__all__ = ["HeadSelection", "arc_mask", "head_log_probs", "head_marginals", "label_marginals", "labels_given_heads", "head_label_marginals"]
 
 
 def arc_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -67,3 +71,33 @@ def head_label_marginals(
     heads = head_marginals(arc_scores, mask)
     labels = label_scores.log_softmax(dim=3).exp()
     return heads.unsqueeze(3) * labels
+
+
+@dataclass
+class HeadSelection(StructuredDistribution):
+    """
+    Each word's head chosen on its own among the root and the other words (Dozat & Manning's head selection), as a
+    :class:`~allennlp_structkd.structures.distribution.StructuredDistribution`: ``arc_scores`` ``(B, n, n)``
+    ``[dependent, head]`` and ``mask`` ``(B, n)`` (the root and the words), as this module's functions take them.
+    Marginals: ``unary`` ``(B, n, n)``, ``P(head = h | m)``; argmax: each word's best head ``(B, n)`` (0 for the root
+    and padding), which need not form a tree (:func:`~allennlp_structkd.structures.mst.mst_heads` finds the best
+    tree); no k-best. A parser's labels are a distribution per arc of their own (:func:`labels_given_heads`).
+    """
+
+    arc_scores: torch.Tensor
+    mask: torch.Tensor
+
+    def log_partition(self) -> torch.Tensor:
+        possible = arc_mask(self.mask)
+        rows = self.arc_scores.masked_fill(~possible, float("-inf")).logsumexp(dim=2)
+        return torch.where(possible.any(dim=2), rows, torch.zeros_like(rows)).sum(1)  # the root and padding add 0
+
+    def marginals(self) -> Marginals:
+        return Marginals(head_marginals(self.arc_scores, self.mask))
+
+    def argmax(self) -> torch.Tensor:
+        possible = arc_mask(self.mask)
+        return self.arc_scores.masked_fill(~possible, float("-inf")).argmax(dim=2) * possible.any(dim=2).long()
+
+    def scaled(self, factor: float) -> "HeadSelection":
+        return HeadSelection(self.arc_scores * factor, self.mask)

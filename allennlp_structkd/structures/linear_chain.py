@@ -28,6 +28,8 @@ from typing import Optional, Tuple
 import torch
 
 from allennlp_structkd.structures import chain_kbest
+from allennlp_structkd.structures.distribution import Marginals, StructuredDistribution
+from allennlp_structkd.structures.tempering import temper_chain
 
 __all__ = [
     "LinearChain", "sequence_score", "log_partition", "forward_backward", "marginals", "unary_marginals", "viterbi",
@@ -315,12 +317,14 @@ def kbest(
 
 
 @dataclass
-class LinearChain:
+class LinearChain(StructuredDistribution):
     """
     A linear-chain CRF as one distribution object over label sequences: the conventions of this
     module (``emissions`` ``(B, n, L)``, ``transitions`` ``(L, L)`` ``[from, to]``, ``mask`` ``(B, n)``,
     optional ``start``/``end`` ``(L,)``), and its inference as methods instead of five arguments
-    threaded through every call.
+    threaded through every call. Marginals: ``unary`` ``(B, n, L)``, ``pairwise`` ``(B, n, L, L)``;
+    argmax: the Viterbi tags ``(B, n)``; local temperature: through its Markov factorisation
+    (:func:`~allennlp_structkd.structures.tempering.temper_chain`).
     """
 
     emissions: torch.Tensor
@@ -337,9 +341,22 @@ class LinearChain:
         """``(B,)``"""
         return log_partition(*self._arguments)
 
-    def marginals(self) -> Tuple[torch.Tensor, torch.Tensor]:
+    def marginals(self) -> Marginals:
         """``(unary (B, n, L), pairwise (B, n, L, L))``, see :func:`marginals`."""
-        return marginals(*self._arguments)
+        return Marginals(*marginals(*self._arguments))
+
+    def argmax(self) -> torch.Tensor:
+        """The Viterbi tags ``(B, n)``."""
+        return self.viterbi()[0]
+
+    def scaled(self, factor: float) -> "LinearChain":
+        scale = lambda t: None if t is None else t * factor  # noqa: E731
+        return LinearChain(self.emissions * factor, self.transitions * factor, self.mask, scale(self.start), scale(self.end))
+
+    def locally_tempered(self, temperature: float) -> Marginals:
+        unary, pairwise = marginals(*self._arguments)
+        mask = self.mask if self.mask is not None else unary.new_ones(unary.shape[:2], dtype=torch.bool)
+        return Marginals(*temper_chain(unary, pairwise, mask.bool(), temperature))
 
     def unary_marginals(self) -> torch.Tensor:
         """``(B, n, L)``, see :func:`unary_marginals`."""

@@ -23,13 +23,15 @@ Impossible arcs (self-loops, the root as dependent, padding) have ``q = 0``, whi
 every second-order term that involves them. ``iterations = 0`` gives the first-order head-selection
 marginals; zero second-order scores give them at any number of iterations.
 """
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
+from allennlp_structkd.structures.distribution import Marginals, StructuredDistribution
 from allennlp_structkd.structures.head_selection import arc_mask
 
-__all__ = ["mfvi_logits", "mfvi_marginals", "expected_energy"]
+__all__ = ["SecondOrderMeanField", "mfvi_logits", "mfvi_marginals", "expected_energy"]
 
 NEG = -1e30
 
@@ -112,3 +114,38 @@ def expected_energy(
     if grandparent_scores is not None:
         energy = energy + torch.einsum("bmhg,bmh,bhg->b", grandparent_scores * second, q, q)
     return energy
+
+
+@dataclass
+class SecondOrderMeanField(StructuredDistribution):
+    """
+    A second-order parser's distribution, approximated by mean field (this module's conventions): ``arc_scores``
+    ``(B, n, n)``, ``mask`` ``(B, n)``, optional ``sibling_scores`` and ``grandparent_scores`` ``(B, n, n, n)``,
+    ``iterations`` updates. Marginals: ``unary`` ``(B, n, n)``, the mean-field head posteriors ``q``; argmax: each
+    word's most probable head under ``q`` ``(B, n)``; log partition: mean field's lower bound on it,
+    ``E_q[E(z)] + H(q)`` (exact without second-order scores, where ``q`` is the head-selection posterior); no k-best.
+    """
+
+    arc_scores: torch.Tensor
+    mask: torch.Tensor
+    sibling_scores: Optional[torch.Tensor] = None
+    grandparent_scores: Optional[torch.Tensor] = None
+    iterations: int = 3
+
+    def marginals(self) -> Marginals:
+        return Marginals(mfvi_marginals(self.arc_scores, self.mask, self.sibling_scores, self.grandparent_scores,
+                                        self.iterations))
+
+    def log_partition(self) -> torch.Tensor:
+        q = self.marginals().unary
+        entropy = -(q * q.clamp(min=1e-45).log()).masked_fill(q <= 0, 0.0).sum((1, 2))
+        return expected_energy(q, self.arc_scores, self.mask, self.sibling_scores, self.grandparent_scores) + entropy
+
+    def argmax(self) -> torch.Tensor:
+        q = self.marginals().unary
+        return q.argmax(dim=2) * arc_mask(self.mask).any(dim=2).long()
+
+    def scaled(self, factor: float) -> "SecondOrderMeanField":
+        scale = lambda t: None if t is None else t * factor  # noqa: E731
+        return SecondOrderMeanField(self.arc_scores * factor, self.mask, scale(self.sibling_scores),
+                                    scale(self.grandparent_scores), self.iterations)

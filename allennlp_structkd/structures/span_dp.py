@@ -12,15 +12,18 @@ prefix ``0..j-1``, ``g[i]`` those of the suffix ``i..len-1``; a token is outside
 end of exactly one span. It loops over positions, never over sentences; on CUDA tensors both loops
 run inside one fused Triton kernel (:mod:`fused_span`).
 """
+from dataclasses import dataclass
 from typing import Tuple
 
 import torch
+
+from allennlp_structkd.structures.distribution import Marginals, StructuredDistribution
 
 # Impossible spans score NEG rather than -inf, so that log-sum-exp over an all-impossible set stays
 # finite and gradients stay free of NaN; exp(NEG - anything reasonable) is exactly 0.
 NEG = -1e30
 
-__all__ = ["log_partition", "span_marginals", "bioes_marginals", "bioes_label_names", "decode"]
+__all__ = ["SpanChart", "log_partition", "span_marginals", "bioes_marginals", "bioes_label_names", "decode"]
 
 
 def _valid_spans(span_scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -191,3 +194,37 @@ def decode(span_scores: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor,
         tags = torch.where(inside, 1 + 4 * label.unsqueeze(1) + kind, tags)
         position = torch.where(is_span, span_start, position - 1).where(active, position)
     return tags, total
+
+
+@dataclass
+class SpanChart(StructuredDistribution):
+    """
+    NER as parsing (this module's conventions): ``span_scores`` ``(B, n, n, C)``, ``mask`` ``(B, n)``; the exact
+    distribution over sets of non-overlapping labeled spans. Marginals: ``unary`` ``(B, n, n, C)``, each labeled
+    span's probability; argmax: the best set as BIOES tags ``(B, n)`` in the order of :func:`bioes_label_names`;
+    :meth:`bioes_marginals`: what a token-level student learns from. Its factors are spans, not positions, so only
+    the global temperature applies (a local one tempers the BIOES marginals, the adapter's business); no k-best.
+    """
+
+    span_scores: torch.Tensor
+    mask: torch.Tensor
+
+    def log_partition(self) -> torch.Tensor:
+        return log_partition(self.span_scores, self.mask)
+
+    def marginals(self) -> Marginals:
+        return Marginals(span_marginals(self.span_scores, self.mask)[0])
+
+    def bioes_marginals(self) -> torch.Tensor:
+        """Per-token BIOES marginals ``(B, n, 1 + 4C)``, see :func:`bioes_marginals`."""
+        return bioes_marginals(self.span_scores, self.mask)
+
+    def argmax(self) -> torch.Tensor:
+        return decode(self.span_scores, self.mask)[0]
+
+    def scaled(self, factor: float) -> "SpanChart":
+        return SpanChart(self.span_scores * factor, self.mask)
+
+    def locally_tempered(self, temperature: float) -> Marginals:
+        raise ValueError("a span chart's factors are spans, not positions: it has no local temperature (temper its "
+                         "BIOES marginals, per token, or use the global mode)")
