@@ -33,7 +33,10 @@ setup(
     # a checkout, and not installed with it
     packages=find_packages(include=["allennlp_structkd", "allennlp_structkd.*"]),
     package_data={"allennlp_structkd": ["py.typed"]},
-    install_requires=requirements("requirements.txt"),
+    # the serving package, from this checkout (it is not on a package index): the library imports its one copy of the
+    # algorithms a served student needs (`make install` installs both, editable)
+    install_requires=requirements("requirements.txt")
+    + [f"structkd-spacy @ file://{os.path.join(here, 'spacy_component')}"],
     # ray: `annotate --engine ray`, the teachers' work on a Ray Data actor pool (this machine or a cluster)
     extras_require={"dev": requirements("requirements-dev.txt"), "ray": ["ray[data]>=2.40"]},
     classifiers=[

@@ -20,14 +20,15 @@ its own head distribution (:func:`head_distribution`: each label's probability g
 that label decodes to), so that no cycle reaches a user.
 
 Batched helpers (:func:`relative_offsets`, :func:`head_distribution_to_labels`) work on tensors.
+Decoding a label and checking a tree are the serving package's (``structkd_spacy.trees``, installed
+beside the library): one copy, which a served parser and training share.
 """
-import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-ROOT_POS = "ROOT"
-_LABEL = re.compile(r"^([+-]\d+)@(.+)$")
+from structkd_spacy import trees as serving_trees
+from structkd_spacy.trees import ROOT_POS
 
 __all__ = [
     "ROOT_POS",
@@ -72,48 +73,20 @@ def encode(heads: Sequence[int], pos_tags: Sequence[str]) -> List[str]:
 
 def parse_label(label: str) -> Optional[Tuple[int, str]]:
     """``"+1@NOUN"`` -> ``(1, "NOUN")``; None when the label is not of that form (or offset 0)."""
-    match = _LABEL.match(label)
-    if match is None or int(match.group(1)) == 0:
-        return None
-    return int(match.group(1)), match.group(2)
+    return serving_trees.parse_label(label)
 
 
 def decode(labels: Sequence[str], pos_tags: Sequence[str]) -> List[int]:
     """Heads (0 = root) from labels, with the fallback of the module docstring."""
     if len(labels) != len(pos_tags):
         raise ValueError(f"{len(labels)} labels but {len(pos_tags)} PoS tags")
-    tags = _positions_by_pos(pos_tags)
-    heads = []
-    for k, label in enumerate(labels):
-        i = k + 1
-        parsed = parse_label(label)
-        if parsed is None:
-            heads.append(0)
-            continue
-        offset, target = parsed
-        right = [j for j in range(i + 1, len(tags)) if tags[j] == target]
-        left = [j for j in range(i - 1, -1, -1) if tags[j] == target]
-        forward, backward = (right, left) if offset > 0 else (left, right)
-        if forward:
-            heads.append(forward[min(abs(offset), len(forward)) - 1])
-        elif backward:
-            heads.append(backward[0])
-        else:
-            heads.append(0)
-    return heads
+    return serving_trees.decode(labels, pos_tags)
 
 
 def is_tree(heads: Sequence[int]) -> bool:
     """Whether ``heads`` (``heads[k]`` the head of word ``k + 1``, 0 the root) form one tree: every word
     reaches the root, no cycle."""
-    for start in range(1, len(heads) + 1):
-        seen, node = set(), start
-        while node != 0:
-            if node in seen or not 0 <= node <= len(heads):
-                return False
-            seen.add(node)
-            node = heads[node - 1]
-    return True
+    return serving_trees.is_tree(heads)
 
 
 def head_distribution(label_probs: torch.Tensor, head_parts: Sequence[str], pos_tags: Sequence[str],

@@ -1,9 +1,10 @@
 """
 Heads from a sequence-labeling parser's labels (Strzyz et al. 2019's relative-PoS encoding, as
 ``allennlp_structkd.structures.rel_pos`` decodes them), repaired into a tree where they are none:
-the maximum spanning tree over the parser's own head distribution. The same decoding as in training,
-copied rather than imported because this package serves without allennlp_structkd; a test checks that
-the two agree on random inputs.
+the maximum spanning tree over the parser's own head distribution. The label decoding here is the one
+copy: the library's ``allennlp_structkd.structures.rel_pos`` imports it (this package serves without
+allennlp_structkd, never the other way round); the tree repair is checked against the library's on random
+inputs.
 """
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
