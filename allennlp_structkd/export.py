@@ -26,8 +26,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp_structkd.archives import check_finite, load_model_archive
 from allennlp_structkd.data.character_indexer import MAX_WORD_CHARACTERS
 from allennlp_structkd.dataset_readers.common import training_languages
+from structkd_spacy.folder import FILES, FORMAT, FORMAT_VERSION, OPTIONAL_FILES  # the format, defined once
 
-FORMAT, FORMAT_VERSION = "structkd-student", 1
 SUPPORTED = ("structkd_crf_tagger (a CRF tagger), structkd_maxent_tagger (a MaxEnt tagger) or structkd_seq_label_parser "
              "(the sequence-labeling parser), over words (embedding), characters (character_encoding with a cnn) or word "
              "pieces (structkd_compressed_wordpieces), with an lstm encoder or none")
@@ -131,7 +131,7 @@ def describe(archive_path: str):
     return spec, vocabularies, {k: v.detach().cpu().clone() for k, v in state.items()}, tokenizer
 
 
-STUDENT_FILES = ("student.json", "vocabulary.json", "weights.pt", "tokenizer.json", "network.onnx")
+STUDENT_FILES = FILES + OPTIONAL_FILES
 ONNX_OPSET = 17
 
 

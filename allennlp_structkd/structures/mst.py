@@ -1,18 +1,21 @@
 """
 Maximum spanning trees of head scores (Chu-Liu-Edmonds): the best dependency tree of each
 sentence, for decoding and Top-1 targets. Conventions of :mod:`head_selection`: the root at
-position 0, scores ``[dependent, head]``.
+position 0, scores ``[dependent, head]``. The algorithm is the serving package's copy of AllenNLP's
+(``structkd_spacy.mst``, unchanged but for its error type), so that training and a served student decode
+the same trees, ties included, from one copy.
 """
 import numpy
 import torch
-from allennlp.nn.chu_liu_edmonds import decode_mst
+
+from structkd_spacy.mst import decode_mst
 
 __all__ = ["mst_heads"]
 
 
 def mst_heads(head_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """
-    The maximum spanning tree (Chu-Liu-Edmonds, allennlp's ``decode_mst``) of each sentence:
+    The maximum spanning tree (Chu-Liu-Edmonds, AllenNLP's ``decode_mst``) of each sentence:
     ``head_log_probs`` ``(B, n, n)`` ``[dependent, head]``, mask ``(B, n)`` with the root at 0.
     Returns heads ``(B, n)`` (0 at the root and padding). A loop over sentences: evaluation only.
     """
