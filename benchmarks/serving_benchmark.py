@@ -162,7 +162,7 @@ def main():
         "# Benchmark: serving a distilled tagger",
         "",
         f"Produced by `python benchmarks/serving_benchmark.py --student {args.student} --teacher {args.teacher}"
-        f" --data {args.data} --lang {args.lang} --sentences {args.sentences}` on {datetime.date.today().isoformat()},"
+        f" --data {args.data} --lang {args.lang} --sentences {args.sentences}{' --install-sizes' if args.install_sizes else ''}` on {datetime.date.today().isoformat()},"
         f" {platform.machine()}, torch {torch.__version__}, spaCy {spacy.__version__}, one CPU thread, batches of 32;"
         f" {len(sentences)} sentences, {words} words; every row in the same run, best CPU time of 2 after a warm-up"
         " (the process's CPU time, so that other work on a shared machine does not count).",
@@ -258,7 +258,8 @@ def install_lines(folder: str, texts, words: int, lang: str, backends=("torch", 
         "A fresh virtualenv per backend (Python " + platform.python_version() + ", `pip install --no-cache-dir "
         f"./spacy_component[BACKEND{extras}]` from the package index, which brings spaCy and numpy too; what the empty"
         " virtualenv held is not counted), then the exported student served there by `nlp.pipe` as above (one thread, best CPU time"
-        " of 2 after a warm-up), in a process of that virtualenv alone.",
+        " of 2 after a warm-up), in a process of that virtualenv alone. Install times are wall-clock (downloads included),"
+        " so they depend on the network and on other work on the machine; the sizes do not.",
         "",
         "| backend | installed | install time | words/s | PyTorch imported |",
         "|---|---|---|---|---|",
