@@ -9,6 +9,11 @@ closed), which is how public corpora's stray tags are usually repaired.
 """
 from typing import List, Optional, Sequence, Tuple
 
+# reading predicted tags as entities lives once, in the serving package (importable without AllenNLP): re-exported
+from structkd_spacy.spans import SPAN_PREFIXES as SPAN_PREFIXES
+from structkd_spacy.spans import entities as entities
+from structkd_spacy.spans import is_span_label_set as is_span_label_set
+
 SCHEMES = ("IOB1", "IOB2", "BIO", "BIOES", "BIOUL")
 OUTPUT_SCHEMES = ("BIO", "BIOES")
 
@@ -113,23 +118,3 @@ def tags_from_spans(spans: Sequence[Span], length: int, scheme: str) -> List[str
 def convert(tags: Sequence[str], source: str, target: str) -> List[str]:
     return tags_from_spans(spans_from_tags(tags, source), len(tags), target)
 
-
-SPAN_PREFIXES = ("B-", "I-", "E-", "S-", "U-", "L-")
-
-
-def is_span_label_set(labels: Sequence[str]) -> bool:
-    """Whether labels are of a span scheme (BIO, IOB1, BIOES or BIOUL), so that they make entities."""
-    return any(label[:2] in SPAN_PREFIXES for label in labels)
-
-
-def entities(tags: Sequence[str]) -> List[Tuple[str, int, int]]:
-    """
-    The entities ``(type, start, end_inclusive)`` of a predicted tag sequence of any span scheme,
-    read leniently by conlleval's chunk rules (``seqeval.get_entities``: an ``I-``/``E-`` without
-    its ``B-`` opens a span), BIOUL's ``U-``/``L-`` read as BIOES's ``S-``/``E-``. The one reading
-    of predictions used by the metric, the predictor and the spaCy component.
-    """
-    from seqeval.metrics.sequence_labeling import get_entities
-
-    normalised = [{"U-": "S-", "L-": "E-"}.get(tag[:2], tag[:2]) + tag[2:] if len(tag) > 2 else tag for tag in tags]
-    return [(label, start, end) for label, start, end in get_entities(normalised)]

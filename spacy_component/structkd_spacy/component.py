@@ -50,11 +50,11 @@ from structkd_spacy import chain, trees
 from structkd_spacy.folder import FILES, OPTIONAL_FILES, StudentFormatError, read_spec, read_vocabularies
 from structkd_spacy.inputs import Indexer
 from structkd_spacy.networks import BACKENDS, Network, open_network
+from structkd_spacy.spans import entities, is_span_label_set
 
 UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
         "SCONJ", "SYM", "VERB", "X"}
 SENTENCE_FINAL = {".", "!", "?", ";", "。", "؟", "…"}
-SPAN_PREFIXES = ("B-", "I-", "E-", "S-", "U-", "L-")
 STUDENT_FILES = FILES + OPTIONAL_FILES
 
 logger = logging.getLogger(__name__)
@@ -83,25 +83,6 @@ def install_extensions() -> None:
         Token.set_extension("structkd_label", getter=_token_label)
     if not Span.has_extension("structkd_score"):
         Span.set_extension("structkd_score", default=None)
-
-
-def entities(tags: List[str]):
-    """``(type, start, end_inclusive)`` of a tag sequence of any span scheme, read by conlleval's chunk rules (an
-    ``I-``/``E-`` without its ``B-`` opens an entity; BIOUL's ``U-``/``L-`` as ``S-``/``E-``)."""
-    found, start, kind = [], None, None
-    for i, tag in enumerate(tags + ["O"]):
-        prefix, label = (tag[0], tag[2:]) if tag[:2] in SPAN_PREFIXES else ("O", "")
-        prefix = {"U": "S", "L": "E"}.get(prefix, prefix)
-        continues = start is not None and label == kind and prefix in "IE"
-        if start is not None and not continues:
-            found.append((kind, start, i - 1))
-            start, kind = None, None
-        if prefix in "BS" or (prefix in "IE" and not continues):
-            start, kind = i, label
-        if start is not None and prefix in "ES":
-            found.append((kind, start, i))
-            start, kind = None, None
-    return found
 
 
 def _building_from_config() -> bool:
@@ -229,7 +210,7 @@ class StructKDTagger:
             raise ValueError(f"structkd_tagger: the student in {where} serves {', '.join(spec['languages'])}, not "
                              f"{self.lang!r}: set the component's 'lang' (or use a pipeline of one of those languages)")
         self.labels = spec["labels"]
-        self.is_span_model = any(label[:2] in SPAN_PREFIXES for label in self.labels)
+        self.is_span_model = is_span_label_set(self.labels)
         self.is_parser = spec["kind"] == "seq_label_parser"
         # a UPOS tagger (every label a UPOS tag, or the vocabulary's unknown entry) sets token.pos_, any other token.tag_
         self.is_upos = not self.is_span_model and set(self.labels) <= UPOS | {"@@UNKNOWN@@"}

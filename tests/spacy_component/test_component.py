@@ -145,23 +145,31 @@ def test_long_sentences_are_cut_at_punctuation_and_warned_about(teacher_archive,
 
 
 def test_one_entity_reading_for_predictor_and_component():
-    """BIOUL's U-/L- (and lenient I- without B-) read the same way everywhere: the serving package's own reading
-    (it has no seqeval) is the library's, which is seqeval's."""
+    """BIOUL's U-/L- (and lenient I- without B-) read the same way everywhere: one function, the serving package's,
+    which the library's metric, predictor and demo import, and which reads tags as seqeval (conlleval's rules) does."""
     import random
 
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    from allennlp_structkd import demo
     from allennlp_structkd.dataset_readers import tag_schemes
     from allennlp_structkd.predictors import structkd_tagger
-    from structkd_spacy.component import entities
+    from allennlp_structkd.training.metrics import span_f1
+    from structkd_spacy import component, spans
 
+    assert tag_schemes.entities is spans.entities and component.entities is spans.entities
+    assert structkd_tagger.entities is spans.entities and span_f1.entities is spans.entities and demo.entities is spans.entities
     tags = ["U-PER", "O", "B-LOC", "L-LOC", "I-ORG", "S-MISC", "B-PER", "E-PER"]
-    expected = [("PER", 0, 0), ("LOC", 2, 3), ("ORG", 4, 4), ("MISC", 5, 5), ("PER", 6, 7)]
-    assert tag_schemes.entities(tags) == expected and entities(tags) == expected
-    assert structkd_tagger.entities is tag_schemes.entities
+    assert spans.entities(tags) == [("PER", 0, 0), ("LOC", 2, 3), ("ORG", 4, 4), ("MISC", 5, 5), ("PER", 6, 7)]
+
+    def seqeval_reading(tags):  # seqeval knows BIOES, not BIOUL: U-/L- renamed first
+        return get_entities([{"U-": "S-", "L-": "E-"}.get(t[:2], t[:2]) + t[2:] if len(t) > 2 else t for t in tags])
+
     rng = random.Random(0)
     for _ in range(3000):
         tags = [rng.choice(["O"] + [f"{p}-{t}" for p in "BIESUL" for t in "AB"]) for _ in range(rng.randint(0, 7))]
-        assert entities(tags) == tag_schemes.entities(tags), tags
-    assert tag_schemes.is_span_label_set(["O", "U-PER", "L-PER"]) and not tag_schemes.is_span_label_set(["NOUN", "VERB"])
+        assert spans.entities(tags) == seqeval_reading(tags), tags
+    assert spans.is_span_label_set(["O", "U-PER", "L-PER"]) and not spans.is_span_label_set(["NOUN", "VERB"])
 
 
 @pytest.mark.parametrize("inputs, message", [
