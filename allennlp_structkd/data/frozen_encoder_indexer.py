@@ -20,6 +20,7 @@ from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.token_indexers.token_indexer import IndexedTokenList
 
 from allennlp_structkd.kd.cache import TeacherCache, file_sha256
+from allennlp_structkd.kd.protocol import PrecomputingIndexer
 from allennlp_structkd.keys import sequence_key
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def default_feature_cache() -> str:
 
 
 @TokenIndexer.register("structkd_frozen_encoder")
-class FrozenEncoderIndexer(TokenIndexer):
+class FrozenEncoderIndexer(TokenIndexer, PrecomputingIndexer):
     """
     # Parameters
 

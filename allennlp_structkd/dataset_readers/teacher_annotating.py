@@ -19,7 +19,7 @@ from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTarge
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import default_cache_directory
 from allennlp_structkd.kd.losses import KDLoss
-from allennlp_structkd.kd.targets import expand_entries, spec_of, split_shared
+from allennlp_structkd.kd.targets import spec_of
 from allennlp_structkd.kd.teacher import LoadedTeacher
 from allennlp_structkd.kd.teacher_source import TeacherSource, as_teacher_source
 from allennlp_structkd.settings import reject_unknown_settings
@@ -335,18 +335,17 @@ class TeacherAnnotatingReader(DatasetReader):
 
     def shared_key(self) -> str:
         """The cache key of what every sentence's targets share (a chain's transitions), kept once a teacher."""
-        return f"{self.objective.signature()}|shared"
+        return LoadedTeacher.shared_key(self.objective)
 
     def teacher_groups(self, instances: List[Instance]) -> List[Tuple[LoadedTeacher, List[int], List[str]]]:
-        """Per teacher (in the order first met), the positions of its sentences in ``instances`` and their cache keys:
-        the one place a cache key is made (the objective's signature, then what the teacher reads)."""
-        signature = self.objective.signature()
+        """Per teacher (in the order first met), the positions of its sentences in ``instances`` and their cache keys
+        (:meth:`LoadedTeacher.cache_key`)."""
         groups: Dict[int, Tuple[LoadedTeacher, List[int], List[str]]] = {}
         for i, instance in enumerate(instances):
             teacher = self.teacher(_metadata(instance)["lang"])
             _, indices, keys = groups.setdefault(id(teacher), (teacher, [], []))
             indices.append(i)
-            keys.append(f"{signature}|{teacher.input_key(_metadata(instance))}")
+            keys.append(teacher.cache_key(self.objective, _metadata(instance)))
         return list(groups.values())
 
     def stream(self, file_path: str) -> Iterator[Instance]:
@@ -357,24 +356,11 @@ class TeacherAnnotatingReader(DatasetReader):
         """Attach each instance's teacher targets, from the cache or computed and stored; ``cache_required``: a cache
         that cannot store them is an error (``annotate``), not a note in the log."""
         entries: List[Optional[Dict[str, np.ndarray]]] = [None] * len(instances)
-        shared_key = self.shared_key()
-        for teacher, indices, keys in self.teacher_groups(instances):
-            found = teacher.cache.get_many(keys + [shared_key])
-            shared = found.pop(shared_key, None)
-            missing = [(i, key) for i, key in zip(indices, keys) if key not in found]
-            if missing:
-                computed, computed_shared = split_shared(
-                    teacher.annotate([_metadata(instances[i]) for i, _ in missing], self.objective))
-                self.teacher_calls += len(missing)
-                if computed_shared and shared is None:
-                    teacher.cache.put_many([(shared_key, computed_shared)], required=cache_required)
-                    shared = computed_shared
-                teacher.cache.put_many(zip((key for _, key in missing), computed), required=cache_required)
-                found.update(zip((key for _, key in missing), computed))
-            # stored forms (a chain's scores) become the objective's targets here, in one batch per teacher
-            group = [dict(found[key], **shared) if shared and "teacher_emissions" in found[key] else found[key] for key in keys]
-            for i, expanded in zip(indices, expand_entries(self.objective, group)):
-                entries[i] = expanded
+        for teacher, indices, _ in self.teacher_groups(instances):
+            found, computed = teacher.annotate_cached([_metadata(instances[i]) for i in indices], self.objective, cache_required)
+            self.teacher_calls += computed
+            for i, entry in zip(indices, found):
+                entries[i] = entry
         for instance, entry in zip(instances, entries):
             assert entry is not None  # every instance is in one teacher's group
             yield self._attach(instance, entry)

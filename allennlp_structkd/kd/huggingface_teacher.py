@@ -46,8 +46,9 @@ from allennlp_structkd.kd.cache import TeacherCache, file_sha256
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import ChainPotentials, Constraints, Potentials, TokenPotentials
 from allennlp_structkd.kd.protocol import check_recipe
-from allennlp_structkd.kd.targets import ONE_BEST, POTENTIALS, RECIPES, UNARY_MARGINALS, trim_to_length
+from allennlp_structkd.kd.targets import POTENTIALS, trim_to_length
 from allennlp_structkd.kd.teacher import LoadedTeacher
+from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +296,8 @@ class HuggingFaceTeacher(LoadedTeacher):
     @property
     def recipes(self) -> frozenset:
         """Every recipe when its labels are the student's one to one; else its marginals and best sequence."""
-        return frozenset(RECIPES) if self.mapping.one_to_one else frozenset({UNARY_MARGINALS, ONE_BEST})
+        gives = SequenceTeacher.gives()
+        return gives if self.mapping.one_to_one else gives - {POTENTIALS}
 
     def check_teaches(self, objective: KDLoss) -> None:
         check_recipe(f"Hugging Face token classifier ({self.source})", self.recipes, objective,
@@ -390,9 +392,9 @@ class HuggingFaceTeacher(LoadedTeacher):
             words = [sentences[i]["words"] for i in group]
             potentials = self.potentials(words)
             with torch.no_grad():
-                targets = dict(objective.storage_targets(potentials))
                 best, _ = potentials.constrained().as_chain().viterbi()
-                targets["pseudo_tags"] = best
+                distribution = SequenceTeacher(potentials, best, own_scores=self.mapping.one_to_one)
+                targets = dict(objective.storage_targets(distribution), pseudo_tags=best)
             for b, i in enumerate(group):
                 n = len(words[b])
                 results[i] = {name: trim_to_length(name, value[b], n).detach().cpu().numpy() for name, value in targets.items()}

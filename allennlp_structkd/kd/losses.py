@@ -4,8 +4,9 @@ Knowledge-distillation objectives for sequence labeling, as registered, composab
 Each :class:`KDLoss` knows two things:
 
 * :meth:`KDLoss.teacher_targets` — what it needs from a teacher, computed batched under
-  ``torch.no_grad()`` from the teacher's :class:`Potentials` (the teacher-wrapping reader calls it
-  once per sentence and caches the result);
+  ``torch.no_grad()`` from the teacher's distribution (a
+  :class:`~allennlp_structkd.kd.teacher_distributions.TeacherDistribution`: a chain, tokens, a parser's heads,
+  a span chart; the teacher-wrapping reader calls it once per sentence and caches the result);
 * :meth:`KDLoss.forward` — the loss of a student given those targets, one value per sentence.
 
 Notation: ``x`` a sentence, ``y`` a label sequence, ``u`` a substructure (a label at a position, or a
@@ -32,6 +33,7 @@ from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.kd.targets import ONE_BEST, POTENTIALS, UNARY_MARGINALS
+from allennlp_structkd.kd.teacher_distributions import SequenceTeacher, TeacherDistribution, kbest_targets
 from allennlp_structkd.kd.temperature import temper_distribution
 
 Targets = Dict[str, torch.Tensor]
@@ -51,8 +53,9 @@ def _cross_entropy(target: torch.Tensor, log_probs: torch.Tensor) -> torch.Tenso
 class KDLoss(torch.nn.Module, Registrable):
     """
     Base class of the KD objectives; see the module docstring. An objective computes its targets from a
-    teacher's :class:`Potentials` (``teacher_targets``, run by the ``structkd_teacher`` reader) and the
-    student's loss against them (``forward``).
+    teacher's distribution (``teacher_targets``, run by the ``structkd_teacher`` reader), asking it for the kind
+    of targets its ``recipe`` names, and the student's loss against them (``forward``, from the student's
+    :class:`Potentials`).
 
     # Parameters
 
@@ -80,10 +83,10 @@ class KDLoss(torch.nn.Module, Registrable):
         self.temperature_mode = temperature_mode
 
     # -- teacher side ------------------------------------------------------------------------
-    def teacher_targets(self, teacher: Potentials) -> Targets:
+    def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
         raise NotImplementedError
 
-    def storage_targets(self, teacher: Potentials) -> Targets:
+    def storage_targets(self, teacher: TeacherDistribution) -> Targets:
         """What a teacher gives to be cached: the targets themselves, or a compact form from which
         :meth:`expand_targets` recomputes them exactly (the reader expands them, batched, whenever it reads them)."""
         return self.teacher_targets(teacher)
@@ -105,20 +108,16 @@ class KDLoss(torch.nn.Module, Registrable):
         """What a teacher multiplies its scores by before inference: ``1/T`` in global mode, else 1."""
         return 1.0 / self.temperature if self.temperature_mode == "global" else 1.0
 
+    @property
+    def local_temperature(self) -> float:
+        """The temperature of each local factor: ``T`` in local mode, else 1."""
+        return self.temperature if self.temperature_mode == "local" else 1.0
+
     def temper(self, probs: torch.Tensor, start_dim: int) -> torch.Tensor:
         """Local temperature of distributions over the dimensions from ``start_dim`` on (global mode: unchanged)."""
         if self.temperature_mode != "local":
             return probs
         return temper_distribution(probs, self.temperature, start_dim)
-
-    def _teacher_unary(self, teacher: Potentials, pairwise: bool) -> Targets:
-        """The teacher's (tempered) unary, and where its structure has them pairwise, marginals of its allowed structures."""
-        teacher = teacher.detached().constrained().scaled(self.score_scale)
-        unary, pair = teacher.tempered_marginals(self.temperature if self.temperature_mode == "local" else 1.0)
-        targets = {"teacher_unary": unary}
-        if pairwise and pair is not None:
-            targets["teacher_pairwise"] = pair
-        return targets
 
     # -- student side ------------------------------------------------------------------------
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
@@ -167,36 +166,29 @@ class StructuralKD(KDLoss):
         # a one-hot best structure is a distribution like any other: its cross-entropy is -log P_s(best), Top-1
         return super().accepts_targets_of(objective) or objective.recipe == ONE_BEST
 
-    def teacher_targets(self, teacher: Potentials) -> Targets:
-        with torch.no_grad():
-            return self._teacher_unary(teacher, pairwise=True)
+    def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
+        return teacher.marginal_targets(self, pairwise=True)
 
     def signature(self) -> str:
         # "-scores": its entries hold the teacher's chain scores (storage_targets), which code that knew only the
         # marginals would misread; caches of that code hold the marginals under the plain signature
         return f"{super().signature()}-scores"
 
-    def storage_targets(self, teacher: Potentials) -> Targets:
-        """The teacher's own constrained scores instead of its pair marginals: ``(n, L)`` a sentence and its ``(L, L)``
-        transitions once per teacher (the cache's shared targets), for ``(n, L, L)`` a sentence (1/18 of the bytes
-        with 17 labels); :meth:`expand_targets` runs the same computation as :meth:`teacher_targets` on them."""
-        with torch.no_grad():
-            constrained = teacher.detached().constrained()
-            batch = constrained.emissions.size(0)
-            stored = {"teacher_emissions": constrained.emissions}
-            for name, value in (("teacher_transitions", constrained.transitions), ("teacher_start", constrained.start),
-                                ("teacher_end", constrained.end)):
-                if value is not None:  # per sentence in the batch, as every target is; the cache keeps one copy
-                    stored[name] = value.unsqueeze(0).expand(batch, *value.shape)
-            return stored
+    def storage_targets(self, teacher: TeacherDistribution) -> Targets:
+        """Where the teacher has them, its constrained scores instead of its pair marginals: ``(n, L)`` a sentence and
+        its ``(L, L)`` transitions once per teacher (the cache's shared targets), for ``(n, L, L)`` a sentence (1/18 of
+        the bytes with 17 labels); :meth:`expand_targets` runs the same computation as :meth:`teacher_targets` on
+        them. Other structures (a parser's heads, a span chart's BIOES marginals) store the targets themselves."""
+        compact = teacher.compact_marginals()
+        return self.teacher_targets(teacher) if compact is None else compact
 
     def expand_targets(self, stored: Targets, mask: torch.Tensor) -> Targets:
         if "teacher_emissions" not in stored:  # already the targets (an older cache, a parser's own targets)
             return stored
         # the scores hold their constraints already (-inf), so the teacher is rebuilt without any
-        teacher = Potentials(stored["teacher_emissions"], mask, stored.get("teacher_transitions"),  # type: ignore[abstract]
-                             stored.get("teacher_start"), stored.get("teacher_end"))  # (its __new__ picks the structure)
-        return self.teacher_targets(teacher)
+        scores = Potentials(stored["teacher_emissions"], mask, stored.get("teacher_transitions"),  # type: ignore[abstract]
+                            stored.get("teacher_start"), stored.get("teacher_end"))  # (its __new__ picks the structure)
+        return self.teacher_targets(SequenceTeacher(scores))
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         # the cross-entropy over the student's factors, whatever its structure (chain, tokens)
@@ -214,9 +206,8 @@ class PosteriorKD(KDLoss):
     needs = ("teacher_unary",)
     recipe = UNARY_MARGINALS
 
-    def teacher_targets(self, teacher: Potentials) -> Targets:
-        with torch.no_grad():
-            return self._teacher_unary(teacher, pairwise=False)
+    def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
+        return teacher.marginal_targets(self, pairwise=False)
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         return masked_sum(_cross_entropy(targets["teacher_unary"], student.unary_log_marginals()), student.mask)
@@ -232,10 +223,11 @@ class TokenKD(KDLoss):
 
     needs = ("teacher_probs",)
 
-    def teacher_targets(self, teacher: Potentials) -> Targets:
+    def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
+        scores = teacher.potentials()
         with torch.no_grad():
-            probs = (teacher.emissions.detach() / self.temperature).softmax(dim=2)
-            return {"teacher_probs": probs * teacher.mask.unsqueeze(2).to(probs.dtype)}
+            probs = (scores.emissions.detach() / self.temperature).softmax(dim=2)
+            return {"teacher_probs": probs * scores.mask.unsqueeze(2).to(probs.dtype)}
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         return masked_sum(_cross_entropy(targets["teacher_probs"], student.emissions.log_softmax(dim=2)), student.mask)
@@ -283,18 +275,8 @@ class TopKKD(KDLoss):
     def signature(self) -> str:
         return f"{super().signature()}-k{self.k}"
 
-    def teacher_targets(self, teacher: Potentials) -> Targets:
-        with torch.no_grad():
-            teacher = teacher.detached().constrained().scaled(1.0 / self.temperature)
-            tags, scores = teacher.as_chain().kbest(self.k)
-            # rows past a sentence's number of allowed sequences score -inf: they are no targets
-            exists = torch.isfinite(scores)
-            if self.weighted:  # Eq. 9: P_t(y) renormalised over the K best, log Z cancels
-                weights = (scores - torch.logsumexp(scores, dim=1, keepdim=True)).exp()
-            else:
-                weights = exists.to(scores.dtype) / exists.sum(1, keepdim=True).clamp(min=1).to(scores.dtype)
-            weights = torch.where(exists, weights, torch.zeros_like(weights))
-            return {"teacher_kbest_tags": tags, "teacher_kbest_weights": weights}
+    def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
+        return kbest_targets(teacher.potentials(), self.k, self.temperature, self.weighted)
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         weights = targets["teacher_kbest_weights"]
@@ -321,6 +303,10 @@ class Top1KD(TopKKD):
 
     def __init__(self, temperature: float = 1.0, temperature_mode: str = "global") -> None:
         super().__init__(1, temperature, temperature_mode)
+
+    def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
+        # a chain's best sequence as its 1-best (kbest_targets); a parser's best tree, one-hot
+        return teacher.one_best_targets(self)
 
 
 @KDLoss.register("mixture")
@@ -367,7 +353,7 @@ class MixtureKD(KDLoss):
     def loss_signature(self) -> str:
         return "Mixture(" + ",".join(f"{w:g}*{loss.loss_signature()}" for w, loss in zip(self.weights, self.components)) + ")"
 
-    def teacher_targets(self, teacher: Potentials) -> Targets:
+    def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
         targets: Targets = {}
         for loss in self.components:
             for name, value in loss.teacher_targets(teacher).items():

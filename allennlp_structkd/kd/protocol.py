@@ -6,13 +6,14 @@ learn by distillation derives from :class:`KDStudent` (the taggers, the sequence
 them); the trainer and its callbacks ask it.
 """
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, FrozenSet, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, FrozenSet, List, NamedTuple, Optional, Type
 
 import torch
 from allennlp.common.checks import ConfigurationError
 
 if TYPE_CHECKING:  # the losses module imports this one's users, not this module: no cycle at run time
     from allennlp_structkd.kd.losses import KDLoss
+    from allennlp_structkd.kd.teacher_distributions import TeacherDistribution
 
 
 def check_recipe(teacher: str, recipes: FrozenSet[str], objective: "KDLoss", why: str = "") -> None:
@@ -51,18 +52,20 @@ class KDTeacher(ABC):
       part of its input: needed at annotation and prediction, and part of the cache key);
     * :attr:`needs_pos_to_predict`: whether its predictions need the PoS tags (those it reads, or, for
       the sequence-labeling parser, those its relative-position labels are decoded with);
-    * :attr:`recipes`: the kinds of targets it gives (:mod:`allennlp_structkd.kd.targets`): it teaches
-      the objectives whose ``recipe`` is one of them (:meth:`check_teaches`);
-    * :meth:`teacher_outputs`: the targets of a KD objective for a batch.
+    * :attr:`teacher_structure`: the kind of distribution it gives
+      (:mod:`allennlp_structkd.kd.teacher_distributions`), from which the objectives it teaches follow
+      (:meth:`check_teaches`);
+    * :meth:`teacher_distribution`: that distribution for a batch. The model says only what it is: each
+      objective derives its targets from the distribution (:meth:`teacher_outputs`).
     """
 
     labels: List[str]
     label_namespace: str
-    recipes: ClassVar[FrozenSet[str]]
+    teacher_structure: ClassVar[Type["TeacherDistribution"]]
 
     def check_teaches(self, objective: "KDLoss") -> None:
         """A :class:`ConfigurationError` naming what this teacher gives when ``objective`` asks for something else."""
-        check_recipe(type(self).__name__, self.recipes, objective)
+        check_recipe(type(self).__name__, self.teacher_structure.gives(), objective)
 
     @property
     def reads_pos(self) -> bool:
@@ -73,10 +76,18 @@ class KDTeacher(ABC):
         return self.reads_pos
 
     @abstractmethod
-    def teacher_outputs(self, objective: Any, tokens: Dict[str, Dict[str, torch.Tensor]],
+    def teacher_distribution(self, tokens: Dict[str, Dict[str, torch.Tensor]], **tensors: Any) -> "TeacherDistribution":
+        """Its distribution for a batch of ``tokens`` and the batch's other fields (an instance of
+        :attr:`teacher_structure`)."""
+
+    def teacher_outputs(self, objective: "KDLoss", tokens: Dict[str, Dict[str, torch.Tensor]],
                         **tensors: Any) -> TeacherOutputs:
-        """The targets of ``objective`` (a :class:`~allennlp_structkd.kd.losses.KDLoss`) for a batch of
-        ``tokens`` and the batch's other fields, under ``torch.no_grad()``."""
+        """The targets of ``objective`` (a :class:`~allennlp_structkd.kd.losses.KDLoss`) for a batch, in its storage
+        form, under ``torch.no_grad()``, with the teacher's pseudo labels and word mask."""
+        self.check_teaches(objective)
+        with torch.no_grad():
+            distribution = self.teacher_distribution(tokens, **tensors)
+            return TeacherOutputs(objective.storage_targets(distribution), distribution.pseudo_labels(), distribution.mask)
 
 
 class KDStudent(ABC):
@@ -102,3 +113,14 @@ class KDStudent(ABC):
     @abstractmethod
     def kd_weight(self, value: float) -> None:
         """Set λ (a callback's schedule, between epochs)."""
+
+
+class PrecomputingIndexer(ABC):
+    """
+    A token indexer that computes a batch of sentences at once much faster than one sentence at a time (the frozen
+    encoder's features): a teacher gives it each batch's sentences (:meth:`prefetch`) before indexing them.
+    """
+
+    @abstractmethod
+    def prefetch(self, sentences: List[List[str]]) -> None:
+        """Compute (or look up) the sentences about to be indexed, in one batch."""

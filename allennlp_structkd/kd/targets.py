@@ -2,7 +2,7 @@
 What each teacher target looks like, described once: which dimensions run over the words (trimmed
 to a sentence, padded in a batch) and which over labels (moved into the student's label order).
 Shapes are given per sentence, without the batch dimension. And the recipes: what an objective asks of
-its teacher (``KDLoss.recipe``), and what a teacher can give (``KDTeacher.recipes``).
+its teacher (``KDLoss.recipe``), and what a teacher can give (``TeacherDistribution.gives()`` of its structure).
 """
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple, Union

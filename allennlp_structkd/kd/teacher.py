@@ -1,7 +1,7 @@
 """A teacher: a loaded model archive that annotates sentences with what a KD objective needs from it."""
 import os
 from abc import ABC, abstractmethod
-from typing import Dict, List, Optional, cast
+from typing import Dict, List, Optional, Tuple, cast
 
 import numpy as np
 import torch
@@ -12,11 +12,10 @@ from allennlp.data.tokenizers import Token
 from allennlp.nn import util as nn_util
 
 from allennlp_structkd.archives import load_model_archive
-from allennlp_structkd.data.frozen_encoder_indexer import FrozenEncoderIndexer
 from allennlp_structkd.kd.cache import TeacherCache, file_sha256
 from allennlp_structkd.kd.losses import KDLoss
-from allennlp_structkd.kd.protocol import KDTeacher
-from allennlp_structkd.kd.targets import trim_to_length
+from allennlp_structkd.kd.protocol import KDTeacher, PrecomputingIndexer
+from allennlp_structkd.kd.targets import expand_entries, split_shared, trim_to_length
 from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive
 from allennlp_structkd.keys import sequence_key
 
@@ -56,6 +55,40 @@ class LoadedTeacher(ABC):
     @abstractmethod
     def encoder_folders(self) -> List[str]:
         """The local encoder folders it reads word pieces with (a student of word pieces must share their vocabulary)."""
+
+    # -- its cache: the one place a cache key is made ------------------------------------------
+    def cache_key(self, objective: KDLoss, metadata: Dict) -> str:
+        """The key of a sentence's targets: the objective's signature, then what this teacher reads of the sentence."""
+        return f"{objective.signature()}|{self.input_key(metadata)}"
+
+    @staticmethod
+    def shared_key(objective: KDLoss) -> str:
+        """The key of what every sentence's targets share (a chain's transitions), kept once a teacher."""
+        return f"{objective.signature()}|shared"
+
+    def annotate_cached(self, sentences: List[Dict], objective: KDLoss,
+                        cache_required: bool = False) -> Tuple[List[Dict[str, np.ndarray]], int]:
+        """
+        ``(each sentence's targets as a student trains with them, how many were computed)``: looked up in the cache,
+        else computed (:meth:`annotate`) and stored, then expanded from their storage form in one batch
+        (:func:`~allennlp_structkd.kd.targets.expand_entries`). ``sentences``: the instances' metadata;
+        ``cache_required``: a cache that cannot store them is an error (``annotate``), not a note in the log.
+        """
+        keys = [self.cache_key(objective, metadata) for metadata in sentences]
+        shared_key = self.shared_key(objective)
+        found = self.cache.get_many(keys + [shared_key])
+        shared = found.pop(shared_key, None)
+        missing = [(i, key) for i, key in enumerate(keys) if key not in found]
+        if missing:
+            computed, computed_shared = split_shared(self.annotate([sentences[i] for i, _ in missing], objective))
+            if computed_shared and shared is None:
+                self.cache.put_many([(shared_key, computed_shared)], required=cache_required)
+                shared = computed_shared
+            self.cache.put_many(zip((key for _, key in missing), computed), required=cache_required)
+            found.update(zip((key for _, key in missing), computed))
+        # stored forms (a chain's scores) become the objective's targets here
+        entries = [dict(found[key], **shared) if shared and "teacher_emissions" in found[key] else found[key] for key in keys]
+        return expand_entries(objective, entries), len(missing)
 
 
 def indexer_encoder_folder(indexer) -> Optional[str]:
@@ -152,7 +185,7 @@ class Teacher(LoadedTeacher):
             for inst in instances:
                 inst.fields.pop("upos", None)
         for indexer in self.indexers.values():  # a frozen encoder: the whole batch in one pass, not one per sentence
-            if isinstance(indexer, FrozenEncoderIndexer):
+            if isinstance(indexer, PrecomputingIndexer):
                 indexer.prefetch(words)
         batch = Batch(instances)
         batch.index_instances(self.model.vocab)

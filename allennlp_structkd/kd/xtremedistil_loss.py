@@ -7,6 +7,7 @@ from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.kd.losses import KDLoss, Targets, masked_sum
 from allennlp_structkd.kd.potentials import Potentials
+from allennlp_structkd.kd.teacher_distributions import TeacherDistribution
 
 
 @KDLoss.register("xtremedistil")
@@ -55,11 +56,12 @@ class XtremeDistilKD(KDLoss):
     def signature(self) -> str:
         return "XtremeDistil-logits-hidden"
 
-    def teacher_targets(self, teacher: Potentials) -> Targets:
-        if teacher.hidden is None:
+    def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
+        scores = teacher.potentials()
+        if scores.hidden is None:
             raise ConfigurationError("this teacher exposes no hidden states")
-        mask = teacher.mask.unsqueeze(2).to(teacher.emissions.dtype)
-        return {"teacher_logits": teacher.emissions.detach() * mask, "teacher_hidden": teacher.hidden.detach() * mask}
+        mask = scores.mask.unsqueeze(2).to(scores.emissions.dtype)
+        return {"teacher_logits": scores.emissions.detach() * mask, "teacher_hidden": scores.hidden.detach() * mask}
 
     def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
         mask = student.mask

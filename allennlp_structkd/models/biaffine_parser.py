@@ -15,12 +15,13 @@ from allennlp.models import Model
 from allennlp.modules import Embedding, FeedForward, Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import Activation, InitializerApplicator, util
 
-from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
-from allennlp_structkd.kd.targets import ONE_BEST, UNARY_MARGINALS
+from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.kd.teacher_distributions import ParseTeacher
 from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.settings import reject_unknown_settings
 from allennlp_structkd.structures import head_selection
+from allennlp_structkd.structures.distribution import StructuredDistribution
 from allennlp_structkd.structures.mst import mst_heads
 from allennlp_structkd.training.metrics import AttachmentScores
 from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
@@ -148,47 +149,22 @@ class DependencyParserBase(FiniteWeightsModel, KDTeacher):
     def reads_pos(self) -> bool:
         return self.pos_tag_embedding is not None
 
-    def teacher_outputs(self, objective, tokens: TextFieldTensors, upos: Optional[torch.Tensor] = None, **fields):
+    def head_distribution(self, encoded: torch.Tensor, arc: torch.Tensor, mask: torch.Tensor) -> StructuredDistribution:
+        """The distribution over each word's head ``(B, n, n)`` arcs, root at 0: first order, independent head selection."""
+        return head_selection.HeadSelection(arc, mask)
+
+    teacher_structure = ParseTeacher
+
+    def teacher_distribution(self, tokens: TextFieldTensors, upos: Optional[torch.Tensor] = None, **fields) -> ParseTeacher:
         """
-        Cases 1b and 2b of Wang et al. 2021: ``teacher_head_probs`` ``(B, n, n+1)``, each word's
-        distribution over head positions (root at 0; exact for the first-order parser, mean field for
-        the second-order one), and ``teacher_deprel_probs`` ``(B, n, R)``,
-        ``P(r | m) = sum_h P(h | m) P(r | m, h)``. The student maps them onto its own labels
-        (``P_t((h, r)) = P_t(h) P_t(r)``).
-
-        With the ``top1`` objective the distributions are one-hot on the teacher's best tree (its
-        maximum spanning tree, and each word's best deprel under its tree head), so that the
-        student's cross-entropy to them is ``-log P_s(best tree's labels)``: Top-1 pseudo labels.
-
-        Temperature (``objective.temperature``): global mode divides every score (arc, label and, for
-        the second-order parser, sibling and grandparent scores) by T before inference; local mode
-        tempers each word's head distribution and deprel distribution, ``softmax(log p / T)``.
-        ``pseudo_heads`` and ``pseudo_deprels`` carry that tree, which the reader turns into the
-        student's labels for unlabeled sentences.
+        Cases 1b and 2b of Wang et al. 2021: the parser's head distribution (exact for the first-order parser,
+        mean field for the second-order one) and its deprel scores (see
+        :class:`~allennlp_structkd.kd.teacher_distributions.ParseTeacher`: each word's head and deprel marginals,
+        or its best tree for Top-1 pseudo labels).
         """
         encoded, mask = self.encode(tokens, upos)
         arc, labels = self.first_order_scores(encoded)
-        # global temperature: every score over T before inference; local: each word's head and
-        # deprel distributions tempered (objective.temper); the student's product stays consistent
-        scale = objective.score_scale
-        log_heads = self.head_log_probs(encoded, arc, mask, scale)
-        heads = log_heads.exp()
-        deprel_probs = (labels * scale).softmax(dim=3)
-        self.check_teaches(objective)
-        if objective.recipe == ONE_BEST:
-            best = mst_heads(log_heads, mask)  # (B, n+1), root and padding 0
-            at_head = deprel_probs.gather(2, best.view(*best.shape, 1, 1).expand(-1, -1, 1, labels.size(3))).squeeze(2)
-            best_deprel = at_head.argmax(-1)
-            word_mask = head_selection.arc_mask(mask).any(2)
-            heads = torch.nn.functional.one_hot(best, heads.size(2)).to(heads.dtype) * word_mask.unsqueeze(2)
-            deprels = torch.nn.functional.one_hot(best_deprel, labels.size(3)).to(heads.dtype) * word_mask.unsqueeze(2)
-            targets = {"teacher_head_probs": heads[:, 1:], "pseudo_heads": best[:, 1:], "pseudo_deprels": best_deprel[:, 1:]}
-            if self.num_labels:
-                targets["teacher_deprel_probs"] = deprels[:, 1:]
-            return TeacherOutputs(targets, None, mask[:, 1:])
-        deprels = head_selection.labels_given_heads(heads, deprel_probs)
-        targets = {"teacher_head_probs": objective.temper(heads[:, 1:], 2), "teacher_deprel_probs": objective.temper(deprels[:, 1:], 2)}
-        return TeacherOutputs(targets, None, mask[:, 1:])
+        return ParseTeacher(self.head_distribution(encoded, arc, mask), labels, mask)
 
     # -- the model -------------------------------------------------------------------------------
     def forward(  # type: ignore[override]
@@ -256,8 +232,6 @@ class DependencyParserBase(FiniteWeightsModel, KDTeacher):
         return self._attachment.get_metric(reset)
 
     default_predictor = "structkd_parser"
-    # head and deprel distributions (Cases 1b, 2b), or the best tree (Top-1)
-    recipes = frozenset({UNARY_MARGINALS, ONE_BEST})
 
 
 @Model.register("structkd_biaffine_parser")

@@ -48,6 +48,10 @@ class SecondOrderParser(DependencyParserBase):
                                    self.grand_parent(encoded))
         return sibling, grandparent
 
+    def head_distribution(self, encoded: torch.Tensor, arc: torch.Tensor, mask: torch.Tensor) -> second_order.SecondOrderMeanField:
+        sibling, grandparent = self.second_order_scores(encoded)
+        return second_order.SecondOrderMeanField(arc, mask, sibling, grandparent, self.iterations)
+
     def head_log_probs(self, encoded: torch.Tensor, arc: torch.Tensor, mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         sibling, grandparent = self.second_order_scores(encoded)
         logits = second_order.mfvi_logits(arc * scale, mask, sibling * scale, grandparent * scale, self.iterations)

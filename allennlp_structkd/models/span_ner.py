@@ -7,9 +7,8 @@ from allennlp.models import Model
 from allennlp.modules import FeedForward, Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import Activation, InitializerApplicator, util
 
-from allennlp_structkd.kd.losses import KDLoss
-from allennlp_structkd.kd.protocol import KDTeacher, TeacherOutputs
-from allennlp_structkd.kd.targets import UNARY_MARGINALS
+from allennlp_structkd.kd.protocol import KDTeacher
+from allennlp_structkd.kd.teacher_distributions import SpanTeacher
 from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 from allennlp_structkd.modules.biaffine import Biaffine
 from allennlp_structkd.settings import reject_unknown_settings
@@ -89,19 +88,14 @@ class SpanNer(FiniteWeightsModel, KDTeacher):
         log_probs = logits.log_softmax(dim=3)
         return log_probs[..., 1:] - log_probs[..., :1]
 
-    def teacher_outputs(self, objective: KDLoss, tokens: TextFieldTensors, **fields):
-        """
-        Case 4: BIOES marginals as ``teacher_unary``, for an objective that distils unary
-        marginals (``structural`` or ``posterior`` into a MaxEnt student). Temperature: global mode
-        divides the span potentials by T before the DP; local mode tempers each word's BIOES
-        distribution.
-        """
-        self.check_teaches(objective)
+    teacher_structure = SpanTeacher
+
+    def teacher_distribution(self, tokens: TextFieldTensors, **fields) -> SpanTeacher:
+        """Case 4: the exact distribution over sets of labeled spans, read by a token-level student as BIOES
+        marginals (:class:`~allennlp_structkd.kd.teacher_distributions.SpanTeacher`)."""
         logits, mask = self.span_logits(tokens)
-        potentials = self.log_odds(logits)
-        best, _ = span_dp.decode(potentials, mask)
-        unary = span_dp.bioes_marginals(potentials * objective.score_scale, mask)
-        return TeacherOutputs({"teacher_unary": objective.temper(unary, 2)}, best, mask)
+        chart = span_dp.SpanChart(self.log_odds(logits), mask)
+        return SpanTeacher(chart, chart.argmax())
 
     def forward(  # type: ignore[override]
         self,
@@ -148,4 +142,3 @@ class SpanNer(FiniteWeightsModel, KDTeacher):
         return {k: v for k, v in self._span_f1.get_metric(reset).items() if k.endswith("overall")}
 
     default_predictor = "structkd_tagger"
-    recipes = frozenset({UNARY_MARGINALS})  # BIOES marginals from the span dynamic program (Case 4)

@@ -16,8 +16,8 @@ from allennlp.training.metrics import CategoricalAccuracy
 
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import Potentials
-from allennlp_structkd.kd.protocol import KDStudent, KDTeacher, TeacherOutputs
-from allennlp_structkd.kd.targets import RECIPES
+from allennlp_structkd.kd.protocol import KDStudent, KDTeacher
+from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
 from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
 from allennlp_structkd.settings import reject_unknown_settings
@@ -139,15 +139,14 @@ class SequenceTagger(FiniteWeightsModel, KDTeacher, KDStudent):
         potentials.hidden = self._hidden
         return potentials
 
-    def teacher_outputs(self, objective: KDLoss, tokens: TextFieldTensors, **fields):
-        """
-        What this model, as a teacher, gives the ``structkd_teacher`` reader: ``(targets of
-        objective in its storage form, best labels (B, n) as pseudo gold or None, word mask (B, n))``,
-        labels in ``self.labels`` (namespace ``self.label_namespace``).
-        """
+    teacher_structure = SequenceTeacher
+
+    def teacher_distribution(self, tokens: TextFieldTensors, **fields) -> SequenceTeacher:
+        """This model as a teacher: its distribution over label sequences (every kind of target), with its best labels
+        as pseudo gold; labels in ``self.labels`` (namespace ``self.label_namespace``)."""
         potentials = self.teacher_potentials(tokens)
         best, _ = self.decode(potentials, with_probs=False)
-        return TeacherOutputs(objective.storage_targets(potentials), best, potentials.mask)
+        return SequenceTeacher(potentials, best)
 
     def forward(  # type: ignore[override]
         self,
@@ -236,4 +235,3 @@ class SequenceTagger(FiniteWeightsModel, KDTeacher, KDStudent):
         return metrics
 
     default_predictor = "structkd_tagger"
-    recipes = frozenset(RECIPES)  # its potentials give every kind of target

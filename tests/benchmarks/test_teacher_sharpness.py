@@ -6,6 +6,7 @@ import sys
 import numpy as np
 
 from allennlp_structkd.kd.cache import TeacherCache, file_sha256
+from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
 from tests.conftest import FIXTURES
 
 SCRIPT = FIXTURES.parent.parent / "benchmarks" / "teacher_sharpness.py"
@@ -58,13 +59,13 @@ def test_structural_kd_entries_stored_as_chain_scores_are_read_as_their_marginal
 
     teacher = ChainPotentials(torch.tensor([[[2.0, 0.0], [0.0, 1.0]]]), torch.ones(1, 2, dtype=torch.bool), torch.zeros(2, 2))
     objective = StructuralKD()
-    stored = {name: value[0].numpy() for name, value in objective.storage_targets(teacher).items()}
+    stored = {name: value[0].numpy() for name, value in objective.storage_targets(SequenceTeacher(teacher)).items()}
     cache = TeacherCache(str(tmp_path / "cache"), "abc")
     signature = objective.signature()
     cache.put_many([(f"{signature}|a", {"teacher_emissions": stored["teacher_emissions"]}),
                     (f"{signature}|shared", {"teacher_transitions": stored["teacher_transitions"]})])
     cache.close()
     table = _script().sharpness(cache.path)
-    unary = objective.teacher_targets(teacher)["teacher_unary"][0]
+    unary = objective.teacher_targets(SequenceTeacher(teacher))["teacher_unary"][0]
     assert table[signature]["sentences"] == 1
     assert math.isclose(table[signature]["mean_max"], float(unary.max(-1).values.mean()), rel_tol=1e-6)

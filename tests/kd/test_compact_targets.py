@@ -10,6 +10,7 @@ from allennlp_structkd.kd.cache import encode_entry
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.potentials import ChainPotentials, Constraints, TokenPotentials
 from allennlp_structkd.kd.targets import expand_entries, split_shared, trim_to_length
+from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
 
 
 def chain(batch=3, length=5, labels=4, seed=0):
@@ -28,7 +29,7 @@ def chain(batch=3, length=5, labels=4, seed=0):
 
 def entries_of(objective, teacher):
     """Per-sentence entries of a batch's storage targets, as a teacher hands them to the reader."""
-    stored = objective.storage_targets(teacher)
+    stored = objective.storage_targets(SequenceTeacher(teacher))
     lengths = teacher.mask.long().sum(1).tolist()
     return [{name: trim_to_length(name, value[b], n).numpy() for name, value in stored.items()} for b, n in enumerate(lengths)]
 
@@ -38,7 +39,7 @@ def entries_of(objective, teacher):
 def test_expanded_scores_are_the_teachers_targets(spec):
     objective = KDLoss.from_params(Params(spec))
     teacher = chain()
-    direct = objective.teacher_targets(teacher)
+    direct = objective.teacher_targets(SequenceTeacher(teacher))
     per_sentence, shared = split_shared(entries_of(objective, teacher))
     assert set(shared) == {"teacher_transitions", "teacher_start", "teacher_end"}
     assert all(set(entry) == {"teacher_emissions"} for entry in per_sentence)

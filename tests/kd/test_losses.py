@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from allennlp_structkd.kd import Constraints, KDLoss, Potentials
 from allennlp_structkd.kd.losses import check_label_sets
 from allennlp_structkd.kd.potentials import ChainPotentials
+from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
 from tests import brute_force
 
 DT = torch.float64
@@ -162,7 +163,7 @@ def test_structural_kd_is_sequence_cross_entropy(args, teacher_kind, student_kin
     if teacher_kind == "maxent":
         teacher = maxent(seed + 3, batch, n, num_labels, student.mask)
     loss = build({"type": "structural", "temperature": temperature, "temperature_mode": mode})
-    value = loss(student, loss.teacher_targets(teacher))
+    value = loss(student, loss.teacher_targets(SequenceTeacher(teacher)))
     for b in range(batch):
         expected = cross_entropy(teacher_table(teacher, b, temperature, mode), log_prob_table(student, b))
         assert value[b].item() == pytest.approx(expected, rel=1e-9, abs=1e-9)
@@ -177,7 +178,7 @@ def test_local_temperature_gives_consistent_marginals_and_a_bounded_loss():
     """
     loss = build({"type": "structural", "temperature": 2.5})
     teacher = crf(5, 2, 4, 3, lengths=[4, 3])
-    targets = loss.teacher_targets(teacher)
+    targets = loss.teacher_targets(SequenceTeacher(teacher))
     unary, pair = targets["teacher_unary"], targets["teacher_pairwise"]
     for b, length in enumerate([4, 3]):
         torch.testing.assert_close(unary[b, :length].sum(-1), torch.ones(length, dtype=DT))
@@ -216,7 +217,7 @@ def test_forbidden_sequences_are_never_targets_whatever_k():
     expected = {"top_k": -float(log_p.mean()), "top_wk": -float((log_p.exp() * log_p).sum())}
     for kind in ("top_k", "top_wk"):
         loss = build({"type": kind, "k": 10})
-        targets = loss.teacher_targets(teacher)
+        targets = loss.teacher_targets(SequenceTeacher(teacher))
         weights, tags = targets["teacher_kbest_weights"][0], targets["teacher_kbest_tags"][0, :, 0]
         assert int((weights > 0).sum()) == 2 and {int(t) for t in tags[weights > 0]} == allowed
         assert float(weights.sum()) == pytest.approx(1.0)
@@ -224,7 +225,7 @@ def test_forbidden_sequences_are_never_targets_whatever_k():
         assert float(loss(teacher, targets)[0].detach()) == pytest.approx(expected[kind], rel=1e-5)
     for kind in ("structural", "posterior"):
         loss = build({"type": kind})
-        unary = loss.teacher_targets(teacher)["teacher_unary"][0, 0]
+        unary = loss.teacher_targets(SequenceTeacher(teacher))["teacher_unary"][0, 0]
         assert {i for i in range(5) if unary[i] > 0} == allowed
 
 
@@ -241,7 +242,7 @@ def test_top_k_objectives_match_enumeration(args, k, kind, teacher_kind, tempera
     k = 1 if kind == "top1" else k
     spec = {"type": kind, "temperature": temperature} if kind == "top1" else {"type": kind, "k": k, "temperature": temperature}
     loss = build(spec)
-    value = loss(student, loss.teacher_targets(teacher))
+    value = loss(student, loss.teacher_targets(SequenceTeacher(teacher)))
     for b in range(batch):
         t_table, s_table = teacher_table(teacher, b, temperature, "global"), log_prob_table(student, b)
         best = sorted(t_table, key=t_table.get, reverse=True)[:k]
@@ -257,7 +258,7 @@ def test_top_wk_weights_are_renormalised_as_in_table_1():
     """Two sequences of teacher probability 0.4 and 0.3 in the 2 best: weights 0.57 / 0.43."""
     emissions = torch.tensor([[[math.log(0.4), math.log(0.3), math.log(0.3) - 0.1]]], dtype=DT)
     teacher = Potentials(emissions, torch.ones(1, 1, dtype=torch.bool))
-    weights = build({"type": "top_wk", "k": 2}).teacher_targets(teacher)["teacher_kbest_weights"][0]
+    weights = build({"type": "top_wk", "k": 2}).teacher_targets(SequenceTeacher(teacher))["teacher_kbest_weights"][0]
     torch.testing.assert_close(weights, torch.tensor([0.4 / 0.7, 0.3 / 0.7], dtype=DT))
 
 
@@ -272,7 +273,7 @@ def test_posterior_kd_matches_enumerated_marginals(args, student_kind, teacher_k
     if teacher_kind == "maxent":
         teacher = maxent(seed + 3, batch, n, num_labels, student.mask)
     loss = build({"type": "posterior", "temperature": temperature, "temperature_mode": mode})
-    value = loss(student, loss.teacher_targets(teacher))
+    value = loss(student, loss.teacher_targets(SequenceTeacher(teacher)))
     for b in range(batch):
         length = int(student.mask[b].sum())
         t_marg = marginals_of(teacher_table(teacher, b, temperature, mode), length, num_labels)
@@ -288,7 +289,7 @@ def test_token_and_emission_kd(kind, mode):
     student = crf(1, 3, 4, 3)
     teacher = crf(2, 3, 4, 3, lengths=student.mask.sum(1))
     loss = build({"type": kind, "temperature": 2.0, "temperature_mode": mode})
-    value = loss(student, loss.teacher_targets(teacher))
+    value = loss(student, loss.teacher_targets(SequenceTeacher(teacher)))
     for b in range(3):
         length = int(student.mask[b].sum())
         q_t = (teacher.emissions[b, :length] / 2.0).softmax(-1)
@@ -301,8 +302,8 @@ def test_posterior_plus_top_wk_is_the_average():
     teacher = crf(4, 2, 4, 3, lengths=student.mask.sum(1))
     mixed = build({"type": "posterior+top_wk", "k": 3})
     posterior, top_wk = build({"type": "posterior"}), build({"type": "top_wk", "k": 3})
-    expected = 0.5 * posterior(student, posterior.teacher_targets(teacher)) + 0.5 * top_wk(student, top_wk.teacher_targets(teacher))
-    torch.testing.assert_close(mixed(student, mixed.teacher_targets(teacher)), expected)
+    expected = 0.5 * posterior(student, posterior.teacher_targets(SequenceTeacher(teacher))) + 0.5 * top_wk(student, top_wk.teacher_targets(SequenceTeacher(teacher)))
+    torch.testing.assert_close(mixed(student, mixed.teacher_targets(SequenceTeacher(teacher))), expected)
 
 
 @pytest.mark.parametrize("kind", ["structural", "posterior", "emission", "top_wk"])
@@ -314,7 +315,7 @@ def test_gradients_reach_only_the_student(kind):
     for t in (teacher.emissions, teacher.transitions, teacher.start, teacher.end):
         t.requires_grad_(True)
     loss = build({"type": kind})
-    targets = loss.teacher_targets(teacher)
+    targets = loss.teacher_targets(SequenceTeacher(teacher))
     assert all(not v.requires_grad for v in targets.values())
     loss(student, targets).sum().backward()
     assert student.emissions.grad is not None and student.emissions.grad.abs().sum() > 0
@@ -325,7 +326,7 @@ def test_structural_kd_is_minimised_by_the_teacher_itself():
     """Gibbs' inequality: the cross-entropy is smallest (= the teacher's entropy) when the student is the teacher."""
     teacher = crf(8, 2, 4, 3)
     loss = build({"type": "structural"})
-    targets = loss.teacher_targets(teacher)
+    targets = loss.teacher_targets(SequenceTeacher(teacher))
     at_teacher = loss(teacher, targets)
     other = loss(crf(9, 2, 4, 3, lengths=teacher.mask.sum(1)), targets)
     assert (at_teacher < other).all()
@@ -357,7 +358,7 @@ def test_label_mapping_by_string():
     teacher = crf(10, 2, 4, 3, lengths=[4, 2])
     student = crf(11, 2, 4, 3, lengths=[4, 2])
     loss = build({"type": "structural"})
-    targets = loss.teacher_targets(teacher)
+    targets = loss.teacher_targets(SequenceTeacher(teacher))
     reference = loss(student, targets)
     # the student orders labels [c, a, b] and has a label d this teacher lacks (another teacher has it)
     mapped = _through_field(targets, [4, 2], ["a", "b", "c"], ["c", "a", "b", "d"], ["a", "b", "c", "d"])
@@ -368,7 +369,7 @@ def test_label_mapping_by_string():
                           torch.nn.functional.pad(student.transitions[inverse][:, inverse], (0, 1, 0, 1), value=-1e4),
                           perm(student.start), perm(student.end))
     torch.testing.assert_close(loss(permuted, mapped), reference, atol=1e-6, rtol=1e-6)
-    tags = build({"type": "top_k", "k": 2}).teacher_targets(teacher)
+    tags = build({"type": "top_k", "k": 2}).teacher_targets(SequenceTeacher(teacher))
     mapped_tags = _through_field(tags, [4, 2], ["a", "b", "c"], ["c", "a", "b", "d"], ["a", "b", "c", "d"])
     order = torch.tensor([1, 2, 0])  # student index of teacher labels a, b, c
     expected = order[tags["teacher_kbest_tags"]]
@@ -379,7 +380,7 @@ def test_label_mapping_by_string():
 
 def test_a_student_label_no_teacher_has_is_an_error_at_indexing():
     teacher = crf(10, 1, 3, 2, lengths=[3])
-    targets = build({"type": "structural"}).teacher_targets(teacher)
+    targets = build({"type": "structural"}).teacher_targets(SequenceTeacher(teacher))
     with pytest.raises(ConfigurationError, match=r"only the student has: \['z'\]"):
         _through_field(targets, [3], ["a", "b"], ["a", "b", "z"], ["a", "b"])
 
@@ -405,7 +406,7 @@ def test_xtremedistil_losses_match_their_definitions(representation_loss):
     student.hidden = torch.randn(2, 4, 5, generator=g, dtype=DT)
     loss = build({"type": "xtremedistil", "student_hidden_dim": 5, "teacher_hidden_dim": 6, "logit_weight": 0.7,
                   "representation_weight": 0.3, "representation_loss": representation_loss}).double()
-    value = loss(student, loss.teacher_targets(teacher))
+    value = loss(student, loss.teacher_targets(SequenceTeacher(teacher)))
     for b in range(2):
         n = int(teacher.mask[b].sum())
         logit = ((student.emissions[b, :n] - teacher.emissions[b, :n]) ** 2).sum() / 3
@@ -475,8 +476,8 @@ def test_a_new_output_kind_and_a_new_objective_need_no_change_to_the_losses():
 
         needs = ("teacher_unary",)
 
-        def teacher_targets(self, teacher):
-            return {"teacher_unary": teacher.detached().unary_marginals()}
+        def teacher_targets(self, teacher):  # a teacher's own scores (the potentials recipe)
+            return {"teacher_unary": teacher.potentials().detached().unary_marginals()}
 
         def forward(self, student, targets):
             return ((student.unary_marginals() - targets["teacher_unary"]) ** 2).flatten(1).sum(1)
@@ -489,7 +490,7 @@ def test_a_new_output_kind_and_a_new_objective_need_no_change_to_the_losses():
     for objective in (KDLoss.by_name("structural")(), KDLoss.by_name("posterior")(), KDLoss.by_name("top_k")(k=2),
                       KDLoss.by_name("test_toy_objective")()):
         student = SentenceLabel(weights, mask)
-        loss = objective(student, objective.teacher_targets(teacher)).sum()
+        loss = objective(student, objective.teacher_targets(SequenceTeacher(teacher))).sum()
         optimizer.zero_grad()
         loss.backward()
         assert torch.isfinite(loss) and weights.grad is not None and torch.isfinite(weights.grad).all()

@@ -1,5 +1,6 @@
 """Recipes: each objective says what it asks of a teacher, each teacher what it gives; the check names both."""
 import pytest
+import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.models import Model
@@ -8,6 +9,7 @@ import allennlp_structkd  # noqa: F401
 from allennlp_structkd.kd.losses import KDLoss, MixtureKD
 from allennlp_structkd.kd.protocol import KDTeacher
 from allennlp_structkd.kd.targets import ONE_BEST, POTENTIALS, RECIPES, UNARY_MARGINALS
+from allennlp_structkd.kd.teacher_distributions import TeacherDistribution
 
 
 def loss(spec):
@@ -23,7 +25,28 @@ def test_every_objective_and_every_teacher_names_known_recipes():
     teachers = [cls for cls in teachers if issubclass(cls, KDTeacher)]
     assert len(teachers) >= 6
     for cls in teachers:
-        assert cls.recipes and cls.recipes <= set(RECIPES), cls
+        gives = cls.teacher_structure.gives()  # what a teacher teaches follows from the distribution it returns
+        assert gives and gives <= set(RECIPES), cls
+
+
+def test_the_kinds_of_targets_follow_from_each_structures_methods():
+    from allennlp_structkd.kd.teacher_distributions import ParseTeacher, SequenceTeacher, SpanTeacher
+
+    assert SequenceTeacher.gives() == set(RECIPES)
+    assert ParseTeacher.gives() == {UNARY_MARGINALS, ONE_BEST}
+    assert SpanTeacher.gives() == {UNARY_MARGINALS}
+
+
+def test_no_model_names_an_objective_or_its_recipe():
+    """A teacher model only returns its distribution: what each objective takes from it is the objective's business."""
+    import pathlib
+
+    import allennlp_structkd.models
+
+    for path in pathlib.Path(allennlp_structkd.models.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        for word in ("recipe", "ONE_BEST", "UNARY_MARGINALS", "POTENTIALS", "check_teaches"):
+            assert word not in text, (path.name, word)
 
 
 def test_the_papers_objectives_ask_for_what_their_teachers_give():
@@ -43,17 +66,29 @@ def test_a_mixture_asks_for_the_recipe_its_parts_share_else_for_potentials():
     assert mixed.recipe == POTENTIALS
 
 
+class BestOnly(TeacherDistribution):
+    """A toy structure: each word's best label, nothing else (a new structure is one class like this)."""
+
+    def __init__(self, best):
+        self.best, self.mask = best, best >= 0
+
+    def one_best_targets(self, objective):
+        return {"teacher_kbest_tags": self.best.unsqueeze(1), "teacher_kbest_weights": torch.ones(self.best.size(0), 1)}
+
+
 class ToyTeacher(KDTeacher):
-    """A teacher defined here: naming its recipes is all the check needs."""
+    """A teacher defined here: it returns its distribution, and what it teaches follows."""
 
-    recipes = frozenset({ONE_BEST})
+    teacher_structure = BestOnly
 
-    def teacher_outputs(self, objective, tokens, **tensors):
-        raise AssertionError("not called")
+    def teacher_distribution(self, tokens, **tensors):
+        return BestOnly(tokens["tokens"]["tokens"] % 2)
 
 
 def test_a_teacher_teaches_the_objectives_of_its_recipes_and_names_the_others():
     ToyTeacher().check_teaches(loss({"type": "top1"}))
+    targets, pseudo, mask = ToyTeacher().teacher_outputs(loss({"type": "top1"}), {"tokens": {"tokens": torch.tensor([[3, 4]])}})
+    assert targets["teacher_kbest_tags"].tolist() == [[[1, 0]]] and pseudo is None and mask.all()
     with pytest.raises(ConfigurationError, match=r"a ToyTeacher teacher gives one_best targets, and the objective "
                                                  r"Structural.* asks for unary_marginals: use an objective it can teach \(top1\)"):
         ToyTeacher().check_teaches(loss({"type": "structural"}))
