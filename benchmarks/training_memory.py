@@ -8,7 +8,7 @@ with ``--modes lazy eager``, once holding everything (AllenNLP's default).
         --sizes 10000 100000 --output docs/training_memory.md
 
 The data: the first ``--labeled`` sentences of ``esp.train`` and ``ned.train`` are the labeled part (the
-teachers learn them too, one epoch: their quality does not matter here); the transfer text is the words
+teachers learn them too, `--teacher-epochs`, one by default: their quality does not matter for memory); the transfer text is the words
 of every training sentence of both files, repeated in order until each language has N/2 lines (a
 *synthetic* transfer set: repetition of real sentences, which the page says). The teachers' targets are
 written first by ``python -m allennlp_structkd.annotate`` (a repeated sentence is looked up, not
@@ -69,6 +69,9 @@ def main() -> None:
     parser.add_argument("--labeled", type=int, default=1000)
     parser.add_argument("--dev", type=int, default=300)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--epochs", type=int, default=1, help="the students' epochs (1: a memory measurement only)")
+    parser.add_argument("--teacher-epochs", type=int, default=1,
+                        help="the teachers' epochs (1: their quality does not matter for memory; more to compare the modes' F1)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     if os.path.exists(args.work):
@@ -79,7 +82,8 @@ def main() -> None:
     allennlp = os.path.join(bin_dir, "allennlp")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAGGING_", "TEACHER_", "STRUCTKD_"))}
     env.update(STRUCTKD_SEED=str(args.seed), STRUCTKD_CACHE=os.path.join(args.work, "cache"), STRUCTKD_STRICT="false",
-               STRUCTKD_TEACHER_EPOCHS="1", STRUCTKD_EPOCHS="1", TOKENIZERS_PARALLELISM="false")
+               STRUCTKD_TEACHER_EPOCHS=str(args.teacher_epochs), STRUCTKD_EPOCHS=str(args.epochs),
+               TOKENIZERS_PARALLELISM="false")
 
     files = {"es": ("esp.train", "esp.testa"), "nl": ("ned.train", "ned.testa")}
     labeled, dev, pool = {}, {}, {}
@@ -109,7 +113,7 @@ def main() -> None:
         annotate_seconds = run([sys.executable, "-m", "allennlp_structkd.annotate", CONFIG, "--workers", "1"], run_env,
                                os.path.join(args.work, f"annotate_{size}.log"))
         for mode in args.modes:
-            overrides = {"trainer.num_epochs": 1}
+            overrides: Dict[str, object] = {"trainer.num_epochs": args.epochs}
             if mode == "lazy":
                 overrides.update({"data_loader.max_instances_in_memory": args.in_memory, "dataset_reader.mix_sources": True})
             folder = os.path.join(args.work, f"student_{size}_{mode}")
@@ -134,9 +138,12 @@ def main() -> None:
         "",
         f"Produced by `python benchmarks/training_memory.py --data ../shared/data/conll2002 --work <new folder> --sizes "
         f"{' '.join(map(str, args.sizes))} --modes {' '.join(args.modes)} --in-memory {args.in_memory} --labeled {args.labeled} "
-        f"--dev {args.dev} --seed {args.seed}`.",
+        f"--dev {args.dev} --seed {args.seed}"
+        + (f" --epochs {args.epochs} --teacher-epochs {args.teacher_epochs}" if (args.epochs, args.teacher_epochs) != (1, 1) else "")
+        + "`.",
         "",
-        f"A Structural KD student (Case 1a, `struct_kd_case1a.jsonnet` as written, 1 epoch) on the first {args.labeled:,} "
+        f"A Structural KD student (Case 1a, `struct_kd_case1a.jsonnet` as written, {args.epochs} epoch{'s' if args.epochs > 1 else ''}; "
+        f"teachers of {args.teacher_epochs} epoch{'s' if args.teacher_epochs > 1 else ''}) on the first {args.labeled:,} "
         f"sentences of `esp.train` and `ned.train` as labeled data and N transfer sentences, half a language. The "
         "transfer set is **synthetic**: the words of every training sentence of both files repeated in order until "
         "there are N/2 a language (repetition of real sentences: the memory a sentence takes is that of real text; "
@@ -165,8 +172,10 @@ def main() -> None:
                       f"in the lazy mode: {ratio:.2f}x ({verdict})."]
     lines += ["", "Most of the smallest set's peak is the process itself (PyTorch, AllenNLP, spaCy and the model, about "
                   "1.5 GiB here): the column above it is what the data adds.",
-              "", "Wall times depend on the machine and its load (2 CPU cores here); the dev F1 is one epoch's, of no "
-                  "interest here beyond showing the runs trained."]
+              "", "Wall times depend on the machine and its load (2 CPU cores here); "
+              + ("the dev F1 is one epoch's with teachers of one epoch, of no interest here beyond showing the runs trained."
+                 if args.epochs == 1 else "dev F1: the best epoch's, on the first "
+                 f"{args.dev:,} sentences of each dev split, one seed.")]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output:

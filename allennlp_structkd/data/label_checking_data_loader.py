@@ -14,18 +14,20 @@ from allennlp.data import DataLoader, Instance, Vocabulary
 from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.data.fields import LabelField, MetadataField, SequenceLabelField
 
+from allennlp_structkd.allennlp_private import is_indexed, label_namespace, oov_token
+
 
 def unknown_label(instance: Instance, vocab: Vocabulary):
     """A message naming the first gold label of ``instance`` that ``vocab`` lacks, with its file and line; or None."""
     labels: List[Any]
     for name, field in instance.fields.items():
         if isinstance(field, SequenceLabelField):
-            labels, namespace = field.labels, field._label_namespace
-        elif isinstance(field, LabelField) and not field._skip_indexing:
-            labels, namespace = [field.label], field._label_namespace
+            labels, namespace = field.labels, label_namespace(field)
+        elif isinstance(field, LabelField) and is_indexed(field):
+            labels, namespace = [field.label], label_namespace(field)
         else:
             continue
-        if not isinstance(namespace, str) or vocab._oov_token in vocab.get_token_to_index_vocabulary(namespace):
+        if not isinstance(namespace, str) or oov_token(vocab) in vocab.get_token_to_index_vocabulary(namespace):
             continue  # a namespace with an unknown entry takes any label
         known = vocab.get_token_to_index_vocabulary(namespace)
         missing = [label for label in labels if isinstance(label, str) and label not in known]

@@ -24,10 +24,11 @@ import json
 import logging
 import os
 import re
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, cast
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
+from allennlp.data.fields import TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 
 from allennlp_structkd.keys import sequence_key
@@ -277,7 +278,7 @@ class StructKDReader(DatasetReader):
         }
 
     def apply_token_indexers(self, instance: Instance) -> None:
-        instance.fields["tokens"]._token_indexers = self.token_indexers  # type: ignore
+        cast(TextField, instance.fields["tokens"]).token_indexers = self.token_indexers
 
 
 def check_heads(heads: List[int], path: str, lines: List[int], single_root: bool = False) -> Optional[InputError]:

@@ -14,6 +14,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 from allennlp.data.fields import MetadataField, SequenceLabelField, TensorField, TextField
 
+from allennlp_structkd.allennlp_private import label_namespace
 from allennlp_structkd.dataset_readers.common import StructKDReader, parse_json_path
 from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTargetsField
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
@@ -359,8 +360,8 @@ class TeacherAnnotatingReader(DatasetReader):
         for teacher, indices, _ in self.teacher_groups(instances):
             found, computed = teacher.annotate_cached([_metadata(instances[i]) for i in indices], self.objective, cache_required)
             self.teacher_calls += computed
-            for i, entry in zip(indices, found):
-                entries[i] = entry
+            for i, targets in zip(indices, found):
+                entries[i] = targets
         for instance, entry in zip(instances, entries):
             assert entry is not None  # every instance is in one teacher's group
             yield self._attach(instance, entry)
@@ -384,7 +385,7 @@ class TeacherAnnotatingReader(DatasetReader):
         teacher = self.teacher(metadata["lang"])
         has_gold = "tags" in instance.fields
         for field in instance.fields.values():  # gold labels of the teachers' label namespace
-            if isinstance(field, SequenceLabelField) and field._label_namespace == teacher.namespace and has_gold:
+            if isinstance(field, SequenceLabelField) and label_namespace(field) == teacher.namespace and has_gold:
                 self._gold_labels.setdefault(teacher.namespace, set()).update(field.labels)
                 unknown = sorted(str(label) for label in set(field.labels) - set(self.teacher_labels))
                 if unknown:

@@ -1,5 +1,4 @@
 """A teacher: a loaded model archive that annotates sentences with what a KD objective needs from it."""
-import os
 from abc import ABC, abstractmethod
 from typing import Dict, List, Optional, Tuple, cast
 
@@ -11,6 +10,7 @@ from allennlp.data.fields import SequenceLabelField, TextField
 from allennlp.data.tokenizers import Token
 from allennlp.nn import util as nn_util
 
+from allennlp_structkd.allennlp_private import indexer_encoder_folder
 from allennlp_structkd.archives import load_model_archive
 from allennlp_structkd.kd.cache import TeacherCache, file_sha256
 from allennlp_structkd.kd.losses import KDLoss
@@ -89,16 +89,6 @@ class LoadedTeacher(ABC):
         # stored forms (a chain's scores) become the objective's targets here
         entries = [dict(found[key], **shared) if shared and "teacher_emissions" in found[key] else found[key] for key in keys]
         return expand_entries(objective, entries), len(missing)
-
-
-def indexer_encoder_folder(indexer) -> Optional[str]:
-    """The local encoder folder a token indexer reads words with (the frozen encoder, or a transformer through
-    AllenNLP's (mismatched) indexer, whose tokenizer keeps the name), if any. AllenNLP exposes it nowhere but in
-    private attributes: read here, in this one place."""
-    indexer = getattr(indexer, "_matched_indexer", indexer)
-    tokenizer = getattr(indexer, "_allennlp_tokenizer", None)
-    folder = getattr(indexer, "model_name", None) or getattr(tokenizer, "_model_name", None)
-    return folder if isinstance(folder, str) and os.path.isdir(folder) else None
 
 
 class Teacher(LoadedTeacher):

@@ -25,7 +25,7 @@ The structures:
 A new teacher structure is one new subclass defining the methods of the kinds it gives.
 """
 from abc import ABC
-from typing import TYPE_CHECKING, Dict, FrozenSet, Optional
+from typing import Dict, FrozenSet, Optional, Protocol
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -37,10 +37,24 @@ from allennlp_structkd.structures.distribution import StructuredDistribution
 from allennlp_structkd.structures.mst import mst_heads
 from allennlp_structkd.structures.span_dp import SpanChart
 
-if TYPE_CHECKING:  # the losses import this module
-    from allennlp_structkd.kd.losses import KDLoss
-
 Targets = Dict[str, torch.Tensor]
+
+
+class Tempering(Protocol):
+    """What a distribution reads of an objective (a :class:`~allennlp_structkd.kd.losses.KDLoss`): its temperature."""
+
+    temperature: float
+
+    @property
+    def score_scale(self) -> float:
+        """What every score is multiplied by before inference (``1/T`` in global mode, else 1)."""
+
+    @property
+    def local_temperature(self) -> float:
+        """The temperature of each local factor (``T`` in local mode, else 1)."""
+
+    def temper(self, probs: torch.Tensor, start_dim: int) -> torch.Tensor:
+        """Local temperature of distributions over the dimensions from ``start_dim`` on (global mode: unchanged)."""
 
 # which method gives each kind of target
 _METHODS = {POTENTIALS: "potentials", UNARY_MARGINALS: "marginal_targets", ONE_BEST: "one_best_targets"}
@@ -63,12 +77,12 @@ class TeacherDistribution(ABC):
         """The teacher's own scores over the student's label sequences."""
         raise NotImplementedError(f"{type(self).__name__} gives no potentials")
 
-    def marginal_targets(self, objective: "KDLoss", pairwise: bool) -> Targets:
+    def marginal_targets(self, objective: Tempering, pairwise: bool) -> Targets:
         """Each position's marginals at ``objective``'s temperature; with ``pairwise``, the adjacent-pair marginals
         too where the structure has them."""
         raise NotImplementedError(f"{type(self).__name__} gives no marginals")
 
-    def one_best_targets(self, objective: "KDLoss") -> Targets:
+    def one_best_targets(self, objective: Tempering) -> Targets:
         """The best structure (at ``objective``'s temperature), one-hot."""
         raise NotImplementedError(f"{type(self).__name__} gives no best structure")
 
@@ -124,7 +138,7 @@ class SequenceTeacher(TeacherDistribution):
                                      "and its best sequence, not potentials of its own")
         return self.scores
 
-    def marginal_targets(self, objective: "KDLoss", pairwise: bool) -> Targets:
+    def marginal_targets(self, objective: Tempering, pairwise: bool) -> Targets:
         with torch.no_grad():
             scores = self.scores.detached().constrained().scaled(objective.score_scale)
             unary, pair = scores.tempered_marginals(objective.local_temperature)
@@ -133,7 +147,7 @@ class SequenceTeacher(TeacherDistribution):
                 targets["teacher_pairwise"] = pair
             return targets
 
-    def one_best_targets(self, objective: "KDLoss") -> Targets:
+    def one_best_targets(self, objective: Tempering) -> Targets:
         return kbest_targets(self.scores, 1, objective.temperature, weighted=False)
 
     def compact_marginals(self) -> Targets:
@@ -165,7 +179,7 @@ class ParseTeacher(TeacherDistribution):
         self.heads, self.label_scores, self.root_mask = heads, label_scores, mask
         self.mask = mask[:, 1:]
 
-    def marginal_targets(self, objective: "KDLoss", pairwise: bool) -> Targets:
+    def marginal_targets(self, objective: Tempering, pairwise: bool) -> Targets:
         with torch.no_grad():
             scale = objective.score_scale
             heads = self.heads.scaled(scale).marginals().unary
@@ -173,7 +187,7 @@ class ParseTeacher(TeacherDistribution):
             return {"teacher_head_probs": objective.temper(heads[:, 1:], 2),
                     "teacher_deprel_probs": objective.temper(deprels[:, 1:], 2)}
 
-    def one_best_targets(self, objective: "KDLoss") -> Targets:
+    def one_best_targets(self, objective: Tempering) -> Targets:
         """The maximum spanning tree and each word's best deprel under its head, one-hot, with ``pseudo_heads`` and
         ``pseudo_deprels`` (that tree), which the reader turns into the student's labels for unlabeled sentences."""
         with torch.no_grad():
@@ -209,6 +223,6 @@ class SpanTeacher(TeacherDistribution):
     def pseudo_labels(self) -> Optional[torch.Tensor]:
         return self.best
 
-    def marginal_targets(self, objective: "KDLoss", pairwise: bool) -> Targets:
+    def marginal_targets(self, objective: Tempering, pairwise: bool) -> Targets:
         with torch.no_grad():
             return {"teacher_unary": objective.temper(self.chart.scaled(objective.score_scale).bioes_marginals(), 2)}

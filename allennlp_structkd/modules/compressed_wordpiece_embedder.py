@@ -9,6 +9,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.modules.token_embedders import TokenEmbedder
 
+from allennlp_structkd.allennlp_private import oov_token, padding_token
 from allennlp_structkd.modules.compressed_embedding import compress
 
 
@@ -63,7 +64,7 @@ class CompressedWordpieceEmbedder(TokenEmbedder):
         tokenizer = load_tokenizer(folder)
         table = AutoModel.from_pretrained(folder).get_input_embeddings().weight.detach()
         pieces = vocab.get_index_to_token_vocabulary(self.vocab_namespace)
-        padding, unknown = vocab._padding_token, vocab._oov_token
+        padding, unknown = padding_token(vocab), oov_token(vocab)
         ids = []
         for index in range(len(pieces)):
             piece = pieces[index]
