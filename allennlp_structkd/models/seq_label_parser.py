@@ -11,13 +11,9 @@ from allennlp_structkd.structures import rel_pos
 from allennlp_structkd.training.metrics import AttachmentScores
 from allennlp_structkd.training.metrics.attachment_scores import PUNCTUATION_TAGS, is_punctuation
 
-
-def split_label(label: str):
-    """``"+1@NOUN@nsubj"`` -> ``("+1@NOUN", "nsubj")``; ``"+1@NN"`` (no deprel) -> ``("+1@NN", None)``."""
-    head_part, _, deprel = label.rpartition("@")
-    if rel_pos.parse_label(head_part) is None:  # no deprel part
-        return label, None
-    return head_part, deprel
+# the labels' reading and the trees' repair live once, in the serving package (a served parser decodes the same trees)
+from structkd_spacy.trees import parse as parse_tree
+from structkd_spacy.trees import split_label as split_label
 
 
 @Model.register("structkd_seq_label_parser")
@@ -138,39 +134,20 @@ class SequenceLabelingParser(MaxEntTagger):
     def decode_trees(self, tags: torch.Tensor, mask: torch.Tensor, metadata: List[Dict[str, Any]],
                      probs: Optional[torch.Tensor] = None):
         """Heads and deprels of the predicted labels, per sentence; with the label distributions ``probs``
-        ``(B, n, L)``, a sentence whose heads are no tree is repaired into the best tree over them."""
+        ``(B, n, L)``, a sentence whose heads are no tree is repaired into the best tree over them
+        (:func:`structkd_spacy.trees.parse`)."""
         heads, deprels = [], []
+        label_probs = probs.detach().float().cpu().numpy() if probs is not None else None
         for b, (row, n, meta) in enumerate(zip(tags.tolist(), mask.long().sum(1).tolist(), metadata)):
-            parts = [self._split[t] for t in row[:n]]
-            sentence_heads = rel_pos.decode([p[0] for p in parts], meta["upos"])
-            sentence_deprels = [p[1] or "_" for p in parts]
-            if probs is not None and not rel_pos.is_tree(sentence_heads):
-                sentence_heads, sentence_deprels = self._repair(probs[b, :n], meta["upos"], sentence_heads, sentence_deprels)
+            if label_probs is not None:
+                sentence_heads, sentence_deprels = parse_tree(label_probs[b, :n], row[:n], self.labels, meta["upos"])
+            else:
+                parts = [self._split[t] for t in row[:n]]
+                sentence_heads = rel_pos.decode([p[0] for p in parts], meta["upos"])
+                sentence_deprels = [p[1] or "_" for p in parts]
             heads.append(sentence_heads)
             deprels.append(sentence_deprels)
         return heads, deprels
-
-    def _repair(self, label_probs: torch.Tensor, upos: List[str], heads: List[int], deprels: List[str]):
-        """The maximum spanning tree over the head distribution of ``label_probs`` ``(n, L)``; each word whose head
-        changes takes the deprel of its most probable label among those that decode to the new head."""
-        from allennlp_structkd.structures.mst import mst_heads
-
-        n = len(upos)
-        parts = [part for part, _ in self._split]
-        decoded = {part: rel_pos.decode([part] * n, upos) for part in set(parts)}  # each part's head at every word
-        distribution = rel_pos.head_distribution(label_probs.detach().float().cpu(), parts, upos, decoded)  # (n, n + 1)
-        scores = torch.full((1, n + 1, n + 1), -1e4)
-        scores[0, 1:] = distribution.clamp(min=1e-12).log()
-        scores[0, torch.arange(1, n + 1), torch.arange(1, n + 1)] = -1e4  # no word is its own head
-        tree = mst_heads(scores.log_softmax(2), torch.ones(1, n + 1, dtype=torch.bool))[0, 1:].tolist()
-        repaired = list(deprels)
-        for i, (old, new) in enumerate(zip(heads, tree)):
-            if old != new:
-                fits = [label for label, part in enumerate(parts) if decoded[part][i] == new]
-                if fits:
-                    best = max(fits, key=lambda label: float(label_probs[i, label]))
-                    repaired[i] = self._split[best][1] or "_"
-        return tree, repaired
 
     def _score(self, heads, deprels, gold_heads, gold_tags, mask, metadata) -> None:
         batch, n = gold_heads.shape

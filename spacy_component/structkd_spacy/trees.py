@@ -1,10 +1,9 @@
 """
 Heads from a sequence-labeling parser's labels (Strzyz et al. 2019's relative-PoS encoding, as
 ``allennlp_structkd.structures.rel_pos`` decodes them), repaired into a tree where they are none:
-the maximum spanning tree over the parser's own head distribution. The label decoding here is the one
-copy: the library's ``allennlp_structkd.structures.rel_pos`` imports it (this package serves without
-allennlp_structkd, never the other way round); the tree repair is checked against the library's on random
-inputs.
+the maximum spanning tree over the parser's own head distribution. This is the one copy of both: the
+library's ``allennlp_structkd.structures.rel_pos`` and its sequence-labeling parser import them (this package
+serves without allennlp_structkd, never the other way round).
 """
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
