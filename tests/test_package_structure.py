@@ -126,3 +126,33 @@ def test_no_module_imports_another_modules_underscore_names():
                 private.extend(f"{name}:{node.lineno} imports {node.module}.{alias.name}"
                                for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__"))
     assert private == []
+
+
+# The library's layers, lowest first: a module imports from its own layer or those below, never above. Shared
+# utilities (paths, settings, the AllenNLP shims) sit under everything; the commands and the demo over everything.
+LAYERS = [
+    {"paths", "keys", "settings", "version", "allennlp_private", "config_defaults", "archives", "commands"},
+    {"structures"},
+    {"kd"},
+    {"data"},
+    {"modules", "dataset_readers"},
+    {"training"},
+    {"models"},
+    {"predictors", "evaluation"},
+    {"__init__", "annotate", "ray_annotation", "encode_features", "export", "demo", "command_line"},
+]
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else "__init__"
+    found = [k for k, layer in enumerate(LAYERS) if top in layer]
+    assert found, f"{module}: its package {top!r} has no layer in LAYERS"
+    return found[0]
+
+
+def test_no_import_runs_up_the_library_layers():
+    graph = _graph()
+    upward = sorted(f"{name} imports {other}" for name, others in graph.items() if _ours(name, (LIBRARY,))
+                    for other in others if _ours(other, (LIBRARY,)) and _layer(other) > _layer(name))
+    assert upward == []
