@@ -17,13 +17,16 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py spacy_component/pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt setup.py spacy_component/pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip wheel setuptools
 	$(PIP) install --quiet -c constraints.txt -r requirements.txt -r requirements-dev.txt
 	$(PIP) install --quiet --no-deps allennlp==$(ALLENNLP_VERSION)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	$(PIP) install --quiet --no-deps --no-build-isolation -e spacy_component
+	@# the tooling beside the library (experiments/, benchmarks/) is not installed with it: the checkout goes on this
+	@# venv's path, as a develop install would put it, so that `python -m experiments` runs from any folder
+	$(PY) -c "import os, sysconfig; open(os.path.join(sysconfig.get_paths()['purelib'], 'structkd-checkout.pth'), 'w').write('$(CURDIR)' + '\n')"
 	$(PY) -c "import allennlp.commands, allennlp_structkd, structkd_spacy; print('allennlp-structkd', allennlp_structkd.__version__, 'and structkd-spacy', structkd_spacy.__version__, 'installed')"
 	@touch $(STAMP)
 

@@ -784,3 +784,14 @@ def test_the_tooling_and_the_library_agree_on_the_checkout():
     from allennlp_structkd import paths
 
     assert experiments.layout.REPO == paths.REPO and experiments.layout.CONFIGS == paths.CONFIGS
+
+
+def test_the_tooling_runs_from_any_folder(tmp_path):
+    """``make install`` puts the checkout on the venv's path: ``python -m experiments`` from elsewhere lists the suites."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "experiments", "list"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "headline:" in result.stdout
