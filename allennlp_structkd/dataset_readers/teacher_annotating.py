@@ -35,12 +35,16 @@ def _tokens(instance: Instance) -> TextField:
     return cast(TextField, instance["tokens"])
 
 
-def _source_bytes(reader: DatasetReader, path: str) -> int:
-    """The size of a source's files (its ``{lang: path}`` map and globs expanded), for :func:`interleaved`."""
+def _source_size(reader: DatasetReader, path: str) -> int:
+    """About how many sentences a source holds (its ``{lang: path}`` map and globs expanded), for :func:`interleaved`:
+    counted by a reader of ours (:meth:`StructKDReader.count_sentences`), else the files' bytes."""
     from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, parse_path_map
 
     pairs = parse_path_map(path, getattr(reader, "lang", DEFAULT_LANG))
-    return sum(os.path.getsize(file) for _, file in pairs if os.path.isfile(file))
+    files = [file for _, file in pairs if os.path.isfile(file)]
+    if isinstance(reader, StructKDReader):
+        return sum(reader.count_sentences(file) for file in files)
+    return sum(os.path.getsize(file) for file in files)
 
 
 def interleaved(streams: List[Iterator], weights: List[float]) -> Iterator:
@@ -105,10 +109,11 @@ class TeacherAnnotatingReader(DatasetReader):
     cuda_device : `int`, optional (default = `None`)
         The teachers' device: -1 the CPU, a GPU index, or None for the first GPU torch sees.
     mix_sources : `bool`, optional (default = `False`)
-        Interleave the labeled and the unlabeled sentences as they are read, in proportion to the sizes of their
-        files (all labeled sentences first otherwise). For a data loader that holds part of the data at a time
-        (``max_instances_in_memory``, a transfer set larger than memory): its batches then still mix both kinds, as a
-        loader holding everything does by sorting and shuffling.
+        Interleave the labeled and the unlabeled sentences of every language as they are read, each file's in
+        proportion to its number of sentences (otherwise the labeled sentences come first, a language after the other). For a data
+        loader that holds part of the data at a time (``max_instances_in_memory``, a transfer set larger than
+        memory): every stretch it holds then mixes both kinds and every language, as a loader holding everything
+        does by sorting and shuffling.
     """
 
     def __init__(
@@ -264,12 +269,30 @@ class TeacherAnnotatingReader(DatasetReader):
                         instance.fields.pop(name, None)
                 yield instance
 
-        if self.mix_sources and len(sources) > 1:
-            yield from interleaved([instances(reader, path) for reader, path in sources],
-                                   [float(max(1, _source_bytes(reader, path))) for reader, path in sources])
-            return
+        if self.mix_sources:
+            streams = self._per_language(sources)
+            if len(streams) > 1:
+                yield from interleaved([instances(reader, path) for reader, path in streams],
+                                       [float(max(1, _source_size(reader, path))) for reader, path in streams])
+                return
         for reader, path in sources:
             yield from instances(reader, path)
+
+    @staticmethod
+    def _per_language(sources):
+        """Each source split into one per language (and file), so that interleaving mixes the languages too: a
+        ``{lang: path}`` map is otherwise read a language after the other, and a loader holding part of the data
+        at a time would see one language (and, where one part's files run out first, one kind) for stretches of
+        the epoch."""
+        from allennlp_structkd.dataset_readers.common import parse_path_map
+
+        split = []
+        for reader, path in sources:
+            if not isinstance(reader, StructKDReader):  # a reader of ours reads {lang: path} maps; others get theirs
+                split.append((reader, path))
+                continue
+            split.extend((reader, json.dumps({lang: file})) for lang, file in parse_path_map(path, reader.lang))
+        return split
 
     def _read(self, file_path: str) -> Iterator[Instance]:
         stream = self._stream(file_path)

@@ -76,3 +76,38 @@ def test_the_default_transfer_reader_is_as_strict_as_the_labeled_data(tmp_path, 
             list(reader.unlabeled_reader.read(str(path)))
     else:  # STRUCTKD_STRICT=false: the long line alone is skipped (and counted), not the run stopped
         assert _words(reader.unlabeled_reader.read(str(path))) == ["one two", "three"]
+
+
+def test_mixed_sources_mix_every_language_and_kind_throughout_the_stream(tmp_path, monkeypatch):
+    """With mix_sources a loader that holds part of the data at a time sees, in every stretch, labeled and transfer
+    sentences of every language in proportion (a {lang: path} map is otherwise read a language after the other)."""
+    import json
+    from collections import Counter
+
+    from allennlp_structkd.dataset_readers.conll_ner import ConllNerReader
+    from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
+    from allennlp_structkd.kd.losses import StructuralKD
+
+    files = {}
+    for lang in ("es", "nl"):
+        labeled = tmp_path / f"{lang}.conll"
+        labeled.write_text("".join(f"{lang}{i} B-PER\nx O\n\n" for i in range(100)))
+        transfer = tmp_path / f"{lang}.txt"
+        transfer.write_text("".join(f"{lang}{i} x\n" for i in range(300 if lang == "es" else 150)))
+        files[lang] = (str(labeled), str(transfer))
+    assert ConllNerReader().count_sentences(files["es"][0]) == 100  # what each file is weighed by
+    assert UnlabeledTextReader().count_sentences(files["es"][1]) == 300
+    reader = TeacherAnnotatingReader(base_reader=ConllNerReader(), teachers={"es": "unused", "nl": "unused"},
+                                     objective=StructuralKD(), mix_sources=True)
+    monkeypatch.setattr(reader, "_load_teachers_of", lambda path: None)  # the stream is read before any teacher sees it
+    path = json.dumps({"labeled": {lang: f[0] for lang, f in files.items()}, "unlabeled": {lang: f[1] for lang, f in files.items()}})
+    kinds = [(instance["metadata"].metadata["lang"], "tags" in instance.fields) for instance in reader.stream(path)]
+    assert Counter(kinds) == {("es", True): 100, ("nl", True): 100, ("es", False): 300, ("nl", False): 150}
+    for start in range(0, len(kinds) - 100, 100):  # every stretch of 100 holds all four, each near its share
+        window = Counter(kinds[start : start + 100])
+        assert set(window) == {("es", True), ("nl", True), ("es", False), ("nl", False)}, (start, window)
+    without = TeacherAnnotatingReader(base_reader=ConllNerReader(), teachers={"es": "unused", "nl": "unused"},
+                                      objective=StructuralKD())
+    monkeypatch.setattr(without, "_load_teachers_of", lambda path: None)
+    assert sorted(i["metadata"].metadata["sentence_id"] for i in without.stream(path)) == \
+        sorted(i["metadata"].metadata["sentence_id"] for i in reader.stream(path))  # the same sentences, in another order
