@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--modes", nargs="+", choices=("lazy", "eager"), default=["lazy"])
     parser.add_argument("--in-memory", type=int, default=2000, help="max_instances_in_memory of the lazy mode")
+    parser.add_argument("--shuffle-buffer", type=int, default=0,
+                        help="the lazy mode's shuffle_buffer (sentences read in random order within this window; 0: none)")
     parser.add_argument("--labeled", type=int, default=1000)
     parser.add_argument("--dev", type=int, default=300)
     parser.add_argument("--seed", type=int, default=13)
@@ -116,6 +118,8 @@ def main() -> None:
             overrides: Dict[str, object] = {"trainer.num_epochs": args.epochs}
             if mode == "lazy":
                 overrides.update({"data_loader.max_instances_in_memory": args.in_memory, "dataset_reader.mix_sources": True})
+                if args.shuffle_buffer:
+                    overrides["dataset_reader.shuffle_buffer"] = args.shuffle_buffer
             folder = os.path.join(args.work, f"student_{size}_{mode}")
             log = folder + ".log"
             started = time.time()
@@ -139,6 +143,7 @@ def main() -> None:
         f"Produced by `python benchmarks/training_memory.py --data ../shared/data/conll2002 --work <new folder> --sizes "
         f"{' '.join(map(str, args.sizes))} --modes {' '.join(args.modes)} --in-memory {args.in_memory} --labeled {args.labeled} "
         f"--dev {args.dev} --seed {args.seed}"
+        + (f" --shuffle-buffer {args.shuffle_buffer}" if args.shuffle_buffer else "")
         + (f" --epochs {args.epochs} --teacher-epochs {args.teacher_epochs}" if (args.epochs, args.teacher_epochs) != (1, 1) else "")
         + "`.",
         "",
@@ -151,7 +156,9 @@ def main() -> None:
         "were written first by `python -m allennlp_structkd.annotate`, so the measured process reads, batches and "
         "trains. *lazy*: the data loader holds "
         f"{args.in_memory:,} instances at a time (`max_instances_in_memory`) and the reader interleaves labeled and "
-        "transfer sentences (`mix_sources: true`); *eager*: AllenNLP's default, every instance in memory. Peak "
+        "transfer sentences of every language (`mix_sources: true`)"
+        + (f", read in random order within {args.shuffle_buffer:,} sentences (`shuffle_buffer`)" if args.shuffle_buffer else "")
+        + "; *eager*: AllenNLP's default, every instance in memory. Peak "
         "memory: the resident set of the `allennlp train` process (`getrusage(RUSAGE_CHILDREN)`), MiB.",
         "",
         "| transfer sentences | mode | peak memory (MiB) | ratio to the smallest set, same mode | above the smallest set (MiB) "

@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import os
+import random
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union, cast
 
 import numpy as np
@@ -64,6 +65,22 @@ def interleaved(streams: List[Iterator], weights: List[float]) -> Iterator:
         yield item
 
 
+def shuffled(items: Iterable, size: int, rng: random.Random) -> Iterator:
+    """The items in random order within a window: a buffer of ``size`` items, each next item taking the place of a
+    random one of them, which is given out (what tf.data's shuffle buffer does); an item comes out at most ``size``
+    places before it went in, and at most ``size`` are held at once."""
+    buffer: List = []
+    for item in items:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        k = rng.randrange(size)
+        buffer[k], item = item, buffer[k]
+        yield item
+    rng.shuffle(buffer)
+    yield from buffer
+
+
 @DatasetReader.register("structkd_teacher")
 class TeacherAnnotatingReader(DatasetReader):
     """
@@ -114,6 +131,10 @@ class TeacherAnnotatingReader(DatasetReader):
         loader that holds part of the data at a time (``max_instances_in_memory``, a transfer set larger than
         memory): every stretch it holds then mixes both kinds and every language, as a loader holding everything
         does by sorting and shuffling.
+    shuffle_buffer : `int`, optional (default = `0`)
+        With such a loader, read the training sentences in random order within a window of this many (:func:`shuffled`;
+        a new order every epoch, from the run's random seed), so that what the loader holds is not a run of
+        neighbouring sentences of one document; it holds this many sentences more. 0: in the order read.
     """
 
     def __init__(
@@ -127,6 +148,7 @@ class TeacherAnnotatingReader(DatasetReader):
         batch_size: int = 64,
         cuda_device: Optional[int] = None,
         mix_sources: bool = False,
+        shuffle_buffer: int = 0,
         **kwargs,
     ) -> None:
         reject_unknown_settings(self, DatasetReader, kwargs)
@@ -148,6 +170,9 @@ class TeacherAnnotatingReader(DatasetReader):
         self.cache_directory = cache_directory or default_cache_directory()
         self.batch_size = batch_size
         self.mix_sources = mix_sources
+        if shuffle_buffer < 0:
+            raise ConfigurationError(f"shuffle_buffer must be 0 (no shuffling) or a number of sentences, got {shuffle_buffer}")
+        self.shuffle_buffer = shuffle_buffer
         # None: the first GPU when torch sees one, else the CPU (as AllenNLP's trainer chooses)
         self.cuda_device = cuda_device if cuda_device is not None else (0 if torch.cuda.is_available() else -1)
         self._teachers: Dict[str, LoadedTeacher] = {}
@@ -296,6 +321,8 @@ class TeacherAnnotatingReader(DatasetReader):
 
     def _read(self, file_path: str) -> Iterator[Instance]:
         stream = self._stream(file_path)
+        if self.shuffle_buffer > 1:  # seeded by the run's seed (AllenNLP seeds random), anew each epoch's read
+            stream = shuffled(stream, self.shuffle_buffer, random.Random(random.getrandbits(64)))
         while True:
             chunk = list(itertools.islice(stream, self.batch_size))
             if not chunk:

@@ -111,3 +111,16 @@ def test_mixed_sources_mix_every_language_and_kind_throughout_the_stream(tmp_pat
     monkeypatch.setattr(without, "_load_teachers_of", lambda path: None)
     assert sorted(i["metadata"].metadata["sentence_id"] for i in without.stream(path)) == \
         sorted(i["metadata"].metadata["sentence_id"] for i in reader.stream(path))  # the same sentences, in another order
+
+
+def test_a_shuffle_buffer_keeps_every_item_holds_a_bounded_window_and_follows_its_seed():
+    import random
+
+    from allennlp_structkd.dataset_readers.teacher_annotating import shuffled
+
+    items = list(range(1000))
+    out = list(shuffled(iter(items), 50, random.Random(3)))
+    assert sorted(out) == items and out != items
+    assert all(item - position <= 50 for position, item in enumerate(out))  # nothing comes out more than 50 places early
+    assert list(shuffled(iter(items), 50, random.Random(3))) == out and list(shuffled(iter(items), 50, random.Random(4))) != out
+    assert list(shuffled(iter(range(10)), 50, random.Random(0))) != list(range(10))  # fewer items than the window
