@@ -222,10 +222,20 @@ class StructKDReader(DatasetReader):
         except LookupError:
             raise ConfigurationError(f"unknown encoding {encoding!r} for the reader's 'encoding'") from None
         self.encoding = encoding
+        self._sentence_counts: Dict[Tuple[str, int, int], int] = {}  # (file, size, mtime) -> count_sentences
 
     def count_sentences(self, path: str) -> int:
         """About how many sentences a file holds, counted without reading them: its blocks of lines between blank
-        lines (what interleaving sources weighs each file by; bad sentences are counted too)."""
+        lines (what interleaving sources weighs each file by; bad sentences are counted too). Counted once a file
+        version: every epoch's read weighs the files again."""
+        stat = os.stat(path)
+        key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._sentence_counts:
+            self._sentence_counts[key] = self._count_sentences(path)
+        return self._sentence_counts[key]
+
+    def _count_sentences(self, path: str) -> int:
+        """The blocks of non-blank lines of a file."""
         count, in_block = 0, False
         with open_binary(path) as handle:
             for line in handle:

@@ -16,7 +16,7 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.data.fields import MetadataField, SequenceLabelField, TensorField, TextField
 
 from allennlp_structkd.allennlp_private import label_namespace
-from allennlp_structkd.dataset_readers.common import StructKDReader, parse_json_path
+from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, StructKDReader, parse_json_path, parse_path_map
 from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTargetsField
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
 from allennlp_structkd.kd.cache import default_cache_directory
@@ -39,8 +39,6 @@ def _tokens(instance: Instance) -> TextField:
 def _source_size(reader: DatasetReader, path: str) -> int:
     """About how many sentences a source holds (its ``{lang: path}`` map and globs expanded), for :func:`interleaved`:
     counted by a reader of ours (:meth:`StructKDReader.count_sentences`), else the files' bytes."""
-    from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, parse_path_map
-
     pairs = parse_path_map(path, getattr(reader, "lang", DEFAULT_LANG))
     files = [file for _, file in pairs if os.path.isfile(file)]
     if isinstance(reader, StructKDReader):
@@ -309,8 +307,6 @@ class TeacherAnnotatingReader(DatasetReader):
         ``{lang: path}`` map is otherwise read a language after the other, and a loader holding part of the data
         at a time would see one language (and, where one part's files run out first, one kind) for stretches of
         the epoch."""
-        from allennlp_structkd.dataset_readers.common import parse_path_map
-
         split = []
         for reader, path in sources:
             if not isinstance(reader, StructKDReader):  # a reader of ours reads {lang: path} maps; others get theirs

@@ -53,8 +53,8 @@ class UnlabeledTextReader(StructKDReader):
         super().__init__(token_indexers=token_indexers, lang=lang, strict=strict, **kwargs)
         self.max_tokens = max_tokens
 
-    def count_sentences(self, path: str) -> int:
-        """About how many sentences a file holds: its lines (blank ones counted too), by counting newlines."""
+    def _count_sentences(self, path: str) -> int:
+        """One sentence a line: its lines (blank ones counted too), by counting newlines."""
         count, last = 0, b"\n"
         with open_binary(path) as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):

@@ -65,13 +65,14 @@ def parse(label_probs: numpy.ndarray, predicted: List[int], labels: List[str], p
     """``(heads, deprels)`` of one sentence: its predicted labels' heads, or where they are no tree the best tree
     over its label distribution ``label_probs`` ``(n, L)``, each word whose head changes taking its most probable
     deprel among the labels that decode to the new head."""
+    chosen = [split_label(labels[t]) for t in predicted]
+    heads = decode([part for part, _ in chosen], pos_tags)
+    deprels = [deprel or "_" for _, deprel in chosen]
+    if is_tree(heads):  # most sentences: only their own labels are read
+        return heads, deprels
     label_probs = numpy.asarray(label_probs, dtype=numpy.float32)
     split = [split_label(label) for label in labels]
     parts = [part for part, _ in split]
-    heads = decode([parts[t] for t in predicted], pos_tags)
-    deprels = [split[t][1] or "_" for t in predicted]
-    if is_tree(heads):
-        return heads, deprels
     n = len(pos_tags)
     decoded: Dict[str, List[int]] = {part: decode([part] * n, pos_tags) for part in set(parts)}
     table = numpy.array([decoded[part] for part in parts], dtype=numpy.int64)  # (L, n): each label's head of each word

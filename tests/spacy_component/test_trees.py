@@ -33,14 +33,16 @@ def _best_tree_by_enumeration(label_probs, parts, pos_tags):
     logits[numpy.arange(n), numpy.arange(1, n + 1)] = -1e4  # no word is its own head
     energy = numpy.exp(logits - logits.max(1, keepdims=True))
     energy /= energy.sum(1, keepdims=True)
+    def score(heads):
+        return sum(energy[i, h] for i, h in enumerate(heads))
+
     best, best_score = None, -math.inf
     for heads in itertools.product(range(n + 1), repeat=n):
         if any(h == i + 1 for i, h in enumerate(heads)) or not trees.is_tree(list(heads)):
             continue
-        score = sum(energy[i, h] for i, h in enumerate(heads))
-        if score > best_score:
-            best, best_score = list(heads), score
-    return best, decoded
+        if score(heads) > best_score:
+            best, best_score = list(heads), score(heads)
+    return best, score, decoded
 
 
 def test_labels_that_make_no_tree_are_repaired_into_the_best_tree_of_their_distribution():
@@ -63,8 +65,9 @@ def test_labels_that_make_no_tree_are_repaired_into_the_best_tree_of_their_distr
             assert heads == as_labeled and deprels == [split[t][1] or "_" for t in predicted]
             continue
         repaired += 1
-        best, decoded = _best_tree_by_enumeration(label_probs, parts, pos_tags)
-        assert heads == best
+        best, score, decoded = _best_tree_by_enumeration(label_probs, parts, pos_tags)
+        # the best tree (another one only where two score the same to rounding, which float32 may order either way)
+        assert heads == best or score(heads) >= score(best) - 1e-5
         for i, (old, new) in enumerate(zip(as_labeled, heads)):
             fits = [label for label, part in enumerate(parts) if decoded[part][i] == new]
             if old != new and fits:  # a moved word takes its most probable deprel among labels for its new head
