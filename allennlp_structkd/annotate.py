@@ -93,10 +93,8 @@ def main() -> None:
 
     from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
     reader = cast(TeacherAnnotatingReader, DatasetReader.from_params(params.duplicate().pop("dataset_reader")))
-    for lang, source in reader.teacher_sources.items():  # teachers given as configs: trained here, once, before the workers
-        said = source.prepare(reader.cache_directory)
-        if said:
-            print(f"the teacher of {lang!r} is {said}", flush=True)
+    for lang, said in reader.prepare_teachers([data_path]):  # teachers given as configs: trained here, once, first
+        print(f"the teacher of {lang!r} is {said} done", flush=True)
     from allennlp_structkd.kd.cache import CacheWriteError
 
     if args.engine == "ray":

@@ -35,9 +35,9 @@ def quiet_third_party_noise() -> None:
 def quiet_allennlp_advice() -> None:
     """AllenNLP's one-time advice that ``pos`` is not a namespace ending in 'labels' or 'tags' (meant: padded, with an
     unknown entry, which a PoS input wants), marked as given."""
-    from allennlp.data.fields import SequenceLabelField
+    from allennlp_structkd.allennlp_private import mark_namespace_warned
 
-    SequenceLabelField._already_warned_namespaces.add("pos")
+    mark_namespace_warned("pos")
 
 
 def quiet_predict_logs(argv) -> None:

@@ -23,6 +23,7 @@ from typing import Dict, List, cast
 import torch
 from allennlp.common.checks import ConfigurationError
 
+from allennlp_structkd.allennlp_private import character_encoder_layout, token_embedders, word_embedding_layout, wrapped_module
 from allennlp_structkd.archives import check_finite, load_model_archive
 from allennlp_structkd.data.character_indexer import MAX_WORD_CHARACTERS
 from allennlp_structkd.dataset_readers.common import training_languages
@@ -70,30 +71,31 @@ def describe(archive_path: str):
     indexers = getattr(reader, "token_indexers", None) or {}
     state: Dict[str, torch.Tensor] = {}
     inputs, vocabularies, tokenizer = [], {}, None
-    embedders = cast(BasicTextFieldEmbedder, model.text_field_embedder)._token_embedders
+    embedders = token_embedders(cast(BasicTextFieldEmbedder, model.text_field_embedder))
     for name in sorted(embedders):  # AllenNLP concatenates its embedders in sorted order of their names
         embedder, indexer = embedders[name], indexers.get(name)
-        if isinstance(embedder, Embedding) and isinstance(indexer, SingleIdTokenIndexer) and embedder._projection is None:
-            if indexer._start_tokens or indexer._end_tokens or indexer._feature_name != "text":
+        words = word_embedding_layout(embedder, indexer) if isinstance(embedder, Embedding) and isinstance(
+            indexer, SingleIdTokenIndexer) else None
+        if words is not None and words["projection"] is None:
+            if words["start_tokens"] or words["end_tokens"] or words["feature_name"] != "text":
                 raise ExportError(f"input {name!r}: start/end tokens and token features other than the text cannot be exported")
-            inputs.append({"name": name, "type": "words", "dim": embedder.get_output_dim(), "lowercase": indexer.lowercase_tokens})
-            vocabularies[name] = _vocabulary(model.vocab, embedder._vocab_namespace)
+            inputs.append({"name": name, "type": "words", "dim": embedder.get_output_dim(), "lowercase": cast(SingleIdTokenIndexer, indexer).lowercase_tokens})
+            vocabularies[name] = _vocabulary(model.vocab, words["namespace"])
             state[f"inputs.{name}.weight"] = embedder.weight
         elif isinstance(embedder, TokenCharactersEncoder) and isinstance(indexer, TokenCharactersIndexer):
-            encoder, embedding = embedder._encoder._module, embedder._embedding._module
+            encoder, embedding, settings = character_encoder_layout(embedder, indexer)
             if not isinstance(encoder, CnnEncoder) or encoder.projection_layer is not None or not isinstance(
-                    encoder._activation, torch.nn.ReLU) or not isinstance(embedding, Embedding):
+                    settings["activation"], torch.nn.ReLU) or not isinstance(embedding, Embedding):
                 raise ExportError(f"input {name!r}: only characters through a cnn (ReLU, no projection) can be exported")
-            characters = indexer._character_tokenizer
-            if characters._byte_encoding is not None or characters._start_tokens or characters._end_tokens:
+            if settings["byte_encoding"] is not None or settings["start_tokens"] or settings["end_tokens"]:
                 raise ExportError(f"input {name!r}: byte-encoded characters or character start/end tokens cannot be exported")
             inputs.append({"name": name, "type": "characters", "dim": embedding.get_output_dim(),
-                           "filters": encoder._num_filters, "ngram_sizes": list(encoder._ngram_filter_sizes),
-                           "min_padding": indexer._min_padding_length, "lowercase": characters._lowercase_characters,
+                           "filters": settings["filters"], "ngram_sizes": settings["ngram_sizes"],
+                           "min_padding": settings["min_padding"], "lowercase": settings["lowercase"],
                            "max_characters": getattr(indexer, "max_characters", MAX_WORD_CHARACTERS)})
-            vocabularies[name] = _vocabulary(model.vocab, embedding._vocab_namespace)
+            vocabularies[name] = _vocabulary(model.vocab, settings["namespace"])
             state[f"inputs.{name}.embedding.weight"] = embedding.weight
-            for k in range(len(encoder._ngram_filter_sizes)):
+            for k in range(len(settings["ngram_sizes"])):
                 layer = getattr(encoder, f"conv_layer_{k}")
                 state[f"inputs.{name}.convolutions.{k}.weight"], state[f"inputs.{name}.convolutions.{k}.bias"] = layer.weight, layer.bias
         elif isinstance(embedder, CompressedWordpieceEmbedder) and isinstance(indexer, WordpieceIndexer):
@@ -110,7 +112,7 @@ def describe(archive_path: str):
                               f"cannot be exported; what can: {SUPPORTED}")
     encoder = None
     if model.encoder is not None:
-        lstm = getattr(model.encoder, "_module", None)
+        lstm = wrapped_module(model.encoder)
         if not isinstance(model.encoder, PytorchSeq2SeqWrapper) or not isinstance(lstm, torch.nn.LSTM) or model.encoder.stateful:
             raise ExportError(f"the encoder of {archive_path} is a {type(model.encoder).__name__}: only an lstm can be exported")
         encoder = {"type": "lstm", "hidden_dim": lstm.hidden_size, "layers": lstm.num_layers, "bidirectional": lstm.bidirectional}

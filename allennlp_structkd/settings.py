@@ -9,8 +9,8 @@ from allennlp.common.checks import ConfigurationError
 
 def _registered_name(instance: Any, base: type) -> str:
     for registrable in (c for c in type(instance).__mro__ if isinstance(c, type) and issubclass(c, Registrable)):
-        for name, (cls, _) in Registrable._registry.get(registrable, {}).items():
-            if cls is type(instance):
+        for name in registrable.list_available():
+            if registrable.resolve_class_name(name)[0] is type(instance):
                 return name
     return type(instance).__name__
 

@@ -42,7 +42,7 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import allennlp_structkd  # noqa: E402,F401
 from allennlp_structkd.config_defaults import ext_vars  # noqa: E402
-from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive  # noqa: E402
+from allennlp_structkd.kd.teacher_archive import train_teacher_config  # noqa: E402
 from experiments import toy_data  # noqa: E402
 from experiments.demo_job import find_data  # noqa: E402
 
@@ -103,7 +103,7 @@ def main():
             "STRUCTKD_TASK": task, "TAGGING_TRAIN": json.dumps(train), "TAGGING_DEV": json.dumps(dev),
             "STRUCTKD_CACHE": os.path.join(work, "cache"), "STRUCTKD_TEACHER_EPOCHS": "1",
         })
-        teacher = ensure_teacher_archive(os.path.join(CONFIGS, "teachers", "crf_tagger.jsonnet"), os.path.join(work, "cache"))
+        teacher = train_teacher_config(os.path.join(CONFIGS, "teachers", "crf_tagger.jsonnet"), os.path.join(work, "cache"))
         os.environ.update({"TEACHER_ES": teacher, "TEACHER_NL": teacher})
         train_path = json.dumps(train)
         base_time, base_read, _, vocab = epoch_time(os.path.join(CONFIGS, "baseline_no_kd.jsonnet"), train_path, args.epochs)

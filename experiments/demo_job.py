@@ -303,7 +303,7 @@ def measure(archive_path: str, sentences: List[List[str]], batch_size: int = 32,
             words = [[t.text for t in i["tokens"].tokens] for i in instances]
             indexer.encode(words[:2])  # loads the encoder; warm-up
             seconds += batched_cpu_seconds(indexer.encode, words, batch_size, repeats)
-            parameters += sum(p.numel() for p in indexer._encoder.parameters())
+            parameters += indexer.encoder_parameters()
     return {"parameters": parameters, "archive_mb": os.path.getsize(archive_path) / 2**20,
             "sentences_per_second": len(instances) / seconds}
 

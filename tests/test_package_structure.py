@@ -139,7 +139,7 @@ LAYERS = [
     {"training"},
     {"models"},
     {"predictors", "evaluation"},
-    {"__init__", "annotate", "ray_annotation", "encode_features", "export", "demo", "command_line"},
+    {"__init__", "annotate", "train_teachers", "ray_annotation", "encode_features", "export", "demo", "command_line"},
 ]
 
 
@@ -156,3 +156,40 @@ def test_no_import_runs_up_the_library_layers():
     upward = sorted(f"{name} imports {other}" for name, others in graph.items() if _ours(name, (LIBRARY,))
                     for other in others if _ours(other, (LIBRARY,)) and _layer(other) > _layer(name))
     assert upward == []
+
+
+PUBLIC_UNDERSCORE = {"_", "_exit", "_getframe"}  # spaCy's extension namespace (doc._), os._exit, sys._getframe
+
+
+def _private_reads(tree: ast.Module) -> List[str]:
+    """Where a module reads an underscore attribute of an object that is not its own (``self``, ``cls``, ``super()``):
+    by attribute, or by name through getattr/hasattr/setattr."""
+    found = []
+    for node in ast.walk(tree):
+        name = None
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            owner = node.value
+            own = (isinstance(owner, ast.Name) and owner.id in ("self", "cls")) or (
+                isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super")
+            name = None if own else node.attr
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr", "setattr") \
+                and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str) \
+                and node.args[1].value.startswith("_") and not node.args[1].value.startswith("__"):
+            name = node.args[1].value
+        if name is not None and name not in PUBLIC_UNDERSCORE:
+            found.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_only_one_module_reads_allennlps_private_attributes():
+    """Another object's private attribute (AllenNLP keeps some state only there) is read in allennlp_private alone."""
+    modules = _modules()
+    reads = {name: _private_reads(tree) for name, tree in modules.items()
+             if _ours(name, (LIBRARY,)) and name != f"{LIBRARY}.allennlp_private"}
+    assert {name: found for name, found in reads.items() if found} == {}
+    assert _private_reads(modules[f"{LIBRARY}.allennlp_private"])  # the check sees reads where they are
+
+
+def test_the_private_read_finder_finds_one():
+    tree = ast.parse("def f(vocab, self):\n    self._own = vocab._oov_token\n    return getattr(vocab, '_padding_token')\n")
+    assert [line.split(":")[0] for line in _private_reads(tree)] == ["line 2", "line 3"]

@@ -7,6 +7,8 @@ local p = import 'parsing.libsonnet';
 // objective 'top1' gives the Top-1 baseline (the teacher's best trees as one-hot targets, and as
 // labels for the unlabeled sentences of PARSE_UNLABELED when `unlabeled`).
 function(teacher=null, objective='structural', unlabeled=false) c.run_settings(c.seed) + {
+  // a teacher given as a training config is trained once, before the student's data is read
+  [if teacher != null then 'type']: 'structkd_teachers_first',
   local base = p.reader(relpos=true) + {
     token_indexers+: { pos: { type: 'single_id', namespace: 'pos_tokens', feature_name: 'pos_' } },
   },

@@ -20,6 +20,8 @@ local words_dim = if input == 'words' then 32
                   else error 'STUDENT_INPUT must be "words" or "pieces", got "' + input + '"';
 function(decoder='crf', objective=null, teachers=null, kd_weight=1.0, anneal_rate=0.0, train=c.env('TAGGING_TRAIN'))
   c.run_settings(c.seed) + {
+    // a teacher given as a training config is trained once, before the student's data is read
+    [if objective != null then 'type']: 'structkd_teachers_first',
     local words_reader = c.ner_reader(),
     local base_reader = if input == 'words' then words_reader else words_reader + {
       token_indexers: { pieces: pieces.indexer, token_characters: words_reader.token_indexers.token_characters },

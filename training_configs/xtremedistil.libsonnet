@@ -8,6 +8,8 @@ local c = import 'common.libsonnet';
 local E = c.int_env('XTREMEDISTIL_E');
 local H = c.int_env('XTREMEDISTIL_H');
 function(representation_weight=0.0, kd_weight=0.5, stages=null, gradual_unfreezing=false, teacher=true) c.run_settings(c.seed) + {
+  // a teacher given as a training config is trained once, before the student's data is read
+  [if teacher then 'type']: 'structkd_teachers_first',
   local objective = {
     type: 'xtremedistil',
     student_hidden_dim: 2 * H,

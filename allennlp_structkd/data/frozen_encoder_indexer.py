@@ -105,6 +105,11 @@ class FrozenEncoderIndexer(TokenIndexer, PrecomputingIndexer):
 
         return AutoConfig.from_pretrained(self.model_name).hidden_size
 
+    def encoder_parameters(self) -> int:
+        """The parameters of the encoder (loaded if it is not yet), which count as the reading model's."""
+        self._load()
+        return sum(p.numel() for p in self._encoder.parameters())
+
     # -- features ------------------------------------------------------------------------------------
     def encode(self, sentences: List[List[str]]) -> List[np.ndarray]:
         """Features ``(n, len(layers), H)`` float16 of each sentence, computed in one padded batch, never cached."""

@@ -20,6 +20,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Token, Vocabulary
 from allennlp.data.token_indexers import TokenCharactersIndexer, TokenIndexer
 
+from allennlp_structkd.allennlp_private import oov_token
+
 logger = logging.getLogger(__name__)
 
 
@@ -88,7 +90,7 @@ class WordpieceIndexer(TokenCharactersIndexer):
         self._next_report = 1
 
     def tokens_to_indices(self, tokens: List[Token], vocabulary: Vocabulary) -> Dict[str, List[List[int]]]:
-        unknown = vocabulary.get_token_index(vocabulary._oov_token, self._namespace)
+        unknown = vocabulary.get_token_index(oov_token(vocabulary), self._namespace)
         indices = []
         for token in tokens:
             if token.text is None:

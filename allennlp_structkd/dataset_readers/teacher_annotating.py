@@ -15,7 +15,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 from allennlp.data.fields import MetadataField, SequenceLabelField, TensorField, TextField
 
-from allennlp_structkd.allennlp_private import label_namespace
+from allennlp_structkd.allennlp_private import label_namespace, pass_distributed_info, pass_worker_info
 from allennlp_structkd.dataset_readers.common import DEFAULT_LANG, StructKDReader, parse_json_path, parse_path_map
 from allennlp_structkd.dataset_readers.teacher_targets_field import TeacherTargetsField
 from allennlp_structkd.dataset_readers.unlabeled_text import UnlabeledTextReader
@@ -83,8 +83,8 @@ def shuffled(items: Iterable, size: int, rng: random.Random) -> Iterator:
 class TeacherAnnotatingReader(DatasetReader):
     """
     Wraps ``base_reader``; sends each instance to the teacher of its ``metadata["lang"]``
-    (``teachers`` maps languages to model archives, or to teacher training configs that are trained
-    once and cached, see :func:`ensure_teacher_archive`; ``default_teacher``, a key of ``teachers``,
+    (``teachers`` maps languages to model archives, or to teacher training configs trained once, before
+    reading, by :meth:`prepare_teachers`; ``default_teacher``, a key of ``teachers``,
     takes languages without one of their own), and attaches what ``objective`` needs
     (:meth:`KDLoss.teacher_targets`) as one :class:`TeacherTargetsField` ``teacher_targets`` (labels
     are matched by string), and ``has_gold``.
@@ -106,7 +106,8 @@ class TeacherAnnotatingReader(DatasetReader):
     base_reader : `DatasetReader`, required
         Reads the labeled data (e.g. ``structkd_conll_ner``).
     teachers : `Dict[str, Union[str, TeacherSource]]`, required
-        Language -> a teacher: a model archive, a teacher training config (trained once and cached), a
+        Language -> a teacher: a model archive, a teacher training config (trained once and cached by an
+        explicit step: :meth:`prepare_teachers`; reading never trains it), a
         Hugging Face token-classification folder, or a :class:`TeacherSource` object such as
         ``{"type": "huggingface", "model": FOLDER, "label_mapping": {...}}``.
     objective : `KDLoss`, required
@@ -200,6 +201,25 @@ class TeacherAnnotatingReader(DatasetReader):
             found += [lang for lang in langs if lang not in found]
         return found
 
+    def prepare_teachers(self, file_paths: Iterable[Optional[str]]) -> List[Tuple[str, str]]:
+        """
+        The explicit step before reading: the teachers of the languages ``file_paths`` hold (data paths as
+        :meth:`read` takes them; None is skipped) do their one-time work, a teacher config being trained once and
+        cached (:meth:`TeacherSource.prepare`). Returns ``(language, what was done)`` for each teacher that did any.
+        """
+        done: List[Tuple[str, str]] = []
+        seen: set = set()
+        for file_path in (p for p in file_paths if p is not None):
+            for lang in self._languages(file_path):
+                key = lang if lang in self.teacher_paths else self.default_teacher
+                if key is None or self.teacher_paths[key] in seen:
+                    continue
+                seen.add(self.teacher_paths[key])
+                said = self.teacher_sources[key].prepare(self.cache_directory)
+                if said:
+                    done.append((lang, said))
+        return done
+
     def _load_teachers_of(self, file_path: str) -> None:
         """Load the teachers of the languages of ``file_path`` not read before, and widen the label union."""
         new = [lang for lang in self._languages(file_path) if lang not in self._languages_read]
@@ -251,12 +271,12 @@ class TeacherAnnotatingReader(DatasetReader):
     def _set_worker_info(self, info) -> None:
         super()._set_worker_info(info)
         for reader in (self.base_reader, self.unlabeled_reader):
-            reader._set_worker_info(info)
+            pass_worker_info(reader, info)
 
     def _set_distributed_info(self, info) -> None:
         super()._set_distributed_info(info)
         for reader in (self.base_reader, self.unlabeled_reader):
-            reader._set_distributed_info(info)
+            pass_distributed_info(reader, info)
 
     def apply_token_indexers(self, instance: Instance) -> None:
         self.base_reader.apply_token_indexers(instance)

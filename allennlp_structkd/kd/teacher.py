@@ -16,7 +16,7 @@ from allennlp_structkd.kd.cache import TeacherCache, file_sha256
 from allennlp_structkd.kd.losses import KDLoss
 from allennlp_structkd.kd.protocol import KDTeacher, PrecomputingIndexer
 from allennlp_structkd.kd.targets import expand_entries, split_shared, trim_to_length
-from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive
+from allennlp_structkd.kd.teacher_archive import teacher_archive
 from allennlp_structkd.keys import sequence_key
 
 
@@ -99,7 +99,7 @@ class Teacher(LoadedTeacher):
     """
 
     def __init__(self, archive_path: str, cuda_device: int, cache_directory: str) -> None:
-        archive_path = ensure_teacher_archive(archive_path, cache_directory)
+        archive_path = teacher_archive(archive_path, cache_directory)  # a config must have been trained (never here)
         self.archive_path = self.source = archive_path
         self.hash = file_sha256(archive_path)
         try:

@@ -1,4 +1,5 @@
-"""A teacher given as a training config: trained once, in a subprocess, and cached by the hash of its config and data."""
+"""A teacher given as a training config: trained once, as an explicit step, in a subprocess, and cached by the hash of its
+config and data; reading data only looks the archive up."""
 import hashlib
 import json
 import logging
@@ -47,12 +48,16 @@ def teacher_directory(path: str, cache_directory: str) -> str:
     return os.path.join(cache_directory, "teachers", f"{name}-{digest.hexdigest()[:16]}")
 
 
-def ensure_teacher_archive(path: str, cache_directory: str) -> str:
+class UntrainedTeacherError(ConfigurationError):
+    """A teacher given as a training config that has not been trained: reading data never trains one."""
+
+
+def teacher_archive(path: str, cache_directory: str) -> str:
     """
-    ``path`` itself when it is a model archive; when it is a training config (``.jsonnet`` /
-    ``.json``), the archive of that config trained once with ``allennlp train`` in a subprocess and
-    kept under ``cache_directory/teachers/<hash of the evaluated config>`` (a file lock keeps
-    concurrent runs from training it twice).
+    The model archive a teacher path names, without training anything: ``path`` itself when it is an
+    archive, its ``model.tar.gz`` when it is a training folder, and when it is a training config
+    (``.jsonnet`` / ``.json``) the archive it was trained into (see :func:`train_teacher_config`), or an
+    :class:`UntrainedTeacherError` that says how to train it.
     """
     if not is_teacher_config(path):
         if os.path.isdir(path):
@@ -66,13 +71,33 @@ def ensure_teacher_archive(path: str, cache_directory: str) -> str:
         return path
     if not os.path.isfile(path):
         raise ConfigurationError(f"teacher config not found: {path}")
+    archive = os.path.join(teacher_directory(path, cache_directory), "model.tar.gz")
+    if not os.path.isfile(archive):
+        raise UntrainedTeacherError(
+            f"the teacher {path} is a training config that has not been trained (its archive would be {archive}); "
+            "reading data does not train it. Train it first: `python -m allennlp_structkd.train_teachers STUDENT_CONFIG` "
+            "(or `python -m allennlp_structkd.annotate STUDENT_CONFIG`, which also fills the cache), or give the student "
+            "config `type: 'structkd_teachers_first'`, which trains it before the student; or give a trained "
+            "model.tar.gz instead")
+    return archive
+
+
+def train_teacher_config(path: str, cache_directory: str) -> str:
+    """
+    The archive of the teacher training config ``path``, trained once with ``allennlp train`` in a
+    subprocess and kept under ``cache_directory/teachers/<hash of the evaluated config and its data>`` (a
+    file lock keeps concurrent runs from training it twice); ``path`` resolved as :func:`teacher_archive`
+    does when it is not a config.
+    """
+    if not is_teacher_config(path) or not os.path.isfile(path):
+        return teacher_archive(path, cache_directory)
     directory = teacher_directory(path, cache_directory)
     archive = os.path.join(directory, "model.tar.gz")
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     with FileLock(directory + ".lock"):
         if not os.path.isfile(archive):
             if os.path.isdir(directory):
-                shutil.rmtree(directory)  # an earlier, interrupted training
+                shutil.rmtree(directory)  # an earlier, interrupted training of this teacher (its own folder)
             logger.info("training teacher %s into %s (once; later runs reuse it; log: %s.log)", path, directory, directory)
             result = run_allennlp("train", path, "-s", directory, log=directory + ".log", append=False)
             if result.returncode != 0 or not os.path.isfile(archive):

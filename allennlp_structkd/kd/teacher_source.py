@@ -3,13 +3,15 @@ Where a teacher comes from, as a config names it (the ``teachers`` map of the ``
 reader): a registered :class:`TeacherSource`.
 
     teachers: {es: "runs/teacher_es/model.tar.gz"}                          # a model archive (or its folder)
-    teachers: {es: "training_configs/teachers/crf_tagger_es.jsonnet"}       # a teacher config, trained once
+    teachers: {es: "training_configs/teachers/crf_tagger_es.jsonnet"}       # a teacher config, trained once, first
     teachers: {es: "/models/my-ner-model"}                                  # a Hugging Face folder (config.json)
     teachers: {es: {type: "huggingface", model: "/models/my-ner-model", label_mapping: {...}}}
     teachers: {es: {type: "archive", path: "runs/teacher_es/model.tar.gz"}}
 
 A plain path is an archive, a config or a Hugging Face token-classification folder, told apart by
-what it is (a folder with ``config.json`` and no ``model.tar.gz`` is a Hugging Face folder).
+what it is (a folder with ``config.json`` and no ``model.tar.gz`` is a Hugging Face folder). A teacher config is
+trained by an explicit step before the data is read (:meth:`TeacherSource.prepare`: ``train_teachers``, ``annotate``,
+or a student config of ``type: 'structkd_teachers_first'``); reading data never trains one.
 """
 import json
 import os
@@ -19,7 +21,7 @@ from allennlp.common import Registrable
 
 from allennlp_structkd.kd.huggingface_teacher import HuggingFaceTeacher, is_huggingface_folder
 from allennlp_structkd.kd.teacher import LoadedTeacher, Teacher
-from allennlp_structkd.kd.teacher_archive import ensure_teacher_archive, is_teacher_config, teacher_directory
+from allennlp_structkd.kd.teacher_archive import is_teacher_config, teacher_directory, train_teacher_config
 
 
 class TeacherSource(Registrable):
@@ -37,7 +39,8 @@ class TeacherSource(Registrable):
         raise NotImplementedError
 
     def prepare(self, cache_directory: str) -> Optional[str]:
-        """Work to do once before annotating (a teacher config is trained); returns what it says it does, or None."""
+        """The explicit step before a teacher is loaded, done once (a teacher config is trained; loading never
+        trains one); returns what it says it does, or None."""
         return None
 
 
@@ -66,7 +69,7 @@ class ArchiveTeacherSource(TeacherSource):
                 os.path.join(teacher_directory(self.path, cache_directory), "model.tar.gz")):
             said = (f"a training config, {self.path}: training it once (its log: "
                     f"{teacher_directory(self.path, cache_directory)}.log) ...")
-        ensure_teacher_archive(self.path, cache_directory)
+        train_teacher_config(self.path, cache_directory)
         return said
 
 

@@ -10,6 +10,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.modules.token_embedders import PretrainedTransformerMismatchedEmbedder, TokenEmbedder
 from allennlp.nn import util
 
+from allennlp_structkd.allennlp_private import unfold_long_states
+
 
 def pool_wordpieces(wordpieces: torch.Tensor, offsets: torch.LongTensor, mode: str) -> torch.Tensor:
     """
@@ -75,10 +77,7 @@ class TransformerWordEmbedder(PretrainedTransformerMismatchedEmbedder):
         finally:
             handle.remove()
         states = captured["states"]
-        matched = self._matched_embedder
         if states.size(0) != token_ids.size(0):  # the embedder folded long inputs into segments: unfold
-            _, folded_mask, _ = matched._fold_long_sequences(token_ids, segment_concat_mask, None)
-            states = matched._unfold_long_sequences(states, folded_mask,  # type: ignore[arg-type]  # as AllenNLP's forward passes it
-                                                    token_ids.size(0), token_ids.size(1))
+            states = unfold_long_states(self._matched_embedder, states, token_ids, segment_concat_mask)
         self.representation = pool_wordpieces(states, offsets, str(self.sub_token_mode))
         return words

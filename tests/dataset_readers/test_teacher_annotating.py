@@ -14,6 +14,7 @@ import allennlp_structkd  # noqa: F401
 from allennlp_structkd.dataset_readers.teacher_annotating import TeacherAnnotatingReader
 from allennlp_structkd.kd import cache as cache_module
 from allennlp_structkd.kd.cache import TeacherCache
+from allennlp_structkd.kd.teacher_archive import UntrainedTeacherError
 from tests.conftest import FIXTURES
 
 DATA = FIXTURES / "data"
@@ -162,10 +163,15 @@ def test_teacher_from_a_config_is_trained_once(tmp_path, monkeypatch):
     monkeypatch.setenv("STRUCTKD_TEST_DATA", str(DATA))
     config = str(FIXTURES / "configs" / "crf_tagger.jsonnet")
     reader = make_reader(config, tmp_path)
+    with pytest.raises(UntrainedTeacherError):  # reading never trains it
+        reader.teacher("es")
+    [(lang, said)] = reader.prepare_teachers([TRAIN])  # one config for both languages: trained once, by the explicit step
+    assert lang == "es" and "training it once" in said
     trained = reader.teacher("es").archive_path
     assert trained.startswith(str(tmp_path)) and os.path.isfile(trained)
     mtime = os.path.getmtime(trained)
     again = make_reader(config, tmp_path)
+    assert again.prepare_teachers([TRAIN]) == []
     assert again.teacher("es").archive_path == trained and os.path.getmtime(trained) == mtime
 
 
@@ -247,7 +253,7 @@ def test_the_annotate_command_says_it_trains_a_teacher_config_and_leaks_nothing(
 
 def test_only_the_teachers_of_the_languages_read_are_loaded(teacher_archive, tmp_path):
     """A Spanish-only run of a config that names a Dutch teacher too never loads (or trains) the Dutch one."""
-    # a teacher config whose data does not exist: it would be trained, and fail, if it were loaded
+    # a teacher config whose data does not exist: training it would fail
     config = tmp_path / "teacher_nl.jsonnet"
     config.write_text(f"(import '{FIXTURES / 'configs' / 'crf_tagger.jsonnet'}') + "
                       f"{{ train_data_path: '{tmp_path / 'missing.conll'}', validation_data_path: '{tmp_path / 'missing.conll'}' }}")
@@ -258,5 +264,10 @@ def test_only_the_teachers_of_the_languages_read_are_loaded(teacher_archive, tmp
     instances = list(reader.read(json.dumps({"es": str(DATA / "ner_es.conll")})))
     assert instances and {i["metadata"]["lang"] for i in instances} == {"es"}
     assert len(reader.loaded_teachers()) == 1
-    with pytest.raises(Exception, match="missing.conll"):  # the check checks: reading Dutch loads (trains) it
+    assert reader.prepare_teachers([json.dumps({"es": str(DATA / "ner_es.conll")})]) == []  # nor trains it first
+    assert not (tmp_path / "cache" / "teachers").exists()
+    # the checks check: reading Dutch loads it (untrained: a clear error), and the step that trains it, trains it
+    with pytest.raises(UntrainedTeacherError, match="has not been trained"):
         list(reader.read(json.dumps({"nl": str(DATA / "ner_nl.conll")})))
+    with pytest.raises(Exception, match="missing.conll"):
+        reader.prepare_teachers([json.dumps({"nl": str(DATA / "ner_nl.conll")})])

@@ -84,6 +84,10 @@ def test_xtremedistil_targets_from_a_transformer_teacher(tiny_bert, tmp_path, mo
     monkeypatch.setenv("TAGGING_TRAIN", TRAIN)
     monkeypatch.setenv("TAGGING_DEV", TRAIN)
     config = FIXTURES.parent.parent / "training_configs" / "xtremedistil_d2.jsonnet"
+    from allennlp_structkd.train_teachers import train_teachers
+
+    # the explicit step before reading (AllenNLP's test case reads the data itself, not through a training run)
+    assert [lang for lang, _ in train_teachers(str(config), [TRAIN])] == ["es"]
     case = ModelTestCase()
     case.setup_method()
     try:

@@ -6,6 +6,7 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.callbacks.callback import TrainerCallback
 
+from allennlp_structkd.allennlp_private import epochs_completed, restart_metric_tracker
 from allennlp_structkd.kd.protocol import KDStudent
 from allennlp_structkd.kd.xtremedistil_loss import XtremeDistilKD
 
@@ -107,7 +108,7 @@ class XtremeDistilStages(TrainerCallback):
         return stage_index, unfrozen
 
     def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
-        epoch = max(getattr(trainer, "_start_after_epochs_completed", 0), getattr(trainer, "_epochs_completed", 0))
+        epoch = epochs_completed(trainer)
         stage, unfrozen = self.apply(trainer.model, epoch)
         logger.info("xtremedistil: epoch %d in stage %d, trainable groups %s", epoch, stage + 1, self.groups[:unfrozen])
 
@@ -142,10 +143,7 @@ class XtremeDistilStages(TrainerCallback):
                 self.stage_best, self.stage_best_epoch = None, None
                 if is_primary and os.path.isfile(self.stage_best_path):
                     os.remove(self.stage_best_path)
-                tracker = getattr(trainer, "_metric_tracker", None)
-                if tracker is not None:
-                    tracker.clear()
-                    tracker._epoch_number = following  # keep best_epoch counting from the run's start
+                restart_metric_tracker(trainer, following)  # best_epoch still counts from the run's start
         stage, unfrozen = self.apply(trainer.model, following)
         logger.info("xtremedistil: epoch %d in stage %d, trainable groups %s", following, stage + 1, self.groups[:unfrozen])
 
