@@ -10,5 +10,5 @@ from allennlp_structkd.kd.losses import (
     TopKKD,
     WeightedTopKKD,
 )
-from allennlp_structkd.kd.potentials import Constraints, Potentials
 from allennlp_structkd.kd.xtremedistil_loss import XtremeDistilKD
+from allennlp_structkd.structures.potentials import Constraints, Potentials

@@ -44,11 +44,11 @@ from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.kd.cache import TeacherCache, file_sha256
 from allennlp_structkd.kd.losses import KDLoss
-from allennlp_structkd.kd.potentials import ChainPotentials, Constraints, Potentials, TokenPotentials
 from allennlp_structkd.kd.protocol import check_recipe
 from allennlp_structkd.kd.targets import POTENTIALS, trim_to_length
 from allennlp_structkd.kd.teacher import LoadedTeacher
 from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
+from allennlp_structkd.structures.potentials import ChainPotentials, Constraints, Potentials, TokenPotentials
 
 logger = logging.getLogger(__name__)
 

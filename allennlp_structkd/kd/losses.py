@@ -31,10 +31,10 @@ import torch
 from allennlp.common import Registrable
 from allennlp.common.checks import ConfigurationError
 
-from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.kd.targets import ONE_BEST, POTENTIALS, UNARY_MARGINALS
 from allennlp_structkd.kd.teacher_distributions import SequenceTeacher, TeacherDistribution, kbest_targets
 from allennlp_structkd.kd.temperature import temper_distribution
+from allennlp_structkd.structures.potentials import Potentials
 
 Targets = Dict[str, torch.Tensor]
 
@@ -120,8 +120,10 @@ class KDLoss(torch.nn.Module, Registrable):
         return temper_distribution(probs, self.temperature, start_dim)
 
     # -- student side ------------------------------------------------------------------------
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
-        """One loss value per sentence, ``(B,)``."""
+    def forward(self, student: Potentials, targets: Targets, student_hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """One loss value per sentence, ``(B,)``, from the student's distribution and the teacher's targets;
+        ``student_hidden`` ``(B, n, H)``: the states the student's scores were computed from, which an objective
+        that compares representations (XtremeDistil's) takes, and the others leave."""
         raise NotImplementedError
 
     def loss_signature(self) -> str:
@@ -190,7 +192,7 @@ class StructuralKD(KDLoss):
                             stored.get("teacher_start"), stored.get("teacher_end"))  # (its __new__ picks the structure)
         return self.teacher_targets(SequenceTeacher(scores))
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
+    def forward(self, student: Potentials, targets: Targets, student_hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
         # the cross-entropy over the student's factors, whatever its structure (chain, tokens)
         return student.log_partition() - student.expected_score(targets["teacher_unary"], targets.get("teacher_pairwise"))
 
@@ -209,7 +211,7 @@ class PosteriorKD(KDLoss):
     def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
         return teacher.marginal_targets(self, pairwise=False)
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
+    def forward(self, student: Potentials, targets: Targets, student_hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
         return masked_sum(_cross_entropy(targets["teacher_unary"], student.unary_log_marginals()), student.mask)
 
 
@@ -229,7 +231,7 @@ class TokenKD(KDLoss):
             probs = (scores.emissions.detach() / self.temperature).softmax(dim=2)
             return {"teacher_probs": probs * scores.mask.unsqueeze(2).to(probs.dtype)}
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
+    def forward(self, student: Potentials, targets: Targets, student_hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
         return masked_sum(_cross_entropy(targets["teacher_probs"], student.emissions.log_softmax(dim=2)), student.mask)
 
 
@@ -278,7 +280,7 @@ class TopKKD(KDLoss):
     def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
         return kbest_targets(teacher.potentials(), self.k, self.temperature, self.weighted)
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
+    def forward(self, student: Potentials, targets: Targets, student_hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
         weights = targets["teacher_kbest_weights"]
         log_probs = student.sequence_log_probs(targets["teacher_kbest_tags"].long())
         return -torch.where(weights > 0, weights * log_probs, torch.zeros_like(log_probs)).sum(1)
@@ -362,8 +364,8 @@ class MixtureKD(KDLoss):
                 targets[name] = value
         return targets
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
-        return sum(w * loss(student, targets) for w, loss in zip(self.weights, self.components))
+    def forward(self, student: Potentials, targets: Targets, student_hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return sum(w * loss(student, targets, student_hidden) for w, loss in zip(self.weights, self.components))
 
 
 @KDLoss.register("posterior+top_wk")

@@ -16,7 +16,7 @@ and a structure gives the kinds whose method it defines (:meth:`TeacherDistribut
 The structures:
 
 * :class:`SequenceTeacher`: a tagger's or token classifier's distribution over label sequences (a linear
-  chain or independent tokens, :class:`~allennlp_structkd.kd.potentials.Potentials`): every kind;
+  chain or independent tokens, :class:`~allennlp_structkd.structures.potentials.Potentials`): every kind;
 * :class:`ParseTeacher`: a graph parser's head distribution (first-order head selection, or a second-order
   parser's mean field) and its deprel scores, read as each word's head and deprel marginals (Cases 1b, 2b; the
   sequence-labeling parser student maps them onto its relative-PoS labels) or as its best tree (Top-1);
@@ -30,11 +30,11 @@ from typing import Dict, FrozenSet, Optional, Protocol
 import torch
 from allennlp.common.checks import ConfigurationError
 
-from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.kd.targets import ONE_BEST, POTENTIALS, UNARY_MARGINALS
 from allennlp_structkd.structures import head_selection
 from allennlp_structkd.structures.distribution import StructuredDistribution
 from allennlp_structkd.structures.mst import mst_heads
+from allennlp_structkd.structures.potentials import Potentials
 from allennlp_structkd.structures.span_dp import SpanChart
 
 Targets = Dict[str, torch.Tensor]
@@ -86,6 +86,10 @@ class TeacherDistribution(ABC):
         """The best structure (at ``objective``'s temperature), one-hot."""
         raise NotImplementedError(f"{type(self).__name__} gives no best structure")
 
+    def hidden_states(self) -> torch.Tensor:
+        """The states ``(B, n, H)`` the teacher's scores were computed from, for representation-level KD."""
+        raise ConfigurationError(f"this teacher ({type(self).__name__}) exposes no hidden states")
+
     def compact_marginals(self) -> Optional[Targets]:
         """Scores from which :meth:`marginal_targets` are recomputed exactly, smaller than the marginals (what a
         cache keeps: see ``StructuralKD.storage_targets``), or None where there are none."""
@@ -120,14 +124,22 @@ def kbest_targets(scores: Potentials, k: int, temperature: float, weighted: bool
 class SequenceTeacher(TeacherDistribution):
     """
     A distribution over the student's label sequences: ``scores``, a linear chain or per-token softmax
-    (:class:`~allennlp_structkd.kd.potentials.Potentials`, its constraints kept: targets come from the allowed
+    (:class:`~allennlp_structkd.structures.potentials.Potentials`, its constraints kept: targets come from the allowed
     sequences only), and ``best`` ``(B, n)``, the teacher's own decoding. ``own_scores``: whether ``scores`` are the
     teacher's own (a tagger's) rather than read from another label set (a token classifier whose labels map
-    several onto one): only its own scores are potentials to learn from.
+    several onto one): only its own scores are potentials to learn from. ``hidden`` ``(B, n, H)``: the states its
+    scores were computed from, where it exposes them (a tagger's encoder output or a chosen transformer layer).
     """
 
-    def __init__(self, scores: Potentials, best: Optional[torch.Tensor] = None, own_scores: bool = True) -> None:
+    def __init__(self, scores: Potentials, best: Optional[torch.Tensor] = None, own_scores: bool = True,
+                 hidden: Optional[torch.Tensor] = None) -> None:
         self.scores, self.best, self.own_scores, self.mask = scores, best, own_scores, scores.mask
+        self.hidden = hidden
+
+    def hidden_states(self) -> torch.Tensor:
+        if self.hidden is None:
+            return super().hidden_states()
+        return self.hidden
 
     def pseudo_labels(self) -> Optional[torch.Tensor]:
         return self.best

@@ -2,12 +2,14 @@
 ``xtremedistil``: the logit and representation losses of XtremeDistil (Mukherjee & Awadallah 2020),
 a :class:`~allennlp_structkd.kd.losses.KDLoss` like the structured objectives.
 """
+from typing import Optional
+
 import torch
 from allennlp.common.checks import ConfigurationError
 
 from allennlp_structkd.kd.losses import KDLoss, Targets, masked_sum
-from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.kd.teacher_distributions import TeacherDistribution
+from allennlp_structkd.structures.potentials import Potentials
 
 
 @KDLoss.register("xtremedistil")
@@ -57,20 +59,18 @@ class XtremeDistilKD(KDLoss):
         return "XtremeDistil-logits-hidden"
 
     def teacher_targets(self, teacher: TeacherDistribution) -> Targets:
-        scores = teacher.potentials()
-        if scores.hidden is None:
-            raise ConfigurationError("this teacher exposes no hidden states")
+        scores, hidden = teacher.potentials(), teacher.hidden_states()
         mask = scores.mask.unsqueeze(2).to(scores.emissions.dtype)
-        return {"teacher_logits": scores.emissions.detach() * mask, "teacher_hidden": scores.hidden.detach() * mask}
+        return {"teacher_logits": scores.emissions.detach() * mask, "teacher_hidden": hidden.detach() * mask}
 
-    def forward(self, student: Potentials, targets: Targets) -> torch.Tensor:
+    def forward(self, student: Potentials, targets: Targets, student_hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
         mask = student.mask
         logits = targets["teacher_logits"]
         loss = self.logit_weight * masked_sum((student.emissions - logits) ** 2, mask) / logits.size(2)
         if self.representation_weight:
-            if student.hidden is None:
+            if student_hidden is None:
                 raise ConfigurationError("representation KD needs the student's hidden states")
-            projected = self.projection(student.hidden)
+            projected = self.projection(student_hidden)
             teacher = targets["teacher_hidden"]
             if self.representation_loss == "mse":
                 term = masked_sum((projected - teacher) ** 2, mask) / teacher.size(2)

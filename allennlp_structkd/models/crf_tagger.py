@@ -3,8 +3,8 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.modules.conditional_random_field import allowed_transitions
 
-from allennlp_structkd.kd.potentials import ChainPotentials, Constraints, Potentials
 from allennlp_structkd.models.tagger import SequenceTagger
+from allennlp_structkd.structures.potentials import ChainPotentials, Constraints, Potentials
 
 # Forbidden transitions get this score rather than -inf: exp() of it is 0 in float32, and unlike
 # -inf it keeps gradients free of NaN.

@@ -1,8 +1,8 @@
 import torch
 from allennlp.models import Model
 
-from allennlp_structkd.kd.potentials import Potentials, TokenPotentials
 from allennlp_structkd.models.tagger import SequenceTagger
+from allennlp_structkd.structures.potentials import Potentials, TokenPotentials
 
 
 @Model.register("structkd_maxent_tagger")

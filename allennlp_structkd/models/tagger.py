@@ -15,12 +15,12 @@ from allennlp.nn import InitializerApplicator, util
 from allennlp.training.metrics import CategoricalAccuracy
 
 from allennlp_structkd.kd.losses import KDLoss
-from allennlp_structkd.kd.potentials import Potentials
 from allennlp_structkd.kd.protocol import KDStudent, KDTeacher
 from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
 from allennlp_structkd.models.finite_weights import FiniteWeightsModel
 from allennlp_structkd.modules.transformer_word_embedder import TransformerWordEmbedder
 from allennlp_structkd.settings import reject_unknown_settings
+from allennlp_structkd.structures.potentials import Potentials
 from allennlp_structkd.training.metrics import SpanF1
 
 SPAN_ENCODINGS = ("BIO", "IOB1", "BIOES", "BIOUL")
@@ -132,21 +132,14 @@ class SequenceTagger(FiniteWeightsModel, KDTeacher, KDStudent):
             encoded = self.dropout(encoded)
         return self.tag_projection(encoded), mask
 
-    def teacher_potentials(self, tokens: TextFieldTensors) -> Potentials:
-        """This model's scores as a :class:`Potentials`."""
-        emissions, mask = self.emissions(tokens)
-        potentials = self.potentials(emissions, mask)
-        potentials.hidden = self._hidden
-        return potentials
-
     teacher_structure = SequenceTeacher
 
     def teacher_distribution(self, tokens: TextFieldTensors, **fields) -> SequenceTeacher:
         """This model as a teacher: its distribution over label sequences (every kind of target), with its best labels
         as pseudo gold; labels in ``self.labels`` (namespace ``self.label_namespace``)."""
-        potentials = self.teacher_potentials(tokens)
+        potentials = self.potentials(*self.emissions(tokens))
         best, _ = self.decode(potentials, with_probs=False)
-        return SequenceTeacher(potentials, best)
+        return SequenceTeacher(potentials, best, hidden=self._hidden)
 
     def forward(  # type: ignore[override]
         self,
@@ -167,7 +160,6 @@ class SequenceTagger(FiniteWeightsModel, KDTeacher, KDStudent):
         """
         emissions, mask = self.emissions(tokens)
         potentials = self.potentials(emissions, mask)
-        potentials.hidden = self._hidden
         # confidences are for predictions: a training step only needs the best labels (for metrics)
         predicted, probs = self.decode(potentials, with_probs=not self.training)
         output: Dict[str, Any] = {"logits": emissions, "mask": mask, "tags": predicted}
@@ -198,7 +190,7 @@ class SequenceTagger(FiniteWeightsModel, KDTeacher, KDStudent):
                 raise ConfigurationError("the batch carries teacher targets but the model has no kd_loss")
             self.kd_loss.check_targets(targets)
             kd = self.kd_loss(potentials, {k: v.to(emissions.dtype) if v.is_floating_point() else v
-                                           for k, v in targets.items()})
+                                           for k, v in targets.items()}, student_hidden=self._hidden)
             output["kd_loss"] = kd
             per_sentence = torch.where(gold, (1 - weight) * per_sentence, per_sentence) + weight * kd
         output["loss"] = per_sentence.mean()

@@ -55,7 +55,7 @@ def test_structural_kd_entries_stored_as_chain_scores_are_read_as_their_marginal
     import torch
 
     from allennlp_structkd.kd.losses import StructuralKD
-    from allennlp_structkd.kd.potentials import ChainPotentials
+    from allennlp_structkd.structures.potentials import ChainPotentials
 
     teacher = ChainPotentials(torch.tensor([[[2.0, 0.0], [0.0, 1.0]]]), torch.ones(1, 2, dtype=torch.bool), torch.zeros(2, 2))
     objective = StructuralKD()

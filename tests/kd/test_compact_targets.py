@@ -8,9 +8,9 @@ from allennlp.common import Params
 
 from allennlp_structkd.kd.cache import encode_entry
 from allennlp_structkd.kd.losses import KDLoss
-from allennlp_structkd.kd.potentials import ChainPotentials, Constraints, TokenPotentials
 from allennlp_structkd.kd.targets import expand_entries, split_shared, trim_to_length
 from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
+from allennlp_structkd.structures.potentials import ChainPotentials, Constraints, TokenPotentials
 
 
 def chain(batch=3, length=5, labels=4, seed=0):

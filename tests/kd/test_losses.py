@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from allennlp_structkd.kd import Constraints, KDLoss, Potentials
 from allennlp_structkd.kd.losses import check_label_sets
-from allennlp_structkd.kd.potentials import ChainPotentials
 from allennlp_structkd.kd.teacher_distributions import SequenceTeacher
+from allennlp_structkd.structures.potentials import ChainPotentials
 from tests import brute_force
 
 DT = torch.float64
@@ -401,20 +401,25 @@ def test_bad_settings():
 def test_xtremedistil_losses_match_their_definitions(representation_loss):
     g = torch.Generator().manual_seed(3)
     teacher = crf(12, 2, 4, 3)
-    teacher.hidden = torch.randn(2, 4, 6, generator=g, dtype=DT)
+    teacher_hidden = torch.randn(2, 4, 6, generator=g, dtype=DT)
     student = Potentials(torch.randn(2, 4, 3, generator=g, dtype=DT), teacher.mask)
-    student.hidden = torch.randn(2, 4, 5, generator=g, dtype=DT)
+    student_hidden = torch.randn(2, 4, 5, generator=g, dtype=DT)
     loss = build({"type": "xtremedistil", "student_hidden_dim": 5, "teacher_hidden_dim": 6, "logit_weight": 0.7,
                   "representation_weight": 0.3, "representation_loss": representation_loss}).double()
-    value = loss(student, loss.teacher_targets(SequenceTeacher(teacher)))
+    with pytest.raises(ConfigurationError, match="exposes no hidden states"):
+        loss.teacher_targets(SequenceTeacher(teacher))
+    targets = loss.teacher_targets(SequenceTeacher(teacher, hidden=teacher_hidden))
+    with pytest.raises(ConfigurationError, match="needs the student's hidden states"):
+        loss(student, targets)
+    value = loss(student, targets, student_hidden)
     for b in range(2):
         n = int(teacher.mask[b].sum())
         logit = ((student.emissions[b, :n] - teacher.emissions[b, :n]) ** 2).sum() / 3
-        projected = torch.nn.functional.gelu(student.hidden[b, :n] @ loss.projection[0].weight.t() + loss.projection[0].bias)
+        projected = torch.nn.functional.gelu(student_hidden[b, :n] @ loss.projection[0].weight.t() + loss.projection[0].bias)
         if representation_loss == "mse":
-            rep = ((projected - teacher.hidden[b, :n]) ** 2).sum() / 6
+            rep = ((projected - teacher_hidden[b, :n]) ** 2).sum() / 6
         else:
-            rep = torch.nn.functional.kl_div(projected.log_softmax(-1), teacher.hidden[b, :n].softmax(-1), reduction="sum")
+            rep = torch.nn.functional.kl_div(projected.log_softmax(-1), teacher_hidden[b, :n].softmax(-1), reduction="sum")
         assert value[b].item() == pytest.approx((0.7 * logit + 0.3 * rep).item(), rel=1e-9)
     value.sum().backward()
     assert loss.projection[0].weight.grad is not None  # the shared projection trains
@@ -479,7 +484,7 @@ def test_a_new_output_kind_and_a_new_objective_need_no_change_to_the_losses():
         def teacher_targets(self, teacher):  # a teacher's own scores (the potentials recipe)
             return {"teacher_unary": teacher.potentials().detached().unary_marginals()}
 
-        def forward(self, student, targets):
+        def forward(self, student, targets, student_hidden=None):
             return ((student.unary_marginals() - targets["teacher_unary"]) ** 2).flatten(1).sum(1)
 
     g = torch.Generator().manual_seed(0)

@@ -1,5 +1,5 @@
 """
-What a sequence labeler exposes to knowledge distillation: the distribution its scores define,
+What a sequence labeler's scores define, as knowledge distillation uses it: the distribution,
 one object per output structure (as SuPar's ``structs`` and torch-struct's distributions).
 Teachers and students both describe themselves with these, and the KD objectives call only their
 methods, never asking which kind they are:
@@ -16,8 +16,8 @@ from typing import NamedTuple, Optional, Tuple
 
 import torch
 
-from allennlp_structkd.kd.temperature import temper_distribution
 from allennlp_structkd.structures import linear_chain
+from allennlp_structkd.structures.tempering import temper_distribution
 
 
 class Constraints(NamedTuple):
@@ -37,8 +37,7 @@ class Potentials(ABC):
     bool; ``transitions`` ``(L, L)`` ``[from, to]`` and optional ``start``/``end`` ``(L,)`` for a chain;
     ``constraints``: what a chain forbids (training scores a forbidden transition with a finite penalty,
     for finite gradients; :meth:`constrained` makes it ``-inf``, which is what teacher targets use, so
-    that a forbidden sequence never gets probability and is never a k-best target); ``hidden``: the
-    states the scores were computed from ``(B, n, H)``, for representation-level KD.
+    that a forbidden sequence never gets probability and is never a k-best target).
     """
 
     def __new__(cls, emissions, mask, transitions=None, *args, **kwargs):
@@ -48,14 +47,14 @@ class Potentials(ABC):
 
     def __init__(self, emissions: torch.Tensor, mask: torch.Tensor, transitions: Optional[torch.Tensor] = None,
                  start: Optional[torch.Tensor] = None, end: Optional[torch.Tensor] = None,
-                 constraints: Optional[Constraints] = None, hidden: Optional[torch.Tensor] = None) -> None:
+                 constraints: Optional[Constraints] = None) -> None:
         self.emissions, self.mask = emissions, mask
         self.transitions, self.start, self.end = transitions, start, end
-        self.constraints, self.hidden = constraints, hidden
+        self.constraints = constraints
         self._log_z: Optional[torch.Tensor] = None  # needed by the gold loss and most KD losses: computed once
 
-    def _with(self, emissions, transitions=None, start=None, end=None, hidden=None) -> "Potentials":
-        return type(self)(emissions, self.mask, transitions, start, end, self.constraints, hidden)
+    def _with(self, emissions, transitions=None, start=None, end=None) -> "Potentials":
+        return type(self)(emissions, self.mask, transitions, start, end, self.constraints)
 
     def scaled(self, factor: float) -> "Potentials":
         """Every score multiplied by ``factor`` (``1 / T`` for a global temperature)."""
@@ -67,7 +66,7 @@ class Potentials(ABC):
     def detached(self) -> "Potentials":
         """The same scores without their graph (a teacher's targets need no gradients)."""
         det = lambda t: None if t is None else t.detach()  # noqa: E731
-        return self._with(self.emissions.detach(), det(self.transitions), det(self.start), det(self.end), det(self.hidden))
+        return self._with(self.emissions.detach(), det(self.transitions), det(self.start), det(self.end))
 
     def constrained(self) -> "Potentials":
         """The distribution over allowed structures only (what a teacher's targets are taken from)."""
@@ -104,7 +103,7 @@ class Potentials(ABC):
     @abstractmethod
     def tempered_marginals(self, temperature: float) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """``(unary, pairwise or None)`` marginals of this distribution with each local factor tempered
-        (:mod:`allennlp_structkd.kd.temperature`'s local mode; ``1.0``: the marginals themselves)."""
+        (the local temperature mode of :mod:`allennlp_structkd.kd.temperature`; ``1.0``: the marginals themselves)."""
 
     @abstractmethod
     def as_chain(self) -> linear_chain.LinearChain:
@@ -130,7 +129,7 @@ class ChainPotentials(Potentials):
             start = forbid(self.emissions.new_zeros(self.emissions.size(2)), self.constraints.start)
         if end is None and not bool(self.constraints.end.all()):
             end = forbid(self.emissions.new_zeros(self.emissions.size(2)), self.constraints.end)
-        return self._with(self.emissions, forbid(self.transitions, self.constraints.transitions), start, end, self.hidden)
+        return self._with(self.emissions, forbid(self.transitions, self.constraints.transitions), start, end)
 
     def log_partition(self) -> torch.Tensor:
         if self._log_z is None:
