@@ -5,6 +5,7 @@ from allennlp.modules.conditional_random_field import allowed_transitions
 
 from allennlp_structkd.models.tagger import SequenceTagger
 from allennlp_structkd.structures.potentials import ChainPotentials, Constraints, Potentials
+from structkd_spacy import chain as serving_chain
 
 # Forbidden transitions get this score rather than -inf: exp() of it is 0 in float32, and unlike
 # -inf it keeps gradients free of NaN.
@@ -69,7 +70,26 @@ class CrfTagger(SequenceTagger):
         )
 
     def decode(self, potentials: Potentials, with_probs: bool = True):
-        with torch.no_grad():
-            tags, _ = potentials.as_chain().viterbi()
-            probs = potentials.unary_marginals() if with_probs else None
+        """
+        The Viterbi tags ``(B, n)`` and, ``with_probs``, each word's exact marginals ``(B, n, L)``: by the serving
+        package's inference (:mod:`structkd_spacy.chain`, numpy), the one copy that also serves the exported student,
+        on the CPU whatever the model's device (one thread: the Viterbi at 0.7-1.4x the torch one's speed, the marginals 4-11x
+        faster; docs/benchmarks.md). Training's log-partition and marginals, and the k-best Viterbi of the Top-K
+        objectives, stay the torch ones of :mod:`~allennlp_structkd.structures.linear_chain`.
+        """
+        chain = potentials.as_chain()
+        emissions = chain.emissions.detach()
+        device, dtype = emissions.device, emissions.dtype
+        if dtype not in (torch.float32, torch.float64):  # half precision: numpy decodes in float32
+            emissions = emissions.float()
+        labels = emissions.size(2)
+        zeros = emissions.new_zeros(labels)
+        scores, transitions, start, end = (t.detach().to(emissions.dtype).cpu().numpy() for t in (
+            emissions, chain.transitions, zeros if chain.start is None else chain.start, zeros if chain.end is None else chain.end))
+        mask = (chain.mask if chain.mask is not None else potentials.mask).cpu().numpy().astype(bool)
+        tags = torch.from_numpy(serving_chain.viterbi(scores, transitions, start, end, mask)).to(device)
+        probs = None
+        if with_probs:
+            unary, _ = serving_chain.marginals(scores, transitions, start, end, mask)
+            probs = torch.from_numpy(unary).to(device=device, dtype=dtype)
         return tags, probs

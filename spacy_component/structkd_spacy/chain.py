@@ -1,6 +1,7 @@
 """
-Linear-chain CRF inference for serving, in numpy (the same for the PyTorch and the ONNX network): Viterbi
-decoding and exact per-token marginals, batched over sentences (a loop over positions only). Shapes:
+Linear-chain CRF inference for serving, in numpy (the same for the PyTorch and the ONNX network, and for the
+library's CRF tagger, which decodes with it): Viterbi decoding and exact per-token marginals, batched over
+sentences (a loop over positions only). Shapes:
 ``emissions`` ``(B, n, L)``, ``transitions`` ``(L, L)`` [from, to], ``start``/``end`` ``(L,)``, ``mask``
 ``(B, n)`` (bool) with every sentence's tokens first (padding after).
 """

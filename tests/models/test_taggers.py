@@ -8,7 +8,10 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 import allennlp_structkd  # noqa: F401
+from allennlp_structkd.models.crf_tagger import FORBIDDEN
 from allennlp_structkd.structures import linear_chain
+from allennlp_structkd.structures.potentials import ChainPotentials
+from tests.brute_force import chain_marginals, chain_sequences
 from tests.conftest import FIXTURES
 
 DATA = FIXTURES / "data"
@@ -37,6 +40,28 @@ class TestCrfTagger(ModelTestCase):
         sums = output["probs"].sum(-1)
         for b, n in enumerate(lengths.tolist()):
             torch.testing.assert_close(sums[b, :n], torch.ones(n))
+
+    def test_decoding_gives_the_best_sequence_and_the_marginals_in_the_scores_dtype(self):
+        """Decoding runs the serving package's inference on the CPU: the exact best sequence (enumeration) and
+        marginals, returned as tensors of the scores' dtype (float16 included) and device."""
+        g = torch.Generator().manual_seed(0)
+        emissions = torch.randn(3, 4, 3, generator=g, dtype=torch.float64) * 2
+        transitions, start, end = (torch.randn(*shape, generator=g, dtype=torch.float64) for shape in ((3, 3), (3,), (3,)))
+        transitions[1, 2] = FORBIDDEN
+        lengths = [4, 2, 1]
+        mask = torch.arange(4).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+        tags, probs = self.model.decode(ChainPotentials(emissions, mask, transitions, start, end))
+        assert tags.dtype == torch.long and probs.dtype == torch.float64
+        for b, length in enumerate(lengths):
+            scores = chain_sequences(emissions[b, :length], transitions, length, start, end)
+            assert tuple(tags[b, :length].tolist()) == max(scores, key=scores.get) and (tags[b, length:] == 0).all()
+            torch.testing.assert_close(probs[b, :length], chain_marginals(emissions[b, :length], transitions, length, start,
+                                                                          end)[1], atol=1e-10, rtol=0)
+        half_tags, half_probs = self.model.decode(ChainPotentials(emissions.half(), mask, transitions.half(), start.half(),
+                                                                  end.half()))
+        assert half_probs.dtype == torch.float16 and half_tags.shape == tags.shape
+        # the scores rounded to float16 (here 4.6e-4 at most), and the marginals rounded back to it
+        torch.testing.assert_close(half_probs.double(), probs, atol=2e-3, rtol=0)
 
     def test_bioes_constraints_are_respected(self):
         self.model.eval()
