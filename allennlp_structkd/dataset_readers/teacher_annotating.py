@@ -211,8 +211,8 @@ class TeacherAnnotatingReader(DatasetReader):
         seen: set = set()
         for file_path in (p for p in file_paths if p is not None):
             for lang in self._languages(file_path):
-                key = lang if lang in self.teacher_paths else self.default_teacher
-                if key is None or self.teacher_paths[key] in seen:
+                key = self._teacher_key(lang)
+                if key is None or self.teacher_paths[key] in seen:  # no teacher: reading it says so
                     continue
                 seen.add(self.teacher_paths[key])
                 said = self.teacher_sources[key].prepare(self.cache_directory)
@@ -236,8 +236,12 @@ class TeacherAnnotatingReader(DatasetReader):
         """The span scheme of the student's labels (what the base reader writes), or None for plain tags."""
         return self.base_reader.label_scheme if isinstance(self.base_reader, StructKDReader) else None
 
+    def _teacher_key(self, lang: str) -> Optional[str]:
+        """The key of ``teachers`` whose teacher teaches ``lang`` (its own, else the default), or None."""
+        return lang if lang in self.teacher_paths else self.default_teacher
+
     def teacher(self, lang: str) -> LoadedTeacher:
-        key = lang if lang in self.teacher_paths else self.default_teacher
+        key = self._teacher_key(lang)
         if key is None:
             raise ConfigurationError(
                 f"no teacher for language {lang!r}: teachers are {sorted(self.teacher_paths)} and no default_teacher is set"

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import shutil
+from typing import Optional
 
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
@@ -82,16 +83,16 @@ def teacher_archive(path: str, cache_directory: str) -> str:
     return archive
 
 
-def train_teacher_config(path: str, cache_directory: str) -> str:
+def train_teacher_config(path: str, cache_directory: str, directory: Optional[str] = None) -> str:
     """
     The archive of the teacher training config ``path``, trained once with ``allennlp train`` in a
     subprocess and kept under ``cache_directory/teachers/<hash of the evaluated config and its data>`` (a
-    file lock keeps concurrent runs from training it twice); ``path`` resolved as :func:`teacher_archive`
-    does when it is not a config.
+    file lock keeps concurrent runs from training it twice); ``directory``: that folder, where the caller
+    has computed it already. ``path`` resolved as :func:`teacher_archive` does when it is not a config.
     """
     if not is_teacher_config(path) or not os.path.isfile(path):
         return teacher_archive(path, cache_directory)
-    directory = teacher_directory(path, cache_directory)
+    directory = directory or teacher_directory(path, cache_directory)
     archive = os.path.join(directory, "model.tar.gz")
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     with FileLock(directory + ".lock"):

@@ -21,7 +21,7 @@ from allennlp.common import Registrable
 
 from allennlp_structkd.kd.huggingface_teacher import HuggingFaceTeacher, is_huggingface_folder
 from allennlp_structkd.kd.teacher import LoadedTeacher, Teacher
-from allennlp_structkd.kd.teacher_archive import is_teacher_config, teacher_directory, train_teacher_config
+from allennlp_structkd.kd.teacher_archive import is_teacher_config, teacher_archive, teacher_directory, train_teacher_config
 
 
 class TeacherSource(Registrable):
@@ -64,12 +64,14 @@ class ArchiveTeacherSource(TeacherSource):
         return Teacher(self.path, cuda_device, cache_directory)
 
     def prepare(self, cache_directory: str) -> Optional[str]:
+        if not is_teacher_config(self.path) or not os.path.isfile(self.path):
+            teacher_archive(self.path, cache_directory)  # an archive, which must be there (or a clear error)
+            return None
+        directory = teacher_directory(self.path, cache_directory)  # hashes the config's data files: once
         said = None
-        if is_teacher_config(self.path) and not os.path.isfile(
-                os.path.join(teacher_directory(self.path, cache_directory), "model.tar.gz")):
-            said = (f"a training config, {self.path}: training it once (its log: "
-                    f"{teacher_directory(self.path, cache_directory)}.log) ...")
-        train_teacher_config(self.path, cache_directory)
+        if not os.path.isfile(os.path.join(directory, "model.tar.gz")):
+            said = f"a training config, {self.path}: training it once (its log: {directory}.log) ..."
+        train_teacher_config(self.path, cache_directory, directory)
         return said
 
 

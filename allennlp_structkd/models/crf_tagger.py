@@ -86,7 +86,7 @@ class CrfTagger(SequenceTagger):
         zeros = emissions.new_zeros(labels)
         scores, transitions, start, end = (t.detach().to(emissions.dtype).cpu().numpy() for t in (
             emissions, chain.transitions, zeros if chain.start is None else chain.start, zeros if chain.end is None else chain.end))
-        mask = (chain.mask if chain.mask is not None else potentials.mask).cpu().numpy().astype(bool)
+        mask = potentials.mask.cpu().numpy().astype(bool)
         tags = torch.from_numpy(serving_chain.viterbi(scores, transitions, start, end, mask)).to(device)
         probs = None
         if with_probs:
